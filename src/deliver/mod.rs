@@ -1,0 +1,3 @@
+//! Delivery: a composed message -> a receipt, through SMTP, an `.eml` folder or a pickup folder.
+//!
+//! OWNER: delivery helper.

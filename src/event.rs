@@ -1,0 +1,287 @@
+//! The normalized event: what intake produces, enrichment completes and templates see.
+//!
+//! `Event` serializes to exactly the JSON template context of CONTRACT.md §2 (what
+//! `callnote parse` prints). Intake fills the raw facts (`raw` of each party, the
+//! recipient as written, the header fields); enrichment fills the normalized numbers and
+//! the directory outcome. Nothing here does I/O.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// What kind of notification an event becomes (CONTRACT §2 `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Voicemail,
+    MissedCall,
+    CallForwarded,
+    TeamPickup,
+    CallNotForwarded,
+    Fax,
+}
+
+impl Kind {
+    /// Every kind, in a stable order (template folders, samples, `check`).
+    pub const ALL: [Kind; 6] = [
+        Kind::Voicemail,
+        Kind::MissedCall,
+        Kind::CallForwarded,
+        Kind::TeamPickup,
+        Kind::CallNotForwarded,
+        Kind::Fax,
+    ];
+
+    /// The snake_case name used in JSON and as the template folder name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Voicemail => "voicemail",
+            Kind::MissedCall => "missed_call",
+            Kind::CallForwarded => "call_forwarded",
+            Kind::TeamPickup => "team_pickup",
+            Kind::CallNotForwarded => "call_not_forwarded",
+            Kind::Fax => "fax",
+        }
+    }
+
+    /// Parses the snake_case name (`--kind missed_call`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Importance of the notification (header `Important`, OCS `Priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Importance {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+/// The dial plan's audio codec as Exchange writes it (`Codec : Gsm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Codec {
+    Gsm,
+    G711,
+    Wma,
+    Mp3,
+}
+
+impl Codec {
+    /// Exact, case-sensitive name as Exchange writes it (`ToString("g")`).
+    pub fn from_name(name: &str) -> Option<Codec> {
+        match name {
+            "Gsm" => Some(Codec::Gsm),
+            "G711" => Some(Codec::G711),
+            "Wma" => Some(Codec::Wma),
+            "Mp3" => Some(Codec::Mp3),
+            _ => None,
+        }
+    }
+}
+
+/// The side file (voicemail audio, fax image) that travels with a header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Base name, as attached to the mail (`575a75dc-….wav`).
+    pub file_name: String,
+    /// Where it was found: always inside the header file's own folder.
+    pub path: PathBuf,
+    /// `audio/wav`, `image/tiff`.
+    pub content_type: String,
+    pub size_bytes: u64,
+}
+
+/// How a party identifies itself once normalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyKind {
+    #[default]
+    Number,
+    Extension,
+    Sip,
+    Anonymous,
+}
+
+/// The outcome of looking a party up in the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerStatus {
+    /// Exactly one person matched.
+    Resolved,
+    /// Two or more different people matched; none is picked.
+    Ambiguous,
+    Unresolved,
+    Anonymous,
+    #[default]
+    NotLookedUp,
+    DirectoryUnavailable,
+}
+
+/// Which kind of number matched, as shown to the reader ("mobile").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneLabel {
+    Work,
+    Mobile,
+    Home,
+    Fax,
+    Pager,
+}
+
+/// A directory entry as templates see it (`caller.person`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Person {
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub title: Option<String>,
+    pub department: Option<String>,
+    pub company: Option<String>,
+    pub office: Option<String>,
+    /// SIP address without scheme (`kwame.mensah@contoso.com`).
+    pub sip: Option<String>,
+    /// Preferred language (`preferredLanguage`), used for the recipient's culture.
+    pub preferred_language: Option<String>,
+    /// Every fetched attribute, by LDAP name, always as a list of values.
+    pub attributes: IndexMap<String, Vec<String>>,
+}
+
+/// One person that matched a number (`caller.candidates[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub label: Option<PhoneLabel>,
+    pub matched_attribute: String,
+}
+
+/// A caller or a call target (CONTRACT §2 "party").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Party {
+    /// As given: `+12892596319`, `sip:+1…@host;user=phone`, `4567`, `jdoe@contoso.com`.
+    pub raw: Option<String>,
+    pub kind: PartyKind,
+    pub e164: Option<String>,
+    pub national: Option<String>,
+    pub international: Option<String>,
+    pub extension: Option<String>,
+    pub sip: Option<String>,
+    pub status: CallerStatus,
+    pub name: Option<String>,
+    pub label: Option<PhoneLabel>,
+    pub matched_attribute: Option<String>,
+    pub person: Option<Person>,
+    pub candidates: Vec<Candidate>,
+}
+
+impl Party {
+    /// A party as intake sees it: only the raw value, nothing normalized or looked up.
+    /// A missing value is an anonymous caller.
+    pub fn from_raw(raw: Option<String>) -> Party {
+        let raw = raw.filter(|r| !r.trim().is_empty());
+        let anonymous = raw.is_none();
+        Party {
+            raw,
+            kind: if anonymous { PartyKind::Anonymous } else { PartyKind::Number },
+            status: if anonymous { CallerStatus::Anonymous } else { CallerStatus::NotLookedUp },
+            ..Party::default()
+        }
+    }
+}
+
+/// Whom the notification is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Recipient {
+    pub name: Option<String>,
+    /// SMTP address; from the header, else from the directory (by SIP, EUM or GUID).
+    pub address: Option<String>,
+    /// .NET culture name (`fr-FR`): header, else directory `preferredLanguage`, else config.
+    pub culture: Option<String>,
+    /// SIP address without scheme (OCS `<User>`).
+    pub sip: Option<String>,
+    /// OCS `<EumProxyAddress>` as written.
+    pub eum_proxy: Option<String>,
+    /// `RecipientObjectGuid` (2013+ headers and OCS XML).
+    pub object_guid: Option<String>,
+}
+
+/// One notification-worthy event. Serializes to the CONTRACT §2 template context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: Kind,
+    /// The file's MessageType as written (`VoiceMail`, `SMTPVoiceMail`, …).
+    pub message_type: String,
+    pub call_id: String,
+    /// OCS `<Time>`, else `SentTime`, else none. Serialized as RFC 3339 UTC.
+    pub time: Option<jiff::Timestamp>,
+    pub subject: Option<String>,
+    pub importance: Importance,
+    pub private: bool,
+    pub duration_secs: Option<u32>,
+    pub codec: Option<Codec>,
+    pub missed_reason: Option<String>,
+    pub pages: Option<u32>,
+    pub attachment: Option<Attachment>,
+    pub caller: Party,
+    pub target: Option<Party>,
+    pub recipient: Recipient,
+    /// Every raw header field as written (unknown ones included), in file order.
+    pub fields: IndexMap<String, String>,
+}
+
+impl Event {
+    /// The call id made safe for a file name or a Message-ID local part: anything but
+    /// ASCII letters, digits, `.`, `_` and `-` becomes `_`; never empty, never `.`/`..`.
+    pub fn safe_call_id(&self) -> String {
+        safe_file_stem(&self.call_id)
+    }
+}
+
+/// Makes any string safe as a file stem (see [`Event::safe_call_id`]).
+pub fn safe_file_stem(raw: &str) -> String {
+    let mut out: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    if out.chars().all(|c| c == '.') {
+        out = out.replace('.', "_");
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_file_stem_never_yields_a_path() {
+        assert_eq!(safe_file_stem("not-a-guid}{1234"), "not-a-guid__1234");
+        assert_eq!(safe_file_stem("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(safe_file_stem(".."), "__");
+        assert_eq!(safe_file_stem(""), "_");
+        assert_eq!(safe_file_stem("abc-123_x.y"), "abc-123_x.y");
+    }
+
+    #[test]
+    fn anonymous_party_from_missing_raw() {
+        let p = Party::from_raw(None);
+        assert_eq!(p.kind, PartyKind::Anonymous);
+        assert_eq!(p.status, CallerStatus::Anonymous);
+        let p = Party::from_raw(Some("+14255550100".into()));
+        assert_eq!(p.status, CallerStatus::NotLookedUp);
+    }
+}
