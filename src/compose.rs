@@ -1,2 +1,184 @@
-//! Compose: an [`Event`](crate::Event) and its [`Rendered`](crate::render::Rendered) parts -> a
-//! `lettre::Message`.
+//! Compose: an enriched [`Event`] and its [`Rendered`] parts -> a `lettre::Message`.
+//!
+//! The message is `multipart/mixed[ multipart/alternative[text, html], side file ]` (or just
+//! the alternative part when there is no side file), with:
+//! - `Date` from the event (or the caller's fixed date, for reproducible output);
+//! - a `Message-ID` derived from the call id, so the same call always yields the same id
+//!   (the relay relies on it to detect a resend);
+//! - `Importance` / `X-Priority`, `Sensitivity: Private` for private voicemail;
+//! - the Outlook UM headers of [MS-OXCMAIL] (`X-CallingTelephoneNumber`,
+//!   `X-VoiceMessageSenderName`, `X-VoiceMessageDuration`, `X-CallID`, `X-FaxNumberOfPages`)
+//!   and `Content-Class`, so Outlook shows the familiar voice mail form.
+//!
+//! No MIME is written by hand: lettre encodes every header (RFC 2047 for non-ASCII) and
+//! encodes CR/LF inside values, so nothing from an input can start a header line of its own.
+//! Compose never reads files: the side file's bytes are passed in.
+
+use std::time::{Duration, SystemTime};
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use sha2::{Digest, Sha256};
+
+use crate::event::{Event, Importance, Kind};
+use crate::render::Rendered;
+
+/// Why a message could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("recipient has no mail address{}", hint(.0))]
+    NoRecipientAddress(Option<String>),
+    #[error("recipient address `{address}` is not a valid mailbox")]
+    BadRecipientAddress {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("content type `{0}` of the side file is not valid")]
+    BadContentType(String),
+    #[error("cannot build the message")]
+    Build(#[source] lettre::error::Error),
+}
+
+fn hint(guid: &Option<String>) -> String {
+    match guid {
+        Some(g) => format!(" (RecipientObjectGuid {g} not found in the directory)"),
+        None => String::new(),
+    }
+}
+
+/// Settings that do not come from the event.
+#[derive(Debug, Clone)]
+pub struct ComposeSettings {
+    pub from: Mailbox,
+    /// Fixed `Date` for reproducible output (`--date`, `SOURCE_DATE_EPOCH`); used when the
+    /// event has no time of its own.
+    pub fixed_date: Option<jiff::Timestamp>,
+}
+
+/// 32 hex digits of SHA-256(call id): the stable token behind Message-ID and MIME boundaries.
+fn call_token(call_id: &str) -> String {
+    Sha256::digest(call_id.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `Message-ID` for a call: `<callnote.` + 32 hex digits of SHA-256(call id) + `@domain>`,
+/// where the domain is the From address's. Stable across runs and machines.
+pub fn message_id_for(call_id: &str, from: &Mailbox) -> String {
+    format!("<callnote.{}@{}>", call_token(call_id), from.email.domain())
+}
+
+/// Replaces control characters (CR, LF, TAB, …) with spaces: header values are one line.
+fn one_line(value: &str) -> String {
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
+}
+
+fn raw_header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), one_line(value))
+}
+
+/// `Content-Class` per [MS-OXCMAIL]; `None` leaves the default `IPM.Note`.
+fn content_class(event: &Event) -> Option<&'static str> {
+    match event.kind {
+        Kind::Voicemail => {
+            // CallAnswering False: composed by the owner through Outlook Voice Access.
+            let composed_by_owner = event.fields.iter().any(|(k, v)| k.eq_ignore_ascii_case("CallAnswering") && v.trim().eq_ignore_ascii_case("false"));
+            Some(if composed_by_owner { "voice" } else { "voice-ca" })
+        }
+        Kind::MissedCall => Some("missedcall"),
+        Kind::CallForwarded | Kind::TeamPickup => Some("voice-uc"),
+        Kind::Fax => Some("fax-ca"),
+        Kind::CallNotForwarded => None,
+    }
+}
+
+fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
+    let secs = ts.as_second();
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+/// Builds the message. `side_file` is the attachment's content when the event has one.
+pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, side_file: Option<Vec<u8>>) -> Result<Message, ComposeError> {
+    let address = event.recipient.address.as_deref().map(str::trim).filter(|a| !a.is_empty())
+        .ok_or_else(|| ComposeError::NoRecipientAddress(event.recipient.object_guid.clone()))?;
+    let email = address.parse().map_err(|source| ComposeError::BadRecipientAddress { address: address.to_owned(), source })?;
+    let to = Mailbox::new(event.recipient.name.as_deref().map(one_line).filter(|n| !n.is_empty()), email);
+
+    let date = event.time.or(settings.fixed_date).map(to_system_time).unwrap_or_else(SystemTime::now);
+    let mut builder = Message::builder()
+        .from(settings.from.clone())
+        .to(to)
+        .subject(one_line(&rendered.subject))
+        .date(date)
+        .message_id(Some(message_id_for(&event.call_id, &settings.from)))
+        .raw_header(raw_header("X-CallID", &event.call_id))
+        .raw_header(raw_header("X-Mailer", concat!("callnote ", env!("CARGO_PKG_VERSION"))));
+
+    match event.importance {
+        Importance::High => {
+            builder = builder.raw_header(raw_header("Importance", "high")).raw_header(raw_header("X-Priority", "1"));
+        }
+        Importance::Low => {
+            builder = builder.raw_header(raw_header("Importance", "low")).raw_header(raw_header("X-Priority", "5"));
+        }
+        Importance::Normal => {}
+    }
+    if event.private {
+        builder = builder.raw_header(raw_header("Sensitivity", "Private"));
+    }
+    if let Some(class) = content_class(event) {
+        builder = builder.raw_header(raw_header("Content-Class", class));
+    }
+    let caller = &event.caller;
+    if let Some(number) = caller.e164.as_deref().or(caller.sip.as_deref()).or(caller.extension.as_deref()).or(caller.raw.as_deref()) {
+        builder = builder.raw_header(raw_header("X-CallingTelephoneNumber", number));
+    }
+    if let Some(name) = caller.name.as_deref() {
+        builder = builder.raw_header(raw_header("X-VoiceMessageSenderName", name));
+    }
+    if let Some(secs) = event.duration_secs {
+        builder = builder.raw_header(raw_header("X-VoiceMessageDuration", &secs.to_string()));
+    }
+    if let Some(pages) = event.pages {
+        builder = builder.raw_header(raw_header("X-FaxNumberOfPages", &pages.to_string()));
+    }
+
+    // Boundaries derived from the call id (not random) keep the output reproducible.
+    let token = call_token(&event.call_id);
+    let alternative = MultiPart::alternative()
+        .boundary(format!("=_callnote_alt_{token}"))
+        .singlepart(SinglePart::plain(rendered.text.clone()))
+        .singlepart(SinglePart::html(rendered.html.clone()));
+    let body = match (&event.attachment, side_file) {
+        (Some(att), Some(bytes)) => {
+            let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
+            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(bytes, content_type))
+        }
+        _ => alternative,
+    };
+    builder.multipart(body).map_err(ComposeError::Build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_stable_and_safe() {
+        let from: Mailbox = "Voice Mail <vm@contoso.com>".parse().unwrap();
+        let a = message_id_for("not-a-guid}{1234", &from);
+        assert_eq!(a, message_id_for("not-a-guid}{1234", &from));
+        assert!(a.starts_with("<callnote.") && a.ends_with("@contoso.com>"));
+        assert_eq!(a.len(), "<callnote.".len() + 32 + "@contoso.com>".len());
+        assert_ne!(a, message_id_for("other", &from));
+    }
+
+    #[test]
+    fn one_line_removes_line_breaks() {
+        assert_eq!(one_line("a\r\nBcc: evil@x\t"), "a  Bcc: evil@x");
+    }
+}
