@@ -6,5 +6,6 @@ mod common;
 mod compose;
 mod deliver;
 mod enrich;
+mod examples;
 mod intake;
 mod render;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every test of callnote on a fresh Debian machine.
+#
+#   scripts/test.sh
+#
+# 1. installs what is missing (Debian packages with apt-get; a Python venv for the SMTP
+#    test server inside the repo, under .cache/);
+# 2. starts the real servers the tests talk to, on loopback ports, with throwaway
+#    configuration in a temp folder: an SMTP server (aiosmtpd, STARTTLS + AUTH, test CA)
+#    and OpenLDAP slapd (loaded with tests/fixtures/directory.ldif);
+# 3. runs `cargo test` with CALLNOTE_REQUIRE_SERVERS=1, so a test that needs a server
+#    fails instead of skipping;
+# 4. runs the README's first command and checks its output;
+# 5. stops the servers, whatever happened.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+for f in scripts/*-server.sh; do
+  # each server script lists the Debian packages it needs
+  for p in $(bash "$f" packages); do dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p"); done
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+stop_all() {
+  for f in scripts/*-server.sh; do bash "$f" stop || true; done
+}
+trap stop_all EXIT
+
+for f in scripts/*-server.sh; do
+  echo "== $f install + start"
+  bash "$f" install
+  eval "$(bash "$f" start)"
+done
+export CALLNOTE_REQUIRE_SERVERS=1
+
+echo "== cargo test"
+mkdir -p .cache
+set +e
+cargo test --all-targets 2>&1 | tee .cache/cargo-test.log
+status=${PIPESTATUS[0]}
+set -e
+grep -E '^test result:' .cache/cargo-test.log > .cache/test-results.txt || true
+[ "$status" -eq 0 ] || { echo "cargo test failed (exit $status)"; exit "$status"; }
+
+echo "== README command: render the sample spool"
+rm -rf out
+cargo run --quiet -- render --config examples/callnote.toml --out out/ examples/spool/*.txt
+n=$(ls out/*.eml | wc -l)
+[ "$n" -ge 20 ] || { echo "expected the sample spool to render, got $n .eml files"; exit 1; }
+git status --porcelain --untracked-files=all -- examples | grep . && { echo "the README command changed examples/"; exit 1; }
+
+passed=$(awk '{p+=$4; f+=$6} END {print p}' .cache/test-results.txt)
+failed=$(awk '{p+=$4; f+=$6} END {print f}' .cache/test-results.txt)
+echo "tests: $passed passed, $failed failed"
