@@ -1,16 +1,165 @@
 //! Enrichment: an [`Event`] from intake -> the same event with every party normalized
 //! (E.164, national/international formats, extension, SIP) and, with a directory, resolved
-//! (status, name, label, person, candidates); the recipient completed from the directory.
+//! (status, name, label, matched attribute, person, candidates); the recipient completed
+//! from the directory (mail address, display name, preferred language, SIP address) when the
+//! event names them only by SIP URI, EUM proxy or objectGUID.
 //!
-//! OWNER: enrich helper.
+//! Never fails and never guesses: a directory that cannot answer gives
+//! `directory_unavailable` (logged), several matching people give `ambiguous` with every
+//! candidate, and recipient fields already in the event are never overwritten.
+//! `phone` is the only module of the crate that uses `phonenumber`.
 
 pub mod directory;
 pub mod phone;
 
-use crate::event::Event;
-use directory::Directory;
+use crate::event::{CallerStatus, Event, Party, Recipient};
+use directory::{Directory, Lookup};
 use phone::DialPlan;
 
-/// Normalizes every party of `event` and, when a directory is given, looks them up.
-/// Never fails: a directory that cannot answer gives `directory_unavailable`.
-pub fn enrich(_event: &mut Event, _plan: &DialPlan, _directory: Option<&dyn Directory>) {}
+/// Normalizes every party of `event` and, when a directory is given, looks them up and
+/// completes the recipient.
+pub fn enrich(event: &mut Event, plan: &DialPlan, directory: Option<&dyn Directory>) {
+    resolve_party(&mut event.caller, plan, directory);
+    if let Some(target) = event.target.as_mut() {
+        resolve_party(target, plan, directory);
+    }
+    if let Some(directory) = directory {
+        complete_recipient(&mut event.recipient, directory);
+    }
+}
+
+/// Normalizes one party from its `raw` value and, with a directory, resolves it. Without a
+/// directory the status is `not_looked_up` (`anonymous` for an anonymous party).
+pub fn resolve_party(party: &mut Party, plan: &DialPlan, directory: Option<&dyn Directory>) {
+    phone::normalize_party(party, plan);
+    party.name = None;
+    party.label = None;
+    party.matched_attribute = None;
+    party.person = None;
+    party.candidates = Vec::new();
+    if party.status == CallerStatus::Anonymous {
+        return;
+    }
+    let Some(directory) = directory else {
+        party.status = CallerStatus::NotLookedUp;
+        return;
+    };
+    party.status = match directory.lookup(party) {
+        Ok(Lookup::Resolved(person, candidate)) => {
+            party.name = person.display_name.clone();
+            party.label = candidate.label;
+            party.matched_attribute = Some(candidate.matched_attribute.clone());
+            party.person = Some(*person);
+            party.candidates = vec![candidate];
+            CallerStatus::Resolved
+        }
+        Ok(Lookup::Ambiguous(candidates)) => {
+            party.candidates = candidates;
+            CallerStatus::Ambiguous
+        }
+        Ok(Lookup::Unresolved) => CallerStatus::Unresolved,
+        Err(error) => {
+            tracing::warn!(error = %error, raw = party.raw.as_deref().unwrap_or(""), "directory lookup failed");
+            CallerStatus::DirectoryUnavailable
+        }
+    };
+}
+
+/// Fills the recipient's missing address, name, culture and SIP address from their
+/// directory entry (found by objectGUID, address, SIP address or EUM proxy).
+pub fn complete_recipient(recipient: &mut Recipient, directory: &dyn Directory) {
+    let person = match directory.find_recipient(recipient) {
+        Ok(Some(person)) => person,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(error = %error, "directory lookup of the recipient failed");
+            return;
+        }
+    };
+    let fill = |slot: &mut Option<String>, value: Option<String>| {
+        if slot.as_deref().is_none_or(|s| s.trim().is_empty()) && value.is_some() {
+            *slot = value;
+        }
+    };
+    fill(&mut recipient.address, person.mail);
+    fill(&mut recipient.name, person.display_name);
+    fill(&mut recipient.culture, person.preferred_language);
+    fill(&mut recipient.sip, person.sip);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{PartyKind, PhoneLabel};
+    use directory::{DirectoryError, DirectoryIndex, Entry};
+
+    fn plan() -> DialPlan {
+        DialPlan::new("US", Some("9"), 4, 7).expect("US")
+    }
+
+    fn index() -> DirectoryIndex {
+        let mut olivia = Entry::new("uid=ochen");
+        olivia.push_text("displayName", "Olivia Chen");
+        olivia.push_text("mail", "olivia.chen@contoso.com");
+        olivia.push_text("telephoneNumber", "+1 425 555 0100");
+        olivia.push_text("preferredLanguage", "en-US");
+        olivia.push_text("msRTCSIP-PrimaryUserAddress", "sip:olivia.chen@contoso.com");
+        DirectoryIndex::build([olivia], &plan())
+    }
+
+    struct Down;
+    impl Directory for Down {
+        fn lookup(&self, _: &Party) -> Result<Lookup, DirectoryError> {
+            Err(DirectoryError::Unavailable("ldap://dc1: connection refused".into()))
+        }
+        fn find_recipient(&self, _: &Recipient) -> Result<Option<crate::event::Person>, DirectoryError> {
+            Err(DirectoryError::Unavailable("ldap://dc1: connection refused".into()))
+        }
+    }
+
+    #[test]
+    fn resolved_party_carries_person_label_and_single_candidate() {
+        let mut party = Party::from_raw(Some("+14255550100".into()));
+        resolve_party(&mut party, &plan(), Some(&index()));
+        assert_eq!(party.status, CallerStatus::Resolved);
+        assert_eq!(party.name.as_deref(), Some("Olivia Chen"));
+        assert_eq!(party.label, Some(PhoneLabel::Work));
+        assert_eq!(party.matched_attribute.as_deref(), Some("telephoneNumber"));
+        assert_eq!(party.candidates.len(), 1);
+        assert_eq!(party.person.as_ref().and_then(|p| p.mail.as_deref()), Some("olivia.chen@contoso.com"));
+    }
+
+    #[test]
+    fn statuses_without_directory_anonymous_and_unavailable() {
+        let mut party = Party::from_raw(Some("+14255550100".into()));
+        resolve_party(&mut party, &plan(), None);
+        assert_eq!((party.status, party.e164.as_deref()), (CallerStatus::NotLookedUp, Some("+14255550100")));
+
+        let mut party = Party::from_raw(None);
+        resolve_party(&mut party, &plan(), Some(&index()));
+        assert_eq!((party.kind, party.status), (PartyKind::Anonymous, CallerStatus::Anonymous));
+
+        let mut party = Party::from_raw(Some("+14255550100".into()));
+        resolve_party(&mut party, &plan(), Some(&Down));
+        assert_eq!((party.status, party.name.as_deref()), (CallerStatus::DirectoryUnavailable, None));
+
+        let mut party = Party::from_raw(Some("+14255550199".into()));
+        resolve_party(&mut party, &plan(), Some(&index()));
+        assert_eq!((party.status, party.candidates.len()), (CallerStatus::Unresolved, 0));
+    }
+
+    #[test]
+    fn recipient_by_sip_gets_missing_fields_only() {
+        let mut recipient = Recipient { sip: Some("olivia.chen@contoso.com".into()), name: Some("O. Chen".into()), ..Recipient::default() };
+        complete_recipient(&mut recipient, &index());
+        assert_eq!(recipient.address.as_deref(), Some("olivia.chen@contoso.com"));
+        assert_eq!(recipient.name.as_deref(), Some("O. Chen"));
+        assert_eq!(recipient.culture.as_deref(), Some("en-US"));
+
+        let mut unknown = Recipient { sip: Some("nobody@contoso.com".into()), ..Recipient::default() };
+        complete_recipient(&mut unknown, &index());
+        assert_eq!(unknown, Recipient { sip: Some("nobody@contoso.com".into()), ..Recipient::default() });
+        complete_recipient(&mut unknown, &Down);
+        assert_eq!(unknown.address, None);
+    }
+}

@@ -1,24 +1,421 @@
-//! Number normalization: the only module that uses `phonenumber`.
+//! Number normalization under a dial plan: the only module that uses `phonenumber`.
 //!
-//! OWNER: enrich helper.
+//! Consumes caller ids and directory values as written (`+12892596319`,
+//! `sip:+1…@host;user=phone`, `tel:+1…;ext=4120`, `912895550163`, `4567`,
+//! `+33 (0)1 99 00 12 34`, `jdoe@contoso.com`, `Anonymous`) and produces a [`Parsed`] value:
+//! E.164, extension, SIP name, or anonymous. [`normalize_party`] fills a [`Party`]'s
+//! `kind`, `e164`, `national`, `international`, `extension` and `sip` from its `raw`.
+//! Also the reader-aware formatting the templates use ([`format_for_reader`],
+//! [`region_of_culture`]).
+//!
+//! Plausibility is judged by the numbering plan's lengths and leading digits, never by
+//! libphonenumber's `is_valid`: the fictional ranges (NANP 555-01xx, UK 07700 900xxx) are
+//! "invalid" there yet must resolve. E.164 digits are computed here, not by
+//! `phonenumber::parse`, which strips carrier codes from some foreign numbers (+55 11 …).
+//! Nothing here fails or panics on input: what cannot be read is [`Parsed::Invalid`].
+//! The only error is [`DialPlan::new`]'s, for an unknown region.
+
+mod lexical;
+
+use phonenumber::metadata::DATABASE;
+use phonenumber::{Metadata, Mode, Type};
+
+use crate::event::{CallerStatus, Party, PartyKind};
+use lexical::Shape;
 
 /// The dial plan numbers are read under (CONTRACT §3 `[dialplan]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlan {
+    /// ISO 3166 region for numbers written without a country code (`US`).
     pub region: String,
+    /// Digits dialled for an outside line (`9`), stripped from caller ids.
     pub outside_line_code: Option<String>,
+    /// Length of internal extensions; bare digit strings this long or shorter are extensions.
     pub extension_digits: usize,
+    /// Trailing digits compared when a caller id is too short to be a full number.
     pub min_suffix_digits: usize,
+    /// The region's country calling code (1 for US).
+    country_code: u16,
 }
 
 impl DialPlan {
-    /// Validates the region (ISO 3166 alpha-2 known to libphonenumber) and builds the plan.
+    /// Validates the region (ISO 3166 alpha-2 known to libphonenumber, any case) and builds
+    /// the plan. Error: ``unknown region `XX` ``.
     pub fn new(region: &str, outside_line_code: Option<&str>, extension_digits: usize, min_suffix_digits: usize) -> Result<DialPlan, String> {
+        let upper = region.trim().to_ascii_uppercase();
+        let meta = (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_alphabetic()))
+            .then(|| DATABASE.by_id(upper.as_str()))
+            .flatten()
+            .ok_or_else(|| format!("unknown region `{region}`"))?;
         Ok(DialPlan {
-            region: region.to_owned(),
-            outside_line_code: outside_line_code.map(str::to_owned),
+            country_code: meta.country_code(),
+            region: upper,
+            outside_line_code: outside_line_code.map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
             extension_digits,
             min_suffix_digits,
         })
+    }
+
+    /// The plan's country calling code (1 for US, 44 for GB).
+    pub fn country_code(&self) -> u16 {
+        self.country_code
+    }
+
+    fn metadata(&self) -> &'static Metadata {
+        DATABASE.by_id(self.region.as_str()).expect("DialPlan::new checked the region")
+    }
+}
+
+/// Who reads a value: caller ids are dialled strings (an outside-line code may be left in
+/// them); directory values are written by people (no outside-line code to strip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Caller,
+    Stored,
+}
+
+/// A number in E.164 with the extension written next to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    /// `+12895550163`.
+    pub e164: String,
+    /// From `;ext=` or an `x123` / `ext. 123` suffix.
+    pub extension: Option<String>,
+    /// True when the extension came from a `;ext=` URI parameter (an internally dialable
+    /// extension), false for a written suffix (a PBX extension behind a main number).
+    pub uri_extension: bool,
+}
+
+/// A caller id or directory value, read under a dial plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// No caller id: missing, withheld, `Anonymous`, `anonymous@anonymous.invalid`.
+    Anonymous,
+    /// A SIP name `user@host`, lower-cased, without scheme.
+    Sip(String),
+    Number(Number),
+    /// Bare digits no longer than the plan's extension length.
+    Extension(String),
+    /// Digits that are not a full number under the plan (a local number without its area
+    /// code): only good for a trailing-digits match.
+    Partial(String),
+    /// Letters in a number, an unknown country code, an impossible length.
+    Invalid,
+}
+
+/// Reads `raw` under `plan` (spec §6.4 steps 1-3).
+pub fn parse(raw: &str, plan: &DialPlan, source: Source) -> Parsed {
+    match lexical::shape(raw) {
+        Shape::Anonymous => Parsed::Anonymous,
+        Shape::Sip(sip) => Parsed::Sip(sip),
+        Shape::Garbage => Parsed::Invalid,
+        Shape::Digits { plus: true, digits, extension, uri_extension } => {
+            let extension = extension.map(str::to_owned);
+            e164_from_international(&digits).map_or(Parsed::Invalid, |e164| Parsed::Number(Number { e164, extension, uri_extension }))
+        }
+        Shape::Digits { plus: false, digits, extension, uri_extension } => {
+            let extension = extension.map(str::to_owned);
+            let read = |digits: &str| read_digits(digits, plan, &extension, uri_extension);
+            // An outside-line code is only taken off when what follows is longer than an
+            // extension, and kept when only the whole string is a number: `912895550163` is
+            // +1 289…, but `9145550100` is the national 914 number.
+            let after_code = plan
+                .outside_line_code
+                .as_deref()
+                .filter(|_| source == Source::Caller)
+                .and_then(|code| digits.strip_prefix(code))
+                .filter(|rest| rest.len() > plan.extension_digits);
+            let whole = read(&digits);
+            match after_code.map(read) {
+                Some(stripped @ Parsed::Number(_)) => stripped,
+                Some(stripped) if !matches!(whole, Parsed::Number(_)) => stripped,
+                _ => whole,
+            }
+        }
+    }
+}
+
+/// Digits written without `+`: an access code, an extension, or a national number.
+fn read_digits(digits: &str, plan: &DialPlan, extension: &Option<String>, uri_extension: bool) -> Parsed {
+    let number = |e164| Parsed::Number(Number { e164, extension: extension.clone(), uri_extension });
+    if let Some(after) = strip_international_prefix(digits, plan) {
+        return e164_from_international(after).map_or(Parsed::Invalid, number);
+    }
+    if digits.len() <= plan.extension_digits {
+        return Parsed::Extension(digits.to_owned());
+    }
+    e164_from_national(digits, plan).map_or_else(|| Parsed::Partial(digits.to_owned()), number)
+}
+
+/// Fills `party`'s `kind`, `e164`, `national`, `international`, `extension` and `sip` from
+/// its `raw` value; an anonymous party gets status `anonymous`. Directory fields are left
+/// alone (see `enrich::resolve_party`).
+pub fn normalize_party(party: &mut Party, plan: &DialPlan) {
+    party.e164 = None;
+    party.national = None;
+    party.international = None;
+    party.extension = None;
+    party.sip = None;
+    let parsed = party.raw.as_deref().map_or(Parsed::Anonymous, |raw| parse(raw, plan, Source::Caller));
+    party.kind = match parsed {
+        Parsed::Anonymous => PartyKind::Anonymous,
+        Parsed::Sip(sip) => {
+            party.sip = Some(sip);
+            PartyKind::Sip
+        }
+        Parsed::Extension(ext) => {
+            party.extension = Some(ext);
+            PartyKind::Extension
+        }
+        Parsed::Number(number) => {
+            if let Some((national, international)) = formats(&number.e164) {
+                party.national = Some(national);
+                party.international = Some(international);
+            }
+            party.e164 = Some(number.e164);
+            party.extension = number.extension;
+            PartyKind::Number
+        }
+        Parsed::Partial(_) | Parsed::Invalid => PartyKind::Number,
+    };
+    if party.kind == PartyKind::Anonymous {
+        party.status = CallerStatus::Anonymous;
+    } else if party.status == CallerStatus::Anonymous {
+        party.status = CallerStatus::NotLookedUp;
+    }
+}
+
+/// `+E164` as the reader should see it: in the number's national style when the reader's
+/// region shares its country calling code (a Canadian reader and a US number both use +1),
+/// else international. `None` when `e164` is not a number libphonenumber can format.
+pub fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Option<String> {
+    let (national, international) = formats(e164)?;
+    let number_code = country_code_of(e164.strip_prefix('+')?)?.0;
+    let reader_code = reader_region.and_then(|r| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())).map(Metadata::country_code);
+    Some(if reader_code == Some(number_code) { national } else { international })
+}
+
+/// The region of a .NET culture name (`fr-CA` -> `CA`, `zh-Hans-CN` -> `CN`), when it is a
+/// region libphonenumber knows. `None` for a language-only culture (`de`) or `es-419`.
+pub fn region_of_culture(culture: &str) -> Option<&'static str> {
+    let region = culture.split(['-', '_']).skip(1).filter(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())).last()?;
+    DATABASE.by_id(region.to_ascii_uppercase().as_str()).map(Metadata::id)
+}
+
+/// The trailing `n` digits of an E.164 number or a digit string, when it has that many.
+pub fn suffix(digits: &str, n: usize) -> Option<&str> {
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    (n > 0 && digits.len() >= n && digits.bytes().all(|b| b.is_ascii_digit())).then(|| &digits[digits.len() - n..])
+}
+
+/// `(national, international)` renderings of an E.164 number, checked to keep its digits.
+fn formats(e164: &str) -> Option<(String, String)> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    if number.format().mode(Mode::E164).to_string() != e164 {
+        return None;
+    }
+    Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string()))
+}
+
+/// Splits international digits (after `+` or an access code) into country code and rest.
+fn country_code_of(digits: &str) -> Option<(u16, &str)> {
+    if digits.starts_with('0') {
+        return None;
+    }
+    (1..=3).filter(|&n| digits.len() > n).find_map(|n| {
+        let code: u16 = digits[..n].parse().ok()?;
+        DATABASE.region(&code).map(|_| (code, &digits[n..]))
+    })
+}
+
+/// `+<country code><significant number>` when the rest is plausible for that country. A
+/// national trunk prefix written after the country code (`+44 020 …`) is dropped.
+fn e164_from_international(digits: &str) -> Option<String> {
+    let (code, rest) = country_code_of(digits)?;
+    let metas = DATABASE.by_code(&code)?;
+    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metas.iter().any(|m| plausible(m, nsn));
+    let nsn = if fits(rest) {
+        rest
+    } else {
+        let prefix = metas.first().and_then(|m| m.national_prefix())?;
+        rest.strip_prefix(prefix).filter(|nsn| fits(nsn))?
+    };
+    Some(format!("+{code}{nsn}"))
+}
+
+/// A national number under the plan's region, with or without its trunk prefix.
+fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
+    let meta = plan.metadata();
+    let without_prefix = meta.national_prefix().and_then(|p| digits.strip_prefix(p)).filter(|nsn| plausible(meta, nsn));
+    let nsn = without_prefix.or_else(|| plausible(meta, digits).then_some(digits))?;
+    Some(format!("+{}{nsn}", plan.country_code))
+}
+
+/// The international access code of the plan's region (`011` in the US) or `00`.
+fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'a str> {
+    let by_region = plan.metadata().international_prefix().and_then(|re| re.find(digits)).filter(|m| m.start() == 0).map(|m| &digits[m.end()..]);
+    by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
+}
+
+/// A significant number that has a length some number type of the region allows and the
+/// leading digits of the region's numbering plan. Deliberately not `is_valid`: fictional
+/// ranges must pass.
+fn plausible(meta: &Metadata, nsn: &str) -> bool {
+    const TYPES: [Type; 10] = [
+        Type::FixedLine,
+        Type::Mobile,
+        Type::TollFree,
+        Type::PremiumRate,
+        Type::SharedCost,
+        Type::PersonalNumber,
+        Type::Voip,
+        Type::Pager,
+        Type::Uan,
+        Type::Voicemail,
+    ];
+    let Ok(len) = u16::try_from(nsn.len()) else { return false };
+    let descriptors = meta.descriptors();
+    let mut any_length_known = false;
+    let length_ok = TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
+        any_length_known |= !d.possible_length().is_empty();
+        d.possible_length().contains(&len)
+    });
+    (length_ok || (!any_length_known && (4..=14).contains(&len))) && descriptors.general().is_match(nsn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us() -> DialPlan {
+        DialPlan::new("US", Some("9"), 4, 7).expect("US is a region")
+    }
+
+    fn e164(raw: &str) -> Option<String> {
+        match parse(raw, &us(), Source::Caller) {
+            Parsed::Number(n) => Some(n.e164),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn dial_plan_rejects_unknown_regions_by_name() {
+        assert_eq!(DialPlan::new("XX", None, 4, 7).unwrap_err(), "unknown region `XX`");
+        assert_eq!(DialPlan::new("001", None, 4, 7).unwrap_err(), "unknown region `001`");
+        let gb = DialPlan::new("gb", Some(" "), 4, 7).expect("gb is GB");
+        assert_eq!((gb.region.as_str(), gb.country_code(), gb.outside_line_code.as_deref()), ("GB", 44, None));
+    }
+
+    #[test]
+    fn every_fixture_caller_shape() {
+        assert_eq!(e164("+12895550147").as_deref(), Some("+12895550147"));
+        assert_eq!(e164("sip:+12895550147@contoso.com;user=phone").as_deref(), Some("+12895550147"));
+        assert_eq!(e164("tel:+14255550131").as_deref(), Some("+14255550131"));
+        assert_eq!(e164("912895550163").as_deref(), Some("+12895550163"));
+        assert_eq!(e164("+33199001234").as_deref(), Some("+33199001234"));
+        assert_eq!(e164("+551155550150").as_deref(), Some("+551155550150"));
+        assert_eq!(e164("+447700900456").as_deref(), Some("+447700900456"));
+        assert_eq!(parse("4567", &us(), Source::Caller), Parsed::Extension("4567".into()));
+        assert_eq!(parse("kwame.mensah@contoso.com", &us(), Source::Caller), Parsed::Sip("kwame.mensah@contoso.com".into()));
+        assert_eq!(parse("sip:anonymous@anonymous.invalid;user=phone", &us(), Source::Caller), Parsed::Anonymous);
+    }
+
+    #[test]
+    fn national_numbers_access_codes_and_trunk_prefixes() {
+        assert_eq!(e164("425.555.0123").as_deref(), Some("+14255550123"));
+        assert_eq!(e164("1 (425) 555-0100").as_deref(), Some("+14255550100"));
+        assert_eq!(e164("011 44 7700 900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("0044 7700 900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("9011447700900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("+44 020 7946 0321").as_deref(), Some("+442079460321"));
+        assert_eq!(e164("+33 (0)1 99 00 12 34").as_deref(), Some("+33199001234"));
+        let gb = DialPlan::new("GB", None, 4, 7).expect("GB is a region");
+        assert!(matches!(parse("07700 900456", &gb, Source::Stored), Parsed::Number(n) if n.e164 == "+447700900456"));
+    }
+
+    #[test]
+    fn values_that_do_not_fit_the_plan_are_not_numbers() {
+        // A UK national mobile under a US plan: never +1…, never +44… (no country to assume).
+        assert_eq!(parse("07700 900456", &us(), Source::Stored), Parsed::Partial("07700900456".into()));
+        assert_eq!(parse("8 (495) 555-01-99", &us(), Source::Stored), Parsed::Partial("84955550199".into()));
+        assert_eq!(parse("06 61 00 00 02", &us(), Source::Stored), Parsed::Partial("0661000002".into()));
+        assert_eq!(parse("5550100", &us(), Source::Caller), Parsed::Partial("5550100".into()));
+        assert_eq!(parse("+999 1234 5678", &us(), Source::Caller), Parsed::Invalid);
+        assert_eq!(parse("+1 425 555", &us(), Source::Caller), Parsed::Invalid);
+        assert_eq!(parse("1-800-FLOWERS", &us(), Source::Caller), Parsed::Invalid);
+    }
+
+    #[test]
+    fn outside_line_code_only_for_callers_and_only_before_long_numbers() {
+        assert_eq!(parse("94567", &us(), Source::Caller), Parsed::Partial("94567".into()));
+        assert_eq!(parse("9123", &us(), Source::Caller), Parsed::Extension("9123".into()));
+        assert_eq!(parse("914255550100", &us(), Source::Stored), Parsed::Partial("914255550100".into()));
+        assert_eq!(e164("94255550100").as_deref(), Some("+14255550100"));
+        assert_eq!(e164("9145550100").as_deref(), Some("+19145550100"));
+    }
+
+    #[test]
+    fn extensions_next_to_numbers() {
+        let parsed = parse("tel:+14255550110;ext=4567", &us(), Source::Stored);
+        assert_eq!(parsed, Parsed::Number(Number { e164: "+14255550110".into(), extension: Some("4567".into()), uri_extension: true }));
+        let parsed = parse("289-555-0163 x123", &us(), Source::Stored);
+        assert_eq!(parsed, Parsed::Number(Number { e164: "+12895550163".into(), extension: Some("123".into()), uri_extension: false }));
+    }
+
+    #[test]
+    fn normalize_party_fills_the_contract_fields() {
+        let mut party = Party::from_raw(Some("sip:+12895550147@contoso.com;user=phone".into()));
+        normalize_party(&mut party, &us());
+        assert_eq!(party.kind, PartyKind::Number);
+        assert_eq!(party.e164.as_deref(), Some("+12895550147"));
+        assert_eq!(party.national.as_deref(), Some("(289) 555-0147"));
+        assert_eq!(party.international.as_deref(), Some("+1 289-555-0147"));
+        assert_eq!((party.sip.as_deref(), party.extension.as_deref()), (None, None));
+        assert_eq!(party.status, CallerStatus::NotLookedUp);
+
+        let mut party = Party::from_raw(Some("Anonymous".into()));
+        normalize_party(&mut party, &us());
+        assert_eq!((party.kind, party.status), (PartyKind::Anonymous, CallerStatus::Anonymous));
+
+        let mut party = Party::from_raw(Some("4567".into()));
+        normalize_party(&mut party, &us());
+        assert_eq!((party.kind, party.extension.as_deref(), party.e164.as_deref()), (PartyKind::Extension, Some("4567"), None));
+
+        let mut party = Party::from_raw(Some("sip:Kwame.Mensah@contoso.com".into()));
+        normalize_party(&mut party, &us());
+        assert_eq!((party.kind, party.sip.as_deref()), (PartyKind::Sip, Some("kwame.mensah@contoso.com")));
+
+        let mut party = Party::from_raw(Some("+447700900123".into()));
+        normalize_party(&mut party, &us());
+        assert_eq!(party.national.as_deref(), Some("07700 900123"));
+        assert_eq!(party.international.as_deref(), Some("+44 7700 900123"));
+    }
+
+    #[test]
+    fn reader_aware_formatting() {
+        assert_eq!(format_for_reader("+14255550100", Some("US")).as_deref(), Some("(425) 555-0100"));
+        assert_eq!(format_for_reader("+14255550100", Some("CA")).as_deref(), Some("(425) 555-0100"));
+        assert_eq!(format_for_reader("+14255550100", Some("FR")).as_deref(), Some("+1 425-555-0100"));
+        assert_eq!(format_for_reader("+33199001234", Some("fr")).as_deref(), Some("01 99 00 12 34"));
+        assert_eq!(format_for_reader("+33199001234", None).as_deref(), Some("+33 1 99 00 12 34"));
+        assert_eq!(format_for_reader("4567", Some("US")), None);
+    }
+
+    #[test]
+    fn regions_of_cultures() {
+        assert_eq!(region_of_culture("fr-CA"), Some("CA"));
+        assert_eq!(region_of_culture("en-gb"), Some("GB"));
+        assert_eq!(region_of_culture("zh-Hans-CN"), Some("CN"));
+        assert_eq!(region_of_culture("de"), None);
+        assert_eq!(region_of_culture("es-419"), None);
+        assert_eq!(region_of_culture("xx-ZZ"), None);
+    }
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(suffix("+14255550100", 7), Some("5550100"));
+        assert_eq!(suffix("5550100", 7), Some("5550100"));
+        assert_eq!(suffix("550100", 7), None);
+        assert_eq!(suffix("+1425", 0), None);
     }
 }

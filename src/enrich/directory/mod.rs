@@ -1,29 +1,161 @@
-//! The caller directory: sources (LDIF, CSV, LDAP) feed one normalized in-memory index;
-//! lookups never scan.
+//! The caller directory: sources (LDIF and CSV files here, LDAP in `ldap.rs`) produce
+//! [`Entry`] values; [`DirectoryIndex::build`] normalizes them once into an in-memory index
+//! (E.164, extension, SIP address, mail, objectGUID) so that a lookup never scans.
 //!
-//! OWNER: enrich helper.
+//! Consumes directory exports (bytes) or entries; produces a [`DirectoryIndex`] that
+//! implements [`Directory`]. A lookup reports every matching person ([`Lookup`]) and never
+//! picks one of several. Errors: [`DirectoryError`], naming the file and line of a bad export.
+//! Nothing here reads the network or writes anything.
+
+mod attributes;
+mod csv;
+mod guid;
+mod index;
+mod keys;
+mod ldif;
+mod store;
+mod text;
+
+use std::path::{Path, PathBuf};
 
 use crate::event::{Candidate, Party, Person, Recipient};
+use crate::enrich::phone::DialPlan;
 
-/// Why the directory could not answer.
+pub use attributes::{AttributeMap, AttributeSpec, Role};
+pub use index::{DirectoryIndex, LoadWarning};
+
+/// Why the directory could not answer, or a directory file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("directory unavailable: {0}")]
     Unavailable(String),
+    #[error("{}: cannot read directory file", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {problem}", path.display())]
+    Syntax { path: PathBuf, line: usize, problem: SyntaxError },
+}
+
+/// What is wrong at one line of an LDIF or CSV export.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("text is not UTF-8 (nor UTF-16 with a byte order mark)")]
+    NotText,
+    #[error("expected `attribute: value`, found `{0}`")]
+    NotAnAttribute(String),
+    #[error("a continuation line (starting with a space) follows no attribute")]
+    StrayContinuation,
+    #[error("entry does not start with `dn:` (found `{0}`)")]
+    MissingDn(String),
+    #[error("invalid base64 in `{0}::` value")]
+    Base64(String),
+    #[error("`{0}:<` refers to a URL; values must be inline (export without -url / file references)")]
+    UrlValue(String),
+    #[error("`changetype: {0}` records are not a directory export; only entries (or `changetype: add`) are read")]
+    ChangeRecord(String),
+    #[error("`version: 1` may only appear before the first entry")]
+    MisplacedVersion,
+    #[error("quoted field is never closed")]
+    UnclosedQuote,
+    #[error("unexpected `{0}` after a closing quote")]
+    AfterQuote(char),
+    #[error("the header row is missing")]
+    MissingHeader,
+    #[error("header column {0} has no name")]
+    EmptyColumnName(usize),
+    #[error("column `{0}` appears twice in the header")]
+    DuplicateColumn(String),
+    #[error("expected {expected} fields as in the header, found {found}")]
+    FieldCount { expected: usize, found: usize },
+    #[error("column `{0}` holds a PowerShell collection type name; export multi-valued attributes with `-join '|'`")]
+    CollectionTypeName(String),
+}
+
+/// One value of an attribute: text, or raw bytes (`objectGUID::` in an LDIF, binary LDAP
+/// attributes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// One directory object as a source delivers it: every value of every attribute, in order,
+/// attribute names as the source spells them (matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Entry {
+    /// The distinguished name, or where the entry is in its file (`line 12`); used in warnings.
+    pub dn: String,
+    /// `(attribute, value)`, one pair per value (a multi-valued attribute repeats its name).
+    pub attributes: Vec<(String, Value)>,
+}
+
+impl Entry {
+    pub fn new(dn: impl Into<String>) -> Entry {
+        Entry { dn: dn.into(), attributes: Vec::new() }
+    }
+
+    /// Adds one text value.
+    pub fn push_text(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.attributes.push((name.into(), Value::Text(value.into())));
+    }
+
+    /// Adds one binary value.
+    pub fn push_binary(&mut self, name: impl Into<String>, value: Vec<u8>) {
+        self.attributes.push((name.into(), Value::Binary(value)));
+    }
 }
 
 /// The outcome of a lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
+    /// Exactly one person: the person and how they matched.
     Resolved(Box<Person>, Candidate),
+    /// Two or more different people, each with the attribute that matched; none is picked.
     Ambiguous(Vec<Candidate>),
     Unresolved,
 }
 
 /// A source of people, looked up by a normalized party.
 pub trait Directory: Send + Sync {
-    /// Finds who owns the (already normalized) party's number, extension or SIP address.
+    /// Finds who owns the (already normalized) party's number, SIP address or extension.
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError>;
-    /// Finds the recipient's entry by SMTP address, SIP address, EUM proxy or objectGUID.
+    /// Finds the recipient's entry by objectGUID, SMTP address, SIP address or EUM proxy.
+    /// `None` when no single person has any of them.
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError>;
+}
+
+/// Largest directory file read (a 10,000-person export is a few MiB).
+const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
+/// indexes it under `plan` with the Active Directory attribute map.
+pub fn load_file(path: &Path, plan: &DialPlan) -> Result<DirectoryIndex, DirectoryError> {
+    Ok(DirectoryIndex::build(read_entries(path)?, plan))
+}
+
+/// Reads and parses a directory file into entries (LDIF, or CSV by extension).
+pub fn read_entries(path: &Path) -> Result<Vec<Entry>, DirectoryError> {
+    use std::io::Read as _;
+    let read_error = |source| DirectoryError::Read { path: path.to_owned(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).map_err(read_error)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {MAX_FILE_BYTES} bytes"))));
+    }
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let parsed = if is_csv { csv::parse(&bytes) } else { ldif::parse(&bytes) };
+    parsed.map_err(|(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem })
+}
+
+/// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
+pub fn parse_ldif(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
+    ldif::parse(bytes)
+}
+
+/// Parses CSV bytes (`Export-Csv`). Errors carry the 1-based line.
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
+    csv::parse(bytes)
 }

@@ -1,0 +1,406 @@
+//! The in-memory directory index: [`Entry`] values from any source -> hash tables from
+//! normalized keys to people, built once (at load or sync) so that a lookup never scans.
+//!
+//! Matching (spec §6.4): E.164, then SIP address, then extension, then (only for a caller id
+//! too short to be a full number) the trailing `min_suffix_digits` digits; the first step with
+//! any hit decides. Every person found is reported with the attribute that matched (the first
+//! in the [`AttributeMap`] when several did); two or more people are `Ambiguous`, never a
+//! pick. Stored values that do not read under the dial plan have no key and never match;
+//! they, and numbers held by several people, are collected as [`LoadWarning`]s.
+//!
+//! Memory: each person is two allocations ([`StoredPerson`]); tables map a `u64` (the E.164
+//! digits, the extension digits, or a hash of a SIP/mail address, verified on a hit) to a
+//! span of one shared posting list. The index is immutable: to refresh, build a new one and
+//! swap an `Arc<DirectoryIndex>`.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::mem::size_of;
+
+use super::attributes::AttributeMap;
+use super::keys::{self, Key};
+use super::store::StoredPerson;
+use super::{guid, Directory, DirectoryError, Entry, Lookup, Value};
+use crate::enrich::phone::{self, DialPlan, Parsed, Source};
+use crate::event::{Candidate, Party, PartyKind, Person, Recipient};
+
+/// A problem found while indexing, for admins (`directory-check`). Loading goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadWarning {
+    /// A value that does not read as its attribute says (a number under the dial plan, a
+    /// SIP or mail address, a GUID). It will never match.
+    Unreadable { entry: String, attribute: String, value: String, region: String },
+    /// The same number, extension or objectGUID is held by several entries: lookups of it
+    /// are ambiguous. `holders` are `dn (attribute)`.
+    Shared { kind: &'static str, value: String, holders: Vec<String> },
+    /// An entry's values passed 16 MiB; the rest were dropped.
+    Oversized { entry: String },
+    /// More entries than the index can number (2^24); this one and the rest were ignored.
+    TooManyEntries { first_ignored: String },
+}
+
+impl std::fmt::Display for LoadWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadWarning::Unreadable { entry, attribute, value, region } => {
+                write!(f, "{entry}: {attribute} `{value}` does not read under the {region} dial plan; it will never match")
+            }
+            LoadWarning::Shared { kind, value, holders } => {
+                write!(f, "{kind} {value} is held by {} entries: {}; lookups of it are ambiguous", holders.len(), holders.join(", "))
+            }
+            LoadWarning::Oversized { entry } => write!(f, "{entry}: values larger than 16 MiB were dropped"),
+            LoadWarning::TooManyEntries { first_ignored } => write!(f, "{first_ignored}: more than 16777215 entries; the rest were ignored"),
+        }
+    }
+}
+
+/// Where a key's postings are in the shared list.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// The hash tables, one per key kind (GUIDs apart: they are 128-bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    E164,
+    Extension,
+    Sip,
+    Mail,
+    Suffix,
+}
+
+const TABLES: usize = 5;
+const MAX_PEOPLE: usize = 1 << 24;
+
+/// Where a key lives: its table and its `u64` slot, or `None` for a GUID or a key too long to
+/// encode (never stored, so never found).
+fn slot(key: &Key) -> Option<(Table, u64)> {
+    // Digit strings up to 18 long encode exactly behind a leading 1 (keeps leading zeros).
+    let digits = |d: &str| (d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit())).then(|| format!("1{d}").parse().ok()).flatten();
+    let hashed = |s: &str| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        s.hash(&mut h);
+        h.finish()
+    };
+    match key {
+        Key::E164(e164) => Some((Table::E164, digits(e164.strip_prefix('+')?)?)),
+        Key::Extension(d) => Some((Table::Extension, digits(d)?)),
+        Key::Suffix(d) => Some((Table::Suffix, digits(d)?)),
+        Key::Sip(s) => Some((Table::Sip, hashed(s))),
+        Key::Mail(s) => Some((Table::Mail, hashed(s))),
+        Key::Guid(_) => None,
+    }
+}
+
+/// A posting: person index (24 bits) and attribute id (8 bits).
+fn posting(person: usize, attr: u8) -> u32 {
+    u32::try_from(person).expect("person < 2^24") << 8 | u32::from(attr)
+}
+
+fn unpack(posting: u32) -> (usize, u8) {
+    ((posting >> 8) as usize, (posting & 0xFF) as u8)
+}
+
+/// The normalized, immutable directory. Implements [`Directory`].
+#[derive(Debug, Clone)]
+pub struct DirectoryIndex {
+    plan: DialPlan,
+    map: AttributeMap,
+    people: Vec<StoredPerson>,
+    postings: Vec<u32>,
+    tables: [HashMap<u64, Span>; TABLES],
+    guids: HashMap<u128, Span>,
+    warnings: Vec<LoadWarning>,
+}
+
+impl DirectoryIndex {
+    /// Indexes `entries` under `plan` with the Active Directory attribute map.
+    pub fn build(entries: impl IntoIterator<Item = Entry>, plan: &DialPlan) -> DirectoryIndex {
+        DirectoryIndex::build_with(entries, plan, AttributeMap::default())
+    }
+
+    /// Indexes `entries` under `plan` with a given attribute map. Entries that no key could
+    /// ever find (no number, address or GUID) are not kept.
+    pub fn build_with(entries: impl IntoIterator<Item = Entry>, plan: &DialPlan, map: AttributeMap) -> DirectoryIndex {
+        let mut builder = Builder { plan, map: &map, people: Vec::new(), dns: Vec::new(), pairs: Default::default(), guid_pairs: Vec::new(), warnings: Vec::new() };
+        for entry in entries {
+            if builder.people.len() >= MAX_PEOPLE {
+                builder.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
+                break;
+            }
+            builder.add(entry);
+        }
+        builder.finish(plan.clone(), map.clone())
+    }
+
+    /// How many people the index holds.
+    pub fn len(&self) -> usize {
+        self.people.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty()
+    }
+
+    /// Problems found while indexing, in load order (shared keys last, by key).
+    pub fn warnings(&self) -> &[LoadWarning] {
+        &self.warnings
+    }
+
+    /// The dial plan the index was built under.
+    pub fn dial_plan(&self) -> &DialPlan {
+        &self.plan
+    }
+
+    /// The attribute map the index was built with.
+    pub fn attribute_map(&self) -> &AttributeMap {
+        &self.map
+    }
+
+    /// An estimate of the heap bytes the index holds (tables at their allocated capacity,
+    /// allocator overhead not counted), for the memory benchmark and `directory-check`.
+    pub fn heap_bytes(&self) -> usize {
+        fn table<K, V>(t: &HashMap<K, V>) -> usize {
+            // hashbrown: buckets ≈ capacity × 8/7, one control byte each.
+            t.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
+        }
+        let people = self.people.capacity() * size_of::<StoredPerson>() + self.people.iter().map(StoredPerson::heap_bytes).sum::<usize>();
+        let warnings: usize = self.warnings.iter().map(|w| size_of::<LoadWarning>() + w.to_string().len()).sum();
+        people
+            + self.postings.capacity() * size_of::<u32>()
+            + self.tables.iter().map(table).sum::<usize>()
+            + table(&self.guids)
+            + warnings
+            + self.map.heap_bytes()
+    }
+
+    /// The postings of a key, verified when the table is hashed.
+    fn holders(&self, key: &Key) -> Vec<u32> {
+        let span = match (key, slot(key)) {
+            (Key::Guid(g), _) => self.guids.get(g),
+            (_, Some((table, code))) => self.tables[table as usize].get(&code),
+            (_, None) => None,
+        };
+        let Some(&Span { start, len }) = span else { return Vec::new() };
+        let list = &self.postings[start as usize..(start + len) as usize];
+        let hashed = matches!(key, Key::Sip(_) | Key::Mail(_));
+        list.iter().copied().filter(|&p| !hashed || self.holds(p, key)).collect()
+    }
+
+    /// Whether the person of `posting` really has `key` in that attribute (hash collisions).
+    fn holds(&self, posting: u32, key: &Key) -> bool {
+        let (person, attr) = unpack(posting);
+        let role = self.map.spec(attr).role;
+        self.people[person].values_of(attr).any(|v| keys::of_text(role, v, &self.plan).is_ok_and(|ks| ks.contains(key)))
+    }
+
+    /// One `(person, best attribute)` per person, in person order. Postings of a key are
+    /// sorted by person then attribute id, so the first of each person is its best.
+    fn best_per_person(holders: &[u32]) -> Vec<(usize, u8)> {
+        let mut best: Vec<(usize, u8)> = Vec::new();
+        for &p in holders {
+            let (person, attr) = unpack(p);
+            if best.last().is_none_or(|&(last, _)| last != person) {
+                best.push((person, attr));
+            }
+        }
+        best
+    }
+
+    fn candidate(&self, person: &Person, attr: u8) -> Candidate {
+        let spec = self.map.spec(attr);
+        Candidate { display_name: person.display_name.clone(), mail: person.mail.clone(), label: spec.role.label(), matched_attribute: spec.name.clone() }
+    }
+
+    /// The lookup keys of a party, in matching order.
+    fn party_keys(&self, party: &Party) -> Vec<Key> {
+        let mut keys = Vec::new();
+        if party.kind == PartyKind::Anonymous {
+            return keys;
+        }
+        keys.extend(party.e164.clone().map(Key::E164));
+        keys.extend(party.sip.as_deref().and_then(|s| keys::sip(s, &self.plan).ok()).map(Key::Sip));
+        keys.extend(party.extension.clone().map(Key::Extension));
+        if party.e164.is_none()
+            && party.kind == PartyKind::Number
+            && let Some(Parsed::Partial(digits)) = party.raw.as_deref().map(|raw| phone::parse(raw, &self.plan, Source::Caller))
+        {
+            keys.extend(phone::suffix(&digits, self.plan.min_suffix_digits).map(|s| Key::Suffix(s.to_owned())));
+        }
+        keys
+    }
+
+    fn find(&self, party: &Party) -> Lookup {
+        for key in self.party_keys(party) {
+            let best = Self::best_per_person(&self.holders(&key));
+            let mut found: Vec<(Person, Candidate)> = best
+                .into_iter()
+                .map(|(person, attr)| {
+                    let person = self.people[person].person(&self.map);
+                    let candidate = self.candidate(&person, attr);
+                    (person, candidate)
+                })
+                .collect();
+            match found.len() {
+                0 => continue,
+                1 => {
+                    let (person, candidate) = found.remove(0);
+                    return Lookup::Resolved(Box::new(person), candidate);
+                }
+                _ => {
+                    let mut candidates: Vec<Candidate> = found.into_iter().map(|(_, c)| c).collect();
+                    candidates.sort_by(|a, b| (&a.display_name, &a.mail).cmp(&(&b.display_name, &b.mail)));
+                    return Lookup::Ambiguous(candidates);
+                }
+            }
+        }
+        Lookup::Unresolved
+    }
+
+    fn recipient(&self, recipient: &Recipient) -> Option<Person> {
+        let mut keys = Vec::new();
+        keys.extend(recipient.object_guid.as_deref().and_then(guid::from_text).map(Key::Guid));
+        keys.extend(recipient.address.as_deref().and_then(|a| keys::mail(a).ok()).map(Key::Mail));
+        keys.extend(recipient.sip.as_deref().and_then(|s| keys::sip(s, &self.plan).ok()).map(Key::Sip));
+        if let Some(eum) = recipient.eum_proxy.as_deref() {
+            keys.extend(keys::of_text(super::Role::Proxy, eum, &self.plan).unwrap_or_default());
+        }
+        keys.iter().find_map(|key| match Self::best_per_person(&self.holders(key)).as_slice() {
+            [(person, _)] => Some(self.people[*person].person(&self.map)),
+            _ => None,
+        })
+    }
+}
+
+impl Directory for DirectoryIndex {
+    fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
+        Ok(self.find(party))
+    }
+
+    fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
+        Ok(self.recipient(recipient))
+    }
+}
+
+/// Collects people and `(key, posting)` pairs, then groups them into tables.
+struct Builder<'a> {
+    plan: &'a DialPlan,
+    map: &'a AttributeMap,
+    people: Vec<StoredPerson>,
+    /// Each kept person's DN, for warnings; dropped when the index is built.
+    dns: Vec<String>,
+    pairs: [Vec<(u64, u32)>; TABLES],
+    guid_pairs: Vec<(u128, u32)>,
+    warnings: Vec<LoadWarning>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, entry: Entry) {
+        let person = self.people.len();
+        let mut kept: Vec<(u8, String)> = Vec::new();
+        let mut found: Vec<(Key, u8)> = Vec::new();
+        for (name, value) in &entry.attributes {
+            let Some(attr) = self.map.id(name) else { continue };
+            let spec = self.map.spec(attr);
+            match keys::of_value(spec.role, value, self.plan) {
+                Ok(keys) => found.extend(keys.into_iter().map(|k| (k, attr))),
+                Err(keys::Unreadable) => self.warnings.push(LoadWarning::Unreadable {
+                    entry: entry.dn.clone(),
+                    attribute: spec.name.clone(),
+                    value: shown(value),
+                    region: self.plan.region.clone(),
+                }),
+            }
+            let text = match value {
+                Value::Text(text) => Some(text.clone()),
+                Value::Binary(bytes) if spec.role == super::Role::ObjectGuid => guid::from_bytes(bytes).map(guid::to_text),
+                Value::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
+            };
+            kept.extend(text.map(|t| (attr, t)));
+        }
+        if found.is_empty() {
+            return;
+        }
+        let (stored, complete) = StoredPerson::pack(&kept);
+        if !complete {
+            self.warnings.push(LoadWarning::Oversized { entry: entry.dn.clone() });
+        }
+        for (key, attr) in found {
+            let p = posting(person, attr);
+            if let Key::E164(e164) = &key
+                && let Some(suffix) = phone::suffix(e164, self.plan.min_suffix_digits)
+                && let Some((table, code)) = slot(&Key::Suffix(suffix.to_owned()))
+            {
+                self.pairs[table as usize].push((code, p));
+            }
+            match (&key, slot(&key)) {
+                (Key::Guid(g), _) => self.guid_pairs.push((*g, p)),
+                (_, Some((table, code))) => self.pairs[table as usize].push((code, p)),
+                (_, None) => {}
+            }
+        }
+        self.people.push(stored);
+        self.dns.push(entry.dn);
+    }
+
+    fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
+        let mut postings = Vec::new();
+        let pairs = std::mem::take(&mut self.pairs);
+        let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
+        let guids = group(std::mem::take(&mut self.guid_pairs), &mut postings);
+        self.warn_shared("number", &e164, &postings, |code| format!("+{}", &code.to_string()[1..]));
+        self.warn_shared("extension", &extension, &postings, |code| code.to_string()[1..].to_owned());
+        self.warn_shared("objectGUID", &guids, &postings, |g| guid::to_text(*g));
+        postings.shrink_to_fit();
+        DirectoryIndex {
+            plan,
+            map,
+            people: self.people,
+            postings,
+            tables: [e164, extension, sip, mail, suffix],
+            guids,
+            warnings: self.warnings,
+        }
+    }
+
+    /// Warns about every key held by two or more entries, in key order.
+    fn warn_shared<K: Ord>(&mut self, kind: &'static str, table: &HashMap<K, Span>, postings: &[u32], show: impl Fn(&K) -> String) {
+        let mut shared: Vec<(&K, Vec<(usize, u8)>)> = table
+            .iter()
+            .map(|(k, s)| (k, DirectoryIndex::best_per_person(&postings[s.start as usize..(s.start + s.len) as usize])))
+            .filter(|(_, people)| people.len() > 1)
+            .collect();
+        shared.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, people) in shared {
+            let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dns[p], self.map.spec(attr).name)).collect();
+            self.warnings.push(LoadWarning::Shared { kind, value: show(key), holders });
+        }
+    }
+}
+
+/// Sorts and dedups `(key, posting)` pairs and lays each key's postings out contiguously.
+fn group<K: Copy + Ord + Hash>(mut pairs: Vec<(K, u32)>, postings: &mut Vec<u32>) -> HashMap<K, Span> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let distinct = pairs.chunk_by(|a, b| a.0 == b.0).count();
+    let mut table = HashMap::with_capacity(distinct);
+    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let (Ok(start), Ok(len)) = (u32::try_from(postings.len()), u32::try_from(run.len())) else { break };
+        if start.checked_add(len).is_none() {
+            break;
+        }
+        postings.extend(run.iter().map(|&(_, p)| p));
+        table.insert(run[0].0, Span { start, len });
+    }
+    table
+}
+
+/// A value as shown in a warning.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Text(text) => text.clone(),
+        Value::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+    }
+}

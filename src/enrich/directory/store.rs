@@ -1,0 +1,147 @@
+//! Compact storage of the attributes the index keeps for each person, and the [`Person`]
+//! built from them on a hit.
+//!
+//! One person is one string holding every kept value back to back plus one `u32` per value
+//! (attribute id in the top byte, end offset in the low 24 bits): two allocations per person
+//! instead of a map of strings. Never fails; a person whose values pass 16 MiB keeps the
+//! values that fit (the caller warns).
+
+use indexmap::IndexMap;
+
+use super::attributes::{AttributeMap, Role};
+use crate::event::Person;
+
+/// Bytes of values one person can hold (24-bit offsets).
+const MAX_VALUE_BYTES: usize = (1 << 24) - 1;
+
+/// The kept values of one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StoredPerson {
+    values: Box<str>,
+    fields: Box<[u32]>,
+}
+
+impl StoredPerson {
+    /// Packs `(attribute id, value)` pairs; returns the person and whether every value fit.
+    pub(super) fn pack(values: &[(u8, String)]) -> (StoredPerson, bool) {
+        let mut text = String::with_capacity(values.iter().map(|(_, v)| v.len()).sum::<usize>().min(MAX_VALUE_BYTES));
+        let mut fields = Vec::with_capacity(values.len());
+        let mut complete = true;
+        for (attr, value) in values {
+            if text.len() + value.len() > MAX_VALUE_BYTES {
+                complete = false;
+                continue;
+            }
+            text.push_str(value);
+            let end = u32::try_from(text.len()).expect("below 2^24");
+            fields.push(u32::from(*attr) << 24 | end);
+        }
+        (StoredPerson { values: text.into_boxed_str(), fields: fields.into_boxed_slice() }, complete)
+    }
+
+    /// `(attribute id, value)` in the order they were packed.
+    pub(super) fn values(&self) -> impl Iterator<Item = (u8, &str)> {
+        let ends = self.fields.iter().map(|f| (f & 0x00FF_FFFF) as usize);
+        let starts = std::iter::once(0).chain(ends.clone());
+        self.fields.iter().zip(starts.zip(ends)).map(|(f, (start, end))| ((f >> 24) as u8, &self.values[start..end]))
+    }
+
+    /// The values of one attribute.
+    pub(super) fn values_of(&self, attr: u8) -> impl Iterator<Item = &str> {
+        self.values().filter(move |(a, _)| *a == attr).map(|(_, v)| v)
+    }
+
+    /// Heap bytes held (values and offsets).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.values.len() + 4 * self.fields.len()
+    }
+
+    /// The person as templates see it: the display fields, the SIP address without scheme,
+    /// and every kept attribute under the map's spelling.
+    pub(super) fn person(&self, map: &AttributeMap) -> Person {
+        let mut person = Person::default();
+        let mut attributes: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut primary_smtp = None;
+        let mut proxy_sip = None;
+        for (attr, value) in self.values() {
+            let spec = map.spec(attr);
+            attributes.entry(spec.name.clone()).or_default().push(value.to_owned());
+            let first = |slot: &mut Option<String>, v: &str| {
+                if slot.is_none() {
+                    *slot = Some(v.to_owned());
+                }
+            };
+            match spec.role {
+                Role::Mail => first(&mut person.mail, value),
+                Role::Sip => first(&mut person.sip, strip_prefix_ci(value, "sip:").unwrap_or(value)),
+                Role::Proxy => {
+                    if let Some(smtp) = value.strip_prefix("SMTP:") {
+                        first(&mut primary_smtp, smtp);
+                    } else if let Some(sip) = strip_prefix_ci(value, "sip:") {
+                        first(&mut proxy_sip, sip);
+                    }
+                }
+                Role::Display => {
+                    let slot = match spec.name.to_ascii_lowercase().as_str() {
+                        "displayname" => &mut person.display_name,
+                        "givenname" => &mut person.given_name,
+                        "sn" => &mut person.surname,
+                        "title" => &mut person.title,
+                        "department" => &mut person.department,
+                        "company" => &mut person.company,
+                        "physicaldeliveryofficename" => &mut person.office,
+                        "preferredlanguage" => &mut person.preferred_language,
+                        _ => continue,
+                    };
+                    first(slot, value);
+                }
+                Role::Phone(_) | Role::ObjectGuid => {}
+            }
+        }
+        person.mail = person.mail.or(primary_smtp);
+        person.sip = person.sip.or(proxy_sip).map(|s| s.to_lowercase());
+        person.attributes = attributes;
+        person
+    }
+}
+
+/// `value` without `prefix`, compared case-insensitively.
+pub(super) fn strip_prefix_ci<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &value[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_and_unpacks_in_order() {
+        let (p, complete) = StoredPerson::pack(&[(3, "+1 425".into()), (0, "sip:a@b".into()), (3, "".into()), (3, "x".into())]);
+        assert!(complete);
+        assert_eq!(p.values().collect::<Vec<_>>(), [(3, "+1 425"), (0, "sip:a@b"), (3, ""), (3, "x")]);
+        assert_eq!(p.values_of(3).collect::<Vec<_>>(), ["+1 425", "", "x"]);
+        assert_eq!(p.heap_bytes(), 14 + 16);
+    }
+
+    #[test]
+    fn person_fields_from_the_map() {
+        let map = AttributeMap::default();
+        let id = |name| map.id(name).expect("in the default map");
+        let (p, _) = StoredPerson::pack(&[
+            (id("displayName"), "Kwame Mensah".into()),
+            (id("proxyAddresses"), "smtp:old@contoso.com".into()),
+            (id("proxyAddresses"), "SMTP:kwame.mensah@contoso.com".into()),
+            (id("proxyAddresses"), "SIP:Kwame.Mensah@contoso.com".into()),
+            (id("telephoneNumber"), "425.555.0102".into()),
+            (id("physicalDeliveryOfficeName"), "Building 4".into()),
+        ]);
+        let person = p.person(&map);
+        assert_eq!(person.display_name.as_deref(), Some("Kwame Mensah"));
+        assert_eq!(person.mail.as_deref(), Some("kwame.mensah@contoso.com"));
+        assert_eq!(person.sip.as_deref(), Some("kwame.mensah@contoso.com"));
+        assert_eq!(person.office.as_deref(), Some("Building 4"));
+        assert_eq!(person.attributes["proxyAddresses"].len(), 3);
+        assert_eq!(person.attributes["telephoneNumber"], ["425.555.0102"]);
+    }
+}
