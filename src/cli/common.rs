@@ -1,0 +1,109 @@
+//! What every command shares: loading the configuration, applying command-line overrides,
+//! opening the directory, reporting per-input failures and writing to a closed pipe.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::UsageError;
+use crate::config::{Config, DirectorySource};
+use crate::enrich::directory::{self, Directory};
+use crate::enrich::phone::DialPlan;
+use crate::render::Templates;
+
+/// Sets up `tracing` (text or JSON to stderr; `RUST_LOG` filters, default `warn`).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// The configuration file, or the built-in defaults without one.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// `--directory SRC`: a file path or an ldap(s):// URL (LDAP settings from the config file).
+pub fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::Result<()> {
+    let Some(source) = source else { return Ok(()) };
+    config.directory = Some(if source.starts_with("ldap://") || source.starts_with("ldaps://") {
+        match config.directory.clone() {
+            Some(DirectorySource::Ldap(mut ldap)) => {
+                ldap.url = source.to_owned();
+                DirectorySource::Ldap(ldap)
+            }
+            _ => return Err(UsageError(format!("--directory {source}: an LDAP source needs the [directory] bind and base_dn settings in --config")).into()),
+        }
+    } else {
+        DirectorySource::File(PathBuf::from(source))
+    });
+    Ok(())
+}
+
+/// `--region CC`: the dial plan's region.
+pub fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Result<()> {
+    let Some(region) = region else { return Ok(()) };
+    let plan = &config.dialplan;
+    config.dialplan = DialPlan::new(region, plan.outside_line_code.as_deref(), plan.extension_digits, plan.min_suffix_digits)
+        .map_err(|e| UsageError(format!("--region {region}: {e}")))?;
+    Ok(())
+}
+
+/// Opens the configured directory, if any (loads a file; syncs LDAP).
+pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    match &config.directory {
+        None => Ok(None),
+        Some(DirectorySource::File(path)) => {
+            let index = directory::load_file(path, &config.dialplan)?;
+            Ok(Some(Arc::new(index)))
+        }
+        Some(DirectorySource::Ldap(settings)) => Err(UsageError(format!("{}: LDAP directories are not supported yet", settings.url)).into()),
+    }
+}
+
+/// `--templates DIR`, else `[templates] dir`, else the built-in set.
+pub fn load_templates(config: &Config, dir: Option<&Path>) -> anyhow::Result<Templates> {
+    match dir.or(config.templates_dir.as_deref()) {
+        None => Ok(Templates::builtin()),
+        Some(dir) => Templates::from_dir(dir).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", lines.join("\n")).context(UsageError(format!("{}: templates do not load", dir.display())))
+        }),
+    }
+}
+
+/// The fixed date for reproducible output: `--date` (RFC 3339), else `SOURCE_DATE_EPOCH`.
+pub fn fixed_date(flag: Option<&str>) -> anyhow::Result<Option<jiff::Timestamp>> {
+    if let Some(text) = flag {
+        return text.parse().map(Some).map_err(|e| UsageError(format!("--date {text}: not an RFC 3339 time: {e}")).into());
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(secs) => {
+            let secs: i64 = secs.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH `{secs}` is not a number of seconds"))?;
+            Ok(Some(jiff::Timestamp::from_second(secs)?))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
+pub fn write_stdout(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints one input's failure (`PATH[:LINE]: message: cause: …`).
+pub fn report_failure(error: impl Into<anyhow::Error>) {
+    eprintln!("{:#}", error.into());
+}

@@ -1,0 +1,45 @@
+//! `callnote parse [--directory SRC] [--region CC] FILE...`: one line of JSON (the template
+//! context, CONTRACT §2) per input; skipped types go to stderr as `PATH: skipped: <type>`.
+
+use std::path::PathBuf;
+
+use super::{Status, common};
+use crate::config::Config;
+use crate::intake::Parsed;
+use crate::pipeline::Pipeline;
+
+#[derive(Debug, clap::Args)]
+pub struct ParseArgs {
+    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
+    #[arg(long, value_name = "SRC")]
+    pub directory: Option<String>,
+    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
+    #[arg(long, value_name = "CC")]
+    pub region: Option<String>,
+    /// Header files or OCS UserNotification XML files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(mut config: Config, args: ParseArgs) -> anyhow::Result<Status> {
+    common::override_directory(&mut config, args.directory.as_deref())?;
+    common::override_region(&mut config, args.region.as_deref())?;
+    let directory = common::open_directory(&config)?;
+    let pipeline = Pipeline::new(config, crate::render::Templates::builtin(), directory, None);
+    let mut status = Status::Ok;
+    for path in &args.files {
+        match pipeline.parse_file(path) {
+            Ok(Parsed::Event(event)) => {
+                let mut line = serde_json::to_vec(&event)?;
+                line.push(b'\n');
+                common::write_stdout(&line);
+            }
+            Ok(Parsed::Skipped(message_type)) => eprintln!("{}: skipped: {message_type}", path.display()),
+            Err(e) => {
+                common::report_failure(e);
+                status = Status::SomeInputsFailed;
+            }
+        }
+    }
+    Ok(status)
+}
