@@ -1,0 +1,53 @@
+//! `[delivery] dir = "outbox"`: every message becomes `<stem>.eml` in a folder.
+//!
+//! Consumes an [`Outgoing`], produces a [`Receipt`] naming the file. The file is written
+//! atomically (temporary name, flush, rename), so a reader never sees half a message;
+//! delivering the same stem again replaces the file (idempotent). Creates the folder at
+//! start-up; returns [`DeliveryError::Config`] when it cannot, [`DeliveryError::Io`] when a
+//! write fails. Never writes outside the folder (the stem is a safe file name).
+
+use std::path::{Path, PathBuf};
+
+use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt, atomic};
+
+/// Writes `.eml` files into a folder.
+#[derive(Debug, Clone)]
+pub struct EmlDirTransport {
+    dir: PathBuf,
+}
+
+impl EmlDirTransport {
+    /// Creates the folder if needed and checks that files can be written in it.
+    pub fn new(dir: &Path) -> Result<EmlDirTransport, DeliveryError> {
+        std::fs::create_dir_all(dir).and_then(|()| atomic::probe_writable(dir)).map_err(|e| DeliveryError::Config {
+            key: "delivery.dir",
+            message: format!("cannot write into `{}`: {e}", dir.display()),
+        })?;
+        Ok(EmlDirTransport { dir: dir.to_owned() })
+    }
+}
+
+/// The receipt of a file transport: the file, and every envelope recipient as accepted.
+pub(crate) fn file_receipt(verb: &str, path: PathBuf, mail: &Outgoing) -> Receipt {
+    Receipt {
+        summary: format!("{verb} {} ({} bytes)", path.display(), mail.bytes.len()),
+        queue_id: None,
+        accepted: mail.envelope.to().to_vec(),
+        refused: Vec::new(),
+        file: Some(path),
+        smtp: None,
+    }
+}
+
+impl Deliver for EmlDirTransport {
+    fn deliver<'a>(&'a self, mail: &'a Outgoing) -> DeliverFuture<'a> {
+        Box::pin(async move {
+            let path = atomic::write_atomic(&self.dir, &self.dir, &format!("{}.eml", mail.stem), &mail.bytes).await?;
+            Ok(file_receipt("wrote", path, mail))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(".eml folder {}", self.dir.display())
+    }
+}
