@@ -146,20 +146,7 @@ fn split_records(text: &str, delimiter: char, first_line: usize) -> Result<Vec<R
 
 #[cfg(test)]
 mod tests {
-    use super::super::Value;
     use super::*;
-
-    fn values<'e>(entry: &'e Entry, name: &str) -> Vec<&'e str> {
-        entry
-            .attributes
-            .iter()
-            .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| match v {
-                Value::Text(t) => Some(t.as_str()),
-                Value::Binary(_) => None,
-            })
-            .collect()
-    }
 
     #[test]
     fn export_csv_with_bom_type_line_quotes_and_multi_values() {
@@ -171,9 +158,9 @@ mod tests {
         assert_eq!(entries.len(), 2);
         let liam = &entries[0];
         assert_eq!(liam.dn, "CN=Liam,OU=People");
-        assert_eq!(values(liam, "mail"), ["liam.oconnor@contoso.com"]);
-        assert_eq!(values(liam, "proxyAddresses"), ["SMTP:liam@contoso.com", "SIP:liam@contoso.com"]);
-        assert_eq!(values(liam, "description"), ["Lead, \"Tier 2\"\nnights"]);
+        assert_eq!(liam.texts("mail"), ["liam.oconnor@contoso.com"]);
+        assert_eq!(liam.texts("proxyAddresses"), ["SMTP:liam@contoso.com", "SIP:liam@contoso.com"]);
+        assert_eq!(liam.texts("description"), ["Lead, \"Tier 2\"\nnights"]);
         assert!(entries[1].attributes.is_empty());
     }
 
@@ -182,7 +169,7 @@ mod tests {
         let entries = parse(b"mail;mobile\nolivia@contoso.com;+1 425 555 0100\n\n").expect("valid CSV");
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].dn, "line 2");
-        assert_eq!(values(&entries[0], "mobile"), ["+1 425 555 0100"]);
+        assert_eq!(entries[0].texts("mobile"), ["+1 425 555 0100"]);
     }
 
     #[test]

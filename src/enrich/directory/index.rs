@@ -404,3 +404,6 @@ fn shown(value: &Value) -> String {
         Value::Binary(bytes) => format!("<{} bytes>", bytes.len()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -161,18 +161,6 @@ mod tests {
     use super::super::Value;
     use super::*;
 
-    fn text_values<'e>(entry: &'e Entry, name: &str) -> Vec<&'e str> {
-        entry
-            .attributes
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| match v {
-                Value::Text(t) => t.as_str(),
-                Value::Binary(_) => "<binary>",
-            })
-            .collect()
-    }
-
     #[test]
     fn folded_lines_base64_comments_and_crlf() {
         let ldif = "version: 1\r\n# exported\r\n#  folded comment\r\n continued comment\r\ndn: uid=zlefevre,ou=People,\r\n dc=contoso,dc=com\r\n\
@@ -182,9 +170,9 @@ mod tests {
         assert_eq!(entries.len(), 1);
         let e = &entries[0];
         assert_eq!(e.dn, "uid=zlefevre,ou=People,dc=contoso,dc=com");
-        assert_eq!(text_values(e, "displayName"), ["Zoë Lefèvre-Château"]);
-        assert_eq!(text_values(e, "telephoneNumber"), ["+33 1 99 00 21 47"]);
-        assert_eq!(text_values(e, "proxyAddresses"), ["SMTP:zoe@contoso.com", "SIP:zoe@contoso.com"]);
+        assert_eq!(e.texts("displayName"), ["Zoë Lefèvre-Château"]);
+        assert_eq!(e.texts("telephoneNumber"), ["+33 1 99 00 21 47"]);
+        assert_eq!(e.texts("proxyAddresses"), ["SMTP:zoe@contoso.com", "SIP:zoe@contoso.com"]);
     }
 
     #[test]

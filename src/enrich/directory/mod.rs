@@ -108,6 +108,20 @@ impl Entry {
     }
 }
 
+#[cfg(test)]
+impl Entry {
+    /// The text values of one attribute (exact name), binary ones shown as `<binary>`.
+    pub(crate) fn texts(&self, name: &str) -> Vec<&str> {
+        let values = self.attributes.iter().filter(|(n, _)| n == name);
+        values
+            .map(|(_, v)| match v {
+                Value::Text(t) => t.as_str(),
+                Value::Binary(_) => "<binary>",
+            })
+            .collect()
+    }
+}
+
 /// The outcome of a lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {

@@ -57,13 +57,16 @@ impl StoredPerson {
     }
 
     /// The person as templates see it: the display fields, the SIP address without scheme,
-    /// and every kept attribute under the map's spelling.
+    /// and every kept attribute under the map's spelling, in the map's order.
     pub(super) fn person(&self, map: &AttributeMap) -> Person {
         let mut person = Person::default();
         let mut attributes: IndexMap<String, Vec<String>> = IndexMap::new();
         let mut primary_smtp = None;
         let mut proxy_sip = None;
-        for (attr, value) in self.values() {
+        // Attribute-map order, not source order: the same person reads the same from any source.
+        let mut values: Vec<(u8, &str)> = self.values().collect();
+        values.sort_by_key(|&(attr, _)| attr);
+        for (attr, value) in values {
             let spec = map.spec(attr);
             attributes.entry(spec.name.clone()).or_default().push(value.to_owned());
             let first = |slot: &mut Option<String>, v: &str| {
