@@ -1,5 +1,243 @@
-//! Built-in sample events of every kind and outcome (resolved, mobile, ambiguous,
-//! unresolved, anonymous, non-ASCII, each shipped locale), for `check`, `send-test` and
-//! `preview`.
+//! Built-in sample events of every kind and outcome (resolved via a work number, resolved via
+//! a mobile, ambiguous, unresolved, anonymous, SIP caller, extension caller, not looked up,
+//! directory unavailable), with non-ASCII names, for recipients in every shipped language.
 //!
-//! OWNER: render helper.
+//! Consumes nothing; produces fully enriched [`Event`]s built in code (no I/O, no lookups),
+//! the same every time. Used by `check` (every template against every sample of its kind),
+//! `send-test` (a realistic event of a chosen kind) and the preview. A sample's `attachment`
+//! names a side file that does not exist: whoever sends one supplies the bytes.
+
+mod people;
+
+use indexmap::IndexMap;
+
+use crate::event::{Attachment, CallerStatus, Codec, Event, Importance, Kind, Party, PhoneLabel};
+
+/// One sample event.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// `kind/outcome/culture`, e.g. `missed_call/resolved-mobile/en-US`.
+    pub name: &'static str,
+    pub event: Event,
+}
+
+/// Every sample, grouped by kind in [`Kind::ALL`] order. Each kind has every outcome, and
+/// its recipients' cultures cover en, fr, de, es and ja (with regional variants).
+pub const NAMES: [&str; 54] = [
+    "voicemail/resolved-work/en-US", "voicemail/resolved-mobile/fr-FR", "voicemail/ambiguous/de-DE",
+    "voicemail/unresolved/es-ES", "voicemail/anonymous/ja-JP", "voicemail/sip/en-GB",
+    "voicemail/extension/fr-CA", "voicemail/not-looked-up/de-CH", "voicemail/directory-unavailable/es-MX",
+    "missed_call/resolved-work/es-MX", "missed_call/resolved-mobile/en-US", "missed_call/ambiguous/fr-FR",
+    "missed_call/unresolved/de-DE", "missed_call/anonymous/es-ES", "missed_call/sip/ja-JP",
+    "missed_call/extension/en-GB", "missed_call/not-looked-up/fr-CA", "missed_call/directory-unavailable/de-CH",
+    "call_forwarded/resolved-work/de-CH", "call_forwarded/resolved-mobile/es-MX", "call_forwarded/ambiguous/en-US",
+    "call_forwarded/unresolved/fr-FR", "call_forwarded/anonymous/de-DE", "call_forwarded/sip/es-ES",
+    "call_forwarded/extension/ja-JP", "call_forwarded/not-looked-up/en-GB", "call_forwarded/directory-unavailable/fr-CA",
+    "team_pickup/resolved-work/fr-CA", "team_pickup/resolved-mobile/de-CH", "team_pickup/ambiguous/es-MX",
+    "team_pickup/unresolved/en-US", "team_pickup/anonymous/fr-FR", "team_pickup/sip/de-DE",
+    "team_pickup/extension/es-ES", "team_pickup/not-looked-up/ja-JP", "team_pickup/directory-unavailable/en-GB",
+    "call_not_forwarded/resolved-work/en-GB", "call_not_forwarded/resolved-mobile/fr-CA", "call_not_forwarded/ambiguous/de-CH",
+    "call_not_forwarded/unresolved/es-MX", "call_not_forwarded/anonymous/en-US", "call_not_forwarded/sip/fr-FR",
+    "call_not_forwarded/extension/de-DE", "call_not_forwarded/not-looked-up/es-ES", "call_not_forwarded/directory-unavailable/ja-JP",
+    "fax/resolved-work/ja-JP", "fax/resolved-mobile/en-GB", "fax/ambiguous/fr-CA",
+    "fax/unresolved/de-CH", "fax/anonymous/es-MX", "fax/sip/en-US",
+    "fax/extension/fr-FR", "fax/not-looked-up/de-DE", "fax/directory-unavailable/es-ES",
+];
+
+/// The outcomes every kind has a sample for, in order.
+pub const OUTCOMES: [&str; 9] =
+    ["resolved-work", "resolved-mobile", "ambiguous", "unresolved", "anonymous", "sip", "extension", "not-looked-up", "directory-unavailable"];
+
+/// Every sample event.
+pub fn all() -> Vec<Sample> {
+    NAMES.into_iter().enumerate().filter_map(|(index, name)| Some(Sample { name, event: build(index, name)? })).collect()
+}
+
+/// The samples of one kind.
+pub fn of_kind(kind: Kind) -> Vec<Sample> {
+    all().into_iter().filter(|s| s.event.kind == kind).collect()
+}
+
+/// The sample called `name`.
+pub fn by_name(name: &str) -> Option<Sample> {
+    all().into_iter().find(|s| s.name == name)
+}
+
+const OCS_TIME: &str = "2011-02-11T01:29:39Z";
+const SENT_TIME: &str = "2014-06-05T21:20:44Z";
+
+fn build(index: usize, name: &str) -> Option<Event> {
+    let mut parts = name.split('/');
+    let (kind, outcome, culture) = (Kind::from_name(parts.next()?)?, parts.next()?, parts.next()?);
+    let o = OUTCOMES.iter().position(|x| *x == outcome)?;
+    let language = culture.split('-').next()?;
+    let caller = caller(outcome, language)?;
+    let call_id = format!("5a3c{index:04x}-0000-4000-8000-{:012x}", 0x00ca_11ed_0000_u64 + index as u64);
+    // Missed calls alternate between the UM header (MissedCall) and OCS notifications.
+    let um_missed_call = kind == Kind::MissedCall && o % 2 == 1;
+    let ocs = !(matches!(kind, Kind::Voicemail | Kind::Fax) || um_missed_call);
+    let time = if ocs || o % 3 == 0 { Some(if ocs { OCS_TIME } else { SENT_TIME }) } else { None };
+
+    let mut event = Event {
+        kind,
+        message_type: match kind {
+            Kind::Voicemail if o % 2 == 0 => "VoiceMail",
+            Kind::Voicemail => "SMTPVoiceMail",
+            Kind::Fax => "Fax",
+            Kind::MissedCall if !ocs => "MissedCall",
+            _ => "OCSNotification",
+        }
+        .to_owned(),
+        call_id,
+        time: time.and_then(|t| t.parse().ok()),
+        subject: None,
+        importance: Importance::Normal,
+        private: false,
+        duration_secs: None,
+        codec: None,
+        missed_reason: (kind == Kind::MissedCall && ocs).then(|| "CallerReleased".to_owned()),
+        pages: None,
+        attachment: None,
+        caller,
+        target: match kind {
+            Kind::CallForwarded => Some(people::forwarding_target()),
+            Kind::TeamPickup => Some(people::pickup_target()),
+            Kind::CallNotForwarded => Some(people::blocked_target()),
+            _ => None,
+        },
+        recipient: people::recipient(culture),
+        fields: IndexMap::new(),
+    };
+    match kind {
+        Kind::Voicemail => {
+            event.duration_secs = Some([42, 65, 1187, 7, 3, 18, 5, 23, 95][o]);
+            event.codec = Some([Codec::Mp3, Codec::Gsm, Codec::Wma, Codec::G711][o % 4]);
+            event.attachment = Some(side_file(&event.call_id, "wav", "audio/wav", 8_044));
+            event.private = outcome == "sip";
+        }
+        Kind::Fax => {
+            event.pages = Some([3, 1, 2][o % 3]);
+            event.attachment = Some(side_file(&event.call_id, "tif", "image/tiff", 1_210));
+        }
+        Kind::CallNotForwarded => event.importance = Importance::Low,
+        _ => {}
+    }
+    match (kind, outcome) {
+        (Kind::Voicemail, "resolved-work") => event.subject = Some("Re: Q3 numbers : please call back".to_owned()),
+        (Kind::Voicemail, "resolved-mobile") | (Kind::MissedCall, "unresolved") => {
+            event.importance = Importance::High;
+            event.subject = Some(if language == "de" { "Rückruf bitte – Angebot Größe M" } else { "Réunion budget – rappel" }.to_owned());
+        }
+        (Kind::MissedCall, "sip") => event.subject = Some("会議の件".to_owned()),
+        _ => {}
+    }
+    event.fields = header_fields(&event);
+    Some(event)
+}
+
+fn caller(outcome: &str, language: &str) -> Option<Party> {
+    let [(work_person, work), (mobile_person, mobile)] = people::work_and_mobile(language);
+    Some(match outcome {
+        "resolved-work" => {
+            let party = people::number(work.e164, &work, CallerStatus::NotLookedUp);
+            people::resolve(party, &work_person, PhoneLabel::Work, "telephoneNumber", work.international)
+        }
+        "resolved-mobile" => {
+            let party = people::number(mobile.e164, &mobile, CallerStatus::NotLookedUp);
+            people::resolve(party, &mobile_person, PhoneLabel::Mobile, "mobile", mobile.national)
+        }
+        "ambiguous" => people::ambiguous(),
+        "unresolved" => people::unresolved(),
+        "anonymous" => Party::from_raw(None),
+        "sip" => people::sip_caller(),
+        "extension" => people::extension_caller(),
+        "not-looked-up" => people::number(mobile.e164, &mobile, CallerStatus::NotLookedUp),
+        "directory-unavailable" => people::number(work.e164, &work, CallerStatus::DirectoryUnavailable),
+        _ => return None,
+    })
+}
+
+fn side_file(call_id: &str, extension: &str, content_type: &str, size_bytes: u64) -> Attachment {
+    let file_name = format!("{call_id}.{extension}");
+    Attachment { path: file_name.clone().into(), file_name, content_type: content_type.to_owned(), size_bytes }
+}
+
+/// The header lines an event like this would have come with.
+fn header_fields(event: &Event) -> IndexMap<String, String> {
+    let mut fields = IndexMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            fields.insert(k.to_owned(), v);
+        }
+    };
+    put("MessageType", Some(event.message_type.clone()));
+    if event.message_type == "OCSNotification" {
+        return fields;
+    }
+    put("CallerId", event.caller.raw.clone());
+    put("RecipientName", event.recipient.name.clone());
+    put("RecipientAddress", event.recipient.address.clone());
+    put("RecipientCulture", event.recipient.culture.clone());
+    put("CallId", Some(event.call_id.clone()));
+    put("Duration", event.duration_secs.map(|d| d.to_string()));
+    put("NumberOfPages", event.pages.map(|p| p.to_string()));
+    put("Subject", event.subject.clone());
+    put("Important", Some(if event.importance == Importance::High { "True" } else { "False" }.to_owned()));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::PartyKind;
+
+    #[test]
+    fn every_name_builds_and_names_are_unique() {
+        let samples = all();
+        assert_eq!(samples.len(), NAMES.len());
+        let unique: std::collections::BTreeSet<_> = samples.iter().map(|s| s.name).collect();
+        assert_eq!(unique.len(), NAMES.len());
+        for s in &samples {
+            assert_eq!(s.name.split('/').next(), Some(s.event.kind.as_str()), "{}", s.name);
+            assert_eq!(s.name.rsplit('/').next(), s.event.recipient.culture.as_deref(), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn every_kind_has_every_outcome_and_language() {
+        for kind in Kind::ALL {
+            let of_kind = of_kind(kind);
+            for outcome in OUTCOMES {
+                assert!(of_kind.iter().any(|s| s.name.contains(&format!("/{outcome}/"))), "{kind} {outcome}");
+            }
+            for language in ["en", "fr", "de", "es", "ja"] {
+                assert!(of_kind.iter().any(|s| s.name.contains(&format!("/{language}-"))), "{kind} {language}");
+            }
+        }
+    }
+
+    #[test]
+    fn outcomes_are_what_their_names_say() {
+        let s = by_name("missed_call/resolved-mobile/en-US").unwrap().event;
+        assert_eq!((s.caller.status, s.caller.name.as_deref(), s.caller.label), (CallerStatus::Resolved, Some("Priya Raman"), Some(PhoneLabel::Mobile)));
+        assert_eq!(s.caller.national.as_deref(), Some("(289) 555-0147"));
+        assert_eq!(s.message_type, "MissedCall");
+        let s = by_name("voicemail/ambiguous/de-DE").unwrap().event;
+        assert_eq!((s.caller.status, s.caller.candidates.len()), (CallerStatus::Ambiguous, 2));
+        let s = by_name("fax/anonymous/es-MX").unwrap().event;
+        assert_eq!((s.caller.kind, s.caller.status, s.caller.raw), (PartyKind::Anonymous, CallerStatus::Anonymous, None));
+        let s = by_name("team_pickup/sip/de-DE").unwrap().event;
+        assert_eq!(s.caller.kind, PartyKind::Sip);
+        assert_eq!(s.target.as_ref().and_then(|t| t.name.as_deref()), Some("Olivia Chen"));
+        let s = by_name("call_forwarded/extension/ja-JP").unwrap().event;
+        assert_eq!((s.caller.kind, s.caller.extension.as_deref()), (PartyKind::Extension, Some("4567")));
+        let s = by_name("fax/resolved-work/ja-JP").unwrap().event;
+        assert_eq!((s.caller.name.as_deref(), s.pages), (Some("佐藤 花子"), Some(3)));
+        assert_eq!(s.attachment.map(|a| a.content_type), Some("image/tiff".to_owned()));
+    }
+
+    #[test]
+    fn samples_are_deterministic() {
+        assert_eq!(format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>()), format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>()));
+    }
+}

@@ -2,14 +2,27 @@
 //! templates chosen by kind and the recipient's culture (with fallback).
 //!
 //! Consumes an `Event` (the CONTRACT §2 context) and a [`Templates`] set; produces the three
-//! parts of a notification. Never does I/O while rendering (templates are loaded up front) and
-//! never falls back to a made-up value: a template that needs something the event lacks is a
-//! [`RenderError`] naming the template file, line and column.
+//! parts of a notification. The set is `templates/<kind>/<locale>/{subject.txt, body.txt,
+//! body.html}` plus shared `_layouts/`, `_partials/` and `_i18n/<locale>.toml` word tables; the
+//! built-in set is compiled into the binary and an admin folder is laid over it file by file
+//! (see `templates/README.md`). Rendering never does I/O and never makes up a value: a template
+//! that uses something the event lacks fails with a [`RenderError`] naming the template file,
+//! line and column (Tera 2 is strict about undefined variables).
 
 pub mod check;
+pub mod context;
+pub mod filters;
+pub mod format;
 pub mod locale;
+mod problem;
+pub mod templates;
 
 use std::path::Path;
+
+use crate::event::{Event, Kind};
+use context::Extras;
+pub use problem::TemplateProblem;
+use templates::{Loaded, PARTS};
 
 /// The three rendered parts of one notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,49 +43,234 @@ pub struct RenderSettings {
     pub default_locale: String,
 }
 
-/// One problem in a template set, located in a template file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateProblem {
-    /// Path relative to the templates folder, `/`-separated (`missed_call/en/subject.txt`).
-    pub file: String,
-    /// 1-based.
-    pub line: usize,
-    /// 1-based, in characters.
-    pub col: usize,
-    pub message: String,
-    /// The offending source line with a caret under the column, when known.
-    pub excerpt: Option<String>,
-}
-
-impl std::fmt::Display for TemplateProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
-    }
-}
-
 /// Why an event could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// A template failed; the problem says where (file, line, column, excerpt).
     #[error("{0}")]
     Template(TemplateProblem),
+    #[error("no complete template folder for kind `{kind}` (tried {tried})")]
+    NoTemplates { kind: Kind, tried: String },
+    #[error("call {call_id}: cannot build the template context: {message}")]
+    Context { call_id: String, message: String },
 }
 
-/// A loaded, compiled template set.
-pub struct Templates {}
+impl RenderError {
+    /// The located template problem, for the preview's error display.
+    pub fn problem(&self) -> Option<&TemplateProblem> {
+        match self {
+            RenderError::Template(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded, compiled template set. Cheap to share (`Arc`), safe to use from many threads.
+pub struct Templates {
+    loaded: Loaded,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("files", &self.loaded.sources.len()).field("folders", &self.loaded.folders).finish()
+    }
+}
 
 impl Templates {
-    /// The set compiled into the binary.
+    /// The set compiled into the binary (`templates/` of the source tree).
     pub fn builtin() -> Templates {
-        Templates {}
+        let (loaded, problems) = templates::load(templates::builtin_files());
+        for problem in &problems {
+            tracing::error!("built-in template problem: {problem}");
+        }
+        Templates { loaded }
     }
 
-    /// The built-in set overlaid with the files of `dir`.
-    pub fn from_dir(_dir: &Path) -> Result<Templates, Vec<TemplateProblem>> {
-        Ok(Templates {})
+    /// The built-in set with the files of `dir` laid over it (`--templates DIR`): a file of
+    /// the folder replaces the built-in file of the same relative path; anything not in the
+    /// folder stays built-in. Every problem found while loading is returned.
+    pub fn from_dir(dir: &Path) -> Result<Templates, Vec<TemplateProblem>> {
+        let (templates, problems) = Templates::from_dir_lenient(dir);
+        if problems.is_empty() { Ok(templates) } else { Err(problems) }
     }
 
-    /// Renders the subject, text and HTML parts of `event`.
-    pub fn render(&self, event: &crate::Event, _settings: &RenderSettings) -> Result<Rendered, RenderError> {
-        Ok(Rendered { subject: event.kind.to_string(), text: String::new(), html: String::new(), locale: "en".to_owned() })
+    /// Like [`Templates::from_dir`], but keeps whatever loads: files with problems (and the
+    /// files that depend on them) are left out and reported. For `check` and the preview.
+    pub fn from_dir_lenient(dir: &Path) -> (Templates, Vec<TemplateProblem>) {
+        let (overlay, mut problems) = templates::read_dir(dir);
+        let mut files = templates::builtin_files();
+        files.extend(overlay);
+        let (loaded, more) = templates::load(files);
+        problems.extend(more);
+        (Templates { loaded }, problems)
+    }
+
+    /// The complete locale folders of `kind` (`["de", "en", …]`).
+    pub fn locales(&self, kind: Kind) -> &[String] {
+        self.loaded.folders.get(kind.as_str()).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every file of the set with its text (relative path, `/`-separated).
+    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.loaded.sources.iter().map(|(n, t)| (n.as_str(), t.as_str()))
+    }
+
+    /// Renders the subject, text and HTML parts of `event` for its recipient: the template
+    /// folder is the first of the recipient culture's fallback chain (`fr-CA`, `fr`, the
+    /// default culture, `en`) that exists for the event's kind.
+    pub fn render(&self, event: &Event, settings: &RenderSettings) -> Result<Rendered, RenderError> {
+        let culture = culture_of(event, settings);
+        let chain = locale::fallback_chain(Some(&culture), &settings.default_locale);
+        let folder = chain
+            .iter()
+            .find_map(|c| self.locales(event.kind).iter().find(|f| f.eq_ignore_ascii_case(c)))
+            .ok_or_else(|| RenderError::NoTemplates { kind: event.kind, tried: chain.join(", ") })?;
+        self.render_in(event, settings, folder)
+    }
+
+    /// Renders `event` with the templates of locale folder `lang` (which must exist for the
+    /// kind), whatever the recipient's culture: `check` and the preview use it.
+    pub fn render_in(&self, event: &Event, settings: &RenderSettings, lang: &str) -> Result<Rendered, RenderError> {
+        let [subject, text, html] = self.render_each(event, settings, lang)?;
+        Ok(Rendered { subject: subject?, text: text?, html: html?, locale: lang.to_owned() })
+    }
+
+    /// Renders the three parts ([`PARTS`] order) separately, so that each one's problem is
+    /// seen (`check`); the outer error is a context that cannot be built.
+    pub(crate) fn render_each(&self, event: &Event, settings: &RenderSettings, lang: &str) -> Result<[Result<String, RenderError>; 3], RenderError> {
+        let (extras, env) = self.extras(event, settings, lang);
+        let context = context::build(event, &extras)?;
+        let _reader = filters::enter(env);
+        let [subject, text, html] = PARTS.map(|part| self.render_part(&format!("{}/{lang}/{part}", event.kind), &context));
+        Ok([subject.map(|s| one_line(&s)), text.map(|t| tidy_text(&t)), html.map(|h| tidy_html(&h))])
+    }
+
+    /// The context `event` would be rendered with (for the preview).
+    pub fn context_json(&self, event: &Event, settings: &RenderSettings, lang: &str) -> Result<serde_json::Value, RenderError> {
+        context::to_json(event, &self.extras(event, settings, lang).0)
+    }
+
+    fn extras(&self, event: &Event, settings: &RenderSettings, lang: &str) -> (Extras, filters::FilterEnv) {
+        let culture = culture_of(event, settings);
+        // The words follow the folder's language; the culture refines them when it matches.
+        let same_language = locale::language(&culture) == locale::language(lang);
+        let words_from = if same_language { culture.as_str() } else { lang };
+        let chain = locale::fallback_chain(Some(words_from), &settings.default_locale);
+        let mut t = serde_json::Value::Object(serde_json::Map::new());
+        for name in chain.iter().rev() {
+            if let Some((_, table)) = self.loaded.strings.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                merge(&mut t, table);
+            }
+        }
+        let tz = &settings.timezone;
+        let timezone = match tz.iana_name() {
+            Some(name) => name.to_owned(),
+            None => tz.to_offset_info(event.time.unwrap_or(jiff::Timestamp::UNIX_EPOCH)).abbreviation().to_owned(),
+        };
+        let region = crate::enrich::phone::region_of_culture(&culture)
+            .or_else(|| crate::enrich::phone::region_of_culture(&settings.default_locale))
+            .map(str::to_owned);
+        let env = filters::FilterEnv {
+            reader: format::Reader { language: locale::language(lang), region },
+            timezone: tz.clone(),
+        };
+        (Extras { locale: culture, lang: lang.to_owned(), timezone, t }, env)
+    }
+
+    fn render_part(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
+        templates::guarded(|| self.loaded.tera.render(name, context)).map_err(|e| {
+            let problem = problem::from_tera(&e, name, &self.loaded.sources).into_iter().next();
+            RenderError::Template(problem.unwrap_or_else(|| TemplateProblem::file(name, e.to_string())))
+        })
+    }
+}
+
+/// The recipient's culture when it is a valid name, else the configured default.
+fn culture_of(event: &Event, settings: &RenderSettings) -> String {
+    event
+        .recipient
+        .culture
+        .as_deref()
+        .filter(|c| locale::is_valid_culture(c))
+        .unwrap_or(&settings.default_locale)
+        .to_owned()
+}
+
+/// Lays `over`'s keys onto `base`, recursing into tables.
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(existing) if existing.is_object() && value.is_object() => merge(existing, value),
+                    _ => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// A subject is one line: whitespace runs (newlines included) become one space.
+fn one_line(subject: &str) -> String {
+    subject.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Plain text: trailing spaces dropped, at most one blank line in a row, no blank lines at
+/// either end, one final newline. Lets templates put tags on lines of their own.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !out.is_empty() && blank_run > 0 {
+            out.push('\n');
+        }
+        blank_run = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// HTML: surrounding whitespace trimmed, blank lines dropped, one final newline.
+fn tidy_html(html: &str) -> String {
+    let mut out: String = html.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{}\n", l.trim_end())).collect();
+    if out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_one_line() {
+        assert_eq!(one_line("  Missed call\n from  Priya\r\n"), "Missed call from Priya");
+    }
+
+    #[test]
+    fn text_keeps_single_blank_lines_only() {
+        assert_eq!(tidy_text("\n\nA  \n\n\n\nB\n  \nC\n\n"), "A\n\nB\n\nC\n");
+        assert_eq!(tidy_text(""), "");
+    }
+
+    #[test]
+    fn html_drops_blank_lines() {
+        assert_eq!(tidy_html("\n<p>a</p>   \n   \n<p>b</p>"), "<p>a</p>\n<p>b</p>\n");
+    }
+
+    #[test]
+    fn words_merge_deeply() {
+        let mut base = serde_json::json!({"a": "1", "labels": {"work": "work", "home": "home"}});
+        merge(&mut base, &serde_json::json!({"labels": {"work": "travail"}, "b": "2"}));
+        assert_eq!(base, serde_json::json!({"a": "1", "b": "2", "labels": {"work": "travail", "home": "home"}}));
     }
 }

@@ -1,1 +1,249 @@
-//! Integration tests for the render stage.
+//! Integration tests for the render stage: the shipped templates rendered against the built-in
+//! samples (exact subjects, numbers, names, escaping, locale fallback, time zone), `check` on
+//! the shipped set and on broken admin folders, and templates/README.md kept in step with the
+//! context.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use callnote::event::Event;
+use callnote::render::{RenderError, RenderSettings, Rendered, Templates, check, context};
+use callnote::samples;
+
+fn settings(zone: &str, default_locale: &str) -> RenderSettings {
+    RenderSettings { timezone: jiff::tz::TimeZone::get(zone).unwrap(), default_locale: default_locale.to_owned() }
+}
+
+fn sample(name: &str) -> Event {
+    samples::by_name(name).unwrap_or_else(|| panic!("no sample {name}")).event
+}
+
+fn render(name: &str) -> Rendered {
+    Templates::builtin().render(&sample(name), &settings("America/Toronto", "en-US")).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_shipped_templates_pass_check() {
+    let problems = check::check(&Templates::builtin());
+    assert!(problems.is_empty(), "{}", problems.iter().map(|p| format!("{p}\n")).collect::<String>());
+}
+
+#[test]
+fn every_kind_ships_every_language() {
+    let templates = Templates::builtin();
+    for kind in callnote::Kind::ALL {
+        assert_eq!(templates.locales(kind), ["de", "en", "es", "fr", "ja"], "{kind}");
+    }
+}
+
+#[test]
+fn english_subjects_name_the_caller_with_label_and_number() {
+    assert_eq!(render("missed_call/resolved-mobile/en-US").subject, "Missed call from Priya Raman (mobile), (289) 555-0147");
+    assert_eq!(render("voicemail/resolved-work/en-US").subject, "Voice mail from Mateo García Núñez (work), (425) 555-0110 (0:42)");
+    assert_eq!(render("missed_call/extension/en-GB").subject, "Missed call from Siobhán Ní Bhriain (work), 4567");
+    assert_eq!(render("call_forwarded/ambiguous/en-US").subject, "Call from (425) 555-0100 (2 possible callers) answered by Siobhán Ní Bhriain");
+    assert_eq!(render("team_pickup/unresolved/en-US").subject, "Call from (425) 555-0199 picked up by Olivia Chen");
+    assert_eq!(render("call_not_forwarded/anonymous/en-US").subject, "Call from an anonymous caller not forwarded to (604) 555-0199");
+    assert_eq!(render("fax/sip/en-US").subject, "Fax from Kwame Mensah (work), kwame.mensah@contoso.com (2 pages)");
+    assert_eq!(render("fax/resolved-mobile/en-GB").subject, "Fax from Priya Raman (mobile), +1 289-555-0147 (1 page)");
+}
+
+#[test]
+fn subjects_in_other_languages() {
+    assert_eq!(render("missed_call/unresolved/de-DE").subject, "Verpasster Anruf von +1 425-555-0199");
+    assert_eq!(render("missed_call/directory-unavailable/de-CH").subject, "Verpasster Anruf von 044 555 01 78");
+    assert_eq!(render("missed_call/ambiguous/fr-FR").subject, "Appel manqué : +1 425-555-0100 (2 appelants possibles)");
+    assert_eq!(render("voicemail/resolved-mobile/fr-FR").subject, "Message vocal : Amélie Dubois (portable), 06 12 34 56 78 (1:05)");
+    assert_eq!(render("missed_call/anonymous/es-ES").subject, "Llamada perdida de un número oculto");
+}
+
+#[test]
+fn text_and_html_show_name_number_and_directory_details() {
+    let r = render("missed_call/resolved-mobile/en-US");
+    assert_eq!(r.locale, "en");
+    assert!(r.text.starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\nTitle: Product Manager\n"), "{}", r.text);
+    assert!(r.text.contains("\nEmail: priya.raman@contoso.com\nDirectory match: mobile\n"), "{}", r.text);
+    assert!(r.html.contains("<strong>Priya Raman</strong> <span style=\"color:#57606a;\">(mobile)</span>"), "{}", r.html);
+    assert!(r.html.contains("<a href=\"tel:+12895550147\" style=\"color:#0b62d6;text-decoration:none;font-size:16px;\">(289) 555-0147</a>"), "{}", r.html);
+    assert!(r.html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{}", r.html);
+    assert!(!r.html.contains("src=") && !r.html.contains("<link"), "no external assets");
+
+    let sip = render("voicemail/sip/en-GB");
+    assert!(sip.html.contains("href=\"sip:kwame.mensah@contoso.com\""), "{}", sip.html);
+    assert!(sip.text.contains("Private: please do not forward.\nThe recording is attached.\n"), "{}", sip.text);
+}
+
+#[test]
+fn unresolved_ambiguous_and_anonymous_say_so() {
+    let unresolved = render("team_pickup/unresolved/en-US");
+    assert!(unresolved.text.contains("From: (425) 555-0199\nThis number is not in the directory.\n"), "{}", unresolved.text);
+    assert!(unresolved.text.contains("\nPicked up by: Olivia Chen (work), olivia.chen@contoso.com\n"), "{}", unresolved.text);
+
+    let ambiguous = render("voicemail/ambiguous/de-DE");
+    assert!(ambiguous.text.contains(
+        "Von: +1 425-555-0100 (2 mögliche Anrufer)\nDiese Rufnummer gehört mehreren Personen im Verzeichnis:\n  - Olivia Chen (geschäftlich) <olivia.chen@contoso.com>\n  - Darnell Brooks (geschäftlich) <darnell.brooks@contoso.com>\n"
+    ), "{}", ambiguous.text);
+    assert!(ambiguous.html.contains("<li>Darnell Brooks <span style=\"color:#57606a;\">(geschäftlich)</span>"), "{}", ambiguous.html);
+    assert!(ambiguous.text.contains("Dauer: 19 Min. 47 Sek.\n"), "{}", ambiguous.text);
+
+    let anonymous = render("missed_call/anonymous/es-ES");
+    assert!(anonymous.text.contains("De: Número oculto\nLa persona que llamó ocultó su número.\n"), "{}", anonymous.text);
+    assert!(!anonymous.html.contains("href=\"tel:"), "{}", anonymous.html);
+}
+
+#[test]
+fn html_escapes_a_malicious_display_name() {
+    let mut event = sample("missed_call/resolved-mobile/en-US");
+    event.caller.name = Some("<script>alert('x')</script> & Co".to_owned());
+    event.subject = Some("\"><img src=x onerror=alert(1)>".to_owned());
+    let r = Templates::builtin().render(&event, &settings("UTC", "en-US")).unwrap();
+    assert!(r.html.contains("<strong>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co</strong>"), "{}", r.html);
+    assert!(r.html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"), "{}", r.html);
+    assert!(!r.html.contains("<script") && !r.html.contains("<img"), "{}", r.html);
+    assert_eq!(r.subject, "Missed call from <script>alert('x')</script> & Co (mobile), (289) 555-0147");
+    assert!(r.text.contains("From: <script>alert('x')</script> & Co (mobile), (289) 555-0147\n"), "{}", r.text);
+}
+
+#[test]
+fn locale_falls_back_from_region_to_language_to_default() {
+    let templates = Templates::builtin();
+    let toronto = settings("America/Toronto", "en-US");
+
+    let r = render("voicemail/extension/fr-CA");
+    assert_eq!(r.locale, "fr");
+    assert!(r.text.contains("\nCourriel : siobhan.nibhriain@contoso.com\n"), "fr-CA words over fr: {}", r.text);
+    assert!(r.text.contains("\nDe : Siobhán Ní Bhriain (bureau), 4567\n"), "{}", r.text);
+
+    let mut event = sample("missed_call/resolved-mobile/en-US");
+    event.recipient.culture = Some("fr-CA".to_owned());
+    let r = templates.render(&event, &toronto).unwrap();
+    assert_eq!((r.locale.as_str(), r.subject.as_str()), ("fr", "Appel manqué : Priya Raman (cellulaire), (289) 555-0147"));
+
+    event.recipient.culture = Some("pt-BR".to_owned());
+    assert_eq!(templates.render(&event, &toronto).unwrap().locale, "en");
+    event.recipient.culture = None;
+    let r = templates.render(&event, &settings("Europe/Berlin", "de-DE")).unwrap();
+    assert_eq!((r.locale.as_str(), r.subject.as_str()), ("de", "Verpasster Anruf von Priya Raman (mobil), +1 289-555-0147"));
+    event.recipient.culture = Some("xx-INVALID".to_owned());
+    assert_eq!(templates.render(&event, &settings("UTC", "es-ES")).unwrap().locale, "es");
+}
+
+#[test]
+fn japanese_rendering() {
+    let r = Templates::builtin().render(&sample("fax/resolved-work/ja-JP"), &settings("Asia/Tokyo", "en-US")).unwrap();
+    assert_eq!(r.locale, "ja");
+    assert_eq!(r.subject, "FAX：佐藤 花子（勤務先） 03-5555-0123（3 ページ）");
+    assert!(r.text.starts_with("新しい FAX\n\n発信者：佐藤 花子（勤務先） 03-5555-0123\n役職：購買部長\n"), "{}", r.text);
+    assert!(r.text.contains("\n日時：2014年6月6日(金) 06:20 (JST)\nページ数：3\n"), "{}", r.text);
+    assert!(r.html.contains("<html lang=\"ja\">") && r.html.contains("href=\"tel:+81355550123\""), "{}", r.html);
+}
+
+#[test]
+fn times_are_shown_in_the_configured_zone() {
+    let templates = Templates::builtin();
+    let event = sample("call_forwarded/ambiguous/en-US");
+    let toronto = templates.render(&event, &settings("America/Toronto", "en-US")).unwrap();
+    assert!(toronto.text.contains("\nTime: Thursday, February 10, 2011, 8:29 PM (EST)\n"), "{}", toronto.text);
+    let utc = templates.render(&event, &settings("UTC", "en-US")).unwrap();
+    assert!(utc.text.contains("\nTime: Friday, February 11, 2011, 1:29 AM (UTC)\n"), "{}", utc.text);
+}
+
+#[test]
+fn an_admin_folder_overlays_single_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "missed_call/fr/subject.txt", "Appel de {{ caller | phone(style=\"e164\") }}");
+    write(dir.path(), "README.md", "notes");
+    let templates = Templates::from_dir(dir.path()).unwrap();
+    let r = templates.render(&sample("missed_call/ambiguous/fr-FR"), &settings("UTC", "en-US")).unwrap();
+    assert_eq!(r.subject, "Appel de +14255550100");
+    assert!(r.text.starts_with("Appel manqué\n"), "built-in body kept: {}", r.text);
+    assert!(check::check(&templates).is_empty());
+}
+
+#[test]
+fn check_locates_every_problem_in_a_broken_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "missed_call/fr/subject.txt", "Appel manqué :\n  {{ caller.nom }}");
+    write(dir.path(), "voicemail/de/body.txt", "Neue Nachricht\n{{ duration_secs | dauer }}");
+    write(dir.path(), "fax/es/body.html", "<p>{% if pages %}{{ pages }}</p>");
+    write(dir.path(), "_i18n/it.toml", "from = \"Da\"\nto = 'x");
+    write(dir.path(), "team_pickup/it/subject.txt", "Chiamata");
+    let shown: Vec<String> = check::check_dir(dir.path()).iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 6, "{shown:#?}");
+    assert_eq!(shown[0], "_i18n/it.toml:2:8: invalid TOML: invalid literal string, expected `'`");
+    assert_eq!(shown[1], "fax/es/body.html:1:33: unexpected end of input");
+    assert_eq!(shown[2], "voicemail/de/body.txt:2:20: unknown filter `dauer`");
+    assert_eq!(shown[3], "team_pickup/it/body.txt:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
+    assert_eq!(shown[4], "team_pickup/it/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
+    assert!(
+        shown[5].starts_with("missed_call/fr/subject.txt:2:13: field `nom` is not defined. Available fields: candidates, e164, ")
+            && shown[5].ends_with(" (sample missed_call/resolved-work/es-MX)"),
+        "{shown:#?}"
+    );
+
+    let problems = Templates::from_dir(dir.path()).unwrap_err();
+    assert_eq!(problems.len(), 5, "load problems only: {problems:#?}");
+}
+
+#[test]
+fn render_errors_carry_file_line_column_and_excerpt() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "_partials/party_short.txt", "{{ p.name }}\n{{ p.person.title }}");
+    let (templates, problems) = Templates::from_dir_lenient(dir.path());
+    assert!(problems.is_empty(), "{problems:?}");
+    let err = templates.render(&sample("missed_call/unresolved/de-DE"), &settings("UTC", "en-US")).unwrap_err();
+    let RenderError::Template(problem) = &err else { panic!("{err}") };
+    assert_eq!((problem.file.as_str(), problem.line, problem.col), ("_partials/party_short.txt", 2, 13));
+    assert_eq!(problem.message, "field `title` is not defined.");
+    assert_eq!(problem.excerpt.as_deref(), Some("2 | {{ p.person.title }}\n  |             ^"));
+    assert_eq!(err.problem(), Some(problem));
+}
+
+#[test]
+fn an_unreadable_folder_is_a_problem_not_a_panic() {
+    let problems = Templates::from_dir(Path::new("/nonexistent/callnote-templates")).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].to_string().starts_with(".:1:1: cannot read folder /nonexistent/callnote-templates: "), "{}", problems[0]);
+}
+
+/// The rows of the "Context variables" table in templates/README.md.
+fn documented_variables() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/README.md")).unwrap();
+    let table = readme.split("## Context variables").nth(1).expect("a Context variables section");
+    table
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let name = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            assert_eq!(cells.len(), 3, "variable, type and example: {line}");
+            assert!(cells.iter().all(|c| !c.trim_matches(['|', ' ']).is_empty()), "empty cell: {line}");
+            Some(name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn readme_lists_exactly_the_context_variables() {
+    let templates = Templates::builtin();
+    let settings = settings("UTC", "en-US");
+    let mut seen = BTreeSet::new();
+    for s in samples::all() {
+        let json = templates.context_json(&s.event, &settings, "en").unwrap();
+        seen.extend(context::variable_paths(&json));
+    }
+    // `target` is documented as "same fields as `caller`".
+    let used: BTreeSet<String> = seen.into_iter().map(|p| match p.strip_prefix("target.") {
+        Some(rest) => format!("caller.{rest}"),
+        None => p,
+    }).collect();
+    let documented = documented_variables();
+    let undocumented: Vec<_> = used.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&used).collect();
+    assert!(undocumented.is_empty() && stale.is_empty(), "missing from README: {undocumented:?}; in README but not in the context: {stale:?}");
+}
