@@ -150,7 +150,7 @@ pub enum DeliveryError {
         step: Step,
         server: String,
         #[source]
-        source: SmtpCause,
+        source: BoxError,
     },
 
     /// The message cannot be sent as it is (no recipient, 8-bit content the server cannot take).
@@ -284,18 +284,6 @@ pub(crate) fn find_rustls_error(err: &(dyn StdError + 'static)) -> Option<rustls
     None
 }
 
-/// The `io::Error` somewhere in `err`'s cause chain, as its kind.
-pub(crate) fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        next = e.source();
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +330,6 @@ mod tests {
     fn rustls_error_found_inside_io_error() {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(find_rustls_error(&io), Some(rustls::Error::DecryptError));
-        assert_eq!(find_io_kind(&io), Some(std::io::ErrorKind::InvalidData));
         let plain = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(find_rustls_error(&plain), None);
     }

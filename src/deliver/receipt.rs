@@ -59,7 +59,7 @@ pub enum TlsMode {
     Implicit,
 }
 
-/// The negotiated TLS parameters, read off the server's hello.
+/// The negotiated TLS parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
     /// `TLSv1.3`, `TLSv1.2`.
@@ -75,13 +75,12 @@ pub struct SessionInfo {
     pub server: String,
     /// The address actually connected to.
     pub peer: String,
-    /// The `220` welcome; `None` on `smtps://`, where it arrives inside TLS before callnote
-    /// can see it.
-    pub greeting: Option<String>,
+    /// The `220` welcome.
+    pub greeting: String,
     /// The name the server gave in its `EHLO` reply.
     pub ehlo_name: String,
     pub tls_mode: TlsMode,
-    /// `None` without TLS, and on `smtps://` (the hello is not observable there).
+    /// `None` without TLS.
     pub tls: Option<TlsInfo>,
     /// The name the certificate was checked against.
     pub tls_name: Option<String>,
@@ -121,7 +120,7 @@ impl Receipt {
             let _ = writeln!(out, "{label:<10} {value}");
         };
         line(&mut out, "server", &format!("{} ({}){}", s.server, s.peer, if smtp.reused_connection { ", pooled connection" } else { "" }));
-        line(&mut out, "greeting", s.greeting.as_deref().unwrap_or("(inside implicit TLS, not recorded)"));
+        line(&mut out, "greeting", &s.greeting);
         line(&mut out, "ehlo", &s.ehlo_name);
         let tls = match (s.tls_mode, &s.tls) {
             (TlsMode::None, _) => "none".to_owned(),
@@ -212,7 +211,7 @@ mod tests {
         let session = SessionInfo {
             server: "mail.contoso.com:587".into(),
             peer: "192.0.2.10:587".into(),
-            greeting: Some("220 mail.contoso.com ESMTP".into()),
+            greeting: "220 mail.contoso.com ESMTP".into(),
             ehlo_name: "mail.contoso.com".into(),
             tls_mode: TlsMode::StartTls,
             tls: Some(TlsInfo { version: "TLSv1.3".into(), cipher_suite: "TLS13_AES_256_GCM_SHA384".into() }),

@@ -13,15 +13,16 @@
 //! one the server closed while idle is replaced transparently (nothing was sent on it).
 
 mod session;
-mod tap;
+mod wire;
 
-use std::sync::{Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::sync::Semaphore;
 
 use self::session::{Conn, Params, Transaction};
@@ -59,18 +60,42 @@ fn secret_key(source: &SecretSource) -> &'static str {
     }
 }
 
-/// Reads the CA file: it must hold at least one PEM certificate.
-fn ca_certificate(path: &std::path::Path) -> Result<Certificate, DeliveryError> {
-    let key = "delivery.ca_file";
-    let pem = std::fs::read(path).map_err(|e| config(key, format!("cannot read `{}`: {e}", path.display())))?;
-    let count = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| config(key, format!("`{}` is not PEM: {e}", path.display())))?
-        .len();
-    if count == 0 {
-        return Err(config(key, format!("`{}` holds no PEM certificate", path.display())));
+/// The certificates to trust: only those in the CA file when one is set, else the system's.
+fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, DeliveryError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let key = "delivery.ca_file";
+            let pem = std::fs::read(path).map_err(|e| config(key, format!("cannot read `{}`: {e}", path.display())))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| config(key, format!("`{}` is not PEM: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(config(key, format!("`{}` holds no PEM certificate", path.display())));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| config(key, format!("`{}`: {e}", path.display())))?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if roots.is_empty() {
+                return Err(config("delivery.ca_file", "not set, and this system has no trusted root certificates".into()));
+            }
+        }
     }
-    Certificate::from_pem(&pem).map_err(|e| config(key, format!("`{}`: {e}", path.display())))
+    Ok(roots)
+}
+
+/// TLS client settings: ring, TLS 1.2 and 1.3, certificates verified against `roots`.
+fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, DeliveryError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config("delivery.url", format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 impl SmtpTransport {
@@ -88,14 +113,9 @@ impl SmtpTransport {
         };
         let uses_tls = s.implicit_tls || s.starttls != StartTls::Off;
         let tls = if uses_tls {
-            if rustls::pki_types::ServerName::try_from(s.host.as_str()).is_err() {
-                return Err(config("delivery.url", format!("`{}` cannot be checked against a certificate", s.host)));
-            }
-            let mut builder = TlsParameters::builder(s.host.clone());
-            if let Some(ca) = &s.ca_file {
-                builder = builder.certificate_store(CertificateStore::None).add_root_certificate(ca_certificate(ca)?);
-            }
-            Some(builder.build_rustls().map_err(|e| config("delivery.ca_file", format!("cannot set up TLS: {e}")))?)
+            let name = ServerName::try_from(s.host.clone())
+                .map_err(|_| config("delivery.url", format!("`{}` cannot be checked against a certificate", s.host)))?;
+            Some((tls_config(root_store(s.ca_file.as_deref())?)?, name))
         } else {
             None
         };

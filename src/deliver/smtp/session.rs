@@ -2,11 +2,12 @@
 //! then transactions (MAIL FROM, one RCPT TO per recipient, DATA, the message).
 //!
 //! Consumes the validated [`Params`] and an [`Outgoing`]; produces an open [`Conn`] with
-//! its [`SessionInfo`], or a [`Transaction`] with every reply. Drives lettre's
-//! `AsyncSmtpConnection` one command at a time so each failure names its step and each
-//! recipient gets its own reply (lettre's transport stops at the first refused recipient
-//! and says neither). Every step has a timeout. Never sends credentials before TLS when
-//! STARTTLS is required, and never logs them.
+//! its [`SessionInfo`], or a [`Transaction`] with every reply. The connection and TLS are
+//! ours ([`wire`](super::wire)); from EHLO on, lettre's `AsyncSmtpConnection` is driven one
+//! command at a time so each failure names its step and each recipient gets its own reply
+//! (lettre's transport stops at the first refused recipient and says neither). Every step
+//! has a timeout. Never sends credentials before TLS when STARTTLS is required, and never
+//! logs them.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -15,14 +16,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use rustls::pki_types::ServerName;
 
-use super::tap;
+use super::wire::{Dialogue, WireError, offers_starttls};
 use crate::config::StartTls;
-use crate::deliver::error::{Reply, SmtpCause, Step, find_io_kind, find_rustls_error};
-use crate::deliver::receipt::{RecipientReply, SessionInfo, TlsMode};
+use crate::deliver::error::{Reply, SmtpCause, Step, find_rustls_error};
+use crate::deliver::receipt::{RecipientReply, SessionInfo, TlsInfo, TlsMode};
 use crate::deliver::{DeliveryError, Outgoing};
 
 /// Everything needed to open connections; fixed at start-up.
@@ -31,8 +33,8 @@ pub(super) struct Params {
     pub port: u16,
     pub implicit_tls: bool,
     pub starttls: StartTls,
-    /// `None` when TLS is off.
-    pub tls: Option<TlsParameters>,
+    /// Trust settings and the name the certificate must carry; `None` when TLS is off.
+    pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     /// User name (for messages) and credentials.
     pub credentials: Option<(String, Credentials)>,
     pub timeout: Duration,
@@ -102,7 +104,7 @@ impl Params {
         if let Some(reply) = Reply::from_error(&err) {
             return DeliveryError::Refused { step, server, reply };
         }
-        DeliveryError::Connection { step, server, source: SmtpCause(err) }
+        DeliveryError::Connection { step, server, source: Box::new(SmtpCause(err)) }
     }
 
     /// Sends one command and reads its reply.
@@ -130,14 +132,75 @@ impl Params {
         Ok(addrs)
     }
 
+    /// An error from below lettre at `step`.
+    fn wire_error(&self, step: Step, err: WireError) -> DeliveryError {
+        let server = self.server();
+        match err {
+            WireError::Io(e) => match find_rustls_error(&e) {
+                Some(source) => DeliveryError::Tls { server, name: self.host.clone(), source },
+                None => DeliveryError::Connection { step, server, source: Box::new(e) },
+            },
+            WireError::NotSmtp(what) => DeliveryError::Connection { step, server, source: what.into() },
+        }
+    }
+
+    /// Sends one command line before lettre takes over; a negative reply is `Refused`.
+    async fn exchange(&self, d: &mut Dialogue, step: Step, line: impl Display) -> Result<(Reply, Vec<String>), DeliveryError> {
+        let line = line.to_string();
+        let (reply, lines) = self
+            .timed(step, self.timeout, async {
+                d.send(&line).await.map_err(WireError::Io)?;
+                d.read_reply().await
+            })
+            .await?
+            .map_err(|e| self.wire_error(step, e))?;
+        if !reply.is_positive() {
+            return Err(DeliveryError::Refused { step, server: self.server(), reply });
+        }
+        Ok((reply, lines))
+    }
+
+    async fn handshake(&self, d: Dialogue) -> Result<(Dialogue, TlsInfo), DeliveryError> {
+        let Some((config, name)) = &self.tls else {
+            return Err(DeliveryError::Envelope("TLS asked for without TLS settings".into()));
+        };
+        self.timed(Step::Tls, self.timeout, d.start_tls(config.clone(), name.clone()))
+            .await?
+            .map_err(|e| self.wire_error(Step::Tls, WireError::Io(e)))
+    }
+
     /// Opens a connection: every step up to and including AUTH.
     pub async fn open(&self) -> Result<Conn, DeliveryError> {
         let addrs = self.resolve().await?;
-        let (mut conn, peer, greeting, tls_mode, tls) = if self.implicit_tls {
-            self.open_implicit_tls(&addrs).await?
-        } else {
-            self.open_plain(&addrs).await?
-        };
+        let (tcp, peer) = self.connect_tcp(&addrs).await?;
+        let mut d = Dialogue::new(tcp, peer);
+        let (mut tls_mode, mut tls) = (TlsMode::None, None);
+        if self.implicit_tls {
+            let (upgraded, info) = self.handshake(d).await?;
+            (d, tls_mode, tls) = (upgraded, TlsMode::Implicit, Some(info));
+        }
+        let (greeting, _) = self
+            .timed(Step::Greeting, self.timeout, d.read_greeting())
+            .await?
+            .map_err(|e| self.wire_error(Step::Greeting, e))?;
+        if !greeting.is_positive() {
+            return Err(DeliveryError::Refused { step: Step::Greeting, server: self.server(), reply: greeting });
+        }
+        if !self.implicit_tls && self.starttls != StartTls::Off {
+            let (_, ehlo) = self.exchange(&mut d, Step::Greeting, Ehlo::new(self.hello.clone())).await?;
+            if offers_starttls(&ehlo) {
+                self.exchange(&mut d, Step::StartTls, Starttls).await?;
+                let (upgraded, info) = self.handshake(d).await?;
+                (d, tls_mode, tls) = (upgraded, TlsMode::StartTls, Some(info));
+            } else if self.starttls == StartTls::Required {
+                return Err(DeliveryError::StartTlsNotOffered { server: self.server() });
+            }
+        }
+        // lettre reads the greeting again (replayed) and sends EHLO on the final stream.
+        let mut conn = self
+            .timed(Step::Greeting, self.timeout, AsyncSmtpConnection::connect_with_transport(Box::new(d.into_wire()), &self.hello))
+            .await?
+            .map_err(|e| self.classify(Step::Greeting, e))?;
         let info = conn.server_info();
         let auth_offered = [Mechanism::Plain, Mechanism::Login, Mechanism::Xoauth2]
             .into_iter()
@@ -146,13 +209,13 @@ impl Params {
             .collect();
         let ehlo_name = info.name().to_owned();
         let auth = match &self.credentials {
-            Some((user, credentials)) => Some(self.authenticate(&mut conn, user, credentials).await?),
+            Some((user, credentials)) => Some(self.authenticate(&mut conn, user, credentials, tls_mode).await?),
             None => None,
         };
         let session = SessionInfo {
             server: self.server(),
             peer: peer.to_string(),
-            greeting,
+            greeting: greeting.to_string(),
             ehlo_name,
             tls_mode,
             tls,
@@ -163,70 +226,16 @@ impl Params {
         Ok(Conn { conn, session: Arc::new(session), idle_since: Instant::now() })
     }
 
-    /// `smtp://`: TCP (through the tap), greeting, EHLO, then STARTTLS as configured.
-    async fn open_plain(
-        &self,
-        addrs: &[SocketAddr],
-    ) -> Result<(AsyncSmtpConnection, SocketAddr, Option<String>, TlsMode, Option<crate::deliver::TlsInfo>), DeliveryError> {
-        let (tcp, peer) = self.connect_tcp(addrs).await?;
-        let (stream, log) = tap::tap(tcp);
-        let mut conn = self
-            .timed(Step::Greeting, self.timeout, AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello))
-            .await?
-            .map_err(|e| self.classify(Step::Greeting, e))?;
-        let greeting = log.greeting();
-        let use_tls = match self.starttls {
-            StartTls::Required if !conn.can_starttls() => {
-                return Err(DeliveryError::StartTlsNotOffered { server: self.server() });
-            }
-            StartTls::Required => true,
-            StartTls::Opportunistic => conn.can_starttls(),
-            StartTls::Off => false,
-        };
-        let (Some(params), true) = (&self.tls, use_tls) else {
-            log.stop();
-            return Ok((conn, peer, greeting, TlsMode::None, None));
-        };
-        log.mark_tls();
-        self.timed(Step::StartTls, self.timeout, conn.starttls(params.clone(), &self.hello))
-            .await?
-            .map_err(|e| self.classify(Step::StartTls, e))?;
-        let tls = log.finish_tls();
-        Ok((conn, peer, greeting, TlsMode::StartTls, tls))
-    }
-
-    /// `smtps://`: lettre connects and shakes hands itself, so neither the greeting nor the
-    /// server hello can be observed.
-    async fn open_implicit_tls(
-        &self,
-        addrs: &[SocketAddr],
-    ) -> Result<(AsyncSmtpConnection, SocketAddr, Option<String>, TlsMode, Option<crate::deliver::TlsInfo>), DeliveryError> {
-        let params = self.tls.clone();
-        let connecting = AsyncSmtpConnection::connect_tokio1(addrs, Some(self.timeout), &self.hello, params, None);
-        // Connect, handshake, greeting and EHLO: allow each step its timeout.
-        let conn = self.timed(Step::Greeting, self.timeout * 4, connecting).await?.map_err(|e| {
-            use std::io::ErrorKind::*;
-            let connect_failed = find_rustls_error(&e).is_none()
-                && e.status().is_none()
-                && matches!(
-                    find_io_kind(&e),
-                    Some(ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
-                );
-            if connect_failed {
-                DeliveryError::Connect { server: self.server(), source: Box::new(SmtpCause(e)) }
-            } else {
-                self.classify(Step::Greeting, e)
-            }
-        })?;
-        let peer = addrs[0];
-        Ok((conn, peer, None, TlsMode::Implicit, None))
-    }
-
     async fn connect_tcp(&self, addrs: &[SocketAddr]) -> Result<(tokio::net::TcpStream, SocketAddr), DeliveryError> {
         let mut last = None;
         for addr in addrs {
             match self.timed(Step::Connect, self.timeout, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => return Ok((tcp, *addr)),
+                Ok(Ok(tcp)) => {
+                    // SMTP is request/reply: without this, Nagle holds the data terminator
+                    // back until the content is acknowledged (a delayed ACK: ~40 ms a message).
+                    let _ = tcp.set_nodelay(true);
+                    return Ok((tcp, *addr));
+                }
                 Ok(Err(source)) => {
                     let server = if addrs.len() > 1 || addr.ip().to_string() != self.host {
                         format!("{} ({addr})", self.server())
@@ -249,12 +258,13 @@ impl Params {
         conn: &mut AsyncSmtpConnection,
         user: &str,
         credentials: &Credentials,
+        tls_mode: TlsMode,
     ) -> Result<(String, String, Reply), DeliveryError> {
         let server = self.server();
         let mechanism = conn
             .server_info()
             .get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login])
-            .ok_or_else(|| DeliveryError::AuthUnsupported { server: server.clone(), tls: conn.is_encrypted() })?;
+            .ok_or_else(|| DeliveryError::AuthUnsupported { server: server.clone(), tls: tls_mode != TlsMode::None })?;
         match self.timed(Step::Auth, self.timeout, conn.auth(&[mechanism], credentials)).await? {
             Ok(response) => Ok((mechanism.to_string(), user.to_owned(), Reply::from_response(&response))),
             Err(e) => Err(match Reply::from_error(&e) {
