@@ -418,4 +418,26 @@ mod tests {
         assert_eq!(suffix("550100", 7), None);
         assert_eq!(suffix("+1425", 0), None);
     }
+
+    proptest::proptest! {
+        /// Any input reads without panicking, and a number is always `+` and 2-15 digits
+        /// that its international format (when there is one) keeps.
+        #[test]
+        fn any_input_reads_to_a_well_formed_value(raw in "\\PC{0,40}|[+0-9 ()x;=@a-z:.-]{0,30}") {
+            match parse(&raw, &us(), Source::Caller) {
+                Parsed::Number(n) => {
+                    let digits = n.e164.strip_prefix('+').expect("leading +");
+                    proptest::prop_assert!((2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()), "{}", n.e164);
+                    if let Some((_, international)) = formats(&n.e164) {
+                        let kept: String = international.chars().filter(char::is_ascii_digit).collect();
+                        proptest::prop_assert_eq!(kept, digits);
+                    }
+                }
+                Parsed::Extension(d) => proptest::prop_assert!(!d.is_empty() && d.len() <= 4),
+                Parsed::Sip(s) => proptest::prop_assert!(s.contains('@') && s == s.to_lowercase()),
+                Parsed::Partial(d) => proptest::prop_assert!(d.bytes().all(|b| b.is_ascii_digit())),
+                Parsed::Anonymous | Parsed::Invalid => {}
+            }
+        }
+    }
 }

@@ -173,3 +173,24 @@ pub fn parse_ldif(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
     csv::parse(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any bytes parse or fail at a line that exists; never a panic.
+        #[test]
+        fn exports_never_panic_and_errors_point_at_real_lines(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                                                              text in "[dn:a-z =,;\"|\\r\\n#<]{0,200}") {
+            for input in [bytes.as_slice(), text.as_bytes()] {
+                let lines = 1 + input.iter().filter(|&&b| b == b'\n').count();
+                for parsed in [parse_ldif(input), parse_csv(input)] {
+                    if let Err((line, _)) = parsed {
+                        proptest::prop_assert!((1..=lines + 1).contains(&line), "line {line} of {lines}");
+                    }
+                }
+            }
+        }
+    }
+}
