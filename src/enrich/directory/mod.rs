@@ -1,6 +1,7 @@
 //! The caller directory: sources (LDIF and CSV files here, LDAP in `ldap.rs`) produce
 //! [`Entry`] values; [`DirectoryIndex::build`] normalizes them once into an in-memory index
 //! (E.164, extension, SIP address, mail, objectGUID) so that a lookup never scans.
+//! [`LiveDirectory`] lets a refresh swap in a new index while lookups run.
 //!
 //! Consumes directory exports (bytes) or entries; produces a [`DirectoryIndex`] that
 //! implements [`Directory`]. A lookup reports every matching person ([`Lookup`]) and never
@@ -13,6 +14,7 @@ mod guid;
 mod index;
 mod keys;
 mod ldif;
+mod live;
 mod store;
 mod text;
 
@@ -23,6 +25,7 @@ use crate::enrich::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
 pub use index::{DirectoryIndex, LoadWarning};
+pub use live::LiveDirectory;
 
 /// Why the directory could not answer, or a directory file could not be loaded.
 #[derive(Debug, thiserror::Error)]
