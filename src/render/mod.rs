@@ -252,6 +252,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn templates_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Templates>();
+        shareable::<RenderError>();
+    }
+
+    #[test]
     fn subjects_are_one_line() {
         assert_eq!(one_line("  Missed call\n from  Priya\r\n"), "Missed call from Priya");
     }

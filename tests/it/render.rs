@@ -247,3 +247,32 @@ fn readme_lists_exactly_the_context_variables() {
     let stale: Vec<_> = documented.difference(&used).collect();
     assert!(undocumented.is_empty() && stale.is_empty(), "missing from README: {undocumented:?}; in README but not in the context: {stale:?}");
 }
+
+#[test]
+fn every_sample_shows_the_number_and_the_resolved_name_in_both_parts() {
+    let templates = Templates::builtin();
+    let settings = settings("Europe/Paris", "en-US");
+    for s in samples::all() {
+        let r = templates.render(&s.event, &settings).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let c = &s.event.caller;
+        let shown: Vec<&str> = [&c.national, &c.international, &c.sip, &c.extension].into_iter().flatten().map(String::as_str).collect();
+        if c.raw.is_some() {
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(shown.iter().any(|n| part.contains(n)), "{}: no caller number in {part}", s.name);
+            }
+        }
+        if let Some(name) = c.name.as_deref() {
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(part.contains(name), "{}: no caller name in {part}", s.name);
+            }
+        }
+        if s.event.caller.status == callnote::event::CallerStatus::Ambiguous {
+            assert!(r.text.contains("Olivia Chen") && r.text.contains("Darnell Brooks"), "{}", s.name);
+        }
+        if let Some(target) = s.event.target.as_ref().and_then(|t| t.name.as_deref()) {
+            assert!(r.subject.contains(target) && r.text.contains(target), "{}: no target", s.name);
+        }
+        assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{}", s.name);
+        assert!(r.text.ends_with('\n') && !r.text.contains("\n\n\n"), "{}", s.name);
+    }
+}
