@@ -119,23 +119,42 @@ impl Pipeline {
         }
     }
 
-    /// Render and compose an enriched event; `path` names the input in errors.
+    /// Render and compose an enriched event, reading its side file; `path` names the input
+    /// in errors.
     pub fn prepare_event(&self, event: Event, path: &Path) -> Result<Prepared, Error> {
+        let side_file = match &event.attachment {
+            Some(att) => Some(std::fs::read(&att.path).map_err(|source| Error::SideFile { path: att.path.clone(), source })?),
+            None => None,
+        };
+        self.prepare_event_with(event, path, side_file)
+    }
+
+    /// Render and compose an enriched event whose side file's bytes the caller supplies
+    /// (`send-test` and the preview attach generated audio to sample events).
+    pub fn prepare_event_with(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
         let settings = RenderSettings { timezone: self.config.timezone.clone(), default_locale: self.config.default_locale.clone() };
         let rendered = self.templates().render(&event, &settings).map_err(|source| Error::Render {
             path: path.to_owned(),
             call_id: event.call_id.clone(),
             source,
         })?;
-        let side_file = match &event.attachment {
-            Some(att) => Some(std::fs::read(&att.path).map_err(|source| Error::SideFile { path: att.path.clone(), source })?),
-            None => None,
-        };
         let message = compose::compose(&event, &rendered, &self.compose_settings, side_file).map_err(|source| Error::Compose {
             path: path.to_owned(),
             call_id: event.call_id.clone(),
             source,
         })?;
         Ok(Prepared { event, rendered, message })
+    }
+}
+
+impl Prepared {
+    /// The message as a transport takes it, named by the call id.
+    pub fn outgoing(&self) -> crate::deliver::Outgoing {
+        crate::deliver::Outgoing::new(&self.message, &self.event.safe_call_id())
+    }
+
+    /// Hands the message to a transport: the last step of every path (relay, `send-test`).
+    pub async fn deliver(&self, transport: &dyn crate::deliver::Deliver) -> Result<crate::deliver::Receipt, crate::deliver::DeliveryError> {
+        transport.deliver(&self.outgoing()).await
     }
 }

@@ -7,6 +7,7 @@ mod check;
 mod common;
 mod parse;
 mod render;
+mod send_test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Load every template and render it against every built-in sample event.
     Check(check::CheckArgs),
+    /// Send a realistic (or a real) notification to a mailbox through the production path.
+    SendTest(send_test::SendTestArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -79,5 +82,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Parse(args) => parse::run(config, args),
         Command::Render(args) => render::run(config, args),
         Command::Check(args) => check::run(config, args),
+        Command::SendTest(args) => send_test::run(config, args),
     }
 }
