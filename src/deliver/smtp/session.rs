@@ -162,7 +162,8 @@ impl Params {
 
     async fn handshake(&self, d: Dialogue) -> Result<(Dialogue, TlsInfo), DeliveryError> {
         let Some((config, name)) = &self.tls else {
-            return Err(DeliveryError::Envelope("TLS asked for without TLS settings".into()));
+            // SmtpTransport::new sets `tls` whenever the URL or `starttls` can use TLS.
+            return Err(DeliveryError::Config { key: "delivery.starttls", message: "TLS is needed but was not set up".into() });
         };
         self.timed(Step::Tls, self.timeout, d.start_tls(config.clone(), name.clone()))
             .await?

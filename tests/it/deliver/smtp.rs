@@ -156,14 +156,17 @@ async fn host_name_is_checked_against_the_dns_name_in_the_certificate() {
 #[tokio::test]
 async fn plain_listener_without_tls_or_auth() {
     let Some(srv) = server() else { return };
-    let to = unique("amara");
-    let settings = smtp_settings(&srv.host, srv.plain_port); // starttls = off, no AUTH
-    let receipt = transport(settings).deliver(&Outgoing::new(&message(&[&to], "plain"), "plain")).await.unwrap();
-    let (envelope, _) = srv.only_delivery(&to);
-    assert_eq!((envelope["tls"].as_bool(), envelope["auth"].is_null()), (Some(false), true));
-    let transcript = receipt.transcript();
-    assert!(transcript.contains("\ntls        none\n"), "{transcript}");
-    assert!(transcript.contains("\nauth       not used (offered: none)\n"), "{transcript}");
+    // starttls = off; and opportunistic, which the plain listener cannot honour. No AUTH.
+    for starttls in [StartTls::Off, StartTls::Opportunistic] {
+        let to = unique("amara");
+        let settings = SmtpSettings { starttls, ca_file: Some(srv.ca.clone()), ..smtp_settings(&srv.host, srv.plain_port) };
+        let receipt = transport(settings).deliver(&Outgoing::new(&message(&[&to], "plain"), "plain")).await.unwrap();
+        let (envelope, _) = srv.only_delivery(&to);
+        assert_eq!((envelope["tls"].as_bool(), envelope["auth"].is_null()), (Some(false), true));
+        let transcript = receipt.transcript();
+        assert!(transcript.contains("\ntls        none\n"), "{transcript}");
+        assert!(transcript.contains("\nauth       not used (offered: none)\n"), "{transcript}");
+    }
 }
 
 #[tokio::test]
