@@ -213,11 +213,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --all-targets` asks benches to list themselves
-    }
-    let people = env_usize("BENCH_PEOPLE", 10_000);
-    let events = env_usize("BENCH_EVENTS", 2_000);
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it:
+    // then it is a quick smoke run on small corpora.
+    let full = std::env::args().any(|a| a == "--bench");
+    let people = env_usize("BENCH_PEOPLE", if full { 10_000 } else { 300 });
+    let events = env_usize("BENCH_EVENTS", if full { 2_000 } else { 40 });
     callnote::deliver::install_crypto_provider();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir_path = tmp.path().join("directory.ldif");
