@@ -8,6 +8,7 @@ use callnote::enrich::directory::{self, Directory, DirectoryError, DirectoryInde
 use callnote::enrich::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Event, Importance, Kind, Party, PartyKind, PhoneLabel, Recipient};
+use callnote::intake::{read_file, IntakeOptions, Parsed};
 
 use crate::common::fixture;
 
@@ -166,6 +167,25 @@ fn every_good_fixture_caller_and_target_resolves_as_documented() {
         if let Some((_, expect)) = case.target {
             check(case.fixture, "target", ev.target.as_ref().expect("target kept"), expect);
         }
+    }
+}
+
+/// The fixture files themselves, through intake: the raw values intake gives are the ones
+/// the table above assumes, and enrichment gives the same outcomes.
+#[test]
+fn every_good_fixture_file_through_intake_and_enrich() {
+    let directory = ldif();
+    for case in CASES {
+        let parsed = read_file(&fixture(case.fixture), &IntakeOptions::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        let Parsed::Event(mut ev) = parsed else { panic!("{}: not an event", case.fixture) };
+        assert_eq!(ev.caller.raw.as_deref(), case.caller, "{}", case.fixture);
+        assert_eq!(ev.target.as_ref().and_then(|t| t.raw.as_deref()), case.target.map(|t| t.0), "{}", case.fixture);
+        enrich(&mut ev, &plan(), Some(&directory));
+        check(case.fixture, "caller", &ev.caller, case.expect);
+        if let Some((_, expect)) = case.target {
+            check(case.fixture, "target", ev.target.as_ref().expect("target kept"), expect);
+        }
+        assert!(ev.recipient.address.is_some() || ev.recipient.object_guid.is_some(), "{}: {:?}", case.fixture, ev.recipient);
     }
 }
 
