@@ -258,6 +258,7 @@ cmd_start() {
   wait_ready "ldap://127.0.0.1:$outage_port" "$state/outage/slapd.log"
 
   cat <<EOF
+export LDAP_PORT='$port'
 export LDAP_STATE_DIR='$state'
 export LDAP_URL='ldap://127.0.0.1:$port'
 export LDAPS_URL='ldaps://localhost:$ldaps_port'

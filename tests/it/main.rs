@@ -8,4 +8,5 @@ mod deliver;
 mod enrich;
 mod examples;
 mod intake;
+mod ldap;
 mod render;

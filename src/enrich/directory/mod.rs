@@ -13,6 +13,7 @@ mod csv;
 mod guid;
 mod index;
 mod keys;
+pub mod ldap;
 mod ldif;
 mod live;
 mod store;

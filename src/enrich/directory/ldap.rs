@@ -1,0 +1,260 @@
+//! The LDAP / Active Directory source: pages the directory into the same [`DirectoryIndex`]
+//! the LDIF and CSV files build, so LDAP gives exactly their answers, and keeps it fresh.
+//!
+//! Consumes [`LdapSettings`] (`[directory]` with an `ldap://` / `ldaps://` source) and the
+//! dial plan; produces an [`LdapDirectory`] implementing [`Directory`]. Lookups never touch
+//! the network: they read the current index, an `Arc` swapped atomically after each complete
+//! sync, so a slow or dead domain controller can never delay a notification. While a refresh
+//! runs or fails, the previous index keeps answering; after a restart with the server down,
+//! the last snapshot does. Only with no index at all does a lookup fail
+//! ([`DirectoryError::Unavailable`], which enrichment turns into `directory_unavailable`).
+//! Never builds a filter from caller data. Errors: [`LdapError`].
+
+mod check;
+mod connect;
+mod entry;
+mod error;
+mod fetch;
+mod snapshot;
+mod sync;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, SystemTime};
+
+pub use check::{DirectoryReport, check_entries, check_index, directory_check};
+pub use connect::ServerKind;
+pub use error::LdapError;
+pub use snapshot::SnapshotHeader;
+pub use sync::{SyncReport, default_filter, requested_attributes};
+
+use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
+use crate::config::LdapSettings;
+use crate::enrich::phone::DialPlan;
+use crate::event::{Party, Person, Recipient};
+use sync::SyncSpec;
+
+/// Where the index being served came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// No index yet: lookups answer `directory_unavailable`.
+    None,
+    /// A sync with the server.
+    Sync { at: SystemTime },
+    /// The snapshot file, after a failed first sync.
+    Snapshot { path: PathBuf, synced_at: String },
+}
+
+/// The state of the source, for logs, `/healthz` and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub origin: Origin,
+    /// People in the index being served.
+    pub people: usize,
+    /// The last sync that succeeded.
+    pub last_sync: Option<SyncReport>,
+    /// The last failure (`{:#}` of the error), cleared by the next success.
+    pub last_error: Option<String>,
+    /// Failed syncs since the last success.
+    pub consecutive_failures: u32,
+}
+
+/// An LDAP directory served from memory.
+pub struct LdapDirectory {
+    spec: SyncSpec,
+    refresh: Duration,
+    /// Set by the first sync or snapshot; each later sync replaces its index.
+    live: OnceLock<LiveDirectory>,
+    health: Mutex<Health>,
+    /// One sync at a time.
+    syncing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for LdapDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapDirectory").field("url", &self.spec.endpoint.url).field("base_dn", &self.spec.base_dn).finish_non_exhaustive()
+    }
+}
+
+impl LdapDirectory {
+    /// Checks the settings, syncs once (or, if the server cannot be reached, loads the
+    /// snapshot; or, without one, starts empty), then refreshes every `settings.refresh` on
+    /// the current tokio runtime until the directory is dropped. Fails on configuration
+    /// problems and on errors that retrying cannot fix (refused bind or certificate, bad
+    /// base DN or filter): those need an admin, not a retry.
+    pub async fn start(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
+        LdapDirectory::start_with(settings, plan, AttributeMap::default()).await
+    }
+
+    /// [`LdapDirectory::start`] with another attribute map.
+    pub async fn start_with(settings: &LdapSettings, plan: &DialPlan, map: AttributeMap) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = Arc::new(LdapDirectory::new(settings, plan, map)?);
+        directory.first_sync().await?;
+        tokio::spawn(refresh_loop(Arc::downgrade(&directory), directory.refresh, directory.next_delay()));
+        Ok(directory)
+    }
+
+    /// For synchronous commands (`parse`, `render`): the first sync (or snapshot) on a
+    /// private runtime, with no refresh afterwards. Safe to call from any thread, inside a
+    /// tokio runtime or not.
+    pub fn open_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = Arc::new(LdapDirectory::new(settings, plan, AttributeMap::default())?);
+        block_on(directory.first_sync())?;
+        Ok(directory)
+    }
+
+    fn new(settings: &LdapSettings, plan: &DialPlan, map: AttributeMap) -> Result<LdapDirectory, LdapError> {
+        let spec = SyncSpec::new(settings, plan, map)?;
+        Ok(LdapDirectory {
+            spec,
+            refresh: settings.refresh.max(Duration::from_secs(1)),
+            live: OnceLock::new(),
+            health: Mutex::new(Health { origin: Origin::None, people: 0, last_sync: None, last_error: None, consecutive_failures: 0 }),
+            syncing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn first_sync(&self) -> Result<(), LdapError> {
+        let error = match self.refresh_now().await {
+            Ok(_) => return Ok(()),
+            Err(e) if !e.is_transient() => return Err(e),
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error.with_causes(), url = %self.spec.endpoint.url, "ldap directory not reachable; serving the snapshot if there is one");
+        if let Some(path) = &self.spec.snapshot {
+            match snapshot::load(path, &self.spec.base_dn) {
+                Ok((header, entries)) => {
+                    let index = DirectoryIndex::build_with(entries, &self.spec.plan, self.spec.map.clone());
+                    tracing::info!(path = %path.display(), synced = %header.synced_at, people = index.len(), "ldap snapshot loaded");
+                    self.swap(index, Origin::Snapshot { path: path.clone(), synced_at: header.synced_at });
+                }
+                Err(e) => tracing::warn!(error = %e.with_causes(), "ldap snapshot not usable"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs now (waiting for a sync already running) and swaps the new index in on
+    /// success. On failure the index being served stays.
+    pub async fn refresh_now(&self) -> Result<SyncReport, LdapError> {
+        let _one_at_a_time = self.syncing.lock().await;
+        match sync::run(&self.spec).await {
+            Ok((index, report)) => {
+                tracing::info!(
+                    url = %self.spec.endpoint.url, entries = report.entries, people = report.people,
+                    phone_values = report.phone_values, elapsed_ms = report.elapsed.as_millis() as u64, "ldap directory synced"
+                );
+                self.swap(index, Origin::Sync { at: SystemTime::now() });
+                let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+                health.last_sync = Some(report.clone());
+                health.last_error = None;
+                health.consecutive_failures = 0;
+                Ok(report)
+            }
+            Err(e) => {
+                let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+                health.last_error = Some(e.with_causes());
+                health.consecutive_failures = health.consecutive_failures.saturating_add(1);
+                Err(e)
+            }
+        }
+    }
+
+    fn swap(&self, index: DirectoryIndex, origin: Origin) {
+        let people = index.len();
+        let mut fresh = Some(index);
+        let live = self.live.get_or_init(|| LiveDirectory::new(fresh.take().expect("taken at most once")));
+        if let Some(index) = fresh {
+            live.replace(index);
+        }
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.origin = origin;
+        health.people = people;
+    }
+
+    /// The index being served, if any.
+    pub fn index(&self) -> Option<Arc<DirectoryIndex>> {
+        self.live.get().map(LiveDirectory::current)
+    }
+
+    /// Where the index came from, the last sync and the last error.
+    pub fn health(&self) -> Health {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The delay before the next sync: the refresh interval after a success, a growing
+    /// retry delay (5 s, 10 s, 20 s …, never above the interval) after failures.
+    fn next_delay(&self) -> Duration {
+        retry_delay(self.health().consecutive_failures, self.refresh)
+    }
+
+    fn current(&self) -> Result<&LiveDirectory, DirectoryError> {
+        self.live.get().ok_or_else(|| {
+            let reason = self.health().last_error.unwrap_or_else(|| "not synced yet".into());
+            DirectoryError::Unavailable(format!("{}: no directory data yet: {reason}", self.spec.endpoint.url))
+        })
+    }
+}
+
+impl Directory for LdapDirectory {
+    fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
+        self.current()?.lookup(party)
+    }
+
+    fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
+        self.current()?.find_recipient(recipient)
+    }
+}
+
+fn retry_delay(failures: u32, interval: Duration) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let backoff = Duration::from_secs(5).saturating_mul(1 << failures.saturating_sub(1).min(10));
+    backoff.min(interval)
+}
+
+/// Refreshes until the directory is dropped; holds only a weak reference while sleeping.
+async fn refresh_loop(weak: Weak<LdapDirectory>, interval: Duration, first_delay: Duration) {
+    let mut delay = first_delay;
+    loop {
+        tokio::time::sleep(delay).await;
+        let Some(directory) = weak.upgrade() else { return };
+        if let Err(e) = directory.refresh_now().await {
+            let health = directory.health();
+            tracing::warn!(
+                error = %e.with_causes(), failures = health.consecutive_failures, people_served = health.people,
+                "ldap directory refresh failed; still serving the previous index"
+            );
+        }
+        delay = retry_delay(directory.health().consecutive_failures, interval);
+    }
+}
+
+/// Runs a future to completion on a private runtime on its own thread.
+fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime can be built");
+                runtime.block_on(future)
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_never_passes_the_interval() {
+        let interval = Duration::from_secs(900);
+        let delays: Vec<u64> = (0..9).map(|f| retry_delay(f, interval).as_secs()).collect();
+        assert_eq!(delays, vec![900, 5, 10, 20, 40, 80, 160, 320, 640]);
+        assert_eq!(retry_delay(12, interval), interval);
+        assert_eq!(retry_delay(u32::MAX, interval), interval);
+        assert_eq!(retry_delay(3, Duration::from_secs(2)), Duration::from_secs(2));
+    }
+}

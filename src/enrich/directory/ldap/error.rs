@@ -1,0 +1,185 @@
+//! [`LdapError`]: why the LDAP source could not connect, bind, search or keep its snapshot.
+//!
+//! Messages name the thing and the value (URL, bind DN, base, filter, file) and never the
+//! password. Callers decide by method ([`LdapError::is_transient`]), never by message text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A failure of the LDAP directory source.
+#[derive(Debug, thiserror::Error)]
+pub enum LdapError {
+    /// The configured URL cannot be used.
+    #[error("directory.source `{url}`: {reason}")]
+    Url { url: String, reason: String },
+    /// The CA file cannot be read.
+    #[error("directory.ca_file {}: cannot read the CA certificates", path.display())]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable certificate.
+    #[error("directory.ca_file {}: {reason}", path.display())]
+    CaCertificate { path: PathBuf, reason: String },
+    /// The bind password could not be read (the message names the variable or file).
+    #[error("directory.bind_password: {0}")]
+    Password(String),
+    /// The TCP connection (or the StartTLS exchange) failed.
+    #[error("{url}: cannot connect")]
+    Connect {
+        url: String,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    /// The server's certificate was refused (unknown CA, wrong host name, expired …).
+    #[error("{url}: TLS certificate of the server refused")]
+    Certificate {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not answer in time.
+    #[error("{url}: no answer to the {step} within {after:?}")]
+    Timeout { url: String, step: &'static str, after: Duration },
+    /// The simple bind was refused (wrong DN or password: result code 49).
+    #[error("{url}: bind as `{dn}` refused: {} (result code {rc}){}", rc_name(*rc), detail(text))]
+    Bind { url: String, dn: String, rc: u32, text: String },
+    /// The server answered the search with an error result.
+    #[error("{url}: search of `{base}` with filter `{filter}` failed: {} (result code {rc}){}", rc_name(*rc), detail(text))]
+    Search { url: String, base: String, filter: String, rc: u32, text: String },
+    /// The connection broke during an operation.
+    #[error("{url}: connection lost during the {step}")]
+    Io {
+        url: String,
+        step: &'static str,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    /// The configured filter is not valid RFC 4515 syntax.
+    #[error("directory.filter `{0}` is not a valid LDAP filter")]
+    Filter(String),
+    /// A search result entry could not be decoded.
+    #[error("{url}: malformed search result entry: {reason}")]
+    Malformed { url: String, reason: &'static str },
+    /// The snapshot file could not be read or written.
+    #[error("directory.snapshot {}: {what}", path.display())]
+    Snapshot {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The snapshot file is not one this version wrote for this directory.
+    #[error("directory.snapshot {}: {reason}", path.display())]
+    SnapshotContent { path: PathBuf, reason: String },
+}
+
+impl LdapError {
+    /// True when trying again later may succeed (the server is down, busy or slow); false
+    /// for configuration problems (URL, CA, password, refused bind or certificate, filter).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LdapError::Connect { .. } | LdapError::Timeout { .. } | LdapError::Io { .. } => true,
+            LdapError::Search { rc, .. } => matches!(rc, 3 | 11 | 51 | 52 | 80),
+            LdapError::Bind { rc, .. } => matches!(rc, 51 | 52),
+            LdapError::Malformed { .. } => true,
+            LdapError::Url { .. }
+            | LdapError::CaFile { .. }
+            | LdapError::CaCertificate { .. }
+            | LdapError::Password(_)
+            | LdapError::Certificate { .. }
+            | LdapError::Filter(_)
+            | LdapError::Snapshot { .. }
+            | LdapError::SnapshotContent { .. } => false,
+        }
+    }
+}
+
+impl LdapError {
+    /// The message with every cause (`a: b: c`), a cause left out when the one before
+    /// already says it (ldap3 repeats its I/O error's text). For logs and health reports.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut last = text.clone();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            let shown = cause.to_string();
+            if !last.contains(&shown) {
+                text.push_str(": ");
+                text.push_str(&shown);
+            }
+            last = shown;
+            next = cause.source();
+        }
+        text
+    }
+}
+
+/// The RFC 4511 name of a result code.
+pub(crate) fn rc_name(rc: u32) -> &'static str {
+    match rc {
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        7 => "authMethodNotSupported",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        17 => "undefinedAttributeType",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        80 => "other",
+        _ => "unknown result",
+    }
+}
+
+fn detail(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() { String::new() } else { format!(": {text}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_error_names_dn_code_and_server_text_not_password() {
+        let e = LdapError::Bind {
+            url: "ldaps://dc1.contoso.com".into(),
+            dn: "cn=svc,dc=contoso,dc=com".into(),
+            rc: 49,
+            text: "80090308: LdapErr: DSID-0C09042A, data 52e".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ldaps://dc1.contoso.com: bind as `cn=svc,dc=contoso,dc=com` refused: invalidCredentials (result code 49): 80090308: LdapErr: DSID-0C09042A, data 52e"
+        );
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn causes_are_shown_once() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = LdapError::Connect { url: "ldap://dc1".into(), source: ldap3::LdapError::Io { source: refused } };
+        assert_eq!(e.with_causes(), "ldap://dc1: cannot connect: I/O error: connection refused");
+    }
+
+    #[test]
+    fn busy_and_unavailable_are_transient() {
+        let search = |rc| LdapError::Search { url: "u".into(), base: "b".into(), filter: "f".into(), rc, text: String::new() };
+        assert!(search(51).is_transient());
+        assert!(search(52).is_transient());
+        assert!(!search(32).is_transient());
+        assert_eq!(search(32).to_string(), "u: search of `b` with filter `f` failed: noSuchObject (result code 32)");
+    }
+}
