@@ -23,7 +23,22 @@ pub struct Extras {
     /// The zone times are shown in (`America/Toronto`).
     pub timezone: String,
     /// The words of `_i18n/<lang>.toml`, merged along the fallback chain.
-    pub t: Value,
+    pub t: Words,
+}
+
+/// A merged word table, kept both as JSON (preview, docs) and as a Tera value (render);
+/// cloning is cheap (shared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Words {
+    pub json: std::sync::Arc<Value>,
+    tera: tera::Value,
+}
+
+impl Words {
+    pub fn new(json: Value) -> Words {
+        let tera = tera::Value::from_serializable(&json);
+        Words { json: std::sync::Arc::new(json), tera }
+    }
 }
 
 /// The whole context as JSON: the event, then the extras at the top level.
@@ -33,15 +48,20 @@ pub fn to_json(event: &Event, extras: &Extras) -> Result<Value, RenderError> {
         map.insert("locale".into(), Value::String(extras.locale.clone()));
         map.insert("lang".into(), Value::String(extras.lang.clone()));
         map.insert("timezone".into(), Value::String(extras.timezone.clone()));
-        map.insert("t".into(), extras.t.clone());
+        map.insert("t".into(), (*extras.t.json).clone());
     }
     Ok(value)
 }
 
-/// The Tera context for `event`.
+/// The Tera context for `event`: the same content as [`to_json`], built without the JSON
+/// detour (the event serializes straight into Tera values; the word table is shared).
 pub fn build(event: &Event, extras: &Extras) -> Result<tera::Context, RenderError> {
-    let json = to_json(event, extras)?;
-    tera::Context::from_serialize(&json).map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })
+    let mut context = tera::Context::from_serialize(event).map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })?;
+    context.insert("locale", &extras.locale);
+    context.insert("lang", &extras.lang);
+    context.insert("timezone", &extras.timezone);
+    context.insert_value("t", extras.t.tera.clone());
+    Ok(context)
 }
 
 /// Objects whose keys are data, not variables: documented as a whole, not descended into.

@@ -68,6 +68,9 @@ impl RenderError {
 /// A loaded, compiled template set. Cheap to share (`Arc`), safe to use from many threads.
 pub struct Templates {
     loaded: Loaded,
+    /// Word tables already merged along a fallback chain, by chain: merging and converting
+    /// them is the costliest part of a render, and there are only a handful of chains.
+    words: std::sync::Mutex<std::collections::HashMap<String, context::Words>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -83,7 +86,7 @@ impl Templates {
         for problem in &problems {
             tracing::error!("built-in template problem: {problem}");
         }
-        Templates { loaded }
+        Templates { loaded, words: Default::default() }
     }
 
     /// The built-in set with the files of `dir` laid over it (`--templates DIR`): a file of
@@ -102,7 +105,7 @@ impl Templates {
         files.extend(overlay);
         let (loaded, more) = templates::load(files);
         problems.extend(more);
-        (Templates { loaded }, problems)
+        (Templates { loaded, words: Default::default() }, problems)
     }
 
     /// The complete locale folders of `kind` (`["de", "en", …]`).
@@ -156,12 +159,7 @@ impl Templates {
         let same_language = locale::language(&culture) == locale::language(lang);
         let words_from = if same_language { culture.as_str() } else { lang };
         let chain = locale::fallback_chain(Some(words_from), &settings.default_locale);
-        let mut t = serde_json::Value::Object(serde_json::Map::new());
-        for name in chain.iter().rev() {
-            if let Some((_, table)) = self.loaded.strings.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                merge(&mut t, table);
-            }
-        }
+        let t = self.words_for(&chain);
         let tz = &settings.timezone;
         let timezone = match tz.iana_name() {
             Some(name) => name.to_owned(),
@@ -175,6 +173,24 @@ impl Templates {
             timezone: tz.clone(),
         };
         (Extras { locale: culture, lang: lang.to_owned(), timezone, t }, env)
+    }
+
+    /// The word table for a fallback chain, merged once and then shared.
+    fn words_for(&self, chain: &[String]) -> context::Words {
+        let key = chain.join("|");
+        let mut cache = self.words.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                let mut t = serde_json::Value::Object(serde_json::Map::new());
+                for name in chain.iter().rev() {
+                    if let Some((_, table)) = self.loaded.strings.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                        merge(&mut t, table);
+                    }
+                }
+                context::Words::new(t)
+            })
+            .clone()
     }
 
     fn render_part(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
