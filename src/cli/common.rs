@@ -62,7 +62,14 @@ pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Director
             let index = directory::load_file(path, &config.dialplan)?;
             Ok(Some(Arc::new(index)))
         }
-        Some(DirectorySource::Ldap(settings)) => Err(UsageError(format!("{}: LDAP directories are not supported yet", settings.url)).into()),
+        Some(DirectorySource::Ldap(settings)) => {
+            // First sync (or the last good snapshot when the DC is down); a wrong password,
+            // CA or host name is an error here, before any input is read.
+            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan)
+                .map_err(|e| anyhow::anyhow!("{}", e.with_causes()))
+                .with_context(|| format!("{}: cannot open the LDAP directory", settings.url))?;
+            Ok(Some(directory))
+        }
     }
 }
 
