@@ -12,6 +12,7 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
+use super::IntakeOptions;
 use super::Parsed;
 use super::decode;
 use super::error::{FieldProblem, FieldProblemKind, IntakeErrorKind, Problem};
@@ -19,7 +20,6 @@ use super::ocs_xml::{self, Notification};
 use super::side_file::{self, SideKind, SideRef};
 use super::um_header::{Field, Header};
 use super::values;
-use super::IntakeOptions;
 use crate::event::{Codec, Event, Importance, Kind, Party, Recipient};
 
 /// What parsing produced: the result, and the side file it still needs (read_file finds it).
@@ -271,9 +271,8 @@ fn common_fields(r: &mut Reader<'_>, message_type: &str, opts: &IntakeOptions) -
     let _ = r.typed(Key::ProcessedCount, FieldProblemKind::InvalidInteger, values::parse_uint);
     let culture_key = if r.field(Key::RecipientCulture).is_some() { Key::RecipientCulture } else { Key::CultureInfo };
     let mut event = new_event(Kind::MissedCall, message_type.to_owned(), String::new());
-    event.time = r.typed(Key::SentTime, FieldProblemKind::InvalidSentTime, |v| {
-        values::parse_sent_time(v, &opts.sent_time_zone)
-    });
+    event.time =
+        r.typed(Key::SentTime, FieldProblemKind::InvalidSentTime, |v| values::parse_sent_time(v, &opts.sent_time_zone));
     event.subject = r.string(Key::Subject);
     event.importance = if important == Some(true) { Importance::High } else { Importance::Normal };
     event.private = private == Some(true);
@@ -322,7 +321,8 @@ fn fax_fields(r: &mut Reader<'_>, event: &mut Event) -> Option<SideRef> {
 pub(crate) fn from_xml_file(text: &str, path: &Path) -> Result<Built, Problem> {
     let n = ocs_xml::parse(text).map_err(|p| Problem::at(decode::line_at(text, p.offset), p.kind))?;
     let Some(call_id) = call_id(n.call_id.clone(), path) else {
-        let missing = FieldProblem { line: None, key: "CallId".into(), value: None, kind: FieldProblemKind::MissingCallId };
+        let missing =
+            FieldProblem { line: None, key: "CallId".into(), value: None, kind: FieldProblemKind::MissingCallId };
         return Err(Problem::whole_file(IntakeErrorKind::InvalidFields(vec![missing])));
     };
     let mut event = new_event(n.kind, "OCSNotification".to_owned(), call_id);

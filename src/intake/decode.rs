@@ -52,10 +52,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, Problem> {
 /// megabyte is named first (it comes first in reading order), else the file size.
 fn oversize(bytes: &[u8]) -> Problem {
     let utf16 = bytes.starts_with(BOM_UTF16LE) || bytes.starts_with(BOM_UTF16BE);
-    if !utf16 {
-        if let Some(line) = first_overlong_line(&bytes[..MAX_FILE_BYTES]) {
-            return Problem::at(line, IntakeErrorKind::LineTooLong { limit: MAX_LINE_BYTES });
-        }
+    if !utf16 && let Some(line) = first_overlong_line(&bytes[..MAX_FILE_BYTES]) {
+        return Problem::at(line, IntakeErrorKind::LineTooLong { limit: MAX_LINE_BYTES });
     }
     Problem::whole_file(IntakeErrorKind::FileTooLarge { limit: MAX_FILE_BYTES })
 }

@@ -268,10 +268,7 @@ mod tests {
             problem(Some(3), "NDRRequired", Some("No"), FieldProblemKind::InvalidBool),
             problem(None, "Codec", None, FieldProblemKind::Missing),
         ]);
-        assert_eq!(
-            kind.to_string(),
-            "invalid boolean `No` for NDRRequired (expected True or False) (and 1 more)"
-        );
+        assert_eq!(kind.to_string(), "invalid boolean `No` for NDRRequired (expected True or False) (and 1 more)");
         let e = IntakeError { path: "x.txt".into(), line: Some(3), kind };
         assert_eq!(
             e.to_string(),

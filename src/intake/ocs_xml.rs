@@ -9,9 +9,9 @@
 //! [`XmlProblem`] (an [`IntakeErrorKind`] with the byte offset where it was found).
 
 use jiff::Timestamp;
-use quick_xml::{Reader, XmlVersion};
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
 
 use super::error::IntakeErrorKind;
 use super::values::{parse_ocs_time, parse_priority};
@@ -127,7 +127,8 @@ pub(crate) fn parse(xml: &str) -> Result<Notification, XmlProblem> {
     let mut walk = Walk::default();
     loop {
         let at = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| problem(reader.error_position(), IntakeErrorKind::MalformedXml(e)))?;
+        let event =
+            reader.read_event().map_err(|e| problem(reader.error_position(), IntakeErrorKind::MalformedXml(e)))?;
         match event {
             Event::Start(e) => walk.start(&e, at, false)?,
             Event::Empty(e) => walk.start(&e, at, true)?,
@@ -207,14 +208,14 @@ impl Walk {
     }
 
     fn close_capture_at(&mut self, depth: usize) {
-        if self.capture.as_ref().is_some_and(|c| c.depth == depth) {
-            if let Some(c) = self.capture.take() {
-                let value = match c.text.trim() {
-                    trimmed if trimmed.len() == c.text.len() => c.text,
-                    trimmed => trimmed.to_owned(),
-                };
-                self.found[c.slot as usize] = Some(Found { value, offset: c.offset });
-            }
+        if self.capture.as_ref().is_some_and(|c| c.depth == depth)
+            && let Some(c) = self.capture.take()
+        {
+            let value = match c.text.trim() {
+                trimmed if trimmed.len() == c.text.len() => c.text,
+                trimmed => trimmed.to_owned(),
+            };
+            self.found[c.slot as usize] = Some(Found { value, offset: c.offset });
         }
     }
 
@@ -262,9 +263,10 @@ impl Walk {
             return Err(problem(event_at, IntakeErrorKind::MissingElement { name: "Target" }));
         }
         let priority = match take(Slot::Priority) {
-            Some(p) => Some(parse_priority(&p.value).ok_or_else(|| {
-                problem(p.offset, IntakeErrorKind::UnknownPriority { value: p.value.clone() })
-            })?),
+            Some(p) => Some(
+                parse_priority(&p.value)
+                    .ok_or_else(|| problem(p.offset, IntakeErrorKind::UnknownPriority { value: p.value.clone() }))?,
+            ),
             None => None,
         };
         let time = match take(Slot::Time) {
@@ -364,15 +366,24 @@ mod tests {
         let body = "<Target>sip:t@contoso.com</Target><TargetClass>secondary</TargetClass>";
         assert_eq!(parse(&doc(" type='Answered'", body)).unwrap().kind, Kind::TeamPickup);
         let n = parse(&doc(" type=\"forbidden\"", "<Target>tel:+1</Target><Priority>non-urgent</Priority>")).unwrap();
-        assert_eq!((n.kind, n.priority, n.target.as_deref()), (Kind::CallNotForwarded, Some(Importance::Low), Some("tel:+1")));
+        assert_eq!(
+            (n.kind, n.priority, n.target.as_deref()),
+            (Kind::CallNotForwarded, Some(Importance::Low), Some("tel:+1"))
+        );
         assert_eq!(n.time.map(|t| t.to_string()).as_deref(), Some("2011-02-11T01:29:39Z"));
     }
 
     #[test]
     fn event_problems() {
         assert_eq!(err(&doc("", "")), "missing event type: `<Event>` has no `type` attribute");
-        assert_eq!(err(&doc(" type=\"rang\"", "")), "unknown event type `rang` (expected missed, answered or forbidden)");
-        assert_eq!(err(&doc(" type=\"answered\"", "<Target>x</Target>")), "answered event without `<TargetClass>` (Primary or Secondary)");
+        assert_eq!(
+            err(&doc(" type=\"rang\"", "")),
+            "unknown event type `rang` (expected missed, answered or forbidden)"
+        );
+        assert_eq!(
+            err(&doc(" type=\"answered\"", "<Target>x</Target>")),
+            "answered event without `<TargetClass>` (Primary or Secondary)"
+        );
         assert_eq!(
             err(&doc(" type=\"answered\"", "<Target>x</Target><TargetClass>Tertiary</TargetClass>")),
             "unknown TargetClass `Tertiary` (expected Primary or Secondary)"
@@ -382,9 +393,15 @@ mod tests {
             err(&doc(" type=\"missed\"", "<Priority>whenever</Priority>")),
             "unknown Priority `whenever` (expected normal, urgent, emergency or non-urgent)"
         );
-        assert_eq!(err(&doc(" type=\"missed\"", "<From>a</From><From>b</From>")), "duplicate element `<From>` in OCS XML");
+        assert_eq!(
+            err(&doc(" type=\"missed\"", "<From>a</From><From>b</From>")),
+            "duplicate element `<From>` in OCS XML"
+        );
         assert_eq!(err("<UserNotification><User>u</User></UserNotification>"), "missing element `<Event>` in OCS XML");
-        assert_eq!(err("<UserNotification><User> </User><Event type=\"missed\"/></UserNotification>"), "missing element `<User>` in OCS XML");
+        assert_eq!(
+            err("<UserNotification><User> </User><Event type=\"missed\"/></UserNotification>"),
+            "missing element `<User>` in OCS XML"
+        );
         assert_eq!(
             err("<UserNotification><User>u</User><Time>soon</Time><Event type=\"missed\"/></UserNotification>"),
             "invalid Time `soon` (expected yyyy-MM-dd HH:mm:ssZ)"
@@ -422,7 +439,10 @@ mod tests {
         let p = parse(bomb).unwrap_err();
         assert_eq!(p.kind.to_string(), "DTD not allowed in OCS XML (`<!DOCTYPE …>`); entities are never expanded");
         assert_eq!(p.offset, 21);
-        assert_eq!(err("<UserNotification><User>&nbsp;</User></UserNotification>"), "undefined entity `&nbsp;` in OCS XML");
+        assert_eq!(
+            err("<UserNotification><User>&nbsp;</User></UserNotification>"),
+            "undefined entity `&nbsp;` in OCS XML"
+        );
         assert_eq!(err("<UserNotification><Event type=\"&x;\"/></UserNotification>"), "malformed XML");
     }
 }

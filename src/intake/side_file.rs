@@ -58,11 +58,8 @@ impl SideKind {
 /// plain file name: not empty, not `.`/`..`, no control characters, no drive colon.
 pub(crate) fn base_name(value: &str) -> Option<&str> {
     let name = value.rsplit(['\\', '/']).next().unwrap_or(value);
-    let plain = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(':')
-        && !name.chars().any(char::is_control);
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(':') && !name.chars().any(char::is_control);
     plain.then_some(name)
 }
 
@@ -157,14 +154,14 @@ mod tests {
 
         let missing = locate(&header, &side("b.wav", SideKind::Wav)).unwrap_err();
         assert_eq!(missing.line, Some(7));
-        assert_eq!(
-            missing.kind.to_string(),
-            format!("side file `b.wav` not found in {}", dir.path().display())
-        );
+        assert_eq!(missing.kind.to_string(), format!("side file `b.wav` not found in {}", dir.path().display()));
 
         std::fs::write(dir.path().join("c.wav"), b"ID3\x03junk").unwrap();
         let wrong = locate(&header, &side("c.wav", SideKind::Wav)).unwrap_err();
-        assert_eq!(wrong.kind.to_string(), "side file `c.wav` is not a RIFF/WAVE audio file (its first bytes do not match)");
+        assert_eq!(
+            wrong.kind.to_string(),
+            "side file `c.wav` is not a RIFF/WAVE audio file (its first bytes do not match)"
+        );
 
         std::fs::create_dir(dir.path().join("d.tif")).unwrap();
         let not_file = locate(&header, &side("d.tif", SideKind::Tif)).unwrap_err();

@@ -39,10 +39,7 @@ pub(crate) fn split_line(line: &str) -> Option<(&str, &str)> {
     if !bytes.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let end = bytes
-        .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        .unwrap_or(bytes.len());
+    let end = bytes.iter().position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-')).unwrap_or(bytes.len());
     let value = s[end..].trim_start().strip_prefix(':')?;
     Some((&s[..end], value.trim()))
 }
@@ -61,11 +58,11 @@ pub(crate) fn read(text: &str) -> Result<Header<'_>, Problem> {
         };
         if value.is_empty() {
             let mut ahead = lines.clone();
-            if let Some((_, next)) = ahead.find(|(_, l)| !l.trim().is_empty()) {
-                if split_line(next).is_none() {
-                    value = next.trim();
-                    lines = ahead;
-                }
+            if let Some((_, next)) = ahead.find(|(_, l)| !l.trim().is_empty())
+                && split_line(next).is_none()
+            {
+                value = next.trim();
+                lines = ahead;
             }
         }
         if let Some(first) = header.fields.iter().find(|f| f.key.eq_ignore_ascii_case(key)) {
@@ -89,8 +86,14 @@ mod tests {
     fn key_value_shapes() {
         assert_eq!(split_line("MessageType : VoiceMail"), Some(("MessageType", "VoiceMail")));
         assert_eq!(split_line("MessageType:VoiceMail"), Some(("MessageType", "VoiceMail")));
-        assert_eq!(split_line("  X-Contoso-Trace\t:  relay=um01;hop=2  "), Some(("X-Contoso-Trace", "relay=um01;hop=2")));
-        assert_eq!(split_line("Subject : Re: Q3 numbers : please call back"), Some(("Subject", "Re: Q3 numbers : please call back")));
+        assert_eq!(
+            split_line("  X-Contoso-Trace\t:  relay=um01;hop=2  "),
+            Some(("X-Contoso-Trace", "relay=um01;hop=2"))
+        );
+        assert_eq!(
+            split_line("Subject : Re: Q3 numbers : please call back"),
+            Some(("Subject", "Re: Q3 numbers : please call back"))
+        );
         assert_eq!(split_line("RecipientAddress :"), Some(("RecipientAddress", "")));
         assert_eq!(split_line("Duration : :5"), Some(("Duration", ":5")));
         assert_eq!(split_line("Message Type : X"), None);
@@ -114,7 +117,11 @@ mod tests {
         let text = "RecipientName : Hannah\r\nRecipientAddress :\r\n\r\n  hannah.whitaker@contoso.com \r\nCallId : c";
         assert_eq!(
             fields(text),
-            vec![(1, "RecipientName", "Hannah"), (2, "RecipientAddress", "hannah.whitaker@contoso.com"), (5, "CallId", "c")]
+            vec![
+                (1, "RecipientName", "Hannah"),
+                (2, "RecipientAddress", "hannah.whitaker@contoso.com"),
+                (5, "CallId", "c")
+            ]
         );
         // an empty value followed by a key line stays empty
         assert_eq!(fields("CallId : \r\nTenantGuid : 0"), vec![(1, "CallId", ""), (2, "TenantGuid", "0")]);
@@ -124,7 +131,8 @@ mod tests {
 
     #[test]
     fn bare_xml_line_is_remembered() {
-        let h = read("MessageType : OCSNotification\r\n <?xml version=\"1.0\"?><UserNotification/> \r\n<second/>").unwrap();
+        let h =
+            read("MessageType : OCSNotification\r\n <?xml version=\"1.0\"?><UserNotification/> \r\n<second/>").unwrap();
         assert_eq!(h.bare_xml, Some((2, "<?xml version=\"1.0\"?><UserNotification/>")));
         assert_eq!(h.fields.len(), 1);
     }

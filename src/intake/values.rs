@@ -32,10 +32,7 @@ pub(crate) fn parse_uint(value: &str) -> Option<u32> {
 
 /// The dial-plan codec, matched without regard to case (`Gsm`, `gsm`).
 pub(crate) fn parse_codec(value: &str) -> Option<Codec> {
-    ["Gsm", "G711", "Wma", "Mp3"]
-        .into_iter()
-        .find(|name| name.eq_ignore_ascii_case(value))
-        .and_then(Codec::from_name)
+    ["Gsm", "G711", "Wma", "Mp3"].into_iter().find(|name| name.eq_ignore_ascii_case(value)).and_then(Codec::from_name)
 }
 
 /// A .NET culture name: a 2–3 letter language, then optionally a 4-letter script and a

@@ -117,23 +117,47 @@ fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 }
 
 const KEYS: [&str; 16] = [
-    "MessageType", "CallerId", "CallId", "RecipientAddress", "RecipientName", "RecipientCulture", "CultureInfo",
-    "Duration", "Codec", "AttachmentName", "AttachmentPath", "Important", "NumberOfPages", "SentTime",
-    "OCSNotificationData", "X-Unknown",
+    "MessageType",
+    "CallerId",
+    "CallId",
+    "RecipientAddress",
+    "RecipientName",
+    "RecipientCulture",
+    "CultureInfo",
+    "Duration",
+    "Codec",
+    "AttachmentName",
+    "AttachmentPath",
+    "Important",
+    "NumberOfPages",
+    "SentTime",
+    "OCSNotificationData",
+    "X-Unknown",
 ];
 const VALUES: [&str; 16] = [
-    "VoiceMail", "SMTPVoiceMail", "MissedCall", "Fax", "OCSNotification", "HealthCheck", "True", "false", "12",
-    "-1", "Gsm", "en-US", r"C:\vm\x.wav", r"C:\vm\x.tif", "06/05/2014 17:20:44", "null",
+    "VoiceMail",
+    "SMTPVoiceMail",
+    "MissedCall",
+    "Fax",
+    "OCSNotification",
+    "HealthCheck",
+    "True",
+    "false",
+    "12",
+    "-1",
+    "Gsm",
+    "en-US",
+    r"C:\vm\x.wav",
+    r"C:\vm\x.tif",
+    "06/05/2014 17:20:44",
+    "null",
 ];
 
 fn header_line() -> impl Strategy<Value = String> {
     let key = prop_oneof![proptest::sample::select(&KEYS[..]).prop_map(str::to_owned), "[A-Za-z][A-Za-z0-9_-]{0,12}"];
     let sep = proptest::sample::select(&[" : ", ":", " :", "\t:\t", " : :", " ", ""][..]);
-    let value = prop_oneof![
-        proptest::sample::select(&VALUES[..]).prop_map(str::to_owned),
-        xml_text(),
-        "[^\r\n]{0,30}",
-    ];
+    let value =
+        prop_oneof![proptest::sample::select(&VALUES[..]).prop_map(str::to_owned), xml_text(), "[^\r\n]{0,30}",];
     prop_oneof![
         8 => (key, sep, value).prop_map(|(k, s, v)| format!("{k}{s}{v}")),
         1 => Just(String::new()),
@@ -148,17 +172,43 @@ fn header_text() -> impl Strategy<Value = String> {
 }
 
 const XML_TOKENS: [&str; 32] = [
-    "<?xml version=\"1.0\" encoding=\"us-ascii\"?>", "<UserNotification>", "</UserNotification>", "<User>",
-    "</User>", "sip:u@contoso.com", "<EumProxyAddress>", "</EumProxyAddress>", "<Time>", "</Time>",
-    "2011-02-11 01:29:39Z", "<Event type=\"missed\">", "<Event type='Answered'>", "<Event type=\"forbidden\">",
-    "<Event>", "</Event>", "<From>", "</From>", "<Target>", "</Target>", "<TargetClass>Secondary</TargetClass>",
-    "<Priority>urgent</Priority>", "<CallId>c</CallId>", "&amp;", "&#233;", "&#xD800;", "&e;",
-    "<![CDATA[<x>]]>", "<!DOCTYPE UserNotification [<!ENTITY e \"y\">]>", "<!-- c -->", "<Event type=\"missed\"/>",
+    "<?xml version=\"1.0\" encoding=\"us-ascii\"?>",
+    "<UserNotification>",
+    "</UserNotification>",
+    "<User>",
+    "</User>",
+    "sip:u@contoso.com",
+    "<EumProxyAddress>",
+    "</EumProxyAddress>",
+    "<Time>",
+    "</Time>",
+    "2011-02-11 01:29:39Z",
+    "<Event type=\"missed\">",
+    "<Event type='Answered'>",
+    "<Event type=\"forbidden\">",
+    "<Event>",
+    "</Event>",
+    "<From>",
+    "</From>",
+    "<Target>",
+    "</Target>",
+    "<TargetClass>Secondary</TargetClass>",
+    "<Priority>urgent</Priority>",
+    "<CallId>c</CallId>",
+    "&amp;",
+    "&#233;",
+    "&#xD800;",
+    "&e;",
+    "<![CDATA[<x>]]>",
+    "<!DOCTYPE UserNotification [<!ENTITY e \"y\">]>",
+    "<!-- c -->",
+    "<Event type=\"missed\"/>",
     "<From/>",
 ];
 
 fn xml_text() -> impl Strategy<Value = String> {
-    let token = prop_oneof![4 => proptest::sample::select(&XML_TOKENS[..]).prop_map(str::to_owned), 1 => "[^\r\n]{0,8}"];
+    let token =
+        prop_oneof![4 => proptest::sample::select(&XML_TOKENS[..]).prop_map(str::to_owned), 1 => "[^\r\n]{0,8}"];
     vec(token, 0..30).prop_map(|t| t.concat())
 }
 

@@ -58,10 +58,9 @@ fn never_looked_for_anywhere_else() {
     assert!(matches!(err.kind, IntakeErrorKind::SideFileMissing { .. }), "{err}");
 
     // a traversal in AttachmentName only contributes its base name
-    let text = std::fs::read_to_string(&header).unwrap().replace(
-        r"E:\Program Files\Microsoft\Exchange Server\UnifiedMessaging\voicemail\575a",
-        r"..\..\575a",
-    );
+    let text = std::fs::read_to_string(&header)
+        .unwrap()
+        .replace(r"E:\Program Files\Microsoft\Exchange Server\UnifiedMessaging\voicemail\575a", r"..\..\575a");
     std::fs::write(&header, text).unwrap();
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert!(matches!(&err.kind, IntakeErrorKind::SideFileMissing { dir, .. } if *dir == sub), "{err}");
@@ -73,12 +72,18 @@ fn side_file_must_have_the_right_magic() {
     let header = place(dir.path(), "vm-legacy-blog-shape.txt", Some((WAV, b"ID3\x04\0\0\0\0\0\0mp3 data")));
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert_eq!(err.line, Some(8));
-    assert_eq!(err.kind.to_string(), format!("side file `{WAV}` is not a RIFF/WAVE audio file (its first bytes do not match)"));
+    assert_eq!(
+        err.kind.to_string(),
+        format!("side file `{WAV}` is not a RIFF/WAVE audio file (its first bytes do not match)")
+    );
 
     let header = place(dir.path(), "fax-2013-three-pages.txt", Some((TIF, &real(WAV))));
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert_eq!(err.line, Some(11));
-    assert_eq!(err.kind.to_string(), format!("side file `{TIF}` is not a TIFF image file (its first bytes do not match)"));
+    assert_eq!(
+        err.kind.to_string(),
+        format!("side file `{TIF}` is not a TIFF image file (its first bytes do not match)")
+    );
 }
 
 #[test]
