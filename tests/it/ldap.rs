@@ -419,7 +419,13 @@ async fn a_frozen_server_never_holds_a_lookup_hostage() {
     assert!(!syncing.is_finished(), "every lookup was answered while the sync still waited");
     let error = syncing.await.expect("no panic").expect_err("the frozen server never answers");
     assert!(matches!(error, LdapError::Timeout { .. }), "{error:#}");
-    assert_eq!(error.to_string(), format!("{}: no answer to the bind within 2s", settings.url.trim_end_matches('/')));
+    // normally the bind; the root DSE query or the search if the stop landed a moment late
+    let text = error.to_string();
+    let url = settings.url.trim_end_matches('/');
+    assert!(
+        ["bind", "root DSE query", "search"].iter().any(|step| text == format!("{url}: no answer to the {step} within 2s")),
+        "{text}"
+    );
 
     server_script("outage-thaw", true);
     ldap.refresh_now().await.unwrap_or_else(|e| panic!("{e:#}"));

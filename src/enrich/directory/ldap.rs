@@ -120,16 +120,23 @@ impl LdapDirectory {
             Err(e) if !e.is_transient() => return Err(e),
             Err(e) => e,
         };
-        tracing::warn!(error = %error.with_causes(), url = %self.spec.endpoint.url, "ldap directory not reachable; serving the snapshot if there is one");
-        if let Some(path) = &self.spec.snapshot {
-            match snapshot::load(path, &self.spec.base_dn) {
-                Ok((header, entries)) => {
-                    let index = DirectoryIndex::build_with(entries, &self.spec.plan, self.spec.map.clone());
-                    tracing::info!(path = %path.display(), synced = %header.synced_at, people = index.len(), "ldap snapshot loaded");
-                    self.swap(index, Origin::Snapshot { path: path.clone(), synced_at: header.synced_at });
-                }
-                Err(e) => tracing::warn!(error = %e.with_causes(), "ldap snapshot not usable"),
+        let Some(path) = &self.spec.snapshot else {
+            tracing::warn!(error = %error.with_causes(), "ldap directory not reachable and no snapshot configured; callers are directory_unavailable until a sync succeeds");
+            return Ok(());
+        };
+        match snapshot::load(path, &self.spec.base_dn) {
+            Ok((header, entries)) => {
+                let index = DirectoryIndex::build_with(entries, &self.spec.plan, self.spec.map.clone());
+                tracing::warn!(
+                    error = %error.with_causes(), snapshot = %path.display(), synced = %header.synced_at, people = index.len(),
+                    "ldap directory not reachable; serving the last snapshot until a sync succeeds"
+                );
+                self.swap(index, Origin::Snapshot { path: path.clone(), synced_at: header.synced_at });
             }
+            Err(e) => tracing::warn!(
+                error = %error.with_causes(), snapshot_error = %e.with_causes(),
+                "ldap directory not reachable and the snapshot is not usable; callers are directory_unavailable until a sync succeeds"
+            ),
         }
         Ok(())
     }
@@ -231,8 +238,9 @@ async fn refresh_loop(weak: Weak<LdapDirectory>, interval: Duration, first_delay
     }
 }
 
-/// Runs a future to completion on a private runtime on its own thread.
-fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
+/// Runs a future to completion on a private runtime on its own thread (for synchronous
+/// commands; safe inside or outside a tokio runtime).
+pub(crate) fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {

@@ -97,6 +97,15 @@ impl LdapError {
 }
 
 impl LdapError {
+    /// True for problems in the `[directory]` settings themselves (URL, CA file, password
+    /// source, filter syntax): an admin must edit the configuration.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            LdapError::Url { .. } | LdapError::CaFile { .. } | LdapError::CaCertificate { .. } | LdapError::Password(_) | LdapError::Filter(_)
+        )
+    }
+
     /// The message with every cause (`a: b: c`), a cause left out when the one before
     /// already says it (ldap3 repeats its I/O error's text). For logs and health reports.
     pub fn with_causes(&self) -> String {

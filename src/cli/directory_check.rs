@@ -1,0 +1,42 @@
+//! `callnote directory-check [--directory SRC] [--region CC]`: reads the directory the way
+//! callnote will (an LDAP bind and paged search, or an LDIF/CSV file) and prints what an admin
+//! needs to clean it up: entries, people indexed, phone values, the values that do not read
+//! under the dial plan and the numbers held by several people. Exit 0 when there is nothing
+//! to clean up, 1 when there is, 2 when the settings are unusable; a server that cannot be
+//! reached or refuses the bind is an error (exit 1) that says why.
+
+use anyhow::Context as _;
+
+use super::{Status, UsageError, common};
+use crate::config::{Config, DirectorySource};
+use crate::enrich::directory::{self, AttributeMap, ldap};
+
+#[derive(Debug, clap::Args)]
+pub struct DirectoryCheckArgs {
+    /// Directory to check: an LDIF or CSV file, or an ldap:// / ldaps:// URL (bind and search
+    /// settings from --config). Default: `[directory] source`.
+    #[arg(long, value_name = "SRC")]
+    pub directory: Option<String>,
+    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
+    #[arg(long, value_name = "CC")]
+    pub region: Option<String>,
+}
+
+pub fn run(mut config: Config, args: DirectoryCheckArgs) -> anyhow::Result<Status> {
+    common::override_directory(&mut config, args.directory.as_deref())?;
+    common::override_region(&mut config, args.region.as_deref())?;
+    let report = match &config.directory {
+        None => return Err(UsageError("directory-check: no directory to check: give --directory SRC or [directory] source in --config".into()).into()),
+        Some(DirectorySource::File(path)) => {
+            let entries = directory::read_entries(path)?;
+            ldap::check_entries(&path.display().to_string(), entries, &config.dialplan, AttributeMap::default())
+        }
+        Some(DirectorySource::Ldap(settings)) => match ldap::block_on(ldap::directory_check(settings, &config.dialplan)) {
+            Ok(report) => report,
+            Err(e) if e.is_configuration() => return Err(UsageError(format!("directory-check: {}", e.with_causes())).into()),
+            Err(e) => return Err(e).context("directory-check: cannot read the directory"),
+        },
+    };
+    common::write_stdout(report.to_string().as_bytes());
+    Ok(if report.is_clean() { Status::Ok } else { Status::SomeInputsFailed })
+}
