@@ -57,11 +57,19 @@ impl Server {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
             .collect();
-        Server { vars, port: port.to_string(), state }
+        Server {
+            vars,
+            port: port.to_string(),
+            state,
+        }
     }
 
     fn var(&self, name: &str) -> String {
-        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("{name} not printed by start"))
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} not printed by start"))
     }
 }
 
@@ -121,7 +129,10 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
     let server = Server::start(people, port, tmp.path().join("slapd"));
-    println!("ldap_sync: slapd with {people} generated people ready in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "ldap_sync: slapd with {people} generated people ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let plan = DialPlan::new("US", None, 4, 7).expect("US");
     let password = tmp.path().join("bind-password");
@@ -139,17 +150,28 @@ fn main() {
         search_timeout: Duration::from_secs(60),
         snapshot: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
 
     let rss_before = rss_bytes();
     let t = Instant::now();
-    let ldap: Arc<LdapDirectory> = runtime.block_on(LdapDirectory::start(&settings, &plan)).unwrap_or_else(|e| panic!("{}", e.with_causes()));
+    let ldap: Arc<LdapDirectory> = runtime
+        .block_on(LdapDirectory::start(&settings, &plan))
+        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
     let first = t.elapsed();
     let rss_after = rss_bytes();
     let index = ldap.index().expect("synced");
     assert_eq!(index.len(), people, "every generated person indexed");
     let mut times: Vec<Duration> = (0..syncs)
-        .map(|_| runtime.block_on(ldap.refresh_now()).unwrap_or_else(|e| panic!("{}", e.with_causes())).elapsed)
+        .map(|_| {
+            runtime
+                .block_on(ldap.refresh_now())
+                .unwrap_or_else(|e| panic!("{}", e.with_causes()))
+                .elapsed
+        })
         .collect();
     times.sort();
     println!(
@@ -204,7 +226,11 @@ fn main() {
         hits += usize::from(matches!(found, Ok(callnote::enrich::directory::Lookup::Resolved(..))));
     }
     lookups.sort();
-    assert_eq!(hits, parties.len() / 4 * 3, "every work, mobile and SIP caller resolves, no miss does");
+    assert_eq!(
+        hits,
+        parties.len() / 4 * 3,
+        "every work, mobile and SIP caller resolves, no miss does"
+    );
     let mut enriched = Vec::with_capacity(raws.len());
     for raw in &raws {
         let mut p = Party::from_raw(Some(raw.clone()));

@@ -10,7 +10,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use callnote::config::{Config, LdapSettings, SecretSource};
-use callnote::enrich::directory::ldap::{LdapDirectory, LdapError, Origin, ServerKind, check_entries, default_filter, directory_check};
+use callnote::enrich::directory::ldap::{
+    LdapDirectory, LdapError, Origin, ServerKind, check_entries, default_filter, directory_check,
+};
 use callnote::enrich::directory::{self, AttributeMap, Directory, DirectoryError, DirectoryIndex, Value};
 use callnote::enrich::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
@@ -82,12 +84,19 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
     let file = ldif();
     let served = ldap.index().expect("synced");
     assert_eq!((served.len(), file.len()), (31, 31));
-    assert_eq!(served.warnings(), file.warnings(), "the same values are unreadable or shared");
+    assert_eq!(
+        served.warnings(),
+        file.warnings(),
+        "the same values are unreadable or shared"
+    );
 
     // every fixture event, enriched through each directory: the same template context
     let mut tally = std::collections::BTreeMap::new();
     for path in fixture_files() {
-        let Parsed::Event(event) = read_file(&path, &IntakeOptions::default()).unwrap_or_else(|e| panic!("{e:#}")) else { continue };
+        let Parsed::Event(event) = read_file(&path, &IntakeOptions::default()).unwrap_or_else(|e| panic!("{e:#}"))
+        else {
+            continue;
+        };
         let (mut through_file, mut through_ldap) = (event.clone(), event);
         enrich(&mut through_file, &plan(), Some(&file));
         enrich(&mut through_ldap, &plan(), Some(ldap.as_ref()));
@@ -100,7 +109,12 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
     let tally: Vec<(String, i32)> = tally.into_iter().collect();
     let count = |s: &str| tally.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
     assert_eq!(
-        (count("Resolved"), count("Ambiguous"), count("Unresolved"), count("Anonymous")),
+        (
+            count("Resolved"),
+            count("Ambiguous"),
+            count("Unresolved"),
+            count("Anonymous")
+        ),
         (23, 1, 4, 2),
         "{tally:?}"
     );
@@ -110,10 +124,27 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
     for entry in directory::read_entries(&fixture("directory.ldif")).expect("LDIF") {
         for (name, value) in &entry.attributes {
             let Value::Text(text) = value else { continue };
-            if AttributeMap::default().specs().iter().any(|s| s.name.eq_ignore_ascii_case(name) && s.role.label().is_some()) {
-                assert_eq!(party(text, ldap.as_ref()), party(text, &file), "{}: {name} `{text}`", entry.dn);
-                let recipient = Recipient { address: Some(text.clone()), sip: Some(text.clone()), ..Recipient::default() };
-                assert_eq!(ldap.find_recipient(&recipient).ok(), file.find_recipient(&recipient).ok(), "{text}");
+            if AttributeMap::default()
+                .specs()
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case(name) && s.role.label().is_some())
+            {
+                assert_eq!(
+                    party(text, ldap.as_ref()),
+                    party(text, &file),
+                    "{}: {name} `{text}`",
+                    entry.dn
+                );
+                let recipient = Recipient {
+                    address: Some(text.clone()),
+                    sip: Some(text.clone()),
+                    ..Recipient::default()
+                };
+                assert_eq!(
+                    ldap.find_recipient(&recipient).ok(),
+                    file.find_recipient(&recipient).ok(),
+                    "{text}"
+                );
                 values += 1;
             }
         }
@@ -123,17 +154,28 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
 
 #[test]
 fn ldaps_and_starttls_with_the_test_ca() {
-    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_URL"), settings("LDAP_URL")) else { return };
+    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_URL"), settings("LDAP_URL")) else {
+        return;
+    };
     ldaps.ca_file = Some(env("LDAP_CA").into());
     starttls.ca_file = Some(env("LDAP_CA").into());
     starttls.starttls = true;
     for settings in [ldaps, starttls] {
-        let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
+        let ldap =
+            LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
         let health = ldap.health();
         let sync = health.last_sync.expect("synced");
-        assert_eq!((sync.entries, sync.people, sync.server), (31, 31, ServerKind::Other), "{}", settings.url);
+        assert_eq!(
+            (sync.entries, sync.people, sync.server),
+            (31, 31, ServerKind::Other),
+            "{}",
+            settings.url
+        );
         assert_eq!(sync.filter, default_filter(ServerKind::Other, &AttributeMap::default()));
-        assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
+        assert_eq!(
+            resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+            Some("Priya Raman")
+        );
     }
 }
 
@@ -150,7 +192,9 @@ fn refused(settings: &LdapSettings) -> (LdapError, String) {
 
 #[test]
 fn a_wrong_ca_or_host_name_is_refused() {
-    let (Some(ldaps), Some(plain)) = (settings("LDAPS_URL"), settings("LDAP_URL")) else { return };
+    let (Some(ldaps), Some(plain)) = (settings("LDAPS_URL"), settings("LDAP_URL")) else {
+        return;
+    };
     let wrong_host = settings("LDAPS_WRONG_HOST_URL").expect("set with LDAPS_URL");
     let ca = |mut s: LdapSettings, var: &str, starttls: bool| {
         s.ca_file = Some(env(var).into());
@@ -158,9 +202,18 @@ fn a_wrong_ca_or_host_name_is_refused() {
         s
     };
     let cases = [
-        (ca(ldaps.clone(), "LDAP_WRONG_CA", false), "invalid peer certificate: UnknownIssuer"),
-        (ca(plain, "LDAP_WRONG_CA", true), "invalid peer certificate: UnknownIssuer"),
-        (ca(wrong_host.clone(), "LDAP_CA", false), "invalid peer certificate: certificate not valid for name \"127.0.0.2\""),
+        (
+            ca(ldaps.clone(), "LDAP_WRONG_CA", false),
+            "invalid peer certificate: UnknownIssuer",
+        ),
+        (
+            ca(plain, "LDAP_WRONG_CA", true),
+            "invalid peer certificate: UnknownIssuer",
+        ),
+        (
+            ca(wrong_host.clone(), "LDAP_CA", false),
+            "invalid peer certificate: certificate not valid for name \"127.0.0.2\"",
+        ),
         // no CA file: the system roots, which do not know the test CA
         (ldaps.clone(), "invalid peer certificate: UnknownIssuer"),
     ];
@@ -169,14 +222,19 @@ fn a_wrong_ca_or_host_name_is_refused() {
         assert!(matches!(error, LdapError::Certificate { .. }), "{chain}");
         assert!(!error.is_transient(), "{chain}");
         let url = settings.url.trim_end_matches('/');
-        assert!(chain.starts_with(&format!("{url}: TLS certificate of the server refused: ")), "{chain}");
+        assert!(
+            chain.starts_with(&format!("{url}: TLS certificate of the server refused: ")),
+            "{chain}"
+        );
         assert!(chain.contains(reason), "{chain}");
     }
 }
 
 #[test]
 fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
-    let Some(mut settings) = settings("LDAP_URL") else { return };
+    let Some(mut settings) = settings("LDAP_URL") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let secret = dir.path().join("password");
     std::fs::write(&secret, "not-the-Password-42\n").expect("written");
@@ -184,42 +242,85 @@ fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
     let (error, chain) = refused(&settings);
     assert_eq!(
         chain,
-        format!("{}: bind as `{}` refused: invalidCredentials (result code 49)", settings.url, env("LDAP_BIND_DN"))
+        format!(
+            "{}: bind as `{}` refused: invalidCredentials (result code 49)",
+            settings.url,
+            env("LDAP_BIND_DN")
+        )
     );
     assert!(!error.is_transient());
     assert!(!format!("{error:?}").contains("not-the-Password-42"));
 
     settings.bind_password = Some(SecretSource::Env("CALLNOTE_TEST_UNSET_VARIABLE".into()));
     let (_, chain) = refused(&settings);
-    assert_eq!(chain, "directory.bind_password: environment variable `CALLNOTE_TEST_UNSET_VARIABLE` is not set");
+    assert_eq!(
+        chain,
+        "directory.bind_password: environment variable `CALLNOTE_TEST_UNSET_VARIABLE` is not set"
+    );
 }
 
 #[tokio::test]
 async fn paging_reads_past_the_server_size_limit() {
-    let Some(mut settings) = settings("LDAP_PAGED_URL") else { return };
+    let Some(mut settings) = settings("LDAP_PAGED_URL") else {
+        return;
+    };
     settings.base_dn = env("LDAP_PAGED_BASE");
     let count: usize = env("LDAP_PAGED_COUNT").parse().expect("a number");
     let limit: usize = env("LDAP_PAGED_SIZELIMIT").parse().expect("a number");
-    assert!(count > limit, "the bulk suffix must hold more people than one search may return");
+    assert!(
+        count > limit,
+        "the bulk suffix must hold more people than one search may return"
+    );
 
     // the limit is real: a plain search stops at it
     let (conn, mut plain) = ldap3::LdapConnAsync::new(&settings.url).await.expect("connects");
     tokio::spawn(async move { conn.drive().await });
-    plain.simple_bind(&env("LDAP_BIND_DN"), &env("LDAP_BIND_PW")).await.expect("bind").success().expect("bound");
-    let result = plain.search(&settings.base_dn, ldap3::Scope::Subtree, "(objectClass=inetOrgPerson)", vec!["uid"]).await.expect("search");
-    assert_eq!((result.0.len(), result.1.rc), (limit, 4), "sizeLimitExceeded after {limit}");
+    plain
+        .simple_bind(&env("LDAP_BIND_DN"), &env("LDAP_BIND_PW"))
+        .await
+        .expect("bind")
+        .success()
+        .expect("bound");
+    let result = plain
+        .search(
+            &settings.base_dn,
+            ldap3::Scope::Subtree,
+            "(objectClass=inetOrgPerson)",
+            vec!["uid"],
+        )
+        .await
+        .expect("search");
+    assert_eq!(
+        (result.0.len(), result.1.rc),
+        (limit, 4),
+        "sizeLimitExceeded after {limit}"
+    );
 
-    let ldap = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let ldap = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let sync = ldap.health().last_sync.expect("synced");
     assert_eq!((sync.entries, sync.people), (count, count));
     let last = count - 1;
-    let names = ["Ada", "Ben", "Chloe", "Dev", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mika", "Nora", "Omar", "Pia"];
-    let surnames = ["Abbott", "Baker", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski", "Lopez"];
+    let names = [
+        "Ada", "Ben", "Chloe", "Dev", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mika", "Nora",
+        "Omar", "Pia",
+    ];
+    let surnames = [
+        "Abbott", "Baker", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski",
+        "Lopez",
+    ];
     let expected = format!("{} {} {last}", names[last % 16], surnames[(last / 16) % 12]);
     let number = format!("+1425{:03}{:04}", 300 + last / 10_000, last % 10_000);
     assert_eq!(resolved_name(&number, ldap.as_ref()), Some(expected));
-    let mobile = party(&format!("+1206{:03}{:04}", 300 + (last - 1) / 10_000, (last - 1) % 10_000), ldap.as_ref());
-    assert_eq!((mobile.label, mobile.matched_attribute.as_deref()), (Some(PhoneLabel::Mobile), Some("mobile")));
+    let mobile = party(
+        &format!("+1206{:03}{:04}", 300 + (last - 1) / 10_000, (last - 1) % 10_000),
+        ldap.as_ref(),
+    );
+    assert_eq!(
+        (mobile.label, mobile.matched_attribute.as_deref()),
+        (Some(PhoneLabel::Mobile), Some("mobile"))
+    );
 }
 
 #[test]
@@ -241,13 +342,25 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
     ];
     for raw in crafted {
         let p = party(raw, ldap.as_ref());
-        assert!(matches!(p.status, CallerStatus::Unresolved | CallerStatus::Anonymous), "{raw}: {:?}", p.status);
+        assert!(
+            matches!(p.status, CallerStatus::Unresolved | CallerStatus::Anonymous),
+            "{raw}: {:?}",
+            p.status
+        );
         assert_eq!((p.name, p.candidates.len()), (None, 0), "{raw}");
-        let recipient = Recipient { address: Some(raw.into()), sip: Some(raw.into()), eum_proxy: Some(raw.into()), ..Recipient::default() };
+        let recipient = Recipient {
+            address: Some(raw.into()),
+            sip: Some(raw.into()),
+            eum_proxy: Some(raw.into()),
+            ..Recipient::default()
+        };
         assert_eq!(ldap.find_recipient(&recipient).expect("in memory"), None, "{raw}");
     }
     // nothing was broken: the index and the server still answer
-    assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
+    assert_eq!(
+        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+        Some("Priya Raman")
+    );
     assert_eq!(ldap.index().expect("synced").len(), 31);
 
     // a filter in the configuration is checked before anything is sent
@@ -255,18 +368,29 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
     bad.filter = Some("(objectClass=inetOrgPerson".into());
     let (error, chain) = refused(&bad);
     assert!(matches!(error, LdapError::Filter(_)));
-    assert_eq!(chain, "directory.filter `(objectClass=inetOrgPerson` is not a valid LDAP filter");
+    assert_eq!(
+        chain,
+        "directory.filter `(objectClass=inetOrgPerson` is not a valid LDAP filter"
+    );
 }
 
 #[tokio::test]
 async fn directory_check_counts_and_reports_what_an_admin_must_clean_up() {
     let Some(settings) = settings("LDAP_URL") else { return };
-    let report = directory_check(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let report = directory_check(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let entries = directory::read_entries(&fixture("directory.ldif")).expect("LDIF");
     let from_file = check_entries("directory.ldif", entries, &plan(), AttributeMap::default());
     assert_eq!((report.entries, report.people, report.phone_values), (31, 31, 62));
-    assert_eq!((from_file.entries, from_file.people, from_file.phone_values), (33, 31, 62));
-    assert_eq!((&report.unreadable, &report.shared), (&from_file.unreadable, &from_file.shared));
+    assert_eq!(
+        (from_file.entries, from_file.people, from_file.phone_values),
+        (33, 31, 62)
+    );
+    assert_eq!(
+        (&report.unreadable, &report.shared),
+        (&from_file.unreadable, &from_file.shared)
+    );
     assert_eq!((report.unreadable.len(), report.shared.len()), (3, 1));
     let text = report.to_string();
     for line in [
@@ -309,9 +433,17 @@ impl Drop for OutageGuard {
 
 fn server_script(command: &str, must_succeed: bool) -> bool {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ldap-server.sh");
-    let output = std::process::Command::new("bash").arg(script).arg(command).output().expect("bash runs");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .arg(command)
+        .output()
+        .expect("bash runs");
     if must_succeed {
-        assert!(output.status.success(), "ldap-server.sh {command}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "ldap-server.sh {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     output.status.success()
 }
@@ -330,23 +462,42 @@ async fn a_server_down_at_start_gives_directory_unavailable_the_mail_still_goes_
     let _guard = OutageGuard::take();
     server_script("outage-stop", true);
 
-    let ldap = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("a dead server is not a start failure: {e:#}"));
+    let ldap = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("a dead server is not a start failure: {e:#}"));
     let health = ldap.health();
-    assert_eq!((health.origin, health.people, health.consecutive_failures), (Origin::None, 0, 1));
+    assert_eq!(
+        (health.origin, health.people, health.consecutive_failures),
+        (Origin::None, 0, 1)
+    );
     let url = settings.url.trim_end_matches('/');
-    let Err(DirectoryError::Unavailable(why)) = ldap.lookup(&Party::from_raw(Some("+12895550147".into()))) else { panic!("no index, yet an answer") };
-    assert!(why.starts_with(&format!("{url}: no directory data yet: {url}: cannot connect")), "{why}");
+    let Err(DirectoryError::Unavailable(why)) = ldap.lookup(&Party::from_raw(Some("+12895550147".into()))) else {
+        panic!("no index, yet an answer")
+    };
+    assert!(
+        why.starts_with(&format!("{url}: no directory data yet: {url}: cannot connect")),
+        "{why}"
+    );
 
     // the notification is still prepared, with the number
-    let mut config = Config::default();
-    config.dialplan = plan();
+    let config = Config {
+        dialplan: plan(),
+        ..Config::default()
+    };
     let pipeline = Pipeline::new(config, callnote::render::Templates::builtin(), Some(ldap.clone()), None);
-    let Outcome::Prepared(prepared) = pipeline.prepare_file(&fixture("vm-legacy-blog-shape.txt")).unwrap_or_else(|e| panic!("{e:#}")) else {
+    let Outcome::Prepared(prepared) = pipeline
+        .prepare_file(&fixture("vm-legacy-blog-shape.txt"))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+    else {
         panic!("a voicemail is prepared")
     };
     assert_eq!(prepared.event.caller.status, CallerStatus::DirectoryUnavailable);
     assert_eq!(prepared.event.caller.e164.as_deref(), Some("+12895550147"));
-    assert!(prepared.rendered.text.contains("555-0147"), "{}", prepared.rendered.text);
+    assert!(
+        prepared.rendered.text.contains("555-0147"),
+        "{}",
+        prepared.rendered.text
+    );
 
     server_script("outage-start", true);
     for _ in 0..200 {
@@ -355,8 +506,15 @@ async fn a_server_down_at_start_gives_directory_unavailable_the_mail_still_goes_
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(matches!(ldap.health().origin, Origin::Sync { .. }), "{:?}", ldap.health());
-    assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
+    assert!(
+        matches!(ldap.health().origin, Origin::Sync { .. }),
+        "{:?}",
+        ldap.health()
+    );
+    assert_eq!(
+        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+        Some("Priya Raman")
+    );
     assert_eq!(ldap.health().last_error, None);
 }
 
@@ -369,27 +527,52 @@ async fn a_server_stopped_mid_run_keeps_the_index_and_a_restart_serves_the_snaps
     settings.snapshot = Some(snapshot.clone());
     settings.refresh = Duration::from_secs(3600);
 
-    let ldap = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let ldap = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(matches!(ldap.health().origin, Origin::Sync { .. }));
     // the snapshot is an LDIF file an admin can use as a directory
     let text = std::fs::read_to_string(&snapshot).expect("snapshot written");
-    assert!(text.starts_with("# callnote LDAP directory snapshot\n# source: ldap://127.0.0.1:"), "{}", &text[..200]);
-    assert_eq!(directory::load_file(&snapshot, &plan()).expect("snapshot is LDIF").len(), 31);
+    assert!(
+        text.starts_with("# callnote LDAP directory snapshot\n# source: ldap://127.0.0.1:"),
+        "{}",
+        &text[..200]
+    );
+    assert_eq!(
+        directory::load_file(&snapshot, &plan())
+            .expect("snapshot is LDIF")
+            .len(),
+        31
+    );
 
     server_script("outage-stop", true);
     let error = ldap.refresh_now().await.expect_err("the server is down");
     assert!(error.is_transient(), "{error:#}");
-    assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"), "the previous index still answers");
+    assert_eq!(
+        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+        Some("Priya Raman"),
+        "the previous index still answers"
+    );
     let health = ldap.health();
     assert_eq!((health.people, health.consecutive_failures), (31, 1));
     assert!(health.last_error.is_some_and(|e| e.contains("cannot connect")));
 
     // a restart while the server is down serves the snapshot, with the same answers
-    let restarted = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
-    let Origin::Snapshot { path, .. } = restarted.health().origin else { panic!("{:?}", restarted.health()) };
+    let restarted = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let Origin::Snapshot { path, .. } = restarted.health().origin else {
+        panic!("{:?}", restarted.health())
+    };
     assert_eq!(path, snapshot);
     let file = ldif();
-    for raw in ["+12895550147", "+14255550100", "4567", "kwame.mensah@contoso.com", "+16045550188"] {
+    for raw in [
+        "+12895550147",
+        "+14255550100",
+        "4567",
+        "kwame.mensah@contoso.com",
+        "+16045550188",
+    ] {
         assert_eq!(party(raw, restarted.as_ref()), party(raw, &file), "{raw}");
     }
 
@@ -403,7 +586,9 @@ async fn a_frozen_server_never_holds_a_lookup_hostage() {
     let Some(mut settings) = outage_settings() else { return };
     let _guard = OutageGuard::take();
     settings.refresh = Duration::from_secs(3600);
-    let ldap = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let ldap = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     // the server accepts connections but never answers
     server_script("outage-freeze", true);
@@ -414,16 +599,27 @@ async fn a_frozen_server_never_holds_a_lookup_hostage() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!syncing.is_finished(), "the sync waits for the frozen server");
     for _ in 0..100 {
-        assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
+        assert_eq!(
+            resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+            Some("Priya Raman")
+        );
     }
-    assert!(!syncing.is_finished(), "every lookup was answered while the sync still waited");
-    let error = syncing.await.expect("no panic").expect_err("the frozen server never answers");
+    assert!(
+        !syncing.is_finished(),
+        "every lookup was answered while the sync still waited"
+    );
+    let error = syncing
+        .await
+        .expect("no panic")
+        .expect_err("the frozen server never answers");
     assert!(matches!(error, LdapError::Timeout { .. }), "{error:#}");
     // normally the bind; the root DSE query or the search if the stop landed a moment late
     let text = error.to_string();
     let url = settings.url.trim_end_matches('/');
     assert!(
-        ["bind", "root DSE query", "search"].iter().any(|step| text == format!("{url}: no answer to the {step} within 2s")),
+        ["bind", "root DSE query", "search"]
+            .iter()
+            .any(|step| text == format!("{url}: no answer to the {step} within 2s")),
         "{text}"
     );
 

@@ -72,7 +72,10 @@ pub struct LdapDirectory {
 
 impl std::fmt::Debug for LdapDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LdapDirectory").field("url", &self.spec.endpoint.url).field("base_dn", &self.spec.base_dn).finish_non_exhaustive()
+        f.debug_struct("LdapDirectory")
+            .field("url", &self.spec.endpoint.url)
+            .field("base_dn", &self.spec.base_dn)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,10 +90,18 @@ impl LdapDirectory {
     }
 
     /// [`LdapDirectory::start`] with another attribute map.
-    pub async fn start_with(settings: &LdapSettings, plan: &DialPlan, map: AttributeMap) -> Result<Arc<LdapDirectory>, LdapError> {
+    pub async fn start_with(
+        settings: &LdapSettings,
+        plan: &DialPlan,
+        map: AttributeMap,
+    ) -> Result<Arc<LdapDirectory>, LdapError> {
         let directory = Arc::new(LdapDirectory::new(settings, plan, map)?);
         directory.first_sync().await?;
-        tokio::spawn(refresh_loop(Arc::downgrade(&directory), directory.refresh, directory.next_delay()));
+        tokio::spawn(refresh_loop(
+            Arc::downgrade(&directory),
+            directory.refresh,
+            directory.next_delay(),
+        ));
         Ok(directory)
     }
 
@@ -109,7 +120,13 @@ impl LdapDirectory {
             spec,
             refresh: settings.refresh.max(Duration::from_secs(1)),
             live: OnceLock::new(),
-            health: Mutex::new(Health { origin: Origin::None, people: 0, last_sync: None, last_error: None, consecutive_failures: 0 }),
+            health: Mutex::new(Health {
+                origin: Origin::None,
+                people: 0,
+                last_sync: None,
+                last_error: None,
+                consecutive_failures: 0,
+            }),
             syncing: tokio::sync::Mutex::new(()),
         })
     }
@@ -131,7 +148,13 @@ impl LdapDirectory {
                     error = %error.with_causes(), snapshot = %path.display(), synced = %header.synced_at, people = index.len(),
                     "ldap directory not reachable; serving the last snapshot until a sync succeeds"
                 );
-                self.swap(index, Origin::Snapshot { path: path.clone(), synced_at: header.synced_at });
+                self.swap(
+                    index,
+                    Origin::Snapshot {
+                        path: path.clone(),
+                        synced_at: header.synced_at,
+                    },
+                );
             }
             Err(e) => tracing::warn!(
                 error = %error.with_causes(), snapshot_error = %e.with_causes(),
@@ -170,7 +193,9 @@ impl LdapDirectory {
     fn swap(&self, index: DirectoryIndex, origin: Origin) {
         let people = index.len();
         let mut fresh = Some(index);
-        let live = self.live.get_or_init(|| LiveDirectory::new(fresh.take().expect("taken at most once")));
+        let live = self
+            .live
+            .get_or_init(|| LiveDirectory::new(fresh.take().expect("taken at most once")));
         if let Some(index) = fresh {
             live.replace(index);
         }
@@ -244,7 +269,10 @@ pub(crate) fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime can be built");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime can be built");
                 runtime.block_on(future)
             })
             .join()

@@ -105,7 +105,12 @@ impl fmt::Display for DirectoryReport {
             }
         }
         writeln!(f, "entries: {}", self.entries)?;
-        writeln!(f, "people indexed: {} ({} without any number or address left out)", self.people, self.entries.saturating_sub(self.people))?;
+        writeln!(
+            f,
+            "people indexed: {} ({} without any number or address left out)",
+            self.people,
+            self.entries.saturating_sub(self.people)
+        )?;
         writeln!(f, "phone values: {}", self.phone_values)?;
         writeln!(f, "index memory: {} KiB", self.heap_bytes.div_ceil(1024))?;
         let sections = [

@@ -30,7 +30,7 @@ pub enum LdapError {
     Connect {
         url: String,
         #[source]
-        source: ldap3::LdapError,
+        source: Box<ldap3::LdapError>,
     },
     /// The server's certificate was refused (unknown CA, wrong host name, expired …).
     #[error("{url}: TLS certificate of the server refused")]
@@ -41,20 +41,35 @@ pub enum LdapError {
     },
     /// The server did not answer in time.
     #[error("{url}: no answer to the {step} within {after:?}")]
-    Timeout { url: String, step: &'static str, after: Duration },
+    Timeout {
+        url: String,
+        step: &'static str,
+        after: Duration,
+    },
     /// The simple bind was refused (wrong DN or password: result code 49).
     #[error("{url}: bind as `{dn}` refused: {} (result code {rc}){}", rc_name(*rc), detail(text))]
-    Bind { url: String, dn: String, rc: u32, text: String },
+    Bind {
+        url: String,
+        dn: String,
+        rc: u32,
+        text: String,
+    },
     /// The server answered the search with an error result.
     #[error("{url}: search of `{base}` with filter `{filter}` failed: {} (result code {rc}){}", rc_name(*rc), detail(text))]
-    Search { url: String, base: String, filter: String, rc: u32, text: String },
+    Search {
+        url: String,
+        base: String,
+        filter: String,
+        rc: u32,
+        text: String,
+    },
     /// The connection broke during an operation.
     #[error("{url}: connection lost during the {step}")]
     Io {
         url: String,
         step: &'static str,
         #[source]
-        source: ldap3::LdapError,
+        source: Box<ldap3::LdapError>,
     },
     /// The configured filter is not valid RFC 4515 syntax.
     #[error("directory.filter `{0}` is not a valid LDAP filter")]
@@ -102,7 +117,11 @@ impl LdapError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            LdapError::Url { .. } | LdapError::CaFile { .. } | LdapError::CaCertificate { .. } | LdapError::Password(_) | LdapError::Filter(_)
+            LdapError::Url { .. }
+                | LdapError::CaFile { .. }
+                | LdapError::CaCertificate { .. }
+                | LdapError::Password(_)
+                | LdapError::Filter(_)
         )
     }
 
@@ -154,7 +173,11 @@ pub(crate) fn rc_name(rc: u32) -> &'static str {
 
 fn detail(text: &str) -> String {
     let text = text.trim();
-    if text.is_empty() { String::new() } else { format!(": {text}") }
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
 }
 
 #[cfg(test)]
@@ -179,16 +202,31 @@ mod tests {
     #[test]
     fn causes_are_shown_once() {
         let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
-        let e = LdapError::Connect { url: "ldap://dc1".into(), source: ldap3::LdapError::Io { source: refused } };
-        assert_eq!(e.with_causes(), "ldap://dc1: cannot connect: I/O error: connection refused");
+        let e = LdapError::Connect {
+            url: "ldap://dc1".into(),
+            source: Box::new(ldap3::LdapError::Io { source: refused }),
+        };
+        assert_eq!(
+            e.with_causes(),
+            "ldap://dc1: cannot connect: I/O error: connection refused"
+        );
     }
 
     #[test]
     fn busy_and_unavailable_are_transient() {
-        let search = |rc| LdapError::Search { url: "u".into(), base: "b".into(), filter: "f".into(), rc, text: String::new() };
+        let search = |rc| LdapError::Search {
+            url: "u".into(),
+            base: "b".into(),
+            filter: "f".into(),
+            rc,
+            text: String::new(),
+        };
         assert!(search(51).is_transient());
         assert!(search(52).is_transient());
         assert!(!search(32).is_transient());
-        assert_eq!(search(32).to_string(), "u: search of `b` with filter `f` failed: noSuchObject (result code 32)");
+        assert_eq!(
+            search(32).to_string(),
+            "u: search of `b` with filter `f` failed: noSuchObject (result code 32)"
+        );
     }
 }

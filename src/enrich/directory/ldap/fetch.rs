@@ -36,13 +36,27 @@ pub struct FetchStats {
 
 /// Pages through `base` (subtree) with `filter`, asking for `attributes`, and sends every
 /// entry to `sink`. Stops early (with the stats so far) if the receiver is gone.
-pub async fn fetch_into(session: &mut Session, base: &str, filter: &str, attributes: &[String], sink: &Sender<Entry>) -> Result<FetchStats, LdapError> {
+pub async fn fetch_into(
+    session: &mut Session,
+    base: &str,
+    filter: &str,
+    attributes: &[String],
+    sink: &Sender<Entry>,
+) -> Result<FetchStats, LdapError> {
     ldap3::parse_filter(filter).map_err(|_| LdapError::Filter(filter.to_owned()))?;
     let started = Instant::now();
     let url = session.url.clone();
     let timeout = session.timeout;
-    let timed_out = |step| LdapError::Timeout { url: url.clone(), step, after: timeout };
-    let io = |step, source| LdapError::Io { url: url.clone(), step, source };
+    let timed_out = |step| LdapError::Timeout {
+        url: url.clone(),
+        step,
+        after: timeout,
+    };
+    let io = |step, source| LdapError::Io {
+        url: url.clone(),
+        step,
+        source: Box::new(source),
+    };
 
     let mut stream = tokio::time::timeout(
         timeout,
@@ -63,7 +77,9 @@ pub async fn fetch_into(session: &mut Session, base: &str, filter: &str, attribu
 
     let mut fetched = FetchStats::default();
     loop {
-        let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| timed_out("search"))?;
+        let next = tokio::time::timeout(timeout, stream.next())
+            .await
+            .map_err(|_| timed_out("search"))?;
         let item = match next {
             Ok(Some(item)) => item,
             Ok(None) => break,
@@ -89,7 +105,13 @@ pub async fn fetch_into(session: &mut Session, base: &str, filter: &str, attribu
     }
     let result = stream.finish().await;
     if result.rc != 0 {
-        return Err(LdapError::Search { url, base: base.to_owned(), filter: filter.to_owned(), rc: result.rc, text: result.text });
+        return Err(LdapError::Search {
+            url,
+            base: base.to_owned(),
+            filter: filter.to_owned(),
+            rc: result.rc,
+            text: result.text,
+        });
     }
     fetched.elapsed = started.elapsed();
     Ok(fetched)

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::LdapError;
 use super::connect::{Endpoint, ServerKind, Session};
 use super::fetch::{self, FetchStats};
 use super::snapshot::{SnapshotHeader, SnapshotWriter};
-use super::LdapError;
 use crate::config::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, Role};
 use crate::enrich::phone::DialPlan;
@@ -90,13 +90,20 @@ pub fn default_filter(server: ServerKind, map: &AttributeMap) -> String {
 
 /// The attributes a sync asks for: the map's, when they are valid attribute descriptions.
 pub fn requested_attributes(map: &AttributeMap) -> Vec<String> {
-    map.names().filter(|n| is_attribute_name(n)).map(str::to_owned).collect()
+    map.names()
+        .filter(|n| is_attribute_name(n))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// RFC 4512 `descr` (letter, then letters, digits, hyphens) or a numeric OID.
 fn is_attribute_name(name: &str) -> bool {
-    let descr = name.starts_with(|c: char| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let oid = !name.is_empty() && name.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+    let descr = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let oid = !name.is_empty()
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
     descr || oid
 }
 
@@ -105,7 +112,10 @@ pub(super) fn phone_values(entry: &Entry, map: &AttributeMap) -> usize {
     entry
         .attributes
         .iter()
-        .filter(|(name, _)| map.id(name).is_some_and(|id| matches!(map.spec(id).role, Role::Phone(_))))
+        .filter(|(name, _)| {
+            map.id(name)
+                .is_some_and(|id| matches!(map.spec(id).role, Role::Phone(_)))
+        })
         .count()
 }
 
@@ -135,7 +145,9 @@ async fn search_and_build(session: &mut Session, spec: &SyncSpec) -> Result<(Dir
                 filter: filter.clone(),
                 synced_at: jiff::Timestamp::now().to_string(),
             };
-            SnapshotWriter::create(path, &header).map_err(|e| snapshot_problem = Some(e.with_causes())).ok()
+            SnapshotWriter::create(path, &header)
+                .map_err(|e| snapshot_problem = Some(e.with_causes()))
+                .ok()
         }
         None => None,
     };
@@ -156,14 +168,17 @@ async fn search_and_build(session: &mut Session, spec: &SyncSpec) -> Result<(Dir
                     && let Err(e) = w.write(entry)
                 {
                     write_problem = Some(e.with_causes());
-                    writer.take().map(SnapshotWriter::discard);
+                    if let Some(w) = writer.take() {
+                        w.discard();
+                    }
                 }
             });
             DirectoryIndex::build_with(entries, &plan, map.clone())
         };
         (index, phone, writer, write_problem)
     });
-    let fetched: Result<FetchStats, LdapError> = fetch::fetch_into(session, &spec.base_dn, &filter, &attributes, &sink).await;
+    let fetched: Result<FetchStats, LdapError> =
+        fetch::fetch_into(session, &spec.base_dn, &filter, &attributes, &sink).await;
     drop(sink);
     let (index, phone_values, writer, write_problem) = match builder.await {
         Ok(built) => built,
@@ -172,7 +187,9 @@ async fn search_and_build(session: &mut Session, spec: &SyncSpec) -> Result<(Dir
     let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(e) => {
-            writer.map(SnapshotWriter::discard);
+            if let Some(w) = writer {
+                w.discard();
+            }
             return Err(e);
         }
     };
@@ -209,7 +226,10 @@ mod tests {
         let other = default_filter(ServerKind::Other, &map);
         assert!(other.starts_with("(&(objectClass=inetOrgPerson)(|(msRTCSIP-PrimaryUserAddress=*)(proxyAddresses=*)(mail=*)(telephoneNumber=*)"), "{other}");
         assert!(other.ends_with("(otherPager=*)))"), "{other}");
-        assert!(!other.contains("displayName") && !other.contains("objectGUID"), "{other}");
+        assert!(
+            !other.contains("displayName") && !other.contains("objectGUID"),
+            "{other}"
+        );
         let ad = default_filter(ServerKind::ActiveDirectory, &map);
         assert!(ad.starts_with(&format!("(&{AD_OBJECTS}(|")), "{ad}");
         assert!(ldap3::parse_filter(&ad).is_ok() && ldap3::parse_filter(&other).is_ok());
@@ -220,11 +240,26 @@ mod tests {
         use crate::enrich::directory::AttributeSpec;
         use crate::event::PhoneLabel;
         let map = AttributeMap::new([
-            AttributeSpec { name: "mobile".into(), role: Role::Phone(PhoneLabel::Mobile) },
-            AttributeSpec { name: "x)(objectClass=*".into(), role: Role::Phone(PhoneLabel::Work) },
-            AttributeSpec { name: "2.5.4.20".into(), role: Role::Phone(PhoneLabel::Work) },
+            AttributeSpec {
+                name: "mobile".into(),
+                role: Role::Phone(PhoneLabel::Mobile),
+            },
+            AttributeSpec {
+                name: "x)(objectClass=*".into(),
+                role: Role::Phone(PhoneLabel::Work),
+            },
+            AttributeSpec {
+                name: "2.5.4.20".into(),
+                role: Role::Phone(PhoneLabel::Work),
+            },
         ]);
-        assert_eq!(default_filter(ServerKind::Other, &map), "(&(objectClass=inetOrgPerson)(|(mobile=*)(2.5.4.20=*)))");
-        assert_eq!(requested_attributes(&map), vec!["mobile".to_owned(), "2.5.4.20".to_owned()]);
+        assert_eq!(
+            default_filter(ServerKind::Other, &map),
+            "(&(objectClass=inetOrgPerson)(|(mobile=*)(2.5.4.20=*)))"
+        );
+        assert_eq!(
+            requested_attributes(&map),
+            vec!["mobile".to_owned(), "2.5.4.20".to_owned()]
+        );
     }
 }
