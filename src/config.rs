@@ -134,12 +134,20 @@ pub struct RawDelivery {
     pub pool_size: Option<u32>,
 }
 
-/// `[spool]`
+/// `[spool]` (the relay's keys are validated in [`crate::spool::settings`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpool {
     pub dir: Option<PathBuf>,
     pub mode: Option<Spanned<String>>,
+    pub state_dir: Option<PathBuf>,
+    pub min_backoff: Option<Spanned<String>>,
+    pub max_backoff: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<String>>,
+    pub after_send: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<u32>>,
+    pub rescan: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
 }
 
 /// `[server]`
@@ -251,6 +259,8 @@ pub struct Config {
     pub delivery: Option<DeliverySettings>,
     pub spool_dir: Option<PathBuf>,
     pub spool_mode: SpoolMode,
+    /// The relay's `[spool]` settings (retry schedule, concurrency, …).
+    pub spool: crate::spool::SpoolSettings,
     pub server_listen: Option<std::net::SocketAddr>,
 }
 
@@ -291,13 +301,13 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Collects problems while validating.
-struct Problems<'a> {
+pub(crate) struct Problems<'a> {
     text: &'a str,
     list: Vec<ConfigProblem>,
 }
 
 impl Problems<'_> {
-    fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+    pub(crate) fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
         let line = (!self.text.is_empty()).then(|| line_of(self.text, spanned.span().start));
         self.list.push(ConfigProblem { line, message: message.into() });
     }
@@ -366,6 +376,7 @@ impl RawConfig {
                 SpoolMode::Own
             }
         };
+        let spool = crate::spool::settings::validate(&self.spool, &mut p, &rel);
         let server_listen = self.server.listen.as_ref().and_then(|l| {
             l.get_ref().parse().map_err(|_| p.at(l, format!("server.listen: `{}` is not an address like 127.0.0.1:9925", l.get_ref()))).ok()
         });
@@ -383,6 +394,7 @@ impl RawConfig {
             delivery,
             spool_dir: self.spool.dir.map(&rel),
             spool_mode,
+            spool,
             server_listen,
         })
     }

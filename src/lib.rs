@@ -25,8 +25,10 @@ pub mod enrich;
 pub mod event;
 pub mod intake;
 pub mod pipeline;
+pub mod relay;
 pub mod render;
 pub mod samples;
+pub mod spool;
 
 pub use config::Config;
 pub use event::{Event, Kind, Party, Recipient};

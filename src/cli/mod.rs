@@ -6,6 +6,7 @@
 mod check;
 mod common;
 mod parse;
+mod relay;
 mod render;
 mod send_test;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Send a realistic (or a real) notification to a mailbox through the production path.
     SendTest(send_test::SendTestArgs),
+    /// Watch the spool folder and deliver each header file exactly once (CONTRACT §4).
+    Relay(relay::RelayArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -83,5 +86,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Render(args) => render::run(config, args),
         Command::Check(args) => check::run(config, args),
         Command::SendTest(args) => send_test::run(config, args),
+        Command::Relay(args) => relay::run(config, args),
     }
 }

@@ -9,4 +9,5 @@ mod enrich;
 mod examples;
 mod intake;
 mod ldap;
+mod relay;
 mod render;

@@ -1,0 +1,352 @@
+//! One item through the relay: claim, resume from the journal, prepare (adopting the side
+//! file), record the attempt, deliver, record the outcome, then archive, defer or park.
+//!
+//! Consumes a [`Source`] (a header in the spool folder, or an item in `work/`), produces an
+//! [`ItemOutcome`]; file-system and journal steps run on the blocking pool, the delivery on
+//! the runtime. Every journal record is durable before the step it announces. Returns
+//! [`SpoolError`] only when the spool itself fails; the item then stays where it was.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::{Shared, format_chain};
+use crate::deliver::{DeliveryError, Receipt};
+use crate::intake::IntakeErrorKind;
+use crate::pipeline::{self, Outcome, Prepared};
+use crate::spool::retry::jitter_for;
+use crate::spool::{Decision, ItemStatus, SpoolError, State, WorkItem};
+
+/// Where an item comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    Incoming(PathBuf),
+    Work(WorkItem),
+}
+
+/// How an item ended in one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Accepted by the server; `resent` when a crash had interrupted an earlier attempt.
+    Delivered { queue_id: Option<String>, resent: bool },
+    /// Not a notification (HealthCheck, XSOVoiceMail, …): archived without a message.
+    Skipped,
+    /// Moved to `failed/` with the reason beside it.
+    Parked { reason: String },
+    /// A temporary failure; retried at `next_at`.
+    Deferred { next_at: Timestamp, reason: String },
+    /// Deferred earlier; its next attempt is not due yet.
+    NotDue,
+    /// The file was gone before it could be claimed.
+    Vanished,
+}
+
+/// What the blocking first half hands to the delivery.
+enum Next {
+    Done(ItemOutcome),
+    Send {
+        item: WorkItem,
+        prepared: Box<Prepared>,
+        attempt: u32,
+        first_at: Timestamp,
+        resend: bool,
+    },
+}
+
+/// Runs one item to the end of this pass.
+pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemOutcome, SpoolError> {
+    let s = shared.clone();
+    let next = tokio::task::spawn_blocking(move || s.begin(source))
+        .await
+        .map_err(join_error)??;
+    let (item, prepared, attempt, first_at, resend) = match next {
+        Next::Done(outcome) => return Ok(outcome),
+        Next::Send {
+            item,
+            prepared,
+            attempt,
+            first_at,
+            resend,
+        } => (item, prepared, attempt, first_at, resend),
+    };
+    let result = prepared.deliver(shared.transport.as_ref()).await;
+    let call_id = prepared.event.call_id.clone();
+    tokio::task::spawn_blocking(move || shared.record(&item, &call_id, result, attempt, first_at, resend))
+        .await
+        .map_err(join_error)?
+}
+
+/// A blocking step never fails but by panicking (a bug): pass the panic on.
+fn join_error(e: tokio::task::JoinError) -> SpoolError {
+    match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(e) => panic!("an item's blocking step was cancelled: {e}"),
+    }
+}
+
+impl Shared {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn status(&self, id: &str) -> Option<ItemStatus> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// Appends a record (durably, except `claimed` and `done`, whose loss is harmless) and
+    /// mirrors it in the in-memory status.
+    fn note(&self, item: &WorkItem, state: State) -> Result<(), SpoolError> {
+        let now = self.now();
+        if matches!(state, State::Claimed { .. } | State::Done) {
+            self.journal.append_unsynced(&item.id, now, state.clone())?;
+        } else {
+            self.journal.append(&item.id, now, state.clone())?;
+        }
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if state == State::Done {
+            open.remove(&item.id);
+        } else {
+            open.entry(item.id.clone())
+                .or_insert_with(|| ItemStatus {
+                    name: None,
+                    call_id: None,
+                    first_at: now,
+                    attempts: 0,
+                    last: state.clone(),
+                })
+                .apply(&state);
+        }
+        Ok(())
+    }
+
+    /// Claims (or resumes) the item and prepares its message.
+    fn begin(&self, source: Source) -> Result<Next, SpoolError> {
+        let item = match source {
+            Source::Incoming(path) => match self.spool.claim(&path)? {
+                Some(item) => item,
+                None => return Ok(Next::Done(ItemOutcome::Vanished)),
+            },
+            Source::Work(item) => item,
+        };
+        let status = match self.status(&item.id) {
+            Some(status) => status,
+            None => {
+                self.note(
+                    &item,
+                    State::Claimed {
+                        name: item.name.clone(),
+                    },
+                )?;
+                self.status(&item.id).expect("just recorded")
+            }
+        };
+        let mut resend = false;
+        match &status.last {
+            State::Sent { queue_id, .. } => {
+                let queue_id = queue_id.clone();
+                self.finish(&item)?;
+                return Ok(Next::Done(ItemOutcome::Delivered {
+                    queue_id,
+                    resent: false,
+                }));
+            }
+            State::Skipped { .. } => {
+                self.finish(&item)?;
+                return Ok(Next::Done(ItemOutcome::Skipped));
+            }
+            State::Failed { reason } => {
+                let reason = reason.clone();
+                self.park(&item, status.call_id.as_deref(), status.attempts, &reason, &[])?;
+                return Ok(Next::Done(ItemOutcome::Parked { reason }));
+            }
+            State::Deferred { next_at, .. } if *next_at > self.now() => return Ok(Next::Done(ItemOutcome::NotDue)),
+            State::Attempt { .. } => {
+                tracing::warn!(item = %item.id, "the last attempt was interrupted; the server may have the message already, sending again");
+                resend = true;
+            }
+            _ => {}
+        }
+        let attempt = status.attempts + 1;
+        match self.prepare(&item)? {
+            Ok(Outcome::Skipped(message_type)) => {
+                self.note(&item, State::Skipped { message_type })?;
+                self.finish(&item)?;
+                Ok(Next::Done(ItemOutcome::Skipped))
+            }
+            Ok(Outcome::Prepared(prepared)) => {
+                let call_id = prepared.event.call_id.clone();
+                let message_id = crate::compose::message_id_for(&call_id, &self.pipeline.config().from);
+                self.note(
+                    &item,
+                    State::Attempt {
+                        attempt,
+                        call_id,
+                        message_id,
+                        resend,
+                    },
+                )?;
+                Ok(Next::Send {
+                    item,
+                    prepared,
+                    attempt,
+                    first_at: status.first_at,
+                    resend,
+                })
+            }
+            Err(e) if is_bad_input(&e) => {
+                let reason = format_chain(&e);
+                Ok(Next::Done(self.fail(&item, None, attempt, reason, &e)?))
+            }
+            Err(e) => Ok(Next::Done(self.defer(&item, None, attempt, status.first_at, &e)?)),
+        }
+    }
+
+    /// Parse, enrich, render and compose; a side file still in the spool folder is moved
+    /// into the item's folder first.
+    fn prepare(&self, item: &WorkItem) -> Result<Result<Outcome, pipeline::Error>, SpoolError> {
+        for _ in 0..3 {
+            match self.pipeline.prepare_file(&item.header()) {
+                Err(pipeline::Error::Intake(e)) if matches!(&e.kind, IntakeErrorKind::SideFileMissing { name, .. } if self.spool.adopt_side_file(item, name)?) =>
+                    {}
+                other => return Ok(other),
+            }
+        }
+        Ok(self.pipeline.prepare_file(&item.header()))
+    }
+
+    /// After the delivery: record the outcome, then archive, defer or park.
+    fn record(
+        &self,
+        item: &WorkItem,
+        call_id: &str,
+        result: Result<Receipt, DeliveryError>,
+        attempt: u32,
+        first_at: Timestamp,
+        resend: bool,
+    ) -> Result<ItemOutcome, SpoolError> {
+        match result {
+            Ok(receipt) => {
+                self.note(
+                    item,
+                    State::Sent {
+                        queue_id: receipt.queue_id.clone(),
+                        reply: receipt.summary.clone(),
+                    },
+                )?;
+                self.finish(item)?;
+                tracing::info!(item = %item.id, call_id, reply = %receipt.summary, "delivered");
+                Ok(ItemOutcome::Delivered {
+                    queue_id: receipt.queue_id,
+                    resent: resend,
+                })
+            }
+            Err(e) if e.is_transient() => self.defer(item, Some(call_id), attempt, first_at, &e),
+            Err(e) => {
+                let reason = format_chain(&e);
+                self.fail(item, Some(call_id), attempt, reason, &e)
+            }
+        }
+    }
+
+    fn finish(&self, item: &WorkItem) -> Result<(), SpoolError> {
+        self.spool.finish(item)?;
+        self.note(item, State::Done)
+    }
+
+    /// A temporary failure: retry later, or park the item once it is too old.
+    fn defer(
+        &self,
+        item: &WorkItem,
+        call_id: Option<&str>,
+        attempt: u32,
+        first_at: Timestamp,
+        error: &dyn std::error::Error,
+    ) -> Result<ItemOutcome, SpoolError> {
+        let now = self.now();
+        let reason = format_chain(error);
+        match self
+            .policy
+            .decide(attempt, first_at, now, jitter_for(&item.id, attempt))
+        {
+            Decision::RetryAt(next_at) => {
+                self.note(
+                    item,
+                    State::Deferred {
+                        attempt,
+                        reason: reason.clone(),
+                        next_at,
+                    },
+                )?;
+                tracing::warn!(item = %item.id, attempt, %next_at, reason, "deferred");
+                Ok(ItemOutcome::Deferred { next_at, reason })
+            }
+            Decision::GiveUp => {
+                let age = now.duration_since(first_at).unsigned_abs().as_secs();
+                let reason = format!("gave up after {attempt} attempts in {age} s: {reason}");
+                self.fail(item, call_id, attempt, reason, error)
+            }
+        }
+    }
+
+    /// A permanent failure or bad input: record it, then park the item with its report.
+    fn fail(
+        &self,
+        item: &WorkItem,
+        call_id: Option<&str>,
+        attempts: u32,
+        reason: String,
+        error: &dyn std::error::Error,
+    ) -> Result<ItemOutcome, SpoolError> {
+        self.note(item, State::Failed { reason: reason.clone() })?;
+        let causes = causes(error);
+        let call_id = call_id
+            .map(str::to_owned)
+            .or_else(|| self.status(&item.id).and_then(|s| s.call_id));
+        self.park(item, call_id.as_deref(), attempts, &reason, &causes)?;
+        tracing::warn!(item = %item.id, reason, "parked");
+        Ok(ItemOutcome::Parked { reason })
+    }
+
+    fn park(
+        &self,
+        item: &WorkItem,
+        call_id: Option<&str>,
+        attempts: u32,
+        reason: &str,
+        causes: &[String],
+    ) -> Result<(), SpoolError> {
+        let mut report = format!("reason: {reason}\n");
+        for (n, cause) in causes.iter().enumerate() {
+            report += &format!("{}: {cause}\n", if n == 0 { "error" } else { "caused by" });
+        }
+        report += &format!(
+            "item: {}\ncall id: {}\nattempts: {attempts}\nparked at: {}\n",
+            item.id,
+            call_id.unwrap_or("(unknown)"),
+            self.now()
+        );
+        self.spool.park(item, &report)?;
+        self.note(item, State::Done)
+    }
+}
+
+/// The error and each of its causes, one per entry.
+fn causes(error: &dyn std::error::Error) -> Vec<String> {
+    let mut out = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push(cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
+/// Bad input is parked at once; I/O trouble reading the file and render problems (the
+/// templates, not the input) are retried.
+fn is_bad_input(e: &pipeline::Error) -> bool {
+    match e {
+        pipeline::Error::Intake(intake) => !intake.is_transient(),
+        other => other.is_bad_input(),
+    }
+}

@@ -1,0 +1,422 @@
+//! Relay decisions with the recording stub transport and a hand-moved clock: what is
+//! delivered, deferred, parked and resumed. Real-server behaviour is in tests/it/relay.rs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::config::Config;
+use crate::deliver::stub::{Planned, StubTransport};
+use crate::render::Templates;
+use crate::spool::{Record, RetryPolicy};
+
+struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap();
+        *t = t.checked_add(by).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    spool: PathBuf,
+    stub: Arc<StubTransport>,
+    clock: Arc<ManualClock>,
+    settings: SpoolSettings,
+}
+
+impl Setup {
+    fn new(files: &[&str], plan: Vec<Planned>) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        for f in files {
+            let name = Path::new(f).file_name().unwrap();
+            std::fs::copy(fixture(f), spool.join(name)).unwrap();
+        }
+        let settings = SpoolSettings {
+            retry: RetryPolicy {
+                min_backoff: Duration::from_secs(60),
+                max_backoff: Duration::from_secs(600),
+                max_age: Duration::from_secs(3600),
+            },
+            ..SpoolSettings::default()
+        };
+        let clock = Arc::new(ManualClock(Mutex::new(Timestamp::from_second(1_800_000_000).unwrap())));
+        Setup {
+            _dir: dir,
+            spool,
+            stub: Arc::new(StubTransport::with_plan(plan)),
+            clock,
+            settings,
+        }
+    }
+
+    fn relay(&self) -> Relay {
+        let config = Config::default();
+        let directory = crate::enrich::directory::load_file(&fixture("directory.ldif"), &config.dialplan).unwrap();
+        let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(directory)), None);
+        Relay::open(
+            Arc::new(pipeline),
+            self.stub.clone(),
+            &self.spool,
+            &self.settings,
+            self.clock.clone(),
+        )
+        .unwrap()
+    }
+
+    fn ls(&self, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.spool.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn journal(&self) -> Vec<Record> {
+        let mut out = Vec::new();
+        crate::spool::journal::replay(&self.spool.join("state/journal.jsonl"), |r| out.push(r)).unwrap();
+        out
+    }
+}
+
+fn pass(relay: &Relay) -> PassReport {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(relay.pass(None))
+        .unwrap()
+}
+
+#[test]
+fn delivers_skips_and_parks_in_one_pass() {
+    let s = Setup::new(
+        &[
+            "mc-legacy-blog-shape.txt",
+            "vm-legacy-blog-shape.txt",
+            "575a75dc-3e35-4640-97c2-4c7f3f274236.wav",
+            "healthcheck-2013.txt",
+            "bad/unknown-messagetype.txt",
+        ],
+        vec![],
+    );
+    let report = pass(&s.relay());
+    assert_eq!(
+        report,
+        PassReport {
+            delivered: 2,
+            skipped: 1,
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    assert!(!report.all_good());
+    assert_eq!(s.ls(""), ["archive", "failed", "state", "work"]);
+    assert_eq!(s.ls("work"), Vec::<String>::new());
+    let archived = s.ls("archive");
+    assert_eq!(archived.len(), 3);
+    let vm = archived
+        .iter()
+        .find(|id| id.ends_with("_vm-legacy-blog-shape.txt"))
+        .unwrap();
+    assert_eq!(
+        s.ls(&format!("archive/{vm}")),
+        ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]
+    );
+    assert_eq!(
+        s.ls("failed"),
+        ["unknown-messagetype.txt", "unknown-messagetype.txt.error.txt"]
+    );
+    let report_text = std::fs::read_to_string(s.spool.join("failed/unknown-messagetype.txt.error.txt")).unwrap();
+    let first = report_text.lines().next().unwrap();
+    assert!(
+        first.starts_with("reason: ") && first.ends_with("unknown-messagetype.txt:1: unknown MessageType `Telepathy`"),
+        "{report_text}"
+    );
+    assert!(report_text.contains("\nattempts: 1\n"), "{report_text}");
+
+    let mut sent: Vec<String> = s.stub.delivered().iter().map(|m| m.stem.clone()).collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "1c941dfb-9165-4438-930c-f7e266e92d98",
+            "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7"
+        ]
+    );
+    let states: Vec<&str> = s
+        .journal()
+        .iter()
+        .map(|r| match r.state {
+            State::Claimed { .. } => "claimed",
+            State::Attempt { .. } => "attempt",
+            State::Deferred { .. } => "deferred",
+            State::Sent { .. } => "sent",
+            State::Skipped { .. } => "skipped",
+            State::Failed { .. } => "failed",
+            State::Done => "done",
+        })
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "sent").count(), 2);
+    assert_eq!(states.iter().filter(|s| **s == "done").count(), 4);
+    assert_eq!(states.len(), 4 + 2 * 3 + 2 + 2);
+}
+
+#[test]
+fn a_temporary_failure_is_retried_when_due_and_delivered_once() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![Planned::RefuseRecipients(451)]);
+    let relay = s.relay();
+    let first = pass(&relay);
+    assert_eq!(
+        first,
+        PassReport {
+            deferred: 1,
+            ..PassReport::default()
+        }
+    );
+    assert_eq!(s.ls("work").len(), 1);
+    let due = relay.next_due().unwrap();
+    let wait = due.duration_since(s.clock.now()).as_secs();
+    assert!((45..=75).contains(&wait), "first retry after 60 s ± 25 %, got {wait}");
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            waiting: 1,
+            ..PassReport::default()
+        }
+    );
+    s.clock.advance(Duration::from_secs(76));
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            delivered: 1,
+            ..PassReport::default()
+        }
+    );
+    assert_eq!(s.stub.attempts().len(), 2);
+    assert_eq!(s.stub.delivered().len(), 1);
+    assert_eq!(s.ls("work"), Vec::<String>::new());
+    let deferred = s.journal().into_iter().find_map(|r| match r.state {
+        State::Deferred { attempt, reason, .. } => Some((attempt, reason)),
+        _ => None,
+    });
+    assert_eq!(
+        deferred,
+        Some((
+            1,
+            "rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 451 4.0.0 planned by the stub"
+                .to_owned()
+        ))
+    );
+}
+
+#[test]
+fn a_deferred_item_survives_a_restart_and_is_given_up_at_max_age() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![Planned::Unreachable; 50]);
+    {
+        let relay = s.relay();
+        assert_eq!(pass(&relay).deferred, 1);
+    }
+    let mut passes = 0;
+    let outcome = loop {
+        s.clock.advance(Duration::from_secs(700));
+        let relay = s.relay();
+        let report = pass(&relay);
+        passes += 1;
+        if report.parked == 1 || passes > 20 {
+            break report;
+        }
+        assert_eq!(report.deferred, 1, "pass {passes}");
+    };
+    assert_eq!(
+        outcome,
+        PassReport {
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("reason: gave up after ") && first.contains(" s: connect: cannot connect to stub"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ncall id: 6e838afc-7d1a-4ad5-b1e3-fde1990e11e7\n"),
+        "{text}"
+    );
+    assert!(s.stub.delivered().is_empty());
+}
+
+#[test]
+fn a_permanent_refusal_is_parked_with_the_reply() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![Planned::RefuseRecipients(550)]);
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
+    assert!(text.starts_with("reason: rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 550 5.0.0 planned by the stub\n"), "{text}");
+}
+
+/// Puts `fixture` into `work/` as if a relay had claimed it and crashed after `states`.
+fn crashed_item(s: &Setup, fixture_name: &str, states: Vec<State>) -> String {
+    let id = format!("1a2b_{fixture_name}");
+    let dir = s.spool.join("work").join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture(fixture_name), dir.join(fixture_name)).unwrap();
+    std::fs::create_dir_all(s.spool.join("state")).unwrap();
+    let (journal, _) = Journal::open(&s.spool.join("state/journal.jsonl")).unwrap();
+    journal
+        .append(
+            &id,
+            s.clock.now(),
+            State::Claimed {
+                name: fixture_name.into(),
+            },
+        )
+        .unwrap();
+    for state in states {
+        journal.append(&id, s.clock.now(), state).unwrap();
+    }
+    id
+}
+
+#[test]
+fn after_a_crash_a_sent_item_is_archived_without_sending_again() {
+    let s = Setup::new(&[], vec![]);
+    let attempt = State::Attempt {
+        attempt: 1,
+        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
+        message_id: "<m>".into(),
+        resend: false,
+    };
+    let id = crashed_item(
+        &s,
+        "mc-legacy-blog-shape.txt",
+        vec![
+            attempt,
+            State::Sent {
+                queue_id: Some("Q9".into()),
+                reply: "250 ok".into(),
+            },
+        ],
+    );
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            delivered: 1,
+            ..PassReport::default()
+        }
+    );
+    assert!(s.stub.attempts().is_empty());
+    assert_eq!(s.ls("archive"), [id]);
+}
+
+#[test]
+fn after_a_crash_during_an_attempt_the_item_is_sent_again_and_marked() {
+    let s = Setup::new(&[], vec![]);
+    let attempt = State::Attempt {
+        attempt: 1,
+        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
+        message_id: "<m>".into(),
+        resend: false,
+    };
+    crashed_item(&s, "mc-legacy-blog-shape.txt", vec![attempt]);
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            delivered: 1,
+            resent: 1,
+            ..PassReport::default()
+        }
+    );
+    assert_eq!(s.stub.delivered().len(), 1);
+    let resend = s
+        .journal()
+        .into_iter()
+        .filter_map(|r| match r.state {
+            State::Attempt { attempt, resend, .. } => Some((attempt, resend)),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(resend, [(1, false), (2, true)]);
+}
+
+#[test]
+fn after_a_crash_while_parking_the_park_is_finished() {
+    let s = Setup::new(&[], vec![]);
+    crashed_item(
+        &s,
+        "mc-legacy-blog-shape.txt",
+        vec![State::Failed {
+            reason: "rcpt to: 550 no such user".into(),
+        }],
+    );
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    assert!(s.stub.attempts().is_empty());
+    let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
+    assert!(
+        text.starts_with("reason: rcpt to: 550 no such user\nitem: 1a2b_mc-legacy-blog-shape.txt\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_side_file_left_in_the_spool_folder_by_a_crash_is_adopted() {
+    let s = Setup::new(&["575a75dc-3e35-4640-97c2-4c7f3f274236.wav"], vec![]);
+    crashed_item(&s, "vm-legacy-blog-shape.txt", vec![]);
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            delivered: 1,
+            ..PassReport::default()
+        }
+    );
+    assert_eq!(s.ls(""), ["archive", "failed", "state", "work"]);
+    assert_eq!(
+        s.ls("archive/1a2b_vm-legacy-blog-shape.txt"),
+        ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]
+    );
+}
+
+#[test]
+fn a_second_relay_on_the_same_spool_is_refused() {
+    let s = Setup::new(&[], vec![]);
+    let _first = s.relay();
+    let config = Config::default();
+    let pipeline = Arc::new(Pipeline::new(config, Templates::builtin(), None, None));
+    let second = Relay::open(pipeline, s.stub.clone(), &s.spool, &s.settings, s.clock.clone());
+    let Err(RelayError::Locked { path }) = second else {
+        panic!("expected Locked")
+    };
+    assert_eq!(path, s.spool.join("state/relay.lock"));
+}

@@ -1,0 +1,369 @@
+//! The delivery journal: one append-only file of JSON lines, each record `fsync`ed before
+//! the step it announces is taken. It is what makes the relay exactly-once across crashes:
+//! on start-up it is replayed and every item still in `work/` resumes from its last record.
+//!
+//! Records (`state` field): `claimed` (the file was taken), `attempt` (about to hand the
+//! message to the server; carries the call id and Message-ID), `deferred` (a temporary
+//! failure, with the reason and the next attempt), `sent` (the server's 250 and queue id),
+//! `skipped` (not a notification), `failed` (parked, with the reason), `done` (the item left
+//! `work/`). A record torn by a crash (the last line without its newline) is cut off when
+//! the journal is opened; a damaged line elsewhere is skipped with a warning.
+//!
+//! Never rewrites or reorders existing records; returns [`SpoolError`].
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::SpoolError;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: Timestamp,
+    /// The item id (its folder name under `work/`, or the ledger key in `tap` mode).
+    pub item: String,
+    #[serde(flatten)]
+    pub state: State,
+}
+
+/// What happened to an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    Claimed {
+        name: String,
+    },
+    Attempt {
+        attempt: u32,
+        call_id: String,
+        message_id: String,
+        /// The previous attempt was interrupted by a crash after it was recorded: the
+        /// server may already have the message (the at-least-once window, see README).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resend: bool,
+    },
+    Deferred {
+        attempt: u32,
+        reason: String,
+        next_at: Timestamp,
+    },
+    Sent {
+        queue_id: Option<String>,
+        reply: String,
+    },
+    Skipped {
+        message_type: String,
+    },
+    Failed {
+        reason: String,
+    },
+    Done,
+}
+
+/// What the journal says about an item that has not left `work/` yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemStatus {
+    pub name: Option<String>,
+    pub call_id: Option<String>,
+    pub first_at: Timestamp,
+    pub attempts: u32,
+    pub last: State,
+}
+
+impl ItemStatus {
+    fn new(at: Timestamp, state: State) -> ItemStatus {
+        ItemStatus {
+            name: None,
+            call_id: None,
+            first_at: at,
+            attempts: 0,
+            last: state,
+        }
+    }
+
+    /// Applies one record.
+    pub fn apply(&mut self, state: &State) {
+        match state {
+            State::Claimed { name } => self.name = Some(name.clone()),
+            State::Attempt { attempt, call_id, .. } => {
+                self.attempts = *attempt;
+                self.call_id = Some(call_id.clone());
+            }
+            _ => {}
+        }
+        self.last = state.clone();
+    }
+}
+
+/// The open journal. Appends are serialized; durable appends are group-committed: one
+/// `fsync` makes every record written before it durable, so items that finish together
+/// wait for one sync instead of queueing for one each.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    /// A second handle on the file, for `fsync` outside the writer's lock; guards the
+    /// sequence number of the last durable record.
+    syncer: Mutex<(File, u64)>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: File,
+    written: u64,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, repairs a torn last record and returns the
+    /// status of every item whose last record is not `done`.
+    pub fn open(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
+        let io = |action: &'static str| {
+            move |source| SpoolError::Io {
+                action,
+                path: path.to_owned(),
+                source,
+            }
+        };
+        let mut open = HashMap::new();
+        let good_len = replay(path, |record| match record.state {
+            State::Done => {
+                open.remove(&record.item);
+            }
+            state => open
+                .entry(record.item)
+                .or_insert_with(|| ItemStatus::new(record.at, state.clone()))
+                .apply(&state),
+        })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io("cannot open the journal"))?;
+        if file.metadata().map_err(io("cannot read the journal"))?.len() > good_len {
+            tracing::warn!(journal = %path.display(), "cutting off a record torn by a crash");
+            file.set_len(good_len).map_err(io("cannot repair the journal"))?;
+        }
+        file.sync_all().map_err(io("cannot sync the journal"))?;
+        if let Some(dir) = path.parent() {
+            super::durable::sync_dir(dir).map_err(io("cannot sync the journal's folder"))?;
+        }
+        let sync_handle = file.try_clone().map_err(io("cannot open the journal"))?;
+        let journal = Journal {
+            path: path.to_owned(),
+            writer: Mutex::new(Writer { file, written: 0 }),
+            syncer: Mutex::new((sync_handle, 0)),
+        };
+        Ok((journal, open))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and returns once it (and every record before it) is on disk.
+    pub fn append(&self, item: &str, at: Timestamp, state: State) -> Result<(), SpoolError> {
+        let seq = self.write(item, at, state)?;
+        let mut syncer = self.syncer.lock().unwrap_or_else(|e| e.into_inner());
+        if syncer.1 >= seq {
+            return Ok(());
+        }
+        let upto = self.writer.lock().unwrap_or_else(|e| e.into_inner()).written;
+        syncer.0.sync_data().map_err(|source| self.error(source))?;
+        syncer.1 = upto;
+        Ok(())
+    }
+
+    /// Appends one record without waiting for the disk: for records whose loss in a crash
+    /// is harmless (`claimed`: the item is in `work/` anyway; `done`: it has left it). The
+    /// next durable append makes it durable too.
+    pub fn append_unsynced(&self, item: &str, at: Timestamp, state: State) -> Result<(), SpoolError> {
+        self.write(item, at, state).map(|_| ())
+    }
+
+    fn write(&self, item: &str, at: Timestamp, state: State) -> Result<u64, SpoolError> {
+        let record = Record {
+            at,
+            item: item.to_owned(),
+            state,
+        };
+        let mut line = serde_json::to_vec(&record).expect("a journal record always serializes");
+        line.push(b'\n');
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let len = writer.file.metadata().map_err(|e| self.error(e))?.len();
+        if let Err(e) = writer.file.write_all(&line) {
+            // Never leave half a line that the next record would be glued to.
+            let _ = writer.file.set_len(len);
+            return Err(self.error(e));
+        }
+        writer.written += 1;
+        Ok(writer.written)
+    }
+
+    fn error(&self, source: std::io::Error) -> SpoolError {
+        SpoolError::Io {
+            action: "cannot append to the journal",
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Reads every complete record of the journal at `path` in order (a missing file has
+/// none); returns the length of the well-formed part (a torn last line is not included).
+pub fn replay(path: &Path, mut each: impl FnMut(Record)) -> Result<u64, SpoolError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(SpoolError::Io {
+                action: "cannot read the journal",
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let (mut good, mut number) = (0u64, 0usize);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(|source| SpoolError::Io {
+            action: "cannot read the journal",
+            path: path.to_owned(),
+            source,
+        })?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(good);
+        }
+        number += 1;
+        good += n as u64;
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(record) => each(record),
+            Err(e) => {
+                tracing::warn!(journal = %path.display(), line = number, error = %e, "skipping a damaged journal record")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn replays_open_items_and_forgets_done_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        {
+            let (j, open) = Journal::open(&path).unwrap();
+            assert!(open.is_empty());
+            j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
+            j.append("b", t(1), State::Claimed { name: "b.txt".into() }).unwrap();
+            let attempt = State::Attempt {
+                attempt: 1,
+                call_id: "c-a".into(),
+                message_id: "<m@x>".into(),
+                resend: false,
+            };
+            j.append("a", t(2), attempt).unwrap();
+            j.append(
+                "b",
+                t(3),
+                State::Sent {
+                    queue_id: Some("Q1".into()),
+                    reply: "250 ok".into(),
+                },
+            )
+            .unwrap();
+            j.append("b", t(4), State::Done).unwrap();
+        }
+        let (_, open) = Journal::open(&path).unwrap();
+        assert_eq!(open.len(), 1);
+        let a = &open["a"];
+        assert_eq!(
+            (a.name.as_deref(), a.call_id.as_deref(), a.first_at, a.attempts),
+            (Some("a.txt"), Some("c-a"), t(0), 1)
+        );
+        assert!(matches!(
+            a.last,
+            State::Attempt {
+                attempt: 1,
+                resend: false,
+                ..
+            }
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().nth(2).unwrap(),
+            r#"{"at":"2027-01-15T08:00:02Z","item":"a","state":"attempt","attempt":1,"call_id":"c-a","message_id":"<m@x>"}"#
+        );
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (j, _) = Journal::open(&path).unwrap();
+        j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
+        drop(j);
+        let whole = std::fs::read(&path).unwrap();
+        let mut torn = whole.clone();
+        torn.extend_from_slice(br#"{"at":"2027-01-15T08:00:01Z","item":"a","sta"#);
+        std::fs::write(&path, &torn).unwrap();
+        let (j, open) = Journal::open(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), whole);
+        assert_eq!(open["a"].last, State::Claimed { name: "a.txt".into() });
+        j.append("a", t(1), State::Done).unwrap();
+        let (_, open) = Journal::open(&path).unwrap();
+        assert!(open.is_empty());
+    }
+
+    #[test]
+    fn concurrent_appends_are_whole_lines_in_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (j, _) = Journal::open(&path).unwrap();
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let j = &j;
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        let item = format!("t{thread}-{n}");
+                        j.append_unsynced(&item, t(n), State::Claimed { name: item.clone() })
+                            .unwrap();
+                        j.append(&item, t(n), State::Failed { reason: "r".into() }).unwrap();
+                    }
+                });
+            }
+        });
+        let mut count = 0;
+        replay(&path, |_| count += 1).unwrap();
+        assert_eq!(count, 400);
+        let (_, open) = Journal::open(&path).unwrap();
+        assert_eq!(open.len(), 200);
+        assert_eq!(open["t7-24"].name.as_deref(), Some("t7-24"));
+    }
+
+    #[test]
+    fn a_damaged_middle_record_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(
+            &path,
+            "garbage\n{\"at\":\"2027-01-15T08:00:00Z\",\"item\":\"x\",\"state\":\"failed\",\"reason\":\"r\"}\n",
+        )
+        .unwrap();
+        let (_, open) = Journal::open(&path).unwrap();
+        assert_eq!(open["x"].last, State::Failed { reason: "r".into() });
+    }
+}

@@ -1,0 +1,48 @@
+//! The durable queue under the relay: claiming items, archiving them, parking failures
+//! with their reason, the delivery journal, and the retry policy.
+//!
+//! Consumes a spool folder and the relay's decisions; produces durable state: every change
+//! is on disk (file, folder entry and journal record `fsync`ed) before the next step is
+//! taken, which is what lets the relay promise "exactly one accepted message or a parked
+//! file with the reason" across crashes. Pure parts ([`retry`], [`settings`]) take the clock
+//! as an argument. This module never parses, renders or sends; it returns [`SpoolError`].
+
+pub(crate) mod durable;
+pub mod journal;
+pub mod own;
+pub mod retry;
+pub mod settings;
+
+use std::path::PathBuf;
+
+pub use journal::{ItemStatus, Journal, Record, State};
+pub use own::{OwnSpool, WorkItem};
+pub use retry::{Decision, RetryPolicy};
+pub use settings::{AfterSend, SpoolSettings};
+
+/// A spool operation that failed: what was being done, and on which path.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where "now" comes from (the system clock, or a test's).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> jiff::Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}

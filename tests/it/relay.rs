@@ -1,0 +1,529 @@
+//! `callnote relay` against the real SMTP test server (scripts/smtp-server.sh, plain port):
+//! every fixture delivered exactly once and read back by Message-ID, bad fixtures parked
+//! with their reason, 451-then-250 delivered once, 550 parked, a server that is down then
+//! back, and a SIGKILL crash test over a spool of 500+ items.
+//!
+//! Each test gets its own `mail.from` domain, so its Message-IDs
+//! (`<callnote.HASH@DOMAIN>`) are told apart from every other test's in the shared Maildir.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use callnote::intake::{IntakeOptions, Parsed};
+use callnote::spool::{State, journal};
+
+use crate::common::{fixture, server_env};
+
+struct Server {
+    port: String,
+    maildir: PathBuf,
+}
+
+fn server() -> Option<Server> {
+    Some(Server {
+        port: server_env("SMTP_PLAIN_PORT")?,
+        maildir: PathBuf::from(server_env("SMTP_MAILDIR")?),
+    })
+}
+
+/// A spool, its configuration and a unique sender domain.
+struct Spool {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    config: PathBuf,
+    domain: String,
+    started: SystemTime,
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{tag}-{}-{nanos:x}", std::process::id())
+}
+
+impl Spool {
+    fn new(tag: &str, port: &str, concurrency: u32) -> Spool {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spool");
+        std::fs::create_dir(&dir).unwrap();
+        let domain = format!("{}.test", unique(tag));
+        let spool = Spool {
+            config: tmp.path().join("callnote.toml"),
+            _tmp: tmp,
+            dir,
+            domain,
+            started: SystemTime::now(),
+        };
+        spool.write_config(port, concurrency);
+        spool
+    }
+
+    fn write_config(&self, port: &str, concurrency: u32) {
+        let toml = format!(
+            "[directory]\nsource = {:?}\n[mail]\nfrom = \"Voice Mail <vm@{}>\"\n[delivery]\nurl = \"smtp://127.0.0.1:{port}\"\nstarttls = \"off\"\ntimeout = \"5s\"\n\
+             [spool]\ndir = {:?}\nmode = \"own\"\nmin_backoff = \"100ms\"\nmax_backoff = \"200ms\"\nmax_age = \"1h\"\nconcurrency = {concurrency}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/directory.ldif"),
+            self.domain,
+            self.dir,
+        );
+        std::fs::write(&self.config, toml).unwrap();
+    }
+
+    fn from(&self) -> lettre::message::Mailbox {
+        format!("Voice Mail <vm@{}>", self.domain).parse().unwrap()
+    }
+
+    fn message_id(&self, call_id: &str) -> String {
+        callnote::compose::message_id_for(call_id, &self.from())
+    }
+
+    /// Runs `callnote relay --once`; returns the exit code and stderr.
+    fn run_once(&self) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_callnote"))
+            .args(["relay", "--once", "--config"])
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ls(&self, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn records(&self) -> Vec<journal::Record> {
+        let mut out = Vec::new();
+        journal::replay(&self.dir.join("state/journal.jsonl"), |r| out.push(r)).unwrap();
+        out
+    }
+
+    /// Message-ID -> how many messages the server stored with it, for this spool's domain.
+    fn delivered(&self, server: &Server) -> HashMap<String, usize> {
+        let suffix = format!("@{}>", self.domain.to_ascii_lowercase());
+        let mut counts = HashMap::new();
+        for entry in std::fs::read_dir(server.maildir.join("new")).unwrap() {
+            let entry = entry.unwrap();
+            if entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < self.started - Duration::from_secs(2))
+            {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let head = text.split("\r\n\r\n").next().unwrap_or("");
+            for line in head.lines() {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("message-id")
+                    && value.trim().to_ascii_lowercase().ends_with(&suffix)
+                {
+                    *counts.entry(value.trim().to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Writes a missed call (or, with `wav`, a voicemail and its side file) to `recipient`.
+    fn drop_item(&self, name: &str, call_id: &str, recipient: &str, wav: bool) {
+        let (template, side) = if wav {
+            ("vm-legacy-blog-shape.txt", Some(format!("{name}.wav")))
+        } else {
+            ("mc-legacy-blog-shape.txt", None)
+        };
+        let mut text = std::fs::read_to_string(fixture(template))
+            .unwrap()
+            .replace("hannah.whitaker@contoso.com", recipient)
+            .replace("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", call_id)
+            .replace("1c941dfb-9165-4438-930c-f7e266e92d98", call_id);
+        if let Some(side) = &side {
+            text = text.replace("575a75dc-3e35-4640-97c2-4c7f3f274236.wav", side);
+            std::fs::copy(fixture("575a75dc-3e35-4640-97c2-4c7f3f274236.wav"), self.dir.join(side)).unwrap();
+        }
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, self.dir.join(format!("{name}.txt"))).unwrap();
+    }
+}
+
+fn call_id_of(path: &Path) -> Option<String> {
+    match callnote::intake::read_file(path, &IntakeOptions::default()) {
+        Ok(Parsed::Event(event)) => Some(event.call_id),
+        _ => None,
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-all", &server.port, 4);
+    let mut expected = Vec::new();
+    for path in files_in(&fixture("")) {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let is_item = name.ends_with(".txt") || name.ends_with(".wav") || name.ends_with(".tif");
+        if !is_item || name == "README.md" {
+            continue;
+        }
+        if name.ends_with(".txt")
+            && let Some(call_id) = call_id_of(&path)
+        {
+            expected.push((name.clone(), call_id));
+        }
+        std::fs::copy(&path, spool.dir.join(&name)).unwrap();
+    }
+    let bad = files_in(&fixture("bad"));
+    for path in &bad {
+        std::fs::copy(path, spool.dir.join(path.file_name().unwrap())).unwrap();
+    }
+    assert_eq!((expected.len(), bad.len()), (27, 11), "the fixture set changed");
+
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 1, "parked items make exit status 1: {stderr}");
+    assert!(
+        stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"),
+        "{stderr}"
+    );
+
+    let delivered = spool.delivered(&server);
+    for (name, call_id) in &expected {
+        assert_eq!(
+            delivered.get(&spool.message_id(call_id)),
+            Some(&1),
+            "{name} (call {call_id}) must arrive exactly once"
+        );
+    }
+    assert_eq!(delivered.len(), 27);
+    assert_eq!(spool.ls("work"), Vec::<String>::new());
+    assert_eq!(
+        spool.ls("archive").len(),
+        29,
+        "27 delivered + HealthCheck + XSOVoiceMail"
+    );
+    // XSOVoiceMail is skipped before its side file is looked up: the .wav stays.
+    assert_eq!(
+        spool.ls(""),
+        [
+            "220f1eed-5b92-4853-80b9-a53dc794ffbf.wav",
+            "archive",
+            "failed",
+            "state",
+            "work"
+        ]
+    );
+
+    let reasons: [(&str, &str); 11] = [
+        ("binary-garbage.txt", "binary-garbage.txt:1: not text: invalid UTF-8 at byte 0"),
+        ("duplicate-keys.txt", "duplicate-keys.txt:4: duplicate key `CallerId` (first on line 2)"),
+        ("empty.txt", "empty.txt: empty file"),
+        ("invalid-field-values.txt", "invalid-field-values.txt:3: invalid boolean `No` for NDRRequired (expected True or False)"),
+        ("missing-messagetype.txt", "missing-messagetype.txt: missing MessageType"),
+        ("ocs-doctype-entity-expansion.txt", "ocs-doctype-entity-expansion.txt:2: DTD not allowed in OCS XML"),
+        ("ocs-missing-event-type.txt", "ocs-missing-event-type.txt:2: missing event type: `<Event>` has no `type` attribute"),
+        ("ocs-truncated-xml.txt", "ocs-truncated-xml.txt:2: malformed XML: unexpected end of input inside `<From>`"),
+        ("one-mb-junk-line.txt", "one-mb-junk-line.txt:3: line too long: over 65536 bytes"),
+        ("unknown-messagetype.txt", "unknown-messagetype.txt:1: unknown MessageType `Telepathy`"),
+        ("utf16le-no-bom.txt", "utf16le-no-bom.txt:1: encoding not detectable: NUL character in text"),
+    ];
+    let failed = spool.ls("failed");
+    assert_eq!(failed.len(), 22, "{failed:?}");
+    for (name, reason) in reasons {
+        assert!(failed.contains(&name.to_owned()), "{name} not parked: {failed:?}");
+        let report = std::fs::read_to_string(spool.dir.join("failed").join(format!("{name}.error.txt"))).unwrap();
+        let first = report.lines().next().unwrap();
+        assert!(
+            first.starts_with("reason: ") && first.contains(reason),
+            "{name}: {report}"
+        );
+        assert!(report.contains("\nattempts: 1\n"), "{report}");
+    }
+}
+
+#[test]
+fn a_greylisting_server_gets_the_message_once_after_the_retry() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-grey", &server.port, 2);
+    let call_id = unique("grey");
+    spool.drop_item(
+        "grey",
+        &call_id,
+        &format!("greylist-{}@contoso.com", unique("g")),
+        false,
+    );
+
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("relay: 0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 1 deferred"),
+        "{stderr}"
+    );
+    assert_eq!(spool.ls("work").len(), 1);
+    let deferred: Vec<String> = spool
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.state {
+            State::Deferred { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deferred.len(), 1);
+    assert!(
+        deferred[0].starts_with("rcpt to: ") && deferred[0].contains(" 451 "),
+        "{deferred:?}"
+    );
+    assert!(spool.delivered(&server).is_empty());
+
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        spool.delivered(&server),
+        HashMap::from([(spool.message_id(&call_id), 1)])
+    );
+    assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 1));
+}
+
+#[test]
+fn a_refused_recipient_is_parked_with_the_servers_reply() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-550", &server.port, 2);
+    let rcpt = format!("rejected-{}@contoso.com", unique("r"));
+    spool.drop_item("refused", &unique("refused"), &rcpt, true);
+
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        spool.ls("failed"),
+        ["refused.txt", "refused.txt.error.txt", "refused.wav"]
+    );
+    let report = std::fs::read_to_string(spool.dir.join("failed/refused.txt.error.txt")).unwrap();
+    let first = report.lines().next().unwrap();
+    let expected = format!(
+        "reason: rcpt to: 127.0.0.1:{} refused every recipient: <{rcpt}> 550",
+        server.port
+    );
+    assert!(first.starts_with(&expected), "{report}");
+    assert!(spool.delivered(&server).is_empty());
+}
+
+#[test]
+fn items_wait_while_the_server_is_down_and_all_go_once_it_is_back() {
+    let Some(server) = server() else { return };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let spool = Spool::new("relay-down", &closed, 4);
+    let call_ids: Vec<String> = (0..6).map(|n| unique(&format!("down{n}"))).collect();
+    for (n, call_id) in call_ids.iter().enumerate() {
+        spool.drop_item(&format!("down{n}"), call_id, "hannah.whitaker@contoso.com", n % 2 == 0);
+    }
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 6 deferred"),
+        "{stderr}"
+    );
+    assert_eq!(spool.ls("work").len(), 6);
+    let reasons: HashSet<String> = spool
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.state {
+            State::Deferred { reason, .. } => Some(reason.split(':').next().unwrap().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, HashSet::from(["connect".to_owned()]));
+
+    spool.write_config(&server.port, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 0, "{stderr}");
+    let want: HashMap<String, usize> = call_ids.iter().map(|c| (spool.message_id(c), 1)).collect();
+    assert_eq!(spool.delivered(&server), want);
+    assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 6));
+}
+
+/// xorshift64*: enough randomness for kill timing without a crate.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+#[test]
+fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-crash", &server.port, 8);
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = Rng(seed);
+    let mut call_ids = Vec::new();
+    let mut add = |spool: &Spool, n: usize| {
+        for _ in 0..n {
+            let i = call_ids.len();
+            let call_id = format!("crash-{seed:x}-{i:05}");
+            spool.drop_item(
+                &format!("item{i:05}"),
+                &call_id,
+                "hannah.whitaker@contoso.com",
+                i % 5 == 0,
+            );
+            call_ids.push(call_id);
+        }
+    };
+    add(&spool, 500);
+
+    let started = Instant::now();
+    let (mut kills, mut runs) = (0, 0);
+    while kills < 20 && runs < 200 {
+        runs += 1;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
+            .args(["relay", "--once", "--config"])
+            .arg(&spool.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill at a random moment after it has started working (its first journal record),
+        // so no kill is wasted on start-up.
+        let journal = spool.dir.join("state/journal.jsonl");
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let before = len(&journal);
+        let mut kill_at: Option<Instant> = None;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut exited = false;
+        while Instant::now() < give_up {
+            if child.try_wait().unwrap().is_some() {
+                exited = true;
+                break;
+            }
+            match kill_at {
+                None if len(&journal) > before => {
+                    kill_at = Some(Instant::now() + Duration::from_millis(rng.below(400)))
+                }
+                Some(at) if Instant::now() >= at => break,
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if exited {
+            // Drained before the kill: give it more to do, so every kill lands on work.
+            add(&spool, 50);
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+        }
+    }
+    let sent_while_killing = spool
+        .records()
+        .iter()
+        .filter(|r| matches!(r.state, State::Sent { .. }))
+        .count();
+    assert!(
+        sent_while_killing >= 100,
+        "the kills must land on work: only {sent_while_killing} sent before the final run"
+    );
+    let mut last = (1, String::new());
+    for _ in 0..5 {
+        last = spool.run_once();
+        if last.0 == 0 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 0, "the final run must finish everything: {}", last.1);
+    assert!(kills >= 20, "only {kills} kills in {runs} runs");
+
+    let delivered = spool.delivered(&server);
+    let records = spool.records();
+    let resent: HashSet<String> = records
+        .iter()
+        .filter_map(|r| match &r.state {
+            State::Attempt {
+                message_id,
+                resend: true,
+                ..
+            } => Some(message_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut sent_per_call: HashMap<String, usize> = HashMap::new();
+    let mut call_of_item: HashMap<&str, &str> = HashMap::new();
+    for r in &records {
+        match &r.state {
+            State::Attempt { call_id, .. } => {
+                call_of_item.insert(&r.item, call_id);
+            }
+            State::Sent { .. } => {
+                *sent_per_call
+                    .entry(call_of_item[r.item.as_str()].to_owned())
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    let mut duplicates = Vec::new();
+    for call_id in &call_ids {
+        let message_id = spool.message_id(call_id);
+        let n = delivered.get(&message_id).copied().unwrap_or(0);
+        assert!(n >= 1, "{call_id} was never delivered");
+        assert_eq!(
+            sent_per_call.get(call_id),
+            Some(&1),
+            "{call_id}: exactly one `sent` record"
+        );
+        if n > 1 {
+            assert!(
+                resent.contains(&message_id),
+                "{call_id} arrived {n} times but was never in the at-least-once window"
+            );
+            duplicates.push((call_id.clone(), n));
+        }
+    }
+    assert_eq!(delivered.len(), call_ids.len());
+    assert_eq!(spool.ls("work"), Vec::<String>::new());
+    assert_eq!(spool.ls("failed"), Vec::<String>::new());
+    assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
+    eprintln!(
+        "crash test (seed {seed:x}): {} items, {kills} SIGKILLs in {runs} runs ({sent_while_killing} sent before the final run), {:.1} s; {} resent after an interrupted attempt, {} delivered twice: {duplicates:?}",
+        call_ids.len(),
+        started.elapsed().as_secs_f64(),
+        resent.len(),
+        duplicates.len()
+    );
+}
