@@ -10,7 +10,8 @@
 //! - peak heap during the runs after 500 and after 2,000 events (flat = memory does not grow
 //!   with the number of events).
 //!
-//! Environment: `BENCH_PEOPLE`, `BENCH_EVENTS` override the sizes; `BENCH_DIR` is where
+//! Environment: `BENCH_PEOPLE`, `BENCH_EVENTS` override the sizes; `BENCH_ONLY=missed`
+//! stops after the missed-call corpus (for profiling); `BENCH_DIR` is where
 //! corpora and output go (default `/dev/shm` when it exists, so the figures measure
 //! callnote rather than the disk's file-creation cost; set `BENCH_DIR=/tmp` to include it).
 
@@ -253,6 +254,9 @@ fn main() {
     println!("missed calls: {events} events in {:.2} s = {:.0} events/s per core ({:.2} s parse+enrich+render+compose, {:.2} s format+write); peak heap {} KiB after 500 events, {} KiB after {events}",
         a.secs, a.events_per_sec, a.prepare_secs, a.secs - a.prepare_secs, a.peak_after_500 / 1024, a.peak_after_all / 1024);
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("missed") {
+        return;
+    }
     let mixed = write_corpus(&tmp.path().join("mixed"), events, people, true);
     let floor = read_and_base64(&mixed);
     let b = run(&pipeline, &mixed, &tmp.path().join("out-mixed"));

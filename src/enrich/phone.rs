@@ -209,7 +209,31 @@ pub fn suffix(digits: &str, n: usize) -> Option<&str> {
 }
 
 /// `(national, international)` renderings of an E.164 number, checked to keep its digits.
+///
+/// libphonenumber's formatting runs several regular expressions, and the same number is
+/// formatted once at enrichment and again by every `phone` filter in the templates, so the
+/// results are memoized (bounded: the table is emptied when it reaches [`FORMAT_CACHE_MAX`]).
 fn formats(e164: &str) -> Option<(String, String)> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    type Table = HashMap<Box<str>, Option<(String, String)>>;
+    static CACHE: LazyLock<Mutex<Table>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(e164) {
+        return hit.clone();
+    }
+    let computed = format_uncached(e164);
+    let mut table = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if table.len() >= FORMAT_CACHE_MAX {
+        table.clear();
+    }
+    table.insert(e164.into(), computed.clone());
+    computed
+}
+
+/// Most numbers [`formats`] remembers (about 100 bytes each).
+const FORMAT_CACHE_MAX: usize = 16_384;
+
+fn format_uncached(e164: &str) -> Option<(String, String)> {
     let number = phonenumber::parse(None, e164).ok()?;
     if number.format().mode(Mode::E164).to_string() != e164 {
         return None;
