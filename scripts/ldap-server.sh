@@ -29,17 +29,20 @@
 #   TLS               a throwaway CA and a leaf for DNS:localhost, IP:127.0.0.1 (serverAuth),
 #                     plus an unrelated second CA (LDAP_WRONG_CA)
 #   access            nothing anonymous except the root DSE and the schema; the service
-#                     account (LDAP_BIND_DN, random LDAP_BIND_PW) reads everything
+#                     account (LDAP_BIND_DN, random LDAP_BIND_PW) reads everything; the
+#                     rootdn (LDAP_ROOT_DN, random LDAP_ROOT_PW) may change entries
 #
 # Settings: LDAP_PORT (3890), LDAP_BULK_COUNT (3000), LDAP_STATE_DIR
-# (${TMPDIR:-/tmp}/callnote-slapd-PORT), LDAP_LOGLEVEL (0; e.g. "stats").
+# (${TMPDIR:-/tmp}/callnote-slapd-PORT-<checksum of this checkout's path>, so that `stop` in
+# one clone never stops another clone's server), LDAP_LOGLEVEL (0; e.g. "stats").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${LDAP_PORT:-3890}
 ldaps_port=$((port + 1))
 outage_port=$((port + 2))
-state=${LDAP_STATE_DIR:-${TMPDIR:-/tmp}/callnote-slapd-$port}
+# One state folder per checkout and port: `stop` in another clone never touches this one.
+state=${LDAP_STATE_DIR:-${TMPDIR:-/tmp}/callnote-slapd-$port-$(printf %s "$root" | cksum | cut -d' ' -f1)}
 bulk_count=${LDAP_BULK_COUNT:-3000}
 base="dc=contoso,dc=com"
 bulk_base="dc=bulk,dc=example"
@@ -233,7 +236,8 @@ cmd_start() {
   grep -q '^objectclass ' "$state/ad-phone.schema" || die "no object class converted from ad-phone.schema.ldif"
 
   bind_pw=$(openssl rand -hex 12)
-  root_pw_hash=$(slappasswd -s "$(openssl rand -hex 12)")
+  root_pw=$(openssl rand -hex 12)
+  root_pw_hash=$(slappasswd -s "$root_pw")
   bind_pw_hash=$(slappasswd -s "$bind_pw")
   { cat "$root/tests/fixtures/directory.ldif"; service_ldif; } >"$state/contoso.ldif"
   generate_people "$bulk_count" >"$state/bulk.ldif"
@@ -268,6 +272,8 @@ export LDAP_WRONG_CA='$state/tls/wrong-ca.pem'
 export LDAP_BASE='$base'
 export LDAP_BIND_DN='$bind_dn'
 export LDAP_BIND_PW='$bind_pw'
+export LDAP_ROOT_DN='cn=admin,$base'
+export LDAP_ROOT_PW='$root_pw'
 export LDAP_PAGED_URL='ldap://127.0.0.1:$port'
 export LDAP_PAGED_BASE='$bulk_base'
 export LDAP_PAGED_COUNT='$bulk_count'

@@ -627,3 +627,65 @@ async fn a_frozen_server_never_holds_a_lookup_hostage() {
     ldap.refresh_now().await.unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(ldap.health().consecutive_failures, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_picks_up_directory_changes_and_swaps_them_in_whole() {
+    let Some(mut settings) = outage_settings() else { return };
+    let _guard = OutageGuard::take();
+    settings.refresh = Duration::from_secs(3600);
+    let (conn, mut admin) = ldap3::LdapConnAsync::new(&settings.url).await.expect("connects");
+    tokio::spawn(async move { conn.drive().await });
+    admin
+        .simple_bind(&env("LDAP_ROOT_DN"), &env("LDAP_ROOT_PW"))
+        .await
+        .expect("bind")
+        .success()
+        .expect("rootdn bound");
+    let dn = format!("uid=newhire,ou=People,{}", env("LDAP_BASE"));
+    let _ = admin.delete(&dn).await; // a leftover of an interrupted run
+    let new_number = "+14255550187";
+
+    let ldap = LdapDirectory::start(&settings, &plan())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
+    assert_eq!(party(new_number, ldap.as_ref()).status, CallerStatus::Unresolved);
+    let set = |v: &'static str| std::collections::HashSet::from([v]);
+    let attributes = vec![
+        ("objectClass", set("inetOrgPerson")),
+        ("uid", set("newhire")),
+        ("cn", set("Noor Hire")),
+        ("sn", set("Hire")),
+        ("displayName", set("Noor Hire")),
+        ("mobile", set("+1 (425) 555-0187")),
+    ];
+    admin.add(&dn, attributes).await.expect("add").success().expect("added");
+
+    let before = ldap.index().expect("synced");
+    let report = ldap
+        .refresh_now()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
+    assert_eq!((report.entries, report.people), (32, 32));
+    let hire = party(new_number, ldap.as_ref());
+    assert_eq!(
+        (hire.name.as_deref(), hire.label),
+        (Some("Noor Hire"), Some(PhoneLabel::Mobile))
+    );
+    assert_eq!(
+        party(new_number, before.as_ref()).status,
+        CallerStatus::Unresolved,
+        "an index in use never changes"
+    );
+    assert_eq!(
+        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
+        Some("Priya Raman")
+    );
+
+    admin.delete(&dn).await.expect("delete").success().expect("deleted");
+    let report = ldap
+        .refresh_now()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
+    assert_eq!(report.people, 31);
+    assert_eq!(party(new_number, ldap.as_ref()).status, CallerStatus::Unresolved);
+}
