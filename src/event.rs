@@ -241,6 +241,29 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with nothing known yet but its kind, MessageType and call id: anonymous
+    /// caller, no target, normal importance, no fields.
+    pub fn new(kind: Kind, message_type: impl Into<String>, call_id: impl Into<String>) -> Event {
+        Event {
+            kind,
+            message_type: message_type.into(),
+            call_id: call_id.into(),
+            time: None,
+            subject: None,
+            importance: Importance::Normal,
+            private: false,
+            duration_secs: None,
+            codec: None,
+            missed_reason: None,
+            pages: None,
+            attachment: None,
+            caller: Party::from_raw(None),
+            target: None,
+            recipient: Recipient::default(),
+            fields: IndexMap::new(),
+        }
+    }
+
     /// The call id made safe for a file name or a Message-ID local part: anything but
     /// ASCII letters, digits, `.`, `_` and `-` becomes `_`; never empty, never `.`/`..`.
     pub fn safe_call_id(&self) -> String {

@@ -332,24 +332,7 @@ pub(crate) fn from_xml_file(text: &str, path: &Path) -> Result<Built, Problem> {
 
 /// An event with nothing known yet but its kind, type and call id.
 fn new_event(kind: Kind, message_type: String, call_id: String) -> Event {
-    Event {
-        kind,
-        message_type,
-        call_id,
-        time: None,
-        subject: None,
-        importance: Importance::Normal,
-        private: false,
-        duration_secs: None,
-        codec: None,
-        missed_reason: None,
-        pages: None,
-        attachment: None,
-        caller: Party::from_raw(None),
-        target: None,
-        recipient: Recipient::default(),
-        fields: IndexMap::new(),
-    }
+    Event::new(kind, message_type, call_id)
 }
 
 /// The XML of an `OCSNotification` header: `OCSNotificationData`, else the bare XML line.

@@ -7,7 +7,7 @@
 use callnote::enrich::directory::{self, Directory, DirectoryError, DirectoryIndex, LoadWarning, Lookup};
 use callnote::enrich::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
-use callnote::event::{CallerStatus, Event, Importance, Kind, Party, PartyKind, PhoneLabel, Recipient};
+use callnote::event::{CallerStatus, Event, Kind, Party, PartyKind, PhoneLabel, Recipient};
 use callnote::intake::{read_file, IntakeOptions, Parsed};
 
 use crate::common::fixture;
@@ -108,24 +108,11 @@ const CASES: &[Case] = &[
 
 /// An event as intake builds it, with only what enrichment reads filled in.
 fn event(caller: Option<&str>, target: Option<&str>, recipient: Recipient) -> Event {
-    Event {
-        kind: Kind::MissedCall,
-        message_type: "MissedCall".into(),
-        call_id: "test".into(),
-        time: None,
-        subject: None,
-        importance: Importance::Normal,
-        private: false,
-        duration_secs: None,
-        codec: None,
-        missed_reason: None,
-        pages: None,
-        attachment: None,
-        caller: Party::from_raw(caller.map(str::to_owned)),
-        target: target.map(|t| Party::from_raw(Some(t.to_owned()))),
-        recipient,
-        fields: Default::default(),
-    }
+    let mut event = Event::new(Kind::MissedCall, "MissedCall", "test");
+    event.caller = Party::from_raw(caller.map(str::to_owned));
+    event.target = target.map(|t| Party::from_raw(Some(t.to_owned())));
+    event.recipient = recipient;
+    event
 }
 
 fn check(fixture: &str, role: &str, party: &Party, expect: Expect) {
