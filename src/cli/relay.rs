@@ -16,9 +16,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{Status, UsageError, common};
-use crate::config::{Config, SpoolMode};
+use crate::config::Config;
 use crate::pipeline::Pipeline;
-use crate::relay::{PassReport, Relay};
+use crate::relay::{PassReport, Relay, RelayError};
 use crate::spool::SystemClock;
 
 #[derive(Debug, clap::Args)]
@@ -40,11 +40,6 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
         .spool_dir
         .clone()
         .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
-    if config.spool_mode == SpoolMode::Tap {
-        return Err(
-            UsageError("spool.mode `tap` is not supported by this version of the relay yet; use `own`".into()).into(),
-        );
-    }
     let delivery = config
         .delivery
         .clone()
@@ -53,6 +48,7 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
     let directory = common::open_directory(&config)?;
     let templates = common::load_templates(&config, args.templates.as_deref())?;
     let settings = config.spool.clone();
+    let mode = config.spool_mode;
     let pipeline = Arc::new(Pipeline::new(config, templates, directory, None));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +56,18 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let relay = Relay::open(pipeline, Arc::from(transport), &dir, &settings, Arc::new(SystemClock))?;
+        let relay = Relay::open(
+            pipeline,
+            Arc::from(transport),
+            &dir,
+            mode,
+            &settings,
+            Arc::new(SystemClock),
+        )
+        .map_err(|e| match e {
+            e @ RelayError::TapNeedsStateDir { .. } => anyhow::Error::new(UsageError(e.to_string())),
+            e => e.into(),
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
         if args.once {
             let report = relay.pass(Some(&stop)).await?;

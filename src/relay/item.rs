@@ -11,18 +11,22 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{Shared, format_chain};
+use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
 use crate::intake::IntakeErrorKind;
 use crate::pipeline::{self, Outcome, Prepared};
 use crate::spool::retry::jitter_for;
-use crate::spool::{Decision, ItemStatus, SpoolError, State, WorkItem};
+use crate::spool::{Decision, ItemStatus, OwnSpool, SpoolError, State, WorkItem};
 
 /// Where an item comes from.
 #[derive(Debug)]
 pub(crate) enum Source {
+    /// `own`: a header waiting in the spool folder.
     Incoming(PathBuf),
+    /// `own`: an item in `work/`.
     Work(WorkItem),
+    /// `tap`: a header in the tapped folder.
+    Tapped(PathBuf),
 }
 
 /// How an item ended in one pass.
@@ -36,8 +40,11 @@ pub enum ItemOutcome {
     Parked { reason: String },
     /// A temporary failure; retried at `next_at`.
     Deferred { next_at: Timestamp, reason: String },
-    /// Deferred earlier; its next attempt is not due yet.
+    /// Deferred earlier and its next attempt is not due yet, or (`tap`) the file or its
+    /// side file is still changing.
     NotDue,
+    /// `tap`: handled before (the ledger has it): nothing to do.
+    Unchanged,
     /// The file was gone before it could be claimed.
     Vanished,
 }
@@ -56,6 +63,9 @@ enum Next {
 
 /// Runs one item to the end of this pass.
 pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemOutcome, SpoolError> {
+    if let Source::Tapped(path) = source {
+        return super::tap::process(shared, path).await;
+    }
     let s = shared.clone();
     let next = tokio::task::spawn_blocking(move || s.begin(source))
         .await
@@ -78,7 +88,7 @@ pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemO
 }
 
 /// A blocking step never fails but by panicking (a bug): pass the panic on.
-fn join_error(e: tokio::task::JoinError) -> SpoolError {
+pub(super) fn join_error(e: tokio::task::JoinError) -> SpoolError {
     match e.try_into_panic() {
         Ok(panic) => std::panic::resume_unwind(panic),
         Err(e) => panic!("an item's blocking step was cancelled: {e}"),
@@ -86,28 +96,35 @@ fn join_error(e: tokio::task::JoinError) -> SpoolError {
 }
 
 impl Shared {
-    fn now(&self) -> Timestamp {
+    pub(super) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
-    fn status(&self, id: &str) -> Option<ItemStatus> {
+    fn own(&self) -> &OwnSpool {
+        match &self.layout {
+            Layout::Own(own) => own,
+            Layout::Tap(_) => unreachable!("own-mode items are only made by an own-mode relay"),
+        }
+    }
+
+    pub(super) fn status(&self, id: &str) -> Option<ItemStatus> {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// Appends a record (durably, except `claimed` and `done`, whose loss is harmless) and
     /// mirrors it in the in-memory status.
-    fn note(&self, item: &WorkItem, state: State) -> Result<(), SpoolError> {
+    pub(super) fn note(&self, id: &str, state: State) -> Result<(), SpoolError> {
         let now = self.now();
         if matches!(state, State::Claimed { .. } | State::Done) {
-            self.journal.append_unsynced(&item.id, now, state.clone())?;
+            self.journal.append_unsynced(id, now, state.clone())?;
         } else {
-            self.journal.append(&item.id, now, state.clone())?;
+            self.journal.append(id, now, state.clone())?;
         }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if state == State::Done {
-            open.remove(&item.id);
+            open.remove(id);
         } else {
-            open.entry(item.id.clone())
+            open.entry(id.to_owned())
                 .or_insert_with(|| ItemStatus {
                     name: None,
                     call_id: None,
@@ -123,17 +140,18 @@ impl Shared {
     /// Claims (or resumes) the item and prepares its message.
     fn begin(&self, source: Source) -> Result<Next, SpoolError> {
         let item = match source {
-            Source::Incoming(path) => match self.spool.claim(&path)? {
+            Source::Incoming(path) => match self.own().claim(&path)? {
                 Some(item) => item,
                 None => return Ok(Next::Done(ItemOutcome::Vanished)),
             },
             Source::Work(item) => item,
+            Source::Tapped(_) => unreachable!("tapped files are handled by relay::tap"),
         };
         let status = match self.status(&item.id) {
             Some(status) => status,
             None => {
                 self.note(
-                    &item,
+                    &item.id,
                     State::Claimed {
                         name: item.name.clone(),
                     },
@@ -170,7 +188,7 @@ impl Shared {
         let attempt = status.attempts + 1;
         match self.prepare(&item)? {
             Ok(Outcome::Skipped(message_type)) => {
-                self.note(&item, State::Skipped { message_type })?;
+                self.note(&item.id, State::Skipped { message_type })?;
                 self.finish(&item)?;
                 Ok(Next::Done(ItemOutcome::Skipped))
             }
@@ -178,7 +196,7 @@ impl Shared {
                 let call_id = prepared.event.call_id.clone();
                 let message_id = crate::compose::message_id_for(&call_id, &self.pipeline.config().from);
                 self.note(
-                    &item,
+                    &item.id,
                     State::Attempt {
                         attempt,
                         call_id,
@@ -207,7 +225,7 @@ impl Shared {
     fn prepare(&self, item: &WorkItem) -> Result<Result<Outcome, pipeline::Error>, SpoolError> {
         for _ in 0..3 {
             match self.pipeline.prepare_file(&item.header()) {
-                Err(pipeline::Error::Intake(e)) if matches!(&e.kind, IntakeErrorKind::SideFileMissing { name, .. } if self.spool.adopt_side_file(item, name)?) =>
+                Err(pipeline::Error::Intake(e)) if matches!(&e.kind, IntakeErrorKind::SideFileMissing { name, .. } if self.own().adopt_side_file(item, name)?) =>
                     {}
                 other => return Ok(other),
             }
@@ -228,7 +246,7 @@ impl Shared {
         match result {
             Ok(receipt) => {
                 self.note(
-                    item,
+                    &item.id,
                     State::Sent {
                         queue_id: receipt.queue_id.clone(),
                         reply: receipt.summary.clone(),
@@ -250,8 +268,8 @@ impl Shared {
     }
 
     fn finish(&self, item: &WorkItem) -> Result<(), SpoolError> {
-        self.spool.finish(item)?;
-        self.note(item, State::Done)
+        self.own().finish(item)?;
+        self.note(&item.id, State::Done)
     }
 
     /// A temporary failure: retry later, or park the item once it is too old.
@@ -271,7 +289,7 @@ impl Shared {
         {
             Decision::RetryAt(next_at) => {
                 self.note(
-                    item,
+                    &item.id,
                     State::Deferred {
                         attempt,
                         reason: reason.clone(),
@@ -298,7 +316,7 @@ impl Shared {
         reason: String,
         error: &dyn std::error::Error,
     ) -> Result<ItemOutcome, SpoolError> {
-        self.note(item, State::Failed { reason: reason.clone() })?;
+        self.note(&item.id, State::Failed { reason: reason.clone() })?;
         let causes = causes(error);
         let call_id = call_id
             .map(str::to_owned)
@@ -316,23 +334,34 @@ impl Shared {
         reason: &str,
         causes: &[String],
     ) -> Result<(), SpoolError> {
-        let mut report = format!("reason: {reason}\n");
-        for (n, cause) in causes.iter().enumerate() {
-            report += &format!("{}: {cause}\n", if n == 0 { "error" } else { "caused by" });
-        }
-        report += &format!(
-            "item: {}\ncall id: {}\nattempts: {attempts}\nparked at: {}\n",
-            item.id,
-            call_id.unwrap_or("(unknown)"),
-            self.now()
-        );
-        self.spool.park(item, &report)?;
-        self.note(item, State::Done)
+        let report = report(&item.id, call_id, attempts, reason, causes, self.now());
+        self.own().park(item, &report)?;
+        self.note(&item.id, State::Done)
     }
 }
 
+/// The text of a `.error.txt` report: the reason, the error's cause chain, then the facts.
+pub(super) fn report(
+    id: &str,
+    call_id: Option<&str>,
+    attempts: u32,
+    reason: &str,
+    causes: &[String],
+    at: Timestamp,
+) -> String {
+    let mut report = format!("reason: {reason}\n");
+    for (n, cause) in causes.iter().enumerate() {
+        report += &format!("{}: {cause}\n", if n == 0 { "error" } else { "caused by" });
+    }
+    report
+        + &format!(
+            "item: {id}\ncall id: {}\nattempts: {attempts}\nparked at: {at}\n",
+            call_id.unwrap_or("(unknown)")
+        )
+}
+
 /// The error and each of its causes, one per entry.
-fn causes(error: &dyn std::error::Error) -> Vec<String> {
+pub(super) fn causes(error: &dyn std::error::Error) -> Vec<String> {
     let mut out = vec![error.to_string()];
     let mut next = error.source();
     while let Some(cause) = next {
@@ -344,7 +373,7 @@ fn causes(error: &dyn std::error::Error) -> Vec<String> {
 
 /// Bad input is parked at once; I/O trouble reading the file and render problems (the
 /// templates, not the input) are retried.
-fn is_bad_input(e: &pipeline::Error) -> bool {
+pub(super) fn is_bad_input(e: &pipeline::Error) -> bool {
     match e {
         pipeline::Error::Intake(intake) => !intake.is_transient(),
         other => other.is_bad_input(),

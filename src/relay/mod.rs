@@ -16,6 +16,7 @@
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
 mod item;
+mod tap;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,9 +26,10 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use tokio::task::JoinSet;
 
+use crate::config::SpoolMode;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
-use crate::spool::{self, Clock, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State};
+use crate::spool::{self, Clock, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};
 
 pub use item::ItemOutcome;
 
@@ -38,6 +40,8 @@ pub enum RelayError {
     Spool(#[from] SpoolError),
     #[error("{}: another relay is running on this spool (lock held)", path.display())]
     Locked { path: PathBuf },
+    #[error("{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode", dir.display())]
+    TapNeedsStateDir { dir: PathBuf },
     #[error("an item's task failed")]
     Task(#[source] tokio::task::JoinError),
 }
@@ -68,7 +72,7 @@ impl PassReport {
             ItemOutcome::Parked { .. } => self.parked += 1,
             ItemOutcome::Deferred { .. } => self.deferred += 1,
             ItemOutcome::NotDue => self.waiting += 1,
-            ItemOutcome::Vanished => {}
+            ItemOutcome::Vanished | ItemOutcome::Unchanged => {}
         }
     }
 
@@ -78,14 +82,24 @@ impl PassReport {
     }
 }
 
+/// The spool folder, by mode.
+pub(crate) enum Layout {
+    Own(OwnSpool),
+    Tap(TapFolder),
+}
+
 /// What the item tasks share.
 pub(crate) struct Shared {
     pipeline: Arc<Pipeline>,
     transport: Arc<dyn Deliver>,
-    spool: OwnSpool,
+    layout: Layout,
     journal: Journal,
+    /// Journal status of every item not `done` (in `tap` mode: the ledger).
     open: Mutex<HashMap<String, ItemStatus>>,
     policy: spool::RetryPolicy,
+    settle: std::time::Duration,
+    /// `tap`: files already concluded, by path, with the signature they had then.
+    seen: Mutex<HashMap<PathBuf, spool::tap::Signature>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -97,17 +111,24 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Opens the spool at `dir` (creating its folders), takes its lock and replays the
-    /// journal.
+    /// Opens the spool at `dir` (in `own` mode creating its folders), takes its lock and
+    /// replays the journal.
     pub fn open(
         pipeline: Arc<Pipeline>,
         transport: Arc<dyn Deliver>,
         dir: &Path,
+        mode: SpoolMode,
         settings: &SpoolSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Relay, RelayError> {
-        let spool = OwnSpool::open(dir, settings.after_send)?;
         let state = settings.state_dir_for(dir);
+        let layout = match mode {
+            SpoolMode::Own => Layout::Own(OwnSpool::open(dir, settings.after_send)?),
+            SpoolMode::Tap => match &settings.state_dir {
+                Some(state) if !state.starts_with(dir) => Layout::Tap(TapFolder::open(dir, state)?),
+                _ => return Err(RelayError::TapNeedsStateDir { dir: dir.to_owned() }),
+            },
+        };
         spool::durable::create_dir(&state).map_err(|source| SpoolError::Io {
             action: "cannot create the state folder",
             path: state.clone(),
@@ -131,10 +152,12 @@ impl Relay {
         let shared = Shared {
             pipeline,
             transport,
-            spool,
+            layout,
             journal,
             open: Mutex::new(open),
             policy: settings.retry,
+            settle: settings.settle,
+            seen: Mutex::default(),
             clock,
         };
         Ok(Relay {
@@ -153,12 +176,14 @@ impl Relay {
     /// spool folder. Stops claiming when `stop` is set, but finishes the items in flight.
     pub async fn pass(&self, stop: Option<&AtomicBool>) -> Result<PassReport, RelayError> {
         let mut report = PassReport::default();
-        let sources = self
-            .shared
-            .spool
-            .in_work()?
-            .map(item::Source::Work)
-            .chain(self.shared.spool.incoming()?.map(item::Source::Incoming));
+        let sources: Box<dyn Iterator<Item = item::Source> + Send> = match &self.shared.layout {
+            Layout::Own(own) => Box::new(
+                own.in_work()?
+                    .map(item::Source::Work)
+                    .chain(own.incoming()?.map(item::Source::Incoming)),
+            ),
+            Layout::Tap(tap) => Box::new(tap.headers()?.map(item::Source::Tapped)),
+        };
         let mut tasks = JoinSet::new();
         for source in sources {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, SpoolMode};
 use crate::deliver::stub::{Planned, StubTransport};
 use crate::render::Templates;
 use crate::spool::{Record, RetryPolicy};
@@ -75,6 +75,7 @@ impl Setup {
             Arc::new(pipeline),
             self.stub.clone(),
             &self.spool,
+            SpoolMode::Own,
             &self.settings,
             self.clock.clone(),
         )
@@ -414,9 +415,149 @@ fn a_second_relay_on_the_same_spool_is_refused() {
     let _first = s.relay();
     let config = Config::default();
     let pipeline = Arc::new(Pipeline::new(config, Templates::builtin(), None, None));
-    let second = Relay::open(pipeline, s.stub.clone(), &s.spool, &s.settings, s.clock.clone());
+    let second = Relay::open(
+        pipeline,
+        s.stub.clone(),
+        &s.spool,
+        SpoolMode::Own,
+        &s.settings,
+        s.clock.clone(),
+    );
     let Err(RelayError::Locked { path }) = second else {
         panic!("expected Locked")
     };
     assert_eq!(path, s.spool.join("state/relay.lock"));
+}
+
+// ------------------------------------------------------------------------------------------
+// tap mode
+// ------------------------------------------------------------------------------------------
+
+fn age(path: &Path, secs: u64) {
+    let file = std::fs::File::options().append(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs))
+        .unwrap();
+}
+
+fn tap_relay(s: &Setup) -> Relay {
+    let config = Config::default();
+    let directory = crate::enrich::directory::load_file(&fixture("directory.ldif"), &config.dialplan).unwrap();
+    let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(directory)), None);
+    let state = s.spool.parent().unwrap().join("tap-state");
+    let settings = SpoolSettings {
+        state_dir: Some(state),
+        settle: Duration::from_secs(10),
+        ..s.settings.clone()
+    };
+    Relay::open(
+        Arc::new(pipeline),
+        s.stub.clone(),
+        &s.spool,
+        SpoolMode::Tap,
+        &settings,
+        s.clock.clone(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn tap_mode_sends_once_per_file_guid_and_call_id_and_never_touches_the_folder() {
+    let files = [
+        "mc-legacy-blog-shape.txt",
+        "vm-legacy-blog-shape.txt",
+        "575a75dc-3e35-4640-97c2-4c7f3f274236.wav",
+        "healthcheck-2013.txt",
+        "bad/unknown-messagetype.txt",
+    ];
+    let s = Setup::new(&files, vec![]);
+    for name in s.ls("") {
+        age(&s.spool.join(name), 60);
+    }
+    let before = s.ls("");
+    {
+        let relay = tap_relay(&s);
+        assert_eq!(
+            pass(&relay),
+            PassReport {
+                delivered: 2,
+                skipped: 1,
+                parked: 1,
+                ..PassReport::default()
+            }
+        );
+        assert_eq!(
+            pass(&relay),
+            PassReport::default(),
+            "the same files again: nothing to do"
+        );
+    }
+    assert_eq!(
+        s.ls(""),
+        before,
+        "nothing created, moved or removed in the tapped folder"
+    );
+    let report = std::fs::read_to_string(
+        s.spool
+            .parent()
+            .unwrap()
+            .join("tap-state/failed/unknown-messagetype.txt.error.txt"),
+    )
+    .unwrap();
+    assert!(
+        report
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("unknown-messagetype.txt:1: unknown MessageType `Telepathy`"),
+        "{report}"
+    );
+
+    // Exchange rewrites a header it is retrying (ProcessedCount grows): same GUID, same call.
+    let header = s.spool.join("mc-legacy-blog-shape.txt");
+    let text = std::fs::read_to_string(&header).unwrap() + "ProcessedCount : 1\n";
+    std::fs::write(&header, text).unwrap();
+    let relay = tap_relay(&s);
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            waiting: 1,
+            skipped: 1,
+            ..PassReport::default()
+        },
+        "still changing"
+    );
+    age(&header, 60);
+    assert_eq!(pass(&relay), PassReport::default(), "rewritten, but sent already");
+    assert_eq!(s.stub.delivered().len(), 2);
+}
+
+#[test]
+fn tap_mode_needs_a_state_folder_outside_the_tapped_one() {
+    let s = Setup::new(&[], vec![]);
+    let pipeline = Arc::new(Pipeline::new(Config::default(), Templates::builtin(), None, None));
+    let inside = SpoolSettings {
+        state_dir: Some(s.spool.join("state")),
+        ..s.settings.clone()
+    };
+    for settings in [&s.settings, &inside] {
+        let r = Relay::open(
+            pipeline.clone(),
+            s.stub.clone(),
+            &s.spool,
+            SpoolMode::Tap,
+            settings,
+            s.clock.clone(),
+        );
+        let Err(e @ RelayError::TapNeedsStateDir { .. }) = r else {
+            panic!("expected TapNeedsStateDir")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode",
+                s.spool.display()
+            )
+        );
+    }
+    assert_eq!(s.ls(""), Vec::<String>::new());
 }

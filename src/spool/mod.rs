@@ -12,6 +12,7 @@ pub mod journal;
 pub mod own;
 pub mod retry;
 pub mod settings;
+pub mod tap;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ pub use journal::{ItemStatus, Journal, Record, State};
 pub use own::{OwnSpool, WorkItem};
 pub use retry::{Decision, RetryPolicy};
 pub use settings::{AfterSend, SpoolSettings};
+pub use tap::TapFolder;
 
 /// A spool operation that failed: what was being done, and on which path.
 #[derive(Debug, thiserror::Error)]

@@ -52,7 +52,16 @@ pub fn is_header_name(name: &str) -> bool {
     !name.starts_with('.') && (lower.ends_with(".txt") || lower.ends_with(".xml"))
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
+/// The header files in `dir` (see [`is_header_name`]), read lazily.
+pub fn headers_in(dir: &Path) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
+    let entries = std::fs::read_dir(dir).map_err(io("cannot list the spool folder", dir))?;
+    Ok(entries.filter_map(|e| e.ok()).filter_map(|e| {
+        let name = e.file_name().into_string().ok()?;
+        (is_header_name(&name) && e.file_type().ok()?.is_file()).then(|| e.path())
+    }))
+}
+
+pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
     move |source| SpoolError::Io {
         action,
         path: path.to_owned(),
@@ -88,11 +97,7 @@ impl OwnSpool {
     /// The headers waiting in the spool folder, read lazily (a backlog of any size is never
     /// held in memory).
     pub fn incoming(&self) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
-        let entries = std::fs::read_dir(&self.root).map_err(io("cannot list the spool folder", &self.root))?;
-        Ok(entries.filter_map(|e| e.ok()).filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            (is_header_name(&name) && e.file_type().ok()?.is_file()).then(|| e.path())
-        }))
+        headers_in(&self.root)
     }
 
     /// The items in `work/` (claimed before a crash, or deferred), read lazily. Leftover

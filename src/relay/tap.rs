@@ -1,0 +1,225 @@
+//! One file of a tapped folder through the relay: wait until it (and its side file) has
+//! settled, look its (file GUID, CallId) up in the ledger, prepare, record the attempt,
+//! deliver, record the outcome. Nothing in the folder is ever moved, renamed or written;
+//! parked files get a report in `<state>/failed/`.
+//!
+//! Consumes the path of a header, produces an [`ItemOutcome`]; returns [`SpoolError`] only
+//! when the state folder fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+
+use super::item::{ItemOutcome, causes, is_bad_input, join_error, report};
+use super::{Layout, Shared, format_chain};
+use crate::deliver::{DeliveryError, Receipt};
+use crate::pipeline::{Outcome, Prepared};
+use crate::spool::retry::jitter_for;
+use crate::spool::tap::{Signature, ledger_key};
+use crate::spool::{Decision, SpoolError, State, TapFolder};
+
+enum Next {
+    Done(ItemOutcome),
+    Send {
+        key: String,
+        prepared: Box<Prepared>,
+        attempt: u32,
+        first_at: Timestamp,
+        resend: bool,
+    },
+}
+
+/// Runs one tapped file to the end of this pass.
+pub(crate) async fn process(shared: Arc<Shared>, path: PathBuf) -> Result<ItemOutcome, SpoolError> {
+    let s = shared.clone();
+    let p = path.clone();
+    let (key, prepared, attempt, first_at, resend) = match tokio::task::spawn_blocking(move || s.tap_begin(&p))
+        .await
+        .map_err(join_error)??
+    {
+        Next::Done(outcome) => return Ok(outcome),
+        Next::Send {
+            key,
+            prepared,
+            attempt,
+            first_at,
+            resend,
+        } => (key, prepared, attempt, first_at, resend),
+    };
+    let result = prepared.deliver(shared.transport.as_ref()).await;
+    let call_id = prepared.event.call_id.clone();
+    tokio::task::spawn_blocking(move || shared.tap_record(&path, &key, &call_id, result, attempt, first_at, resend))
+        .await
+        .map_err(join_error)?
+}
+
+impl Shared {
+    fn tap(&self) -> &TapFolder {
+        match &self.layout {
+            Layout::Tap(tap) => tap,
+            Layout::Own(_) => unreachable!("tapped files are only listed by a tap-mode relay"),
+        }
+    }
+
+    /// Whether `path` has not changed for `settle` (judged on the system clock, as the
+    /// modification times are).
+    fn settled(&self, path: &Path) -> Result<Option<Signature>, SpoolError> {
+        let sig = Signature::of(path)?;
+        Ok(sig.settled(SystemTime::now(), self.settle).then_some(sig))
+    }
+
+    fn remember(&self, path: &Path, sig: Signature) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_owned(), sig);
+    }
+
+    fn tap_begin(&self, path: &Path) -> Result<Next, SpoolError> {
+        let sig = match self.settled(path) {
+            Ok(Some(sig)) => sig,
+            Ok(None) => return Ok(Next::Done(ItemOutcome::NotDue)),
+            // Gone between the listing and now (Exchange picked it up): nothing to do.
+            Err(_) if !path.exists() => return Ok(Next::Done(ItemOutcome::Vanished)),
+            Err(e) => return Err(e),
+        };
+        if self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&sig) {
+            return Ok(Next::Done(ItemOutcome::Unchanged));
+        }
+        let prepared = match self.pipeline.prepare_file(path) {
+            Ok(Outcome::Skipped(_)) => {
+                self.remember(path, sig);
+                return Ok(Next::Done(ItemOutcome::Skipped));
+            }
+            Ok(Outcome::Prepared(prepared)) => prepared,
+            Err(e) if is_bad_input(&e) => {
+                let key = ledger_key(path, None)?;
+                if self.status(&key).is_some() {
+                    self.remember(path, sig);
+                    return Ok(Next::Done(ItemOutcome::Unchanged));
+                }
+                let outcome = self.tap_fail(path, &key, None, 1, format_chain(&e), &causes(&e))?;
+                self.remember(path, sig);
+                return Ok(Next::Done(outcome));
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %format_chain(&e), "cannot prepare yet; trying again on the next pass");
+                return Ok(Next::Done(ItemOutcome::NotDue));
+            }
+        };
+        if let Some(att) = &prepared.event.attachment
+            && self.settled(&att.path)?.is_none()
+        {
+            return Ok(Next::Done(ItemOutcome::NotDue));
+        }
+        let call_id = prepared.event.call_id.clone();
+        let key = ledger_key(path, Some(&call_id))?;
+        let status = self.status(&key);
+        let mut resend = false;
+        match status.as_ref().map(|s| &s.last) {
+            Some(State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done) => {
+                self.remember(path, sig);
+                return Ok(Next::Done(ItemOutcome::Unchanged));
+            }
+            Some(State::Deferred { next_at, .. }) if *next_at > self.now() => {
+                return Ok(Next::Done(ItemOutcome::NotDue));
+            }
+            Some(State::Attempt { .. }) => resend = true,
+            _ => {}
+        }
+        let attempt = status.as_ref().map_or(0, |s| s.attempts) + 1;
+        let message_id = crate::compose::message_id_for(&call_id, &self.pipeline.config().from);
+        self.note(
+            &key,
+            State::Attempt {
+                attempt,
+                call_id,
+                message_id,
+                resend,
+            },
+        )?;
+        let first_at = self.status(&key).map_or_else(|| self.now(), |s| s.first_at);
+        Ok(Next::Send {
+            key,
+            prepared,
+            attempt,
+            first_at,
+            resend,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tap_record(
+        &self,
+        path: &Path,
+        key: &str,
+        call_id: &str,
+        result: Result<Receipt, DeliveryError>,
+        attempt: u32,
+        first_at: Timestamp,
+        resend: bool,
+    ) -> Result<ItemOutcome, SpoolError> {
+        let outcome = match result {
+            Ok(receipt) => {
+                self.note(
+                    key,
+                    State::Sent {
+                        queue_id: receipt.queue_id.clone(),
+                        reply: receipt.summary.clone(),
+                    },
+                )?;
+                tracing::info!(file = %path.display(), call_id, reply = %receipt.summary, "delivered");
+                ItemOutcome::Delivered {
+                    queue_id: receipt.queue_id,
+                    resent: resend,
+                }
+            }
+            Err(e) if e.is_transient() => {
+                let now = self.now();
+                let reason = format_chain(&e);
+                match self.policy.decide(attempt, first_at, now, jitter_for(key, attempt)) {
+                    Decision::RetryAt(next_at) => {
+                        self.note(
+                            key,
+                            State::Deferred {
+                                attempt,
+                                reason: reason.clone(),
+                                next_at,
+                            },
+                        )?;
+                        return Ok(ItemOutcome::Deferred { next_at, reason });
+                    }
+                    Decision::GiveUp => {
+                        let age = now.duration_since(first_at).unsigned_abs().as_secs();
+                        let reason = format!("gave up after {attempt} attempts in {age} s: {reason}");
+                        self.tap_fail(path, key, Some(call_id), attempt, reason, &causes(&e))?
+                    }
+                }
+            }
+            Err(e) => self.tap_fail(path, key, Some(call_id), attempt, format_chain(&e), &causes(&e))?,
+        };
+        if let Ok(sig) = Signature::of(path) {
+            self.remember(path, sig);
+        }
+        Ok(outcome)
+    }
+
+    /// Records the failure in the ledger and writes the report; the file stays untouched.
+    fn tap_fail(
+        &self,
+        path: &Path,
+        key: &str,
+        call_id: Option<&str>,
+        attempts: u32,
+        reason: String,
+        causes: &[String],
+    ) -> Result<ItemOutcome, SpoolError> {
+        self.note(key, State::Failed { reason: reason.clone() })?;
+        self.tap()
+            .write_report(path, &report(key, call_id, attempts, &reason, causes, self.now()))?;
+        tracing::warn!(file = %path.display(), reason, "parked (the file stays where it is)");
+        Ok(ItemOutcome::Parked { reason })
+    }
+}

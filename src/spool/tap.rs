@@ -1,0 +1,128 @@
+//! The `tap` spool: the folder belongs to a live Exchange server. The relay only reads it:
+//! files are opened read-only, never moved, renamed, rewritten or deleted, and a file is
+//! taken only once it and its side file have not changed for `settle`.
+//!
+//! What was done is kept in the state folder instead: the journal doubles as the ledger,
+//! keyed by (file GUID, CallId) — [`ledger_key`] — so a header that Exchange rewrites
+//! (ProcessedCount grows) is not sent again; parked items get their `.error.txt` report in
+//! `<state>/failed/`. Never writes inside the tapped folder; returns [`SpoolError`].
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use super::SpoolError;
+use super::durable;
+use super::own::{headers_in, io};
+
+/// A folder tapped read-only, and where its reports go.
+#[derive(Debug)]
+pub struct TapFolder {
+    root: PathBuf,
+    reports: PathBuf,
+}
+
+/// A file's size and modification time: when it changes, the file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signature {
+    pub len: u64,
+    pub modified: SystemTime,
+}
+
+impl Signature {
+    pub fn of(path: &Path) -> Result<Signature, SpoolError> {
+        let meta = std::fs::metadata(path).map_err(io("cannot read the metadata of", path))?;
+        let modified = meta
+            .modified()
+            .map_err(io("cannot read the modification time of", path))?;
+        Ok(Signature {
+            len: meta.len(),
+            modified,
+        })
+    }
+
+    /// Unchanged for at least `settle` before `now`.
+    pub fn settled(&self, now: SystemTime, settle: Duration) -> bool {
+        now.duration_since(self.modified).is_ok_and(|age| age >= settle)
+    }
+}
+
+impl TapFolder {
+    /// Taps `root`; reports go to `<state>/failed/` (created). `state` must not be inside
+    /// `root`.
+    pub fn open(root: &Path, state: &Path) -> Result<TapFolder, SpoolError> {
+        let reports = state.join("failed");
+        durable::create_dir(&reports).map_err(io("cannot create the report folder", &reports))?;
+        Ok(TapFolder {
+            root: root.to_owned(),
+            reports,
+        })
+    }
+
+    /// The header files in the folder, read lazily.
+    pub fn headers(&self) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
+        headers_in(&self.root)
+    }
+
+    /// Writes the report of a parked file as `<state>/failed/<NAME>.error.txt`.
+    pub fn write_report(&self, header: &Path, report: &str) -> Result<PathBuf, SpoolError> {
+        let name = header
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = self.reports.join(format!("{name}.error.txt"));
+        durable::write_file(&path, report.as_bytes()).map_err(io("cannot write", &path))?;
+        Ok(path)
+    }
+}
+
+/// The ledger key of a header: `<file stem>/<CallId>` (Exchange names headers
+/// `<GUID>.txt`). A file that cannot be read as an event has no call id: its key is
+/// `<file stem>/#<SHA-256 of its bytes>`, so a rewritten file is looked at again.
+pub fn ledger_key(header: &Path, call_id: Option<&str>) -> Result<String, SpoolError> {
+    let stem = header
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(match call_id {
+        Some(call_id) => format!("{stem}/{call_id}"),
+        None => {
+            let bytes = std::fs::read(header).map_err(io("cannot read", header))?;
+            let digest = Sha256::digest(&bytes);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("{stem}/#{hex}")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_settling() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("0b1c.txt");
+        std::fs::write(&h, "MessageType : Telepathy\n").unwrap();
+        assert_eq!(ledger_key(&h, Some("call-1")).unwrap(), "0b1c/call-1");
+        assert_eq!(ledger_key(&h, None).unwrap(), "0b1c/#40a65e46e9ce41f253e9a4e05eee5e4d");
+        let sig = Signature::of(&h).unwrap();
+        assert_eq!(sig.len, 24);
+        assert!(sig.settled(sig.modified + Duration::from_secs(5), Duration::from_secs(5)));
+        assert!(!sig.settled(sig.modified + Duration::from_secs(4), Duration::from_secs(5)));
+        assert!(
+            !sig.settled(sig.modified - Duration::from_secs(1), Duration::ZERO),
+            "modified in the future"
+        );
+    }
+
+    #[test]
+    fn reports_go_to_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let tap = TapFolder::open(&dir.path().join("spool"), &dir.path().join("state")).unwrap();
+        let path = tap.write_report(Path::new("/x/a.txt"), "reason: r\n").unwrap();
+        assert_eq!(path, dir.path().join("state/failed/a.txt.error.txt"));
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "reason: r\n");
+    }
+}
