@@ -1,23 +1,21 @@
 //! `callnote relay [--once]`: the long-running service of CONTRACT §4 over the configured
 //! spool. Builds the pipeline and the transport exactly as `send-test` does, opens the
 //! spool (its lock, its journal), then runs passes: `--once` runs a single pass (resume
-//! `work/`, claim everything present, attempt what is due) and exits; without it, passes
-//! repeat on the rescan interval or when a deferred item falls due, until SIGTERM or
-//! Ctrl-C, which stop claiming and let the items in flight finish.
+//! `work/`, claim everything present, attempt what is due) and exits; without it,
+//! [`crate::relay::service`] runs until SIGTERM or Ctrl-C (SIGHUP reloads templates).
 //!
 //! Exit status: 0 when the pass(es) delivered or skipped everything, 1 when an item was
 //! parked, deferred or hit a spool error, 2 for configuration problems.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::{Status, UsageError, common};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
+use crate::relay::service::{self, ServiceOptions};
 use crate::relay::{PassReport, Relay, RelayError};
 use crate::spool::SystemClock;
 
@@ -47,9 +45,11 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
     let transport = crate::deliver::from_settings(&delivery).context("step: configure delivery")?;
     let directory = common::open_directory(&config)?;
     let templates = common::load_templates(&config, args.templates.as_deref())?;
+    let templates_dir = args.templates.clone().or(config.templates_dir.clone());
     let settings = config.spool.clone();
     let mode = config.spool_mode;
     let pipeline = Arc::new(Pipeline::new(config, templates, directory, None));
+    let relay_pipeline = pipeline.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,7 +57,7 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let relay = Relay::open(
-            pipeline,
+            relay_pipeline,
             Arc::from(transport),
             &dir,
             mode,
@@ -68,9 +68,8 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
             e @ RelayError::TapNeedsStateDir { .. } => anyhow::Error::new(UsageError(e.to_string())),
             e => e.into(),
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
         if args.once {
-            let report = relay.pass(Some(&stop)).await?;
+            let report = relay.pass(None).await?;
             print_report(&report);
             return Ok(if report.all_good() {
                 Status::Ok
@@ -78,44 +77,15 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
                 Status::SomeInputsFailed
             });
         }
-        watch_signals(stop.clone())?;
-        let mut worst = Status::Ok;
-        while !stop.load(Ordering::SeqCst) {
-            let report = relay.pass(Some(&stop)).await?;
-            if report != PassReport::default() {
-                tracing::info!(?report, "pass done");
-            }
-            if !report.all_good() {
-                worst = Status::SomeInputsFailed;
-            }
-            let until_due = relay
-                .next_due()
-                .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
-                .unwrap_or(settings.rescan);
-            let wait = until_due.min(settings.rescan).max(Duration::from_millis(50));
-            let deadline = tokio::time::Instant::now() + wait;
-            while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100).min(wait)).await;
-            }
-        }
-        Ok(worst)
+        let options = ServiceOptions {
+            dir,
+            rescan: settings.rescan,
+            templates_dir,
+            pipeline,
+        };
+        let all_good = service::serve(&relay, options).await?;
+        Ok(if all_good { Status::Ok } else { Status::SomeInputsFailed })
     })
-}
-
-/// Sets `stop` on SIGTERM or Ctrl-C.
-fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::info!("stopping: finishing the items in flight");
-        stop.store(true, Ordering::SeqCst);
-    });
-    Ok(())
 }
 
 fn print_report(r: &PassReport) {

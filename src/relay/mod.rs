@@ -16,6 +16,7 @@
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
 mod item;
+pub mod service;
 mod tap;
 
 use std::collections::HashMap;
@@ -42,6 +43,11 @@ pub enum RelayError {
     Locked { path: PathBuf },
     #[error("{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode", dir.display())]
     TapNeedsStateDir { dir: PathBuf },
+    #[error("cannot watch for signals")]
+    Signals {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("an item's task failed")]
     Task(#[source] tokio::task::JoinError),
 }

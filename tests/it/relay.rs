@@ -16,6 +16,7 @@ use callnote::spool::{State, journal};
 
 use crate::common::{fixture, server_env};
 
+mod service;
 mod tap;
 
 struct Server {

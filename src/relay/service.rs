@@ -1,0 +1,138 @@
+//! The long-running relay: a full pass at start-up, then a pass whenever the folder
+//! changes (file-system events), a deferred item falls due, or the rescan interval passes
+//! (events are not delivered on SMB/NFS shares). SIGTERM and Ctrl-C stop claiming and let
+//! the items in flight finish; SIGHUP reloads the templates, keeping the set in use when the
+//! new one does not pass `check`.
+//!
+//! Consumes an open [`Relay`]; produces passes until told to stop. Never stops on a
+//! per-item failure; returns [`RelayError`] only when the spool itself cannot be read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{PassReport, Relay, RelayError};
+use crate::pipeline::Pipeline;
+
+/// What the service needs besides the relay.
+pub struct ServiceOptions {
+    /// The folder to watch (the spool).
+    pub dir: PathBuf,
+    pub rescan: Duration,
+    /// The template folder SIGHUP reloads (`None`: the built-in set, nothing to reload).
+    pub templates_dir: Option<PathBuf>,
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// Runs passes until SIGTERM/SIGINT. Returns whether every pass was all good.
+pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, RelayError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    spawn_signal_handlers(
+        stop.clone(),
+        wake.clone(),
+        options.pipeline.clone(),
+        options.templates_dir.clone(),
+    )?;
+    // Kept alive for the whole run; without events the rescan still finds everything.
+    let _watcher = match watch(&options.dir, wake.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(dir = %options.dir.display(), error = %e, "no file-system events; rescanning only");
+            None
+        }
+    };
+    tracing::info!(dir = %options.dir.display(), "relay started");
+    let mut all_good = true;
+    while !stop.load(Ordering::SeqCst) {
+        let report = relay.pass(Some(&stop)).await?;
+        if report != PassReport::default() {
+            tracing::info!(?report, "pass done");
+        }
+        all_good &= report.all_good();
+        let until_due = relay
+            .next_due()
+            .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
+            .unwrap_or(options.rescan);
+        let wait = until_due.min(options.rescan).max(Duration::from_millis(20));
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!("relay stopped");
+    Ok(all_good)
+}
+
+/// Wakes the loop on any change in `dir` (not on reads).
+fn watch(dir: &Path, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+        {
+            wake.notify_one();
+        }
+    })?;
+    watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+fn spawn_signal_handlers(
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    pipeline: Arc<Pipeline>,
+    templates_dir: Option<PathBuf>,
+) -> Result<(), RelayError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let sig = |kind| signal(kind).map_err(|source| RelayError::Signals { source });
+    let (mut term, mut int, mut hup) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+        sig(SignalKind::hangup())?,
+    );
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: finishing the items in flight");
+        stop.store(true, Ordering::SeqCst);
+        wake.notify_one();
+    });
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(dir) = &templates_dir else {
+                tracing::info!("SIGHUP: built-in templates, nothing to reload");
+                continue;
+            };
+            let dir = dir.clone();
+            let pipeline = pipeline.clone();
+            let _ = tokio::task::spawn_blocking(move || reload_templates(&pipeline, &dir)).await;
+        }
+    });
+    Ok(())
+}
+
+/// Loads and checks the template folder; installs it only when `check` finds nothing.
+pub fn reload_templates(pipeline: &Pipeline, dir: &Path) -> bool {
+    let problems = crate::render::check::check_dir(dir);
+    if let Some(first) = problems.first() {
+        tracing::error!(dir = %dir.display(), problems = problems.len(), first = %first, "templates do not pass check; keeping the set in use");
+        return false;
+    }
+    match crate::render::Templates::from_dir(dir) {
+        Ok(templates) => {
+            pipeline.replace_templates(templates);
+            tracing::info!(dir = %dir.display(), "templates reloaded");
+            true
+        }
+        Err(problems) => {
+            tracing::error!(dir = %dir.display(), problems = problems.len(), "templates do not load; keeping the set in use");
+            false
+        }
+    }
+}

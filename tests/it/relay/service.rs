@@ -1,0 +1,112 @@
+//! The long-running relay against the real SMTP server: files dropped while it runs are
+//! delivered, SIGHUP with broken templates keeps the last good set serving, SIGHUP with
+//! good ones switches to them, SIGTERM ends it with status 0.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Server, Spool, server, unique};
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {name} failed");
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The Subject of the message with `message_id` in the server's Maildir, once it is there.
+fn subject_of(server: &Server, message_id: &str) -> Option<String> {
+    for entry in std::fs::read_dir(server.maildir.join("new")).ok()? {
+        let text = std::fs::read_to_string(entry.ok()?.path()).unwrap_or_default();
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        if head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("message-id:") && l.contains(message_id))
+        {
+            return head
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned));
+        }
+    }
+    None
+}
+
+fn log_count(log: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().matches(needle).count()
+}
+
+#[test]
+fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_sigterm() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-svc", &server.port, 2);
+    let mut config = std::fs::read_to_string(&spool.config).unwrap();
+    config.push_str("rescan = \"500ms\"\n");
+    std::fs::write(&spool.config, config).unwrap();
+    let templates = spool.dir.parent().unwrap().join("templates");
+    let subject = templates.join("missed_call/en/subject.txt");
+    std::fs::create_dir_all(subject.parent().unwrap()).unwrap();
+    let log = spool.dir.parent().unwrap().join("relay.log");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .args(["relay", "--config"])
+        .arg(&spool.config)
+        .arg("--templates")
+        .arg(&templates)
+        .env("RUST_LOG", "callnote=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("start-up", || log_count(&log, "relay started") == 1);
+
+    let drop_and_wait = |tag: &str| {
+        let call_id = unique(tag);
+        spool.drop_item(tag, &call_id, "hannah.whitaker@contoso.com", false);
+        let message_id = spool.message_id(&call_id);
+        let mut subject = None;
+        wait_for(tag, || {
+            subject = subject_of(&server, &message_id);
+            subject.is_some()
+        });
+        (call_id, subject.unwrap())
+    };
+    let (_, first) = drop_and_wait("first");
+    assert!(first.starts_with("Missed call from "), "{first}");
+
+    std::fs::write(&subject, "{{ call_id | no_such_filter }}").unwrap();
+    signal(&child, "-HUP");
+    wait_for("the failed reload", || log_count(&log, "keeping the set in use") == 1);
+    let (_, second) = drop_and_wait("second");
+    assert_eq!(second, first, "the last good set keeps serving");
+
+    std::fs::write(&subject, "Custom {{ call_id }}").unwrap();
+    signal(&child, "-HUP");
+    wait_for("the reload", || log_count(&log, "templates reloaded") == 1);
+    let (call_id, third) = drop_and_wait("third");
+    assert_eq!(third, format!("Custom {call_id}"));
+
+    signal(&child, "-TERM");
+    let mut status = None;
+    wait_for("exit after SIGTERM", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(
+        status.unwrap().code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_eq!(spool.delivered(&server).len(), 3);
+    assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 3));
+}
