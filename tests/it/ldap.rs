@@ -1,26 +1,26 @@
 //! The LDAP directory source against a real OpenLDAP slapd (`scripts/ldap-server.sh`, started
 //! by `scripts/test.sh`): the fixture directory gives exactly the LDIF file's answers; TLS
 //! (ldaps and StartTLS) with the test CA, refusals of a wrong CA, host name or password;
-//! paging past the server's size limit; outages (stopped, frozen) never hold a lookup
-//! hostage; crafted caller ids find nothing. Without the server's variables these tests are
-//! skipped (see `common::server_env`).
+//! paging past the server's size limit; crafted caller ids find nothing; `directory-check`.
+//! Outages, refreshes and the live query are in [`outage`]. Without the server's variables
+//! these tests are skipped (see `common::server_env`).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use callnote::config::{Config, LdapSettings, SecretSource};
+use callnote::config::{LdapSettings, SecretSource};
 use callnote::enrich::directory::ldap::{
-    LdapDirectory, LdapError, Origin, ServerKind, check_entries, default_filter, directory_check,
+    LdapDirectory, LdapError, LdapOptions, ServerKind, check_entries, default_filter, directory_check,
 };
-use callnote::enrich::directory::{self, AttributeMap, Directory, DirectoryError, DirectoryIndex, Value};
+use callnote::enrich::directory::{self, AttributeMap, Directory, DirectoryIndex, Value};
 use callnote::enrich::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Party, PhoneLabel, Recipient};
 use callnote::intake::{IntakeOptions, Parsed, read_file};
-use callnote::pipeline::{Outcome, Pipeline};
 
 use crate::common::{fixture, server_env};
+
+mod outage;
 
 /// The fixtures' dial plan (spec §6.4): US, outside line 9, 4-digit extensions.
 fn plan() -> DialPlan {
@@ -64,6 +64,17 @@ fn resolved_name(raw: &str, directory: &dyn Directory) -> Option<String> {
     let party = party(raw, directory);
     assert_eq!(party.status, CallerStatus::Resolved, "{raw}: {party:?}");
     party.name
+}
+
+/// Syncs again now, from a synchronous test.
+fn block_on_refresh(ldap: &LdapDirectory) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(ldap.refresh_now())
+        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
 }
 
 /// Every header and OCS fixture at the top of `tests/fixtures`.
@@ -326,7 +337,12 @@ async fn paging_reads_past_the_server_size_limit() {
 #[test]
 fn crafted_caller_ids_find_nothing_and_break_nothing() {
     let Some(settings) = settings("LDAP_URL") else { return };
-    let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{e:#}"));
+    // with the live query on, index misses reach the server: escaped, matched by an index
+    let options = LdapOptions {
+        live_query: Some(Duration::from_secs(5)),
+        ..LdapOptions::default()
+    };
+    let ldap = LdapDirectory::open_blocking_with(&settings, &plan(), options).unwrap_or_else(|e| panic!("{e:#}"));
     let crafted = [
         "*",
         "*)(objectClass=*",
@@ -338,6 +354,9 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
         "sip:*@contoso.com",
         "*@contoso.com",
         "hannah.whitaker@contoso.com)(mail=*",
+        "sip:*)(objectClass=*)@contoso.com",
+        "sip:kwame*@contoso.com",
+        "sip:+1425*@contoso.com;user=phone",
         "\u{0}",
     ];
     for raw in crafted {
@@ -362,6 +381,13 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
         Some("Priya Raman")
     );
     assert_eq!(ldap.index().expect("synced").len(), 31);
+    let asked = ldap.health().live_queries;
+    // the ones that normalize to a SIP address or number (sip:…@contoso.com, …@contoso.com)
+    assert_eq!(
+        asked, 4,
+        "crafted values the server was asked about, escaped, finding nobody"
+    );
+    block_on_refresh(&ldap);
 
     // a filter in the configuration is checked before anything is sent
     let mut bad = settings.clone();
@@ -407,285 +433,4 @@ async fn directory_check_counts_and_reports_what_an_admin_must_clean_up() {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
     assert!(!report.is_clean());
-}
-
-// ---------------------------------------------------------------------------------------
-// Outages: only the separate outage instance is stopped or frozen, one test at a time.
-// ---------------------------------------------------------------------------------------
-
-static OUTAGE: Mutex<()> = Mutex::new(());
-
-/// Holds the outage instance for one test and brings it back up however the test ends.
-struct OutageGuard(#[allow(dead_code)] MutexGuard<'static, ()>);
-
-impl OutageGuard {
-    fn take() -> OutageGuard {
-        OutageGuard(OUTAGE.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-impl Drop for OutageGuard {
-    fn drop(&mut self) {
-        let _ = server_script("outage-thaw", false);
-        let _ = server_script("outage-start", false);
-    }
-}
-
-fn server_script(command: &str, must_succeed: bool) -> bool {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ldap-server.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .arg(command)
-        .output()
-        .expect("bash runs");
-    if must_succeed {
-        assert!(
-            output.status.success(),
-            "ldap-server.sh {command}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    output.status.success()
-}
-
-fn outage_settings() -> Option<LdapSettings> {
-    let mut s = settings("LDAP_OUTAGE_URL")?;
-    s.refresh = Duration::from_secs(1);
-    s.connect_timeout = Duration::from_secs(2);
-    s.search_timeout = Duration::from_secs(2);
-    Some(s)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_down_at_start_gives_directory_unavailable_the_mail_still_goes_out_then_it_recovers() {
-    let Some(settings) = outage_settings() else { return };
-    let _guard = OutageGuard::take();
-    server_script("outage-stop", true);
-
-    let ldap = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("a dead server is not a start failure: {e:#}"));
-    let health = ldap.health();
-    assert_eq!(
-        (health.origin, health.people, health.consecutive_failures),
-        (Origin::None, 0, 1)
-    );
-    let url = settings.url.trim_end_matches('/');
-    let Err(DirectoryError::Unavailable(why)) = ldap.lookup(&Party::from_raw(Some("+12895550147".into()))) else {
-        panic!("no index, yet an answer")
-    };
-    assert!(
-        why.starts_with(&format!("{url}: no directory data yet: {url}: cannot connect")),
-        "{why}"
-    );
-
-    // the notification is still prepared, with the number
-    let config = Config {
-        dialplan: plan(),
-        ..Config::default()
-    };
-    let pipeline = Pipeline::new(config, callnote::render::Templates::builtin(), Some(ldap.clone()), None);
-    let Outcome::Prepared(prepared) = pipeline
-        .prepare_file(&fixture("vm-legacy-blog-shape.txt"))
-        .unwrap_or_else(|e| panic!("{e:#}"))
-    else {
-        panic!("a voicemail is prepared")
-    };
-    assert_eq!(prepared.event.caller.status, CallerStatus::DirectoryUnavailable);
-    assert_eq!(prepared.event.caller.e164.as_deref(), Some("+12895550147"));
-    assert!(
-        prepared.rendered.text.contains("555-0147"),
-        "{}",
-        prepared.rendered.text
-    );
-
-    server_script("outage-start", true);
-    for _ in 0..200 {
-        if matches!(ldap.health().origin, Origin::Sync { .. }) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        matches!(ldap.health().origin, Origin::Sync { .. }),
-        "{:?}",
-        ldap.health()
-    );
-    assert_eq!(
-        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-        Some("Priya Raman")
-    );
-    assert_eq!(ldap.health().last_error, None);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_stopped_mid_run_keeps_the_index_and_a_restart_serves_the_snapshot() {
-    let Some(mut settings) = outage_settings() else { return };
-    let _guard = OutageGuard::take();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let snapshot = dir.path().join("directory-snapshot.ldif");
-    settings.snapshot = Some(snapshot.clone());
-    settings.refresh = Duration::from_secs(3600);
-
-    let ldap = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(matches!(ldap.health().origin, Origin::Sync { .. }));
-    // the snapshot is an LDIF file an admin can use as a directory
-    let text = std::fs::read_to_string(&snapshot).expect("snapshot written");
-    assert!(
-        text.starts_with("# callnote LDAP directory snapshot\n# source: ldap://127.0.0.1:"),
-        "{}",
-        &text[..200]
-    );
-    assert_eq!(
-        directory::load_file(&snapshot, &plan())
-            .expect("snapshot is LDIF")
-            .len(),
-        31
-    );
-
-    server_script("outage-stop", true);
-    let error = ldap.refresh_now().await.expect_err("the server is down");
-    assert!(error.is_transient(), "{error:#}");
-    assert_eq!(
-        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-        Some("Priya Raman"),
-        "the previous index still answers"
-    );
-    let health = ldap.health();
-    assert_eq!((health.people, health.consecutive_failures), (31, 1));
-    assert!(health.last_error.is_some_and(|e| e.contains("cannot connect")));
-
-    // a restart while the server is down serves the snapshot, with the same answers
-    let restarted = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let Origin::Snapshot { path, .. } = restarted.health().origin else {
-        panic!("{:?}", restarted.health())
-    };
-    assert_eq!(path, snapshot);
-    let file = ldif();
-    for raw in [
-        "+12895550147",
-        "+14255550100",
-        "4567",
-        "kwame.mensah@contoso.com",
-        "+16045550188",
-    ] {
-        assert_eq!(party(raw, restarted.as_ref()), party(raw, &file), "{raw}");
-    }
-
-    server_script("outage-start", true);
-    restarted.refresh_now().await.unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(matches!(restarted.health().origin, Origin::Sync { .. }));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_server_never_holds_a_lookup_hostage() {
-    let Some(mut settings) = outage_settings() else { return };
-    let _guard = OutageGuard::take();
-    settings.refresh = Duration::from_secs(3600);
-    let ldap = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-
-    // the server accepts connections but never answers
-    server_script("outage-freeze", true);
-    let syncing = {
-        let ldap = ldap.clone();
-        tokio::spawn(async move { ldap.refresh_now().await })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!syncing.is_finished(), "the sync waits for the frozen server");
-    for _ in 0..100 {
-        assert_eq!(
-            resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-            Some("Priya Raman")
-        );
-    }
-    assert!(
-        !syncing.is_finished(),
-        "every lookup was answered while the sync still waited"
-    );
-    let error = syncing
-        .await
-        .expect("no panic")
-        .expect_err("the frozen server never answers");
-    assert!(matches!(error, LdapError::Timeout { .. }), "{error:#}");
-    // normally the bind; the root DSE query or the search if the stop landed a moment late
-    let text = error.to_string();
-    let url = settings.url.trim_end_matches('/');
-    assert!(
-        ["bind", "root DSE query", "search"]
-            .iter()
-            .any(|step| text == format!("{url}: no answer to the {step} within 2s")),
-        "{text}"
-    );
-
-    server_script("outage-thaw", true);
-    ldap.refresh_now().await.unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(ldap.health().consecutive_failures, 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_picks_up_directory_changes_and_swaps_them_in_whole() {
-    let Some(mut settings) = outage_settings() else { return };
-    let _guard = OutageGuard::take();
-    settings.refresh = Duration::from_secs(3600);
-    let (conn, mut admin) = ldap3::LdapConnAsync::new(&settings.url).await.expect("connects");
-    tokio::spawn(async move { conn.drive().await });
-    admin
-        .simple_bind(&env("LDAP_ROOT_DN"), &env("LDAP_ROOT_PW"))
-        .await
-        .expect("bind")
-        .success()
-        .expect("rootdn bound");
-    let dn = format!("uid=newhire,ou=People,{}", env("LDAP_BASE"));
-    let _ = admin.delete(&dn).await; // a leftover of an interrupted run
-    let new_number = "+14255550187";
-
-    let ldap = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
-    assert_eq!(party(new_number, ldap.as_ref()).status, CallerStatus::Unresolved);
-    let set = |v: &'static str| std::collections::HashSet::from([v]);
-    let attributes = vec![
-        ("objectClass", set("inetOrgPerson")),
-        ("uid", set("newhire")),
-        ("cn", set("Noor Hire")),
-        ("sn", set("Hire")),
-        ("displayName", set("Noor Hire")),
-        ("mobile", set("+1 (425) 555-0187")),
-    ];
-    admin.add(&dn, attributes).await.expect("add").success().expect("added");
-
-    let before = ldap.index().expect("synced");
-    let report = ldap
-        .refresh_now()
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
-    assert_eq!((report.entries, report.people), (32, 32));
-    let hire = party(new_number, ldap.as_ref());
-    assert_eq!(
-        (hire.name.as_deref(), hire.label),
-        (Some("Noor Hire"), Some(PhoneLabel::Mobile))
-    );
-    assert_eq!(
-        party(new_number, before.as_ref()).status,
-        CallerStatus::Unresolved,
-        "an index in use never changes"
-    );
-    assert_eq!(
-        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-        Some("Priya Raman")
-    );
-
-    admin.delete(&dn).await.expect("delete").success().expect("deleted");
-    let report = ldap
-        .refresh_now()
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
-    assert_eq!(report.people, 31);
-    assert_eq!(party(new_number, ldap.as_ref()).status, CallerStatus::Unresolved);
 }

@@ -2,19 +2,21 @@
 //! the LDIF and CSV files build, so LDAP gives exactly their answers, and keeps it fresh.
 //!
 //! Consumes [`LdapSettings`] (`[directory]` with an `ldap://` / `ldaps://` source) and the
-//! dial plan; produces an [`LdapDirectory`] implementing [`Directory`]. Lookups never touch
-//! the network: they read the current index, an `Arc` swapped atomically after each complete
-//! sync, so a slow or dead domain controller can never delay a notification. While a refresh
+//! dial plan; produces an [`LdapDirectory`] implementing [`Directory`]. Lookups read the
+//! current index, an `Arc` swapped atomically after each complete sync, so a slow or dead
+//! domain controller can never delay a notification; only the optional live query on a
+//! miss ([`LdapOptions::live_query`]) asks the server, within its hard bound. While a refresh
 //! runs or fails, the previous index keeps answering; after a restart with the server down,
 //! the last snapshot does. Only with no index at all does a lookup fail
 //! ([`DirectoryError::Unavailable`], which enrichment turns into `directory_unavailable`).
-//! Never builds a filter from caller data. Errors: [`LdapError`].
+//! Caller data reaches a filter only escaped (RFC 4515). Errors: [`LdapError`].
 
 mod check;
 mod connect;
 mod entry;
 mod error;
 mod fetch;
+mod live_query;
 mod snapshot;
 mod sync;
 
@@ -32,6 +34,7 @@ use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirecto
 use crate::config::LdapSettings;
 use crate::enrich::phone::DialPlan;
 use crate::event::{Party, Person, Recipient};
+use live_query::LiveQuery;
 use sync::SyncSpec;
 
 /// Where the index being served came from.
@@ -57,11 +60,35 @@ pub struct Health {
     pub last_error: Option<String>,
     /// Failed syncs since the last success.
     pub consecutive_failures: u32,
+    /// Live queries sent to the server on index misses.
+    pub live_queries: u64,
+}
+
+/// Choices beyond the `[directory]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapOptions {
+    /// Which attributes mean what (default: Active Directory's).
+    pub map: AttributeMap,
+    /// On an index miss, ask the server live, waiting at most this long (default: never).
+    pub live_query: Option<Duration>,
+    /// How long a number the live query did not find is not asked again.
+    pub negative_ttl: Duration,
+}
+
+impl Default for LdapOptions {
+    fn default() -> Self {
+        LdapOptions {
+            map: AttributeMap::default(),
+            live_query: None,
+            negative_ttl: Duration::from_secs(600),
+        }
+    }
 }
 
 /// An LDAP directory served from memory.
 pub struct LdapDirectory {
-    spec: SyncSpec,
+    spec: Arc<SyncSpec>,
+    live_query: Option<LiveQuery>,
     refresh: Duration,
     /// Set by the first sync or snapshot; each later sync replaces its index.
     live: OnceLock<LiveDirectory>,
@@ -86,16 +113,16 @@ impl LdapDirectory {
     /// problems and on errors that retrying cannot fix (refused bind or certificate, bad
     /// base DN or filter): those need an admin, not a retry.
     pub async fn start(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
-        LdapDirectory::start_with(settings, plan, AttributeMap::default()).await
+        LdapDirectory::start_with(settings, plan, LdapOptions::default()).await
     }
 
-    /// [`LdapDirectory::start`] with another attribute map.
+    /// [`LdapDirectory::start`] with other options (attribute map, live query).
     pub async fn start_with(
         settings: &LdapSettings,
         plan: &DialPlan,
-        map: AttributeMap,
+        options: LdapOptions,
     ) -> Result<Arc<LdapDirectory>, LdapError> {
-        let directory = Arc::new(LdapDirectory::new(settings, plan, map)?);
+        let directory = Arc::new(LdapDirectory::new(settings, plan, options)?);
         directory.first_sync().await?;
         tokio::spawn(refresh_loop(
             Arc::downgrade(&directory),
@@ -109,15 +136,47 @@ impl LdapDirectory {
     /// private runtime, with no refresh afterwards. Safe to call from any thread, inside a
     /// tokio runtime or not.
     pub fn open_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
-        let directory = Arc::new(LdapDirectory::new(settings, plan, AttributeMap::default())?);
+        LdapDirectory::open_blocking_with(settings, plan, LdapOptions::default())
+    }
+
+    /// [`LdapDirectory::open_blocking`] with other options.
+    pub fn open_blocking_with(
+        settings: &LdapSettings,
+        plan: &DialPlan,
+        options: LdapOptions,
+    ) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = Arc::new(LdapDirectory::new(settings, plan, options)?);
         block_on(directory.first_sync())?;
         Ok(directory)
     }
 
-    fn new(settings: &LdapSettings, plan: &DialPlan, map: AttributeMap) -> Result<LdapDirectory, LdapError> {
-        let spec = SyncSpec::new(settings, plan, map)?;
+    /// For long-running callers that open the directory before (or without) a tokio runtime
+    /// of their own, like the relay: [`LdapDirectory::open_blocking_with`], then refreshes
+    /// every `settings.refresh` on a private background thread until the directory is dropped.
+    pub fn open_refreshing(
+        settings: &LdapSettings,
+        plan: &DialPlan,
+        options: LdapOptions,
+    ) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = LdapDirectory::open_blocking_with(settings, plan, options)?;
+        let (weak, interval, first_delay) = (Arc::downgrade(&directory), directory.refresh, directory.next_delay());
+        let spawned = std::thread::Builder::new().name("ldap-refresh".into()).spawn(move || {
+            block_on(refresh_loop(weak, interval, first_delay));
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "ldap refresh thread not started; the directory stays as first synced");
+        }
+        Ok(directory)
+    }
+
+    fn new(settings: &LdapSettings, plan: &DialPlan, options: LdapOptions) -> Result<LdapDirectory, LdapError> {
+        let spec = Arc::new(SyncSpec::new(settings, plan, options.map)?);
+        let live_query = options
+            .live_query
+            .map(|bound| LiveQuery::spawn(Arc::clone(&spec), bound, options.negative_ttl));
         Ok(LdapDirectory {
             spec,
+            live_query,
             refresh: settings.refresh.max(Duration::from_secs(1)),
             live: OnceLock::new(),
             health: Mutex::new(Health {
@@ -126,6 +185,7 @@ impl LdapDirectory {
                 last_sync: None,
                 last_error: None,
                 consecutive_failures: 0,
+                live_queries: 0,
             }),
             syncing: tokio::sync::Mutex::new(()),
         })
@@ -211,7 +271,9 @@ impl LdapDirectory {
 
     /// Where the index came from, the last sync and the last error.
     pub fn health(&self) -> Health {
-        self.health.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        health.live_queries = self.live_query.as_ref().map_or(0, LiveQuery::queries);
+        health
     }
 
     /// The delay before the next sync: the refresh interval after a success, a growing
@@ -230,7 +292,22 @@ impl LdapDirectory {
 
 impl Directory for LdapDirectory {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
-        self.current()?.lookup(party)
+        let found = self.current()?.lookup(party)?;
+        if found != Lookup::Unresolved {
+            return Ok(found);
+        }
+        // Someone added since the last sync? Ask the server, within the bound, if allowed.
+        let server = self
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_sync
+            .as_ref()
+            .map(|s| s.server);
+        match (&self.live_query, server) {
+            (Some(live), Some(server)) => Ok(live.lookup(party, server).unwrap_or(Lookup::Unresolved)),
+            _ => Ok(found),
+        }
     }
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {

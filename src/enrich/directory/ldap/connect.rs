@@ -277,26 +277,30 @@ fn client_config(path: &std::path::Path) -> Result<rustls::ClientConfig, LdapErr
     Ok(config)
 }
 
+/// Settings for unit tests: a bind DN with a password nobody reads, 5 s timeouts.
+#[cfg(test)]
+pub(super) fn test_settings(url: &str) -> LdapSettings {
+    LdapSettings {
+        url: url.into(),
+        bind_dn: Some("cn=svc,dc=contoso,dc=com".into()),
+        bind_password: Some(SecretSource::Env("NOT_READ_HERE".into())),
+        base_dn: "dc=contoso,dc=com".into(),
+        filter: None,
+        starttls: false,
+        ca_file: None,
+        refresh: Duration::from_secs(900),
+        connect_timeout: Duration::from_secs(5),
+        search_timeout: Duration::from_secs(5),
+        snapshot: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn settings(url: &str) -> LdapSettings {
-        LdapSettings {
-            url: url.into(),
-            bind_dn: Some("cn=svc,dc=contoso,dc=com".into()),
-            bind_password: Some(SecretSource::Env("NOT_READ_HERE".into())),
-            base_dn: "dc=contoso,dc=com".into(),
-            filter: None,
-            starttls: false,
-            ca_file: None,
-            refresh: Duration::from_secs(900),
-            connect_timeout: Duration::from_secs(5),
-            search_timeout: Duration::from_secs(30),
-            snapshot: None,
-        }
-    }
+    use super::test_settings as settings;
 
     fn url_error(url: &str) -> String {
         match Endpoint::new(&settings(url)) {

@@ -74,10 +74,7 @@ pub struct SyncReport {
 /// The default search filter for a server: its people that have any number, SIP or mail
 /// attribute of the map (the same people the file directory keeps).
 pub fn default_filter(server: ServerKind, map: &AttributeMap) -> String {
-    let objects = match server {
-        ServerKind::ActiveDirectory => AD_OBJECTS,
-        ServerKind::Other => LDAP_OBJECTS,
-    };
+    let objects = objects_filter(server);
     let any: String = map
         .specs()
         .iter()
@@ -86,6 +83,14 @@ pub fn default_filter(server: ServerKind, map: &AttributeMap) -> String {
         .map(|s| format!("({}=*)", s.name))
         .collect();
     format!("(&{objects}(|{any}))")
+}
+
+/// The kind of objects that are people on a server (the first half of the default filter).
+pub(super) fn objects_filter(server: ServerKind) -> &'static str {
+    match server {
+        ServerKind::ActiveDirectory => AD_OBJECTS,
+        ServerKind::Other => LDAP_OBJECTS,
+    }
 }
 
 /// The attributes a sync asks for: the map's, when they are valid attribute descriptions.
@@ -97,7 +102,7 @@ pub fn requested_attributes(map: &AttributeMap) -> Vec<String> {
 }
 
 /// RFC 4512 `descr` (letter, then letters, digits, hyphens) or a numeric OID.
-fn is_attribute_name(name: &str) -> bool {
+pub(super) fn is_attribute_name(name: &str) -> bool {
     let descr = name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     let oid = !name.is_empty()
