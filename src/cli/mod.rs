@@ -6,6 +6,7 @@
 mod check;
 mod common;
 mod parse;
+mod queue;
 mod relay;
 mod render;
 mod send_test;
@@ -41,6 +42,8 @@ pub enum Command {
     SendTest(send_test::SendTestArgs),
     /// Watch the spool folder and deliver each header file exactly once (CONTRACT §4).
     Relay(relay::RelayArgs),
+    /// The relay's delivery journal: list open and parked items, show one call, retry one.
+    Queue(queue::QueueArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -87,5 +90,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Check(args) => check::run(config, args),
         Command::SendTest(args) => send_test::run(config, args),
         Command::Relay(args) => relay::run(config, args),
+        Command::Queue(args) => queue::run(config, args),
     }
 }

@@ -151,7 +151,11 @@ impl Relay {
                 path: lock_path.clone(),
                 source,
             })?;
-        if lock.try_lock().is_err() {
+        // `File::try_lock` is Rust 1.89 (the crate says 1.88, set by notify; the toolchain
+        // here is newer). The lock dies with the process, so a SIGKILL never leaves it stale.
+        #[allow(clippy::incompatible_msrv)]
+        let locked = lock.try_lock();
+        if locked.is_err() {
             return Err(RelayError::Locked { path: lock_path });
         }
         let (journal, open) = Journal::open(&state.join("journal.jsonl"))?;

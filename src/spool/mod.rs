@@ -10,6 +10,7 @@
 pub(crate) mod durable;
 pub mod journal;
 pub mod own;
+pub mod queue;
 pub mod retry;
 pub mod settings;
 pub mod tap;
@@ -32,6 +33,10 @@ pub enum SpoolError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{name}` is not parked in {}", dir.display())]
+    NotParked { name: String, dir: PathBuf },
+    #[error("{}: a relay is running on this spool; stop it before changing its ledger", path.display())]
+    Busy { path: PathBuf },
 }
 
 /// Where "now" comes from (the system clock, or a test's).

@@ -86,15 +86,20 @@ impl Spool {
 
     /// Runs `callnote relay --once`; returns the exit code and stderr.
     fn run_once(&self) -> (i32, String) {
+        let (code, _, stderr) = self.cli(&["relay", "--once"]);
+        (code, stderr)
+    }
+
+    /// Runs `callnote ARGS --config <this spool's config>`: exit code, stdout, stderr.
+    fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .args(["relay", "--once", "--config"])
+            .args(args)
+            .arg("--config")
             .arg(&self.config)
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
     }
 
     fn ls(&self, sub: &str) -> Vec<String> {
@@ -345,7 +350,8 @@ fn a_refused_recipient_is_parked_with_the_servers_reply() {
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-550", &server.port, 2);
     let rcpt = format!("rejected-{}@contoso.com", unique("r"));
-    spool.drop_item("refused", &unique("refused"), &rcpt, true);
+    let call_id = unique("refused");
+    spool.drop_item("refused", &call_id, &rcpt, true);
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "{stderr}");
@@ -361,6 +367,41 @@ fn a_refused_recipient_is_parked_with_the_servers_reply() {
     );
     assert!(first.starts_with(&expected), "{report}");
     assert!(spool.delivered(&server).is_empty());
+
+    // The journal, through `callnote queue`.
+    let (code, list, _) = spool.cli(&["queue", "list"]);
+    assert_eq!((code, list.lines().count()), (0, 1), "{list}");
+    assert_eq!(list, format!("parked\trefused.txt\t{first}\n"));
+    let (code, show, _) = spool.cli(&["queue", "show", &call_id]);
+    let states: Vec<&str> = show
+        .lines()
+        .map(|l| l.split("\"state\":\"").nth(1).unwrap().split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        (code, states),
+        (0, vec!["claimed", "attempt", "failed", "done"]),
+        "{show}"
+    );
+    let (code, _, stderr) = spool.cli(&["queue", "show", "no-such-call"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "no-such-call: no journal record for this call\n")
+    );
+    let (code, retried, _) = spool.cli(&["queue", "retry", "refused.txt"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        retried,
+        format!(
+            "queued again: {}\nqueued again: {}\n",
+            spool.dir.join("refused.wav").display(),
+            spool.dir.join("refused.txt").display()
+        )
+    );
+    assert_eq!(spool.ls("failed"), Vec::<String>::new());
+    assert_eq!(
+        spool.ls(""),
+        ["archive", "failed", "refused.txt", "refused.wav", "state", "work"]
+    );
 }
 
 #[test]
@@ -484,6 +525,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
             std::thread::sleep(Duration::from_millis(1));
         }
         if exited {
+            child.wait().unwrap();
             // Drained before the kill: give it more to do, so every kill lands on work.
             add(&spool, 50);
         } else {

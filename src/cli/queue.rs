@@ -1,0 +1,104 @@
+//! `callnote queue list | show CALL_ID | retry NAME`: the relay's delivery journal for
+//! admins. `list` shows the items still open (queued, in an attempt, deferred with the last
+//! SMTP reply and the next attempt) and the parked files with their reason; `show` prints
+//! every journal record of one call (queued, deferred, sent with the queue id, failed with
+//! the reason); `retry` puts a parked item back in the queue.
+//!
+//! Reads the journal without the relay's lock (safe while it runs); `retry` in `tap` mode
+//! needs the relay stopped. Exit status 0, or 1 when `show` finds nothing.
+
+use anyhow::Context as _;
+
+use super::{Status, UsageError, common};
+use crate::config::{Config, SpoolMode};
+use crate::spool::{State, queue};
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub action: QueueAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum QueueAction {
+    /// Items in flight or deferred, and parked files with their reason.
+    List,
+    /// Every journal record of one call.
+    Show {
+        #[arg(value_name = "CALL_ID")]
+        call_id: String,
+    },
+    /// Put a parked item (its header's file name) back in the queue.
+    Retry {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
+    let dir = config
+        .spool_dir
+        .clone()
+        .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
+    let state = match (config.spool_mode, &config.spool.state_dir) {
+        (SpoolMode::Tap, None) => return Err(UsageError("spool.state_dir must be set in `tap` mode".into()).into()),
+        _ => config.spool.state_dir_for(&dir),
+    };
+    let journal = state.join("journal.jsonl");
+    let failed = match config.spool_mode {
+        SpoolMode::Own => dir.join("failed"),
+        SpoolMode::Tap => state.join("failed"),
+    };
+    let mut out = String::new();
+    let status = match args.action {
+        QueueAction::List => {
+            for (item, s) in queue::open_items(&journal)? {
+                let what = match &s.last {
+                    State::Claimed { .. } => "queued".to_owned(),
+                    State::Attempt { .. } => "sending (or interrupted)".to_owned(),
+                    State::Deferred { reason, next_at, .. } => format!("deferred until {next_at}: {reason}"),
+                    State::Sent { queue_id, .. } => format!("sent (queue id {})", queue_id.as_deref().unwrap_or("?")),
+                    State::Skipped { message_type } => format!("skipped ({message_type})"),
+                    State::Failed { reason } => format!("parked: {reason}"),
+                    State::Done => continue,
+                };
+                let call = s.call_id.as_deref().unwrap_or("-");
+                out += &format!("{item}\tcall {call}\tattempts {}\t{what}\n", s.attempts);
+            }
+            for (name, reason) in queue::parked(&failed)? {
+                out += &format!("parked\t{name}\t{reason}\n");
+            }
+            Status::Ok
+        }
+        QueueAction::Show { call_id } => {
+            let records = queue::history(&journal, &call_id)?;
+            for r in &records {
+                out += &serde_json::to_string(r).context("cannot print a journal record")?;
+                out.push('\n');
+            }
+            if records.is_empty() {
+                eprintln!("{call_id}: no journal record for this call");
+                Status::SomeInputsFailed
+            } else {
+                Status::Ok
+            }
+        }
+        QueueAction::Retry { name } => {
+            match config.spool_mode {
+                SpoolMode::Own => {
+                    for path in queue::retry_own(&dir, &name)? {
+                        out += &format!("queued again: {}\n", path.display());
+                    }
+                }
+                SpoolMode::Tap => {
+                    for key in queue::retry_tap(&state, &name, jiff::Timestamp::now())? {
+                        out += &format!("ledger forgets: {key}\n");
+                    }
+                }
+            }
+            Status::Ok
+        }
+    };
+    common::write_stdout(out.as_bytes());
+    Ok(status)
+}

@@ -1,0 +1,282 @@
+//! What `callnote queue` reads and changes: the items the journal still has open, the
+//! history of one call, the parked files, and putting a parked item back in the queue.
+//!
+//! Consumes the journal (read-only, [`super::journal::replay`]) and the spool folders;
+//! produces views, and for `retry` moves a parked `own` item (side file first, then the
+//! header, as a producer would) back into the spool folder, or in `tap` mode appends a
+//! `done` record that makes the ledger forget the failure. Never rewrites the journal;
+//! never changes a tap ledger while a relay holds the spool's lock. Returns [`SpoolError`].
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::journal::{ItemStatus, Record, State, replay};
+use super::own::io;
+use super::{Journal, SpoolError, durable};
+
+/// Every item whose last record is not `done`, oldest first.
+pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolError> {
+    let mut open: HashMap<String, ItemStatus> = HashMap::new();
+    replay(journal, |r| match r.state {
+        State::Done => {
+            open.remove(&r.item);
+        }
+        state => open
+            .entry(r.item)
+            .or_insert_with(|| ItemStatus {
+                name: None,
+                call_id: None,
+                first_at: r.at,
+                attempts: 0,
+                last: state.clone(),
+            })
+            .apply(&state),
+    })?;
+    let mut items: Vec<_> = open.into_iter().collect();
+    items.sort_by(|a, b| (a.1.first_at, &a.0).cmp(&(b.1.first_at, &b.0)));
+    Ok(items)
+}
+
+/// Every record of every item that carried `call_id`, in journal order.
+pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError> {
+    let mut items = HashSet::new();
+    replay(journal, |r| {
+        if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id)
+            || r.item.ends_with(&format!("/{call_id}"))
+        {
+            items.insert(r.item);
+        }
+    })?;
+    let mut out = Vec::new();
+    replay(journal, |r| {
+        if items.contains(&r.item) {
+            out.push(r);
+        }
+    })?;
+    Ok(out)
+}
+
+/// The `.error.txt` reports in a `failed/` folder: (parked file name, first line).
+pub fn parked(failed: &Path) -> Result<Vec<(String, String)>, SpoolError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(failed) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io("cannot list", failed)(e)),
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if let Some(parked) = name.strip_suffix(".error.txt") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            out.push((parked.to_owned(), text.lines().next().unwrap_or("").to_owned()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `own`: moves `failed/NAME` and the side files it names back into the spool folder and
+/// removes its report. Returns the paths now in the spool folder (side files first).
+pub fn retry_own(root: &Path, name: &str) -> Result<Vec<PathBuf>, SpoolError> {
+    let failed = root.join("failed");
+    let header = failed.join(name);
+    if name.contains(['/', '\\']) || !header.is_file() {
+        return Err(SpoolError::NotParked {
+            name: name.to_owned(),
+            dir: failed,
+        });
+    }
+    let mut moved = Vec::new();
+    for side in side_files(&header) {
+        let from = failed.join(&side);
+        if from.is_file() {
+            durable::rename(&from, &root.join(&side)).map_err(io("cannot move", &from))?;
+            moved.push(root.join(side));
+        }
+    }
+    durable::rename(&header, &root.join(name)).map_err(io("cannot move", &header))?;
+    moved.push(root.join(name));
+    let report = failed.join(format!("{name}.error.txt"));
+    std::fs::remove_file(&report).map_err(io("cannot remove", &report))?;
+    Ok(moved)
+}
+
+/// The side file names a header refers to (`AttachmentName`/`AttachmentPath`), read as
+/// text without parsing the header (it may be the reason it was parked).
+fn side_files(header: &Path) -> Vec<String> {
+    let text = std::fs::read(header)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            let key = key.trim();
+            (key.eq_ignore_ascii_case("AttachmentName") || key.eq_ignore_ascii_case("AttachmentPath"))
+                .then(|| value.trim().rsplit(['\\', '/']).next().unwrap_or("").to_owned())
+        })
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .collect()
+}
+
+/// `tap`: makes the ledger forget the failure of the file `name` (every key of its file
+/// stem whose last record is `failed`) and removes its report, so the next pass takes it
+/// again. Refused while a relay holds the lock of `state`. Returns the keys forgotten.
+pub fn retry_tap(state: &Path, name: &str, now: jiff::Timestamp) -> Result<Vec<String>, SpoolError> {
+    let lock_path = state.join("relay.lock");
+    // Held until the ledger is changed, so no relay starts in between.
+    let _guard = match std::fs::OpenOptions::new().write(true).open(&lock_path) {
+        Ok(lock) => {
+            #[allow(clippy::incompatible_msrv)]
+            let taken = lock.try_lock();
+            if taken.is_err() {
+                return Err(SpoolError::Busy { path: lock_path });
+            }
+            Some(lock)
+        }
+        Err(_) => None,
+    };
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let journal_path = state.join("journal.jsonl");
+    let keys: Vec<String> = open_items(&journal_path)?
+        .into_iter()
+        .filter(|(key, s)| key.starts_with(&format!("{stem}/")) && matches!(s.last, State::Failed { .. }))
+        .map(|(key, _)| key)
+        .collect();
+    if keys.is_empty() {
+        return Err(SpoolError::NotParked {
+            name: name.to_owned(),
+            dir: state.join("failed"),
+        });
+    }
+    let (journal, _) = Journal::open(&journal_path)?;
+    for key in &keys {
+        journal.append(key, now, State::Done)?;
+    }
+    let report = state.join("failed").join(format!("{name}.error.txt"));
+    if report.exists() {
+        std::fs::remove_file(&report).map_err(io("cannot remove", &report))?;
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn open_items_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (j, _) = Journal::open(&path).unwrap();
+        let attempt = |c: &str| State::Attempt {
+            attempt: 1,
+            call_id: c.into(),
+            message_id: "<m>".into(),
+            resend: false,
+        };
+        j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
+        j.append("a", t(1), attempt("call-a")).unwrap();
+        j.append("b", t(2), attempt("call-b")).unwrap();
+        j.append(
+            "a",
+            t(3),
+            State::Deferred {
+                attempt: 1,
+                reason: "451".into(),
+                next_at: t(60),
+            },
+        )
+        .unwrap();
+        j.append(
+            "b",
+            t(4),
+            State::Sent {
+                queue_id: None,
+                reply: "250".into(),
+            },
+        )
+        .unwrap();
+        j.append("b", t(5), State::Done).unwrap();
+        let open = open_items(&path).unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].0.as_str(), open[0].1.attempts, open[0].1.call_id.as_deref()),
+            ("a", 1, Some("call-a"))
+        );
+        let h: Vec<(String, i64)> = history(&path, "call-b")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.item, r.at.as_second() - 1_800_000_000))
+            .collect();
+        assert_eq!(h, [("b".to_owned(), 2), ("b".to_owned(), 4), ("b".to_owned(), 5)]);
+    }
+
+    #[test]
+    fn retry_moves_a_parked_item_back_with_its_side_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("failed")).unwrap();
+        std::fs::write(
+            root.join("failed/x.txt"),
+            "MessageType : VoiceMail\r\nAttachmentName : C:\\vm\\x.wav\r\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("failed/x.wav"), "RIFF").unwrap();
+        std::fs::write(
+            root.join("failed/x.txt.error.txt"),
+            "reason: rcpt to: 550 no such user\nitem: 1_x.txt\n",
+        )
+        .unwrap();
+        assert_eq!(
+            parked(&root.join("failed")).unwrap(),
+            [("x.txt".to_owned(), "reason: rcpt to: 550 no such user".to_owned())]
+        );
+        let moved = retry_own(root, "x.txt").unwrap();
+        assert_eq!(moved, [root.join("x.wav"), root.join("x.txt")]);
+        assert_eq!(std::fs::read_dir(root.join("failed")).unwrap().count(), 0);
+        let err = retry_own(root, "x.txt").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`x.txt` is not parked in {}", root.join("failed").display())
+        );
+    }
+
+    #[test]
+    fn tap_retry_forgets_the_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path();
+        let (j, _) = Journal::open(&state.join("journal.jsonl")).unwrap();
+        j.append("0b1c/call-1", t(0), State::Failed { reason: "550".into() })
+            .unwrap();
+        j.append(
+            "9f9f/call-2",
+            t(0),
+            State::Sent {
+                queue_id: None,
+                reply: "250".into(),
+            },
+        )
+        .unwrap();
+        drop(j);
+        assert_eq!(retry_tap(state, "0b1c.txt", t(9)).unwrap(), ["0b1c/call-1"]);
+        let open: Vec<String> = open_items(&state.join("journal.jsonl"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(open, ["9f9f/call-2"]);
+        assert!(matches!(
+            retry_tap(state, "9f9f.txt", t(9)),
+            Err(SpoolError::NotParked { .. })
+        ));
+    }
+}
