@@ -47,6 +47,7 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
     let templates = common::load_templates(&config, args.templates.as_deref())?;
     let templates_dir = args.templates.clone().or(config.templates_dir.clone());
     let settings = config.spool.clone();
+    let listen = config.server_listen;
     let mode = config.spool_mode;
     let pipeline = Arc::new(Pipeline::new(config, templates, directory, None));
     let relay_pipeline = pipeline.clone();
@@ -82,6 +83,7 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
             rescan: settings.rescan,
             templates_dir,
             pipeline,
+            listen,
         };
         let all_good = service::serve(&relay, options).await?;
         Ok(if all_good { Status::Ok } else { Status::SomeInputsFailed })

@@ -16,6 +16,7 @@
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
 mod item;
+pub mod metrics;
 pub mod service;
 mod tap;
 
@@ -43,6 +44,12 @@ pub enum RelayError {
     Locked { path: PathBuf },
     #[error("{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode", dir.display())]
     TapNeedsStateDir { dir: PathBuf },
+    #[error("server.listen: cannot listen on {addr}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot watch for signals")]
     Signals {
         #[source]
@@ -112,6 +119,7 @@ pub(crate) struct Shared {
 /// The relay over an `own` spool.
 pub struct Relay {
     shared: Arc<Shared>,
+    metrics: Arc<metrics::Metrics>,
     concurrency: usize,
     _lock: std::fs::File,
 }
@@ -172,6 +180,7 @@ impl Relay {
         };
         Ok(Relay {
             shared: Arc::new(shared),
+            metrics: Arc::default(),
             concurrency: settings.concurrency,
             _lock: lock,
         })
@@ -207,7 +216,25 @@ impl Relay {
         while !tasks.is_empty() {
             collect(tasks.join_next().await, &mut report)?;
         }
+        let open = {
+            let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.values()
+                .filter(|s| {
+                    !matches!(
+                        s.last,
+                        State::Sent { .. } | State::Skipped { .. } | State::Failed { .. }
+                    )
+                })
+                .count()
+        };
+        let now = jiff::Timestamp::now().as_second().max(0) as u64;
+        self.metrics.record_pass(&report, open, now);
         Ok(report)
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.metrics.clone()
     }
 
     /// When the earliest deferred item is due, if any.

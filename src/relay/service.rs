@@ -2,7 +2,7 @@
 //! changes (file-system events), a deferred item falls due, or the rescan interval passes
 //! (events are not delivered on SMB/NFS shares). SIGTERM and Ctrl-C stop claiming and let
 //! the items in flight finish; SIGHUP reloads the templates, keeping the set in use when the
-//! new one does not pass `check`.
+//! new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
 //!
 //! Consumes an open [`Relay`]; produces passes until told to stop. Never stops on a
 //! per-item failure; returns [`RelayError`] only when the spool itself cannot be read.
@@ -25,6 +25,8 @@ pub struct ServiceOptions {
     /// The template folder SIGHUP reloads (`None`: the built-in set, nothing to reload).
     pub templates_dir: Option<PathBuf>,
     pub pipeline: Arc<Pipeline>,
+    /// Where `/metrics` and `/healthz` are served (`[server] listen`).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs passes until SIGTERM/SIGINT. Returns whether every pass was all good.
@@ -45,6 +47,13 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, Relay
             None
         }
     };
+    if let Some(addr) = options.listen {
+        let listener = super::metrics::bind(addr)
+            .await
+            .map_err(|source| RelayError::Listen { addr, source })?;
+        tokio::spawn(super::metrics::serve(listener, relay.metrics()));
+        tracing::info!(%addr, "serving /metrics and /healthz");
+    }
     tracing::info!(dir = %options.dir.display(), "relay started");
     let mut all_good = true;
     while !stop.load(Ordering::SeqCst) {

@@ -1,6 +1,7 @@
 //! The long-running relay against the real SMTP server: files dropped while it runs are
 //! delivered, SIGHUP with broken templates keeps the last good set serving, SIGHUP with
-//! good ones switches to them, SIGTERM ends it with status 0.
+//! good ones switches to them, `/metrics` and `/healthz` answer, SIGTERM ends it with
+//! status 0.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,7 +51,14 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-svc", &server.port, 2);
     let mut config = std::fs::read_to_string(&spool.config).unwrap();
-    config.push_str("rescan = \"500ms\"\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config.push_str(&format!(
+        "rescan = \"500ms\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
     std::fs::write(&spool.config, config).unwrap();
     let templates = spool.dir.parent().unwrap().join("templates");
     let subject = templates.join("missed_call/en/subject.txt");
@@ -94,6 +102,29 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     wait_for("the reload", || log_count(&log, "templates reloaded") == 1);
     let (call_id, third) = drop_and_wait("third");
     assert_eq!(third, format!("Custom {call_id}"));
+
+    // /metrics counts what the passes did; /healthz answers while it runs.
+    let get = |path: &str| {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    wait_for("the metrics", || {
+        get("/metrics").contains("\ncallnote_relay_items_total{outcome=\"delivered\"} 3\n")
+    });
+    let metrics = get("/metrics");
+    assert!(
+        metrics.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ncallnote_relay_items_total{outcome=\"parked\"} 0\n"),
+        "{metrics}"
+    );
+    assert!(get("/healthz").ends_with("\r\n\r\nok\n"));
 
     signal(&child, "-TERM");
     let mut status = None;
