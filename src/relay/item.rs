@@ -188,6 +188,11 @@ impl Shared {
         let attempt = status.attempts + 1;
         match self.prepare(&item)? {
             Ok(Outcome::Skipped(message_type)) => {
+                // Not parsed far enough to find its side file (an XSOVoiceMail's .wav):
+                // take it along by the name the header gives, so nothing is left behind.
+                for side in crate::spool::queue::side_files(&item.header()) {
+                    self.own().adopt_side_file(&item, &side)?;
+                }
                 self.note(&item.id, State::Skipped { message_type })?;
                 self.finish(&item)?;
                 Ok(Next::Done(ItemOutcome::Skipped))

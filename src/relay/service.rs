@@ -1,8 +1,8 @@
 //! The long-running relay: a full pass at start-up, then a pass whenever the folder
 //! changes (file-system events), a deferred item falls due, or the rescan interval passes
 //! (events are not delivered on SMB/NFS shares). SIGTERM and Ctrl-C stop claiming and let
-//! the items in flight finish; SIGHUP reloads the templates, keeping the set in use when the
-//! new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
+//! the items in flight finish; SIGHUP, or a change in the template folder, reloads the
+//! templates, keeping the set in use when the new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
 //!
 //! Consumes an open [`Relay`]; produces passes until told to stop. Never stops on a
 //! per-item failure; returns [`RelayError`] only when the spool itself cannot be read.
@@ -40,7 +40,7 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, Relay
         options.templates_dir.clone(),
     )?;
     // Kept alive for the whole run; without events the rescan still finds everything.
-    let _watcher = match watch(&options.dir, wake.clone()) {
+    let _watcher = match watch(&options.dir, notify::RecursiveMode::NonRecursive, wake.clone()) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(dir = %options.dir.display(), error = %e, "no file-system events; rescanning only");
@@ -77,7 +77,7 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, Relay
 }
 
 /// Wakes the loop on any change in `dir` (not on reads).
-fn watch(dir: &Path, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
+fn watch(dir: &Path, mode: notify::RecursiveMode, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
@@ -86,7 +86,7 @@ fn watch(dir: &Path, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWat
             wake.notify_one();
         }
     })?;
-    watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
+    watcher.watch(dir, mode)?;
     Ok(watcher)
 }
 
@@ -112,13 +112,34 @@ fn spawn_signal_handlers(
         stop.store(true, Ordering::SeqCst);
         wake.notify_one();
     });
+    // SIGHUP and (below) any change in the template folder ask for a reload; one task does
+    // them, after a short pause so that an editor's burst of writes is read once, whole.
+    let reload = Arc::new(Notify::new());
+    let on_hup = reload.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            let Some(dir) = &templates_dir else {
-                tracing::info!("SIGHUP: built-in templates, nothing to reload");
+            on_hup.notify_one();
+        }
+    });
+    let watcher = match &templates_dir {
+        Some(dir) => match watch(dir, notify::RecursiveMode::Recursive, reload.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "template changes are not watched; use SIGHUP");
+                None
+            }
+        },
+        None => None,
+    };
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        loop {
+            reload.notified().await;
+            let Some(dir) = templates_dir.clone() else {
+                tracing::info!("built-in templates: nothing to reload");
                 continue;
             };
-            let dir = dir.clone();
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let pipeline = pipeline.clone();
             let _ = tokio::task::spawn_blocking(move || reload_templates(&pipeline, &dir)).await;
         }

@@ -105,7 +105,7 @@ pub fn retry_own(root: &Path, name: &str) -> Result<Vec<PathBuf>, SpoolError> {
 
 /// The side file names a header refers to (`AttachmentName`/`AttachmentPath`), read as
 /// text without parsing the header (it may be the reason it was parked).
-fn side_files(header: &Path) -> Vec<String> {
+pub(crate) fn side_files(header: &Path) -> Vec<String> {
     let text = std::fs::read(header)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();

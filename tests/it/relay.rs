@@ -232,16 +232,16 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
         29,
         "27 delivered + HealthCheck + XSOVoiceMail"
     );
-    // XSOVoiceMail is skipped before its side file is looked up: the .wav stays.
+    // Nothing is left behind; a skipped XSOVoiceMail takes its .wav into the archive.
+    assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
+    let xso = spool
+        .ls("archive")
+        .into_iter()
+        .find(|id| id.ends_with("_xsovoicemail-2013.txt"))
+        .unwrap();
     assert_eq!(
-        spool.ls(""),
-        [
-            "220f1eed-5b92-4853-80b9-a53dc794ffbf.wav",
-            "archive",
-            "failed",
-            "state",
-            "work"
-        ]
+        spool.ls(&format!("archive/{xso}")),
+        ["220f1eed-5b92-4853-80b9-a53dc794ffbf.wav", "xsovoicemail-2013.txt"]
     );
 
     let reasons: [(&str, &str); 11] = [

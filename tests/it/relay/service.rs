@@ -1,6 +1,6 @@
 //! The long-running relay against the real SMTP server: files dropped while it runs are
-//! delivered, SIGHUP with broken templates keeps the last good set serving, SIGHUP with
-//! good ones switches to them, `/metrics` and `/healthz` answer, SIGTERM ends it with
+//! delivered, a broken template edited in keeps the last good set serving, a good one is
+//! picked up, SIGHUP reloads, `/metrics` and `/healthz` answer, SIGTERM ends it with
 //! status 0.
 
 use std::path::Path;
@@ -91,17 +91,27 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     let (_, first) = drop_and_wait("first");
     assert!(first.starts_with("Missed call from "), "{first}");
 
-    std::fs::write(&subject, "{{ call_id | no_such_filter }}").unwrap();
-    signal(&child, "-HUP");
-    wait_for("the failed reload", || log_count(&log, "keeping the set in use") == 1);
+    // A template edited while it runs is picked up by itself; a broken one is refused.
+    let edit = |text: &str| {
+        let tmp = spool.dir.parent().unwrap().join("subject.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &subject).unwrap();
+    };
+    edit("{{ call_id | no_such_filter }}");
+    wait_for("the refused reload", || log_count(&log, "keeping the set in use") >= 1);
     let (_, second) = drop_and_wait("second");
     assert_eq!(second, first, "the last good set keeps serving");
+    assert_eq!(log_count(&log, "templates reloaded"), 0);
 
-    std::fs::write(&subject, "Custom {{ call_id }}").unwrap();
-    signal(&child, "-HUP");
-    wait_for("the reload", || log_count(&log, "templates reloaded") == 1);
+    edit("Custom {{ call_id }}");
+    wait_for("the reload", || log_count(&log, "templates reloaded") >= 1);
     let (call_id, third) = drop_and_wait("third");
     assert_eq!(third, format!("Custom {call_id}"));
+
+    // SIGHUP reloads too.
+    let reloads = log_count(&log, "templates reloaded");
+    signal(&child, "-HUP");
+    wait_for("the SIGHUP reload", || log_count(&log, "templates reloaded") > reloads);
 
     // /metrics counts what the passes did; /healthz answers while it runs.
     let get = |path: &str| {
