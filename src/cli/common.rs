@@ -65,9 +65,11 @@ pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Director
         Some(DirectorySource::Ldap(settings)) => {
             // First sync (or the last good snapshot when the DC is down); a wrong password,
             // CA or host name is an error here, before any input is read.
-            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan)
-                .map_err(|e| anyhow::anyhow!("{}", e.with_causes()))
-                .with_context(|| format!("{}: cannot open the LDAP directory", settings.url))?;
+            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan).map_err(|e| {
+                // Unusable settings (bad URL, CA file, refused bind) are configuration errors: exit 2.
+                let error = anyhow::anyhow!("{}", e.with_causes());
+                if e.is_configuration() { error.context(UsageError(format!("{}: cannot open the LDAP directory", settings.url))) } else { error.context(format!("{}: cannot open the LDAP directory", settings.url)) }
+            })?;
             Ok(Some(directory))
         }
     }

@@ -5,6 +5,7 @@
 
 mod check;
 mod common;
+mod directory_check;
 mod parse;
 mod queue;
 mod relay;
@@ -44,6 +45,9 @@ pub enum Command {
     Relay(relay::RelayArgs),
     /// The relay's delivery journal: list open and parked items, show one call, retry one.
     Queue(queue::QueueArgs),
+    /// Bind to the directory, count entries and phone values, list values that do not read
+    /// under the dial plan and numbers shared by several people.
+    DirectoryCheck(directory_check::DirectoryCheckArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -75,7 +79,9 @@ pub fn main() -> ExitCode {
         Ok(Status::SomeInputsFailed) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
-            let config_problem = e.chain().any(|c| c.is::<UsageError>() || c.is::<crate::config::ConfigError>());
+            // `downcast_ref` also finds a UsageError attached as context.
+            let config_problem = e.downcast_ref::<UsageError>().is_some()
+                || e.chain().any(|c| c.is::<UsageError>() || c.is::<crate::config::ConfigError>());
             ExitCode::from(if config_problem { 2 } else { 1 })
         }
     }
@@ -91,5 +97,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::SendTest(args) => send_test::run(config, args),
         Command::Relay(args) => relay::run(config, args),
         Command::Queue(args) => queue::run(config, args),
+        Command::DirectoryCheck(args) => directory_check::run(config, args),
     }
 }
