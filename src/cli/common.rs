@@ -65,13 +65,31 @@ pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Director
         Some(DirectorySource::Ldap(settings)) => {
             // First sync (or the last good snapshot when the DC is down); a wrong password,
             // CA or host name is an error here, before any input is read.
-            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan).map_err(|e| {
-                // Unusable settings (bad URL, CA file, refused bind) are configuration errors: exit 2.
-                let error = anyhow::anyhow!("{}", e.with_causes());
-                if e.is_configuration() { error.context(UsageError(format!("{}: cannot open the LDAP directory", settings.url))) } else { error.context(format!("{}: cannot open the LDAP directory", settings.url)) }
-            })?;
+            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan).map_err(|e| ldap_open_error(&settings.url, e))?;
             Ok(Some(directory))
         }
+    }
+}
+
+/// Unusable LDAP settings (bad URL, CA file, refused bind) are configuration errors (exit
+/// 2); an unreachable server is not.
+fn ldap_open_error(url: &str, e: directory::ldap::LdapError) -> anyhow::Error {
+    let error = anyhow::anyhow!("{}", e.with_causes());
+    let what = format!("{url}: cannot open the LDAP directory");
+    if e.is_configuration() { error.context(UsageError(what)) } else { error.context(what) }
+}
+
+/// For long-running services (relay, preview): like [`open_directory`], but an LDAP
+/// directory keeps refreshing in the background on `[directory] refresh`, swapping each
+/// complete new index in atomically.
+pub fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    match &config.directory {
+        Some(DirectorySource::Ldap(settings)) => {
+            let options = directory::ldap::LdapOptions::default();
+            let directory = directory::ldap::LdapDirectory::open_refreshing(settings, &config.dialplan, options).map_err(|e| ldap_open_error(&settings.url, e))?;
+            Ok(Some(directory))
+        }
+        _ => open_directory(config),
     }
 }
 

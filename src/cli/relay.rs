@@ -43,7 +43,7 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
         .clone()
         .ok_or_else(|| UsageError("no [delivery] in the configuration".into()))?;
     let transport = crate::deliver::from_settings(&delivery).context("step: configure delivery")?;
-    let directory = common::open_directory(&config)?;
+    let directory = common::open_directory_for_service(&config)?;
     let templates = common::load_templates(&config, args.templates.as_deref())?;
     let templates_dir = args.templates.clone().or(config.templates_dir.clone());
     let settings = config.spool.clone();
