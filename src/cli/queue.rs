@@ -53,6 +53,15 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
     let status = match args.action {
         QueueAction::List => {
             for (item, s) in queue::open_items(&journal)? {
+                // A tap ledger keeps what it sent or parked for good; that is history, not
+                // queue (parked files are listed below, from their reports).
+                let tap_history = matches!(
+                    s.last,
+                    State::Sent { .. } | State::Skipped { .. } | State::Failed { .. }
+                );
+                if config.spool_mode == SpoolMode::Tap && tap_history {
+                    continue;
+                }
                 let what = match &s.last {
                     State::Claimed { .. } => "queued".to_owned(),
                     State::Attempt { .. } => "sending (or interrupted)".to_owned(),
@@ -63,6 +72,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
                     State::Done => continue,
                 };
                 let call = s.call_id.as_deref().unwrap_or("-");
+                let what = what.replace('\n', "; ");
                 out += &format!("{item}\tcall {call}\tattempts {}\t{what}\n", s.attempts);
             }
             for (name, reason) in queue::parked(&failed)? {

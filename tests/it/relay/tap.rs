@@ -80,6 +80,11 @@ fn a_tapped_folder_is_delivered_once_and_left_byte_identical() {
     }
     assert_eq!(delivered.len(), 27);
     assert_eq!(snapshot(&spool.dir), before, "the tapped folder must be byte-identical");
+    // The ledger's sent entries are history: `queue list` shows only the parked files.
+    let (code, list, _) = spool.cli(&["queue", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(list.lines().count(), 11, "{list}");
+    assert!(list.lines().all(|l| l.starts_with("parked\t")), "{list}");
     let reports = files_in(&state.join("failed"));
     assert_eq!(reports.len(), 11);
     let report = std::fs::read_to_string(state.join("failed/duplicate-keys.txt.error.txt")).unwrap();
