@@ -123,6 +123,28 @@ impl Journal {
     /// Opens (or creates) the journal at `path`, repairs a torn last record and returns the
     /// status of every item whose last record is not `done`.
     pub fn open(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
+        Journal::open_rotating(path, ROTATE_AT)
+    }
+
+    /// [`open`](Self::open), rotating a journal longer than `rotate_at` bytes: its records
+    /// move to `journal.<unix time in ns>.jsonl` beside it and the new journal starts with a
+    /// snapshot of the open items (first record at their first time, attempts, last state).
+    /// The snapshot is complete and synced before it replaces the journal, so a crash at
+    /// any point leaves either journal whole.
+    pub fn open_rotating(path: &Path, rotate_at: u64) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
+        let (journal, open) = Journal::open_plain(path)?;
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len <= rotate_at {
+            return Ok((journal, open));
+        }
+        drop(journal);
+        rotate(path, &open)?;
+        let (journal, reopened) = Journal::open_plain(path)?;
+        debug_assert_eq!(reopened.len(), open.len());
+        Ok((journal, reopened))
+    }
+
+    fn open_plain(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
         let io = |action: &'static str| {
             move |source| SpoolError::Io {
                 action,
@@ -212,6 +234,60 @@ impl Journal {
             source,
         }
     }
+}
+
+/// Journals longer than this are rotated when opened.
+pub const ROTATE_AT: u64 = 64 << 20;
+
+/// Writes the snapshot of `open` as `<journal>.new`, syncs it, links the old journal to
+/// `journal.<unix time in ns>.jsonl`, then renames the snapshot over the journal.
+fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolError> {
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_owned();
+        move |source| SpoolError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let mut items: Vec<(&String, &ItemStatus)> = open.iter().collect();
+    items.sort_by(|a, b| (a.1.first_at, a.0).cmp(&(b.1.first_at, b.0)));
+    let mut text = Vec::new();
+    let mut push = |item: &str, at: Timestamp, state: State| {
+        let record = Record {
+            at,
+            item: item.to_owned(),
+            state,
+        };
+        text.extend(serde_json::to_vec(&record).expect("a journal record always serializes"));
+        text.push(b'\n');
+    };
+    for (item, s) in items {
+        if let Some(name) = &s.name {
+            push(item, s.first_at, State::Claimed { name: name.clone() });
+        }
+        if s.attempts > 0 && !matches!(s.last, State::Attempt { .. }) {
+            let call_id = s.call_id.clone().unwrap_or_default();
+            push(
+                item,
+                s.first_at,
+                State::Attempt {
+                    attempt: s.attempts,
+                    call_id,
+                    message_id: String::new(),
+                    resend: false,
+                },
+            );
+        }
+        push(item, s.first_at, s.last.clone());
+    }
+    let fresh = path.with_extension("jsonl.new");
+    super::durable::write_file(&fresh, &text).map_err(io("cannot write", &fresh))?;
+    let archived = path.with_file_name(format!("journal.{}.jsonl", Timestamp::now().as_nanosecond()));
+    std::fs::hard_link(path, &archived).map_err(io("cannot keep the old journal as", &archived))?;
+    super::durable::rename(&fresh, path).map_err(io("cannot replace", path))?;
+    tracing::info!(journal = %path.display(), old = %archived.display(), open = open.len(), "journal rotated");
+    Ok(())
 }
 
 /// Reads every complete record of the journal at `path` in order (a missing file has
@@ -352,6 +428,71 @@ mod tests {
         let (_, open) = Journal::open(&path).unwrap();
         assert_eq!(open.len(), 200);
         assert_eq!(open["t7-24"].name.as_deref(), Some("t7-24"));
+    }
+
+    #[test]
+    fn a_long_journal_is_rotated_to_a_snapshot_of_its_open_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        {
+            let (j, _) = Journal::open(&path).unwrap();
+            j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
+            let attempt = State::Attempt {
+                attempt: 2,
+                call_id: "c-a".into(),
+                message_id: "<m>".into(),
+                resend: false,
+            };
+            j.append("a", t(1), attempt).unwrap();
+            j.append(
+                "a",
+                t(2),
+                State::Deferred {
+                    attempt: 2,
+                    reason: "451".into(),
+                    next_at: t(99),
+                },
+            )
+            .unwrap();
+            for n in 0..20 {
+                let item = format!("done{n}");
+                j.append(
+                    &item,
+                    t(3),
+                    State::Claimed {
+                        name: format!("{item}.txt"),
+                    },
+                )
+                .unwrap();
+                j.append(&item, t(4), State::Done).unwrap();
+            }
+            j.append("k/call", t(5), State::Failed { reason: "550".into() })
+                .unwrap();
+        }
+        let whole = std::fs::read(&path).unwrap();
+        let (_, before) = Journal::open(&path).unwrap();
+        let (j, after) = Journal::open_rotating(&path, 100).unwrap();
+        assert_eq!(after, before);
+        assert_eq!(after["a"].attempts, 2);
+        assert_eq!(after["a"].first_at, t(0));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().count(),
+            4,
+            "claimed + attempt + deferred, failed"
+        );
+        let archived: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap();
+                name.starts_with("journal.") && name.ends_with(".jsonl") && name != "journal.jsonl"
+            })
+            .collect();
+        assert_eq!(archived.len(), 1, "{archived:?}");
+        assert_eq!(std::fs::read(&archived[0]).unwrap(), whole);
+        j.append("a", t(6), State::Done).unwrap();
+        let (_, open) = Journal::open(&path).unwrap();
+        assert_eq!(open.keys().collect::<Vec<_>>(), ["k/call"]);
     }
 
     #[test]

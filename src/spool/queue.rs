@@ -37,22 +37,39 @@ pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolErro
     Ok(items)
 }
 
-/// Every record of every item that carried `call_id`, in journal order.
+/// Every record of every item that carried `call_id`, in journal order, the rotated
+/// journals (`journal.<unix time in ns>.jsonl`) first.
 pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError> {
+    let mut files: Vec<PathBuf> = match journal.parent().map(std::fs::read_dir) {
+        Some(Ok(entries)) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.starts_with("journal.") && name.ends_with(".jsonl") && name != "journal.jsonl"
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    files.sort();
+    files.push(journal.to_owned());
     let mut items = HashSet::new();
-    replay(journal, |r| {
-        if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id)
-            || r.item.ends_with(&format!("/{call_id}"))
-        {
-            items.insert(r.item);
-        }
-    })?;
+    for file in &files {
+        replay(file, |r| {
+            if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id)
+                || r.item.ends_with(&format!("/{call_id}"))
+            {
+                items.insert(r.item);
+            }
+        })?;
+    }
     let mut out = Vec::new();
-    replay(journal, |r| {
-        if items.contains(&r.item) {
-            out.push(r);
-        }
-    })?;
+    for file in &files {
+        replay(file, |r| {
+            if items.contains(&r.item) {
+                out.push(r);
+            }
+        })?;
+    }
     Ok(out)
 }
 
