@@ -286,28 +286,39 @@ impl Shared {
         first_at: Timestamp,
         error: &dyn std::error::Error,
     ) -> Result<ItemOutcome, SpoolError> {
+        match self.try_defer(&item.id, attempt, first_at, error)? {
+            Ok(deferred) => Ok(deferred),
+            Err(reason) => self.fail(item, call_id, attempt, reason, error),
+        }
+    }
+
+    /// After a temporary failure: records `deferred` and returns the outcome, or, when the
+    /// item is older than `max_age`, returns the reason to park it with (both modes).
+    pub(super) fn try_defer(
+        &self,
+        id: &str,
+        attempt: u32,
+        first_at: Timestamp,
+        error: &dyn std::error::Error,
+    ) -> Result<Result<ItemOutcome, String>, SpoolError> {
         let now = self.now();
         let reason = format_chain(error);
-        match self
-            .policy
-            .decide(attempt, first_at, now, jitter_for(&item.id, attempt))
-        {
+        match self.policy.decide(attempt, first_at, now, jitter_for(id, attempt)) {
             Decision::RetryAt(next_at) => {
                 self.note(
-                    &item.id,
+                    id,
                     State::Deferred {
                         attempt,
                         reason: reason.clone(),
                         next_at,
                     },
                 )?;
-                tracing::warn!(item = %item.id, attempt, %next_at, reason, "deferred");
-                Ok(ItemOutcome::Deferred { next_at, reason })
+                tracing::warn!(item = %id, attempt, %next_at, reason, "deferred");
+                Ok(Ok(ItemOutcome::Deferred { next_at, reason }))
             }
             Decision::GiveUp => {
                 let age = now.duration_since(first_at).unsigned_abs().as_secs();
-                let reason = format!("gave up after {attempt} attempts in {age} s: {reason}");
-                self.fail(item, call_id, attempt, reason, error)
+                Ok(Err(format!("gave up after {attempt} attempts in {age} s: {reason}")))
             }
         }
     }

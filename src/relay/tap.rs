@@ -16,9 +16,8 @@ use super::item::{ItemOutcome, causes, is_bad_input, join_error, report};
 use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
 use crate::pipeline::{Outcome, Prepared};
-use crate::spool::retry::jitter_for;
 use crate::spool::tap::{Signature, ledger_key};
-use crate::spool::{Decision, SpoolError, State, TapFolder};
+use crate::spool::{SpoolError, State, TapFolder};
 
 enum Next {
     Done(ItemOutcome),
@@ -176,28 +175,10 @@ impl Shared {
                     resent: resend,
                 }
             }
-            Err(e) if e.is_transient() => {
-                let now = self.now();
-                let reason = format_chain(&e);
-                match self.policy.decide(attempt, first_at, now, jitter_for(key, attempt)) {
-                    Decision::RetryAt(next_at) => {
-                        self.note(
-                            key,
-                            State::Deferred {
-                                attempt,
-                                reason: reason.clone(),
-                                next_at,
-                            },
-                        )?;
-                        return Ok(ItemOutcome::Deferred { next_at, reason });
-                    }
-                    Decision::GiveUp => {
-                        let age = now.duration_since(first_at).unsigned_abs().as_secs();
-                        let reason = format!("gave up after {attempt} attempts in {age} s: {reason}");
-                        self.tap_fail(path, key, Some(call_id), attempt, reason, &causes(&e))?
-                    }
-                }
-            }
+            Err(e) if e.is_transient() => match self.try_defer(key, attempt, first_at, &e)? {
+                Ok(deferred) => return Ok(deferred),
+                Err(reason) => self.tap_fail(path, key, Some(call_id), attempt, reason, &causes(&e))?,
+            },
             Err(e) => self.tap_fail(path, key, Some(call_id), attempt, format_chain(&e), &causes(&e))?,
         };
         if let Ok(sig) = Signature::of(path) {
