@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Render(args) => render::run(config, args),
         Command::Check(args) => check::run(config, args),
         Command::SendTest(args) => send_test::run(config, args),
-        Command::Relay(args) => relay::run(config, args),
+        Command::Relay(args) => relay::run(config, cli.config.as_deref(), args),
         Command::Queue(args) => queue::run(config, args),
         Command::DirectoryCheck(args) => directory_check::run(config, args),
     }

@@ -2,12 +2,15 @@
 //! spool. Builds the pipeline and the transport exactly as `send-test` does, opens the
 //! spool (its lock, its journal), then runs passes: `--once` runs a single pass (resume
 //! `work/`, claim everything present, attempt what is due) and exits; without it,
-//! [`crate::relay::service`] runs until SIGTERM or Ctrl-C (SIGHUP reloads templates).
+//! [`crate::relay::service`] runs until SIGTERM or Ctrl-C. SIGHUP, or a change in the
+//! template folder, rebuilds the stages from the configuration file and the templates;
+//! the new set is used only if everything loads and the templates pass `check`.
 //!
-//! Exit status: 0 when the pass(es) delivered or skipped everything, 1 when an item was
-//! parked, deferred or hit a spool error, 2 for configuration problems.
+//! Exit status: `--once`: 0 when the pass delivered or skipped everything, 1 when an item
+//! was parked, deferred or hit a spool error; the service: 0 after a clean stop. 2 for
+//! configuration problems.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -16,7 +19,7 @@ use super::{Status, UsageError, common};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::relay::service::{self, ServiceOptions};
-use crate::relay::{PassReport, Relay, RelayError};
+use crate::relay::{PassReport, Relay, RelayError, Stages};
 use crate::spool::SystemClock;
 
 #[derive(Debug, clap::Args)]
@@ -32,25 +35,64 @@ pub struct RelayArgs {
     pub templates: Option<PathBuf>,
 }
 
-pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
-    let dir = config
-        .spool_dir
-        .clone()
-        .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
+/// The configuration's stages: directory, templates (checked when `check`), pipeline and
+/// transport. Used at start-up and for every reload.
+fn build(
+    config: Config,
+    args_directory: Option<&str>,
+    args_templates: Option<&Path>,
+    check: bool,
+) -> anyhow::Result<Stages> {
+    let mut config = config;
+    common::override_directory(&mut config, args_directory)?;
     let delivery = config
         .delivery
         .clone()
         .ok_or_else(|| UsageError("no [delivery] in the configuration".into()))?;
     let transport = crate::deliver::from_settings(&delivery).context("step: configure delivery")?;
+    if check && let Some(dir) = args_templates.or(config.templates_dir.as_deref()) {
+        let problems = crate::render::check::check_dir(dir);
+        if let Some(first) = problems.first() {
+            anyhow::bail!(
+                "{}: {} template problem(s), the first: {first}",
+                dir.display(),
+                problems.len()
+            );
+        }
+    }
+    let templates = common::load_templates(&config, args_templates)?;
     let directory = common::open_directory_for_service(&config)?;
-    let templates = common::load_templates(&config, args.templates.as_deref())?;
-    let templates_dir = args.templates.clone().or(config.templates_dir.clone());
-    let settings = config.spool.clone();
-    let listen = config.server_listen;
-    let mode = config.spool_mode;
     let pipeline = Arc::new(Pipeline::new(config, templates, directory, None));
-    let relay_pipeline = pipeline.clone();
+    Ok(Stages {
+        pipeline,
+        transport: Arc::from(transport),
+    })
+}
+
+pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyhow::Result<Status> {
+    let dir = config
+        .spool_dir
+        .clone()
+        .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
+    let (settings, mode, listen) = (config.spool.clone(), config.spool_mode, config.server_listen);
+    let templates_dir = args.templates.clone().or(config.templates_dir.clone());
+    let stages = build(config, args.directory.as_deref(), args.templates.as_deref(), false)?;
+
+    let reload: service::Reload = {
+        let (config_path, directory, templates) = (
+            config_path.map(Path::to_owned),
+            args.directory.clone(),
+            args.templates.clone(),
+        );
+        let (dir, mode) = (dir.clone(), mode);
+        Arc::new(move || {
+            let config = common::load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"))?;
+            if config.spool_dir.as_deref() != Some(dir.as_path()) || config.spool_mode != mode {
+                tracing::warn!("[spool] dir and mode changes take effect at the next start");
+            }
+            build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| format!("{e:#}"))
+        })
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,8 +100,8 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let relay = Relay::open(
-            relay_pipeline,
-            Arc::from(transport),
+            stages.pipeline,
+            stages.transport,
             &dir,
             mode,
             &settings,
@@ -82,11 +124,11 @@ pub fn run(mut config: Config, args: RelayArgs) -> anyhow::Result<Status> {
             dir,
             rescan: settings.rescan,
             templates_dir,
-            pipeline,
+            reload: Some(reload),
             listen,
         };
-        let all_good = service::serve(&relay, options).await?;
-        Ok(if all_good { Status::Ok } else { Status::SomeInputsFailed })
+        service::serve(&relay, options).await?;
+        Ok(Status::Ok)
     })
 }
 

@@ -80,7 +80,8 @@ pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemO
             resend,
         } => (item, prepared, attempt, first_at, resend),
     };
-    let result = prepared.deliver(shared.transport.as_ref()).await;
+    let transport = shared.current().transport;
+    let result = prepared.deliver(transport.as_ref()).await;
     let call_id = prepared.event.call_id.clone();
     tokio::task::spawn_blocking(move || shared.record(&item, &call_id, result, attempt, first_at, resend))
         .await
@@ -199,7 +200,7 @@ impl Shared {
             }
             Ok(Outcome::Prepared(prepared)) => {
                 let call_id = prepared.event.call_id.clone();
-                let message_id = crate::compose::message_id_for(&call_id, &self.pipeline.config().from);
+                let message_id = message_id(&prepared);
                 self.note(
                     &item.id,
                     State::Attempt {
@@ -229,13 +230,13 @@ impl Shared {
     /// into the item's folder first.
     fn prepare(&self, item: &WorkItem) -> Result<Result<Outcome, pipeline::Error>, SpoolError> {
         for _ in 0..3 {
-            match self.pipeline.prepare_file(&item.header()) {
+            match self.current().pipeline.prepare_file(&item.header()) {
                 Err(pipeline::Error::Intake(e)) if matches!(&e.kind, IntakeErrorKind::SideFileMissing { name, .. } if self.own().adopt_side_file(item, name)?) =>
                     {}
                 other => return Ok(other),
             }
         }
-        Ok(self.pipeline.prepare_file(&item.header()))
+        Ok(self.current().pipeline.prepare_file(&item.header()))
     }
 
     /// After the delivery: record the outcome, then archive, defer or park.
@@ -354,6 +355,16 @@ impl Shared {
         self.own().park(item, &report)?;
         self.note(&item.id, State::Done)
     }
+}
+
+/// The Message-ID the message carries (derived from the call id by compose).
+pub(super) fn message_id(prepared: &Prepared) -> String {
+    prepared
+        .message
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The text of a `.error.txt` report: the reason, the error's cause chain, then the facts.

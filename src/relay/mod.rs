@@ -101,10 +101,17 @@ pub(crate) enum Layout {
     Tap(TapFolder),
 }
 
+/// The stages a reload replaces: the pipeline (configuration, directory, templates) and
+/// the transport. Items in flight finish with the ones they started with.
+#[derive(Clone)]
+pub struct Stages {
+    pub pipeline: Arc<Pipeline>,
+    pub transport: Arc<dyn Deliver>,
+}
+
 /// What the item tasks share.
 pub(crate) struct Shared {
-    pipeline: Arc<Pipeline>,
-    transport: Arc<dyn Deliver>,
+    stages: std::sync::RwLock<Stages>,
     layout: Layout,
     journal: Journal,
     /// Journal status of every item not `done` (in `tap` mode: the ledger).
@@ -168,8 +175,7 @@ impl Relay {
         }
         let (journal, open) = Journal::open(&state.join("journal.jsonl"))?;
         let shared = Shared {
-            pipeline,
-            transport,
+            stages: std::sync::RwLock::new(Stages { pipeline, transport }),
             layout,
             journal,
             open: Mutex::new(open),
@@ -232,6 +238,11 @@ impl Relay {
         Ok(report)
     }
 
+    /// A handle that replaces the stages (reload) while the relay runs.
+    pub fn stages(&self) -> StagesHandle {
+        StagesHandle(self.shared.clone())
+    }
+
     /// The counters `/metrics` shows.
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
         self.metrics.clone()
@@ -246,6 +257,23 @@ impl Relay {
                 _ => None,
             })
             .min()
+    }
+}
+
+/// Replaces the relay's [`Stages`]; the next item to start uses the new ones.
+#[derive(Clone)]
+pub struct StagesHandle(Arc<Shared>);
+
+impl StagesHandle {
+    pub fn replace(&self, stages: Stages) {
+        *self.0.stages.write().unwrap_or_else(|e| e.into_inner()) = stages;
+    }
+}
+
+impl Shared {
+    /// The stages in use now.
+    pub(crate) fn current(&self) -> Stages {
+        self.stages.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

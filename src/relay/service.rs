@@ -14,29 +14,35 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{PassReport, Relay, RelayError};
-use crate::pipeline::Pipeline;
+use super::{PassReport, Relay, RelayError, Stages, StagesHandle};
 
 /// What the service needs besides the relay.
 pub struct ServiceOptions {
     /// The folder to watch (the spool).
     pub dir: PathBuf,
     pub rescan: Duration,
-    /// The template folder SIGHUP reloads (`None`: the built-in set, nothing to reload).
+    /// A template folder whose changes trigger a reload, like SIGHUP.
     pub templates_dir: Option<PathBuf>,
-    pub pipeline: Arc<Pipeline>,
+    /// Builds new stages from the configuration file and the template folder (which must
+    /// pass `check`); on SIGHUP and template changes. An error keeps the stages in use.
+    pub reload: Option<Reload>,
     /// Where `/metrics` and `/healthz` are served (`[server] listen`).
     pub listen: Option<std::net::SocketAddr>,
 }
 
-/// Runs passes until SIGTERM/SIGINT. Returns whether every pass was all good.
-pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, RelayError> {
+/// See [`ServiceOptions::reload`].
+pub type Reload = Arc<dyn Fn() -> Result<Stages, String> + Send + Sync>;
+
+/// Runs passes until SIGTERM/SIGINT, then returns (items parked or deferred on the way are
+/// normal operation, visible in the journal and `/metrics`, not a failure of the service).
+pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayError> {
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     spawn_signal_handlers(
         stop.clone(),
         wake.clone(),
-        options.pipeline.clone(),
+        relay.stages(),
+        options.reload.clone(),
         options.templates_dir.clone(),
     )?;
     // Kept alive for the whole run; without events the rescan still finds everything.
@@ -55,13 +61,11 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, Relay
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
     tracing::info!(dir = %options.dir.display(), "relay started");
-    let mut all_good = true;
     while !stop.load(Ordering::SeqCst) {
         let report = relay.pass(Some(&stop)).await?;
         if report != PassReport::default() {
             tracing::info!(?report, "pass done");
         }
-        all_good &= report.all_good();
         let until_due = relay
             .next_due()
             .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
@@ -73,7 +77,7 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<bool, Relay
         }
     }
     tracing::info!("relay stopped");
-    Ok(all_good)
+    Ok(())
 }
 
 /// Wakes the loop on any change in `dir` (not on reads).
@@ -93,7 +97,8 @@ fn watch(dir: &Path, mode: notify::RecursiveMode, wake: Arc<Notify>) -> notify::
 fn spawn_signal_handlers(
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
-    pipeline: Arc<Pipeline>,
+    stages: StagesHandle,
+    rebuild: Option<Reload>,
     templates_dir: Option<PathBuf>,
 ) -> Result<(), RelayError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -135,34 +140,22 @@ fn spawn_signal_handlers(
         let _watcher = watcher;
         loop {
             reload.notified().await;
-            let Some(dir) = templates_dir.clone() else {
-                tracing::info!("built-in templates: nothing to reload");
+            let Some(rebuild) = rebuild.clone() else {
+                tracing::info!("nothing to reload");
                 continue;
             };
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let pipeline = pipeline.clone();
-            let _ = tokio::task::spawn_blocking(move || reload_templates(&pipeline, &dir)).await;
+            match tokio::task::spawn_blocking(move || rebuild()).await {
+                Ok(Ok(new)) => {
+                    stages.replace(new);
+                    tracing::info!("configuration and templates reloaded");
+                }
+                Ok(Err(reason)) => {
+                    tracing::error!(%reason, "reload refused; keeping the configuration and templates in use");
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the configuration and templates in use"),
+            }
         }
     });
     Ok(())
-}
-
-/// Loads and checks the template folder; installs it only when `check` finds nothing.
-pub fn reload_templates(pipeline: &Pipeline, dir: &Path) -> bool {
-    let problems = crate::render::check::check_dir(dir);
-    if let Some(first) = problems.first() {
-        tracing::error!(dir = %dir.display(), problems = problems.len(), first = %first, "templates do not pass check; keeping the set in use");
-        return false;
-    }
-    match crate::render::Templates::from_dir(dir) {
-        Ok(templates) => {
-            pipeline.replace_templates(templates);
-            tracing::info!(dir = %dir.display(), "templates reloaded");
-            true
-        }
-        Err(problems) => {
-            tracing::error!(dir = %dir.display(), problems = problems.len(), "templates do not load; keeping the set in use");
-            false
-        }
-    }
 }

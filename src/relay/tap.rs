@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use jiff::Timestamp;
 
-use super::item::{ItemOutcome, causes, is_bad_input, join_error, report};
+use super::item::{ItemOutcome, causes, is_bad_input, join_error, message_id, report};
 use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
 use crate::pipeline::{Outcome, Prepared};
@@ -47,7 +47,8 @@ pub(crate) async fn process(shared: Arc<Shared>, path: PathBuf) -> Result<ItemOu
             resend,
         } => (key, prepared, attempt, first_at, resend),
     };
-    let result = prepared.deliver(shared.transport.as_ref()).await;
+    let transport = shared.current().transport;
+    let result = prepared.deliver(transport.as_ref()).await;
     let call_id = prepared.event.call_id.clone();
     tokio::task::spawn_blocking(move || shared.tap_record(&path, &key, &call_id, result, attempt, first_at, resend))
         .await
@@ -87,7 +88,7 @@ impl Shared {
         if self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&sig) {
             return Ok(Next::Done(ItemOutcome::Unchanged));
         }
-        let prepared = match self.pipeline.prepare_file(path) {
+        let prepared = match self.current().pipeline.prepare_file(path) {
             Ok(Outcome::Skipped(_)) => {
                 self.remember(path, sig);
                 return Ok(Next::Done(ItemOutcome::Skipped));
@@ -129,7 +130,7 @@ impl Shared {
             _ => {}
         }
         let attempt = status.as_ref().map_or(0, |s| s.attempts) + 1;
-        let message_id = crate::compose::message_id_for(&call_id, &self.pipeline.config().from);
+        let message_id = message_id(&prepared);
         self.note(
             &key,
             State::Attempt {

@@ -1,6 +1,6 @@
 //! The long-running relay against the real SMTP server: files dropped while it runs are
 //! delivered, a broken template edited in keeps the last good set serving, a good one is
-//! picked up, SIGHUP reloads, `/metrics` and `/healthz` answer, SIGTERM ends it with
+//! picked up, SIGHUP reloads templates and the configuration (a moved mail server), `/metrics` and `/healthz` answer, SIGTERM ends it with
 //! status 0.
 
 use std::path::Path;
@@ -98,7 +98,9 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         std::fs::rename(&tmp, &subject).unwrap();
     };
     edit("{{ call_id | no_such_filter }}");
-    wait_for("the refused reload", || log_count(&log, "keeping the set in use") >= 1);
+    wait_for("the refused reload", || {
+        log_count(&log, "keeping the configuration and templates in use") >= 1
+    });
     let (_, second) = drop_and_wait("second");
     assert_eq!(second, first, "the last good set keeps serving");
     assert_eq!(log_count(&log, "templates reloaded"), 0);
@@ -113,6 +115,40 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     signal(&child, "-HUP");
     wait_for("the SIGHUP reload", || log_count(&log, "templates reloaded") > reloads);
 
+    // A configuration change is picked up on SIGHUP too: the mail server "moves" to a
+    // closed port, so a new item waits; moved back, it goes.
+    let good = std::fs::read_to_string(&spool.config).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moved = good.replace(
+        &format!("127.0.0.1:{}\"", server.port),
+        &format!("127.0.0.1:{closed}\""),
+    );
+    assert_ne!(moved, good);
+    let reload = |text: &str| {
+        std::fs::write(&spool.config, text).unwrap();
+        let reloads = log_count(&log, "templates reloaded");
+        signal(&child, "-HUP");
+        wait_for("the configuration reload", || {
+            log_count(&log, "templates reloaded") > reloads
+        });
+    };
+    reload(&moved);
+    let fourth = unique("fourth");
+    spool.drop_item("fourth", &fourth, "hannah.whitaker@contoso.com", false);
+    wait_for("the deferral", || {
+        let list = spool.cli(&["queue", "list"]).1;
+        list.lines()
+            .any(|l| l.contains(&format!("call {fourth}\t")) && l.contains("\tdeferred until "))
+    });
+    reload(&good);
+    wait_for("the fourth message", || {
+        subject_of(&server, &spool.message_id(&fourth)).is_some()
+    });
+
     // /metrics counts what the passes did; /healthz answers while it runs.
     let get = |path: &str| {
         use std::io::{Read as _, Write as _};
@@ -123,7 +159,7 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         out
     };
     wait_for("the metrics", || {
-        get("/metrics").contains("\ncallnote_relay_items_total{outcome=\"delivered\"} 3\n")
+        get("/metrics").contains("\ncallnote_relay_items_total{outcome=\"delivered\"} 4\n")
     });
     let metrics = get("/metrics");
     assert!(
@@ -148,6 +184,6 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
-    assert_eq!(spool.delivered(&server).len(), 3);
-    assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 3));
+    assert_eq!(spool.delivered(&server).len(), 4);
+    assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 4));
 }
