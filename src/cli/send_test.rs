@@ -26,7 +26,8 @@ pub struct SendTestArgs {
     /// Who called: a number, extension or SIP address, looked up in the configured directory.
     #[arg(long, value_name = "NUMBER")]
     pub caller: Option<String>,
-    /// Recipient language and region (e.g. fr-FR); default: the sample's, or the file's.
+    /// Recipient language and region (e.g. fr-FR); default: the file's culture with --file,
+    /// else `[templates] default_locale`.
     #[arg(long, value_name = "LL-CC")]
     pub locale: Option<String>,
     /// A real header file to send instead of a built event (redirected to --to).
@@ -72,7 +73,8 @@ pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
         },
         None => {
             let kind = Kind::from_name(&args.kind).ok_or_else(|| UsageError(format!("--kind {}: not one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax", args.kind)))?;
-            let (event, side_file) = built_event(&pipeline, kind, args.caller.as_deref())?;
+            let (mut event, side_file) = built_event(&pipeline, kind, args.caller.as_deref())?;
+            event.recipient.culture = Some(pipeline.config().default_locale.clone());
             (event, PathBuf::from(format!("sample:{kind}")), side_file)
         }
     };
@@ -119,14 +121,20 @@ fn built_event(pipeline: &Pipeline, kind: Kind, caller: Option<&str>) -> anyhow:
         }
         pipeline.enrich(&mut event);
     }
-    let side_file = event.attachment.as_ref().map(|att| match Path::new(&att.file_name).extension().and_then(|e| e.to_str()) {
-        Some("tif") => tiny_tiff(),
-        _ => silent_wav(event.duration_secs.unwrap_or(1).min(60)),
-    });
+    let side_file = sample_side_file(&event);
     if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {
         att.size_bytes = bytes.len() as u64;
     }
     Ok((event, side_file))
+}
+
+/// Made-up bytes for a sample's side file (silent audio, a blank fax page), none without
+/// an attachment. Also used by the preview's "send test".
+pub(crate) fn sample_side_file(event: &Event) -> Option<Vec<u8>> {
+    event.attachment.as_ref().map(|att| match Path::new(&att.file_name).extension().and_then(|e| e.to_str()) {
+        Some("tif") => tiny_tiff(),
+        _ => silent_wav(event.duration_secs.unwrap_or(1).min(60)),
+    })
 }
 
 /// What the directory made of the caller, for the admin reading the transcript.

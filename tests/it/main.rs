@@ -11,3 +11,4 @@ mod intake;
 mod ldap;
 mod relay;
 mod render;
+mod send_test;
