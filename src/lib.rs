@@ -25,6 +25,7 @@ pub mod enrich;
 pub mod event;
 pub mod intake;
 pub mod pipeline;
+pub mod preview;
 pub mod relay;
 pub mod render;
 pub mod samples;

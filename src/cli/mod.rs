@@ -7,6 +7,7 @@ mod check;
 mod common;
 mod directory_check;
 mod parse;
+mod preview;
 mod queue;
 mod relay;
 mod render;
@@ -48,6 +49,8 @@ pub enum Command {
     /// Bind to the directory, count entries and phone values, list values that do not read
     /// under the dial plan and numbers shared by several people.
     DirectoryCheck(directory_check::DirectoryCheckArgs),
+    /// Serve a local page showing samples and dropped-in files rendered through the current templates, live.
+    Preview(preview::PreviewArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -98,5 +101,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Relay(args) => relay::run(config, cli.config.as_deref(), args),
         Command::Queue(args) => queue::run(config, args),
         Command::DirectoryCheck(args) => directory_check::run(config, args),
+        Command::Preview(args) => preview::run(config, args),
     }
 }

@@ -9,6 +9,7 @@ mod enrich;
 mod examples;
 mod intake;
 mod ldap;
+mod preview;
 mod relay;
 mod render;
 mod send_test;

@@ -1,0 +1,204 @@
+//! The preview's routes. Every response but the HTML part is the embedded page or JSON; the
+//! HTML part is served alone with a CSP that forbids scripts and sandboxes it. Requests must
+//! name this server in `Host` (a page on another site cannot reach it through DNS
+//! rebinding) and a POST must carry JSON or come from this server's own page (`Origin`).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /`, `/app.js`, `/style.css` | the embedded page |
+//! | `GET /api/items` | `{generation, items: [{id, label, group}]}` |
+//! | `GET /api/item?id=ID` | the view of one item (see [`Preview::view`]) |
+//! | `GET /api/problems` | `{problems: [...]}` of the template folder |
+//! | `GET /html?id=ID` | the item's HTML part |
+//! | `GET /events` | server-sent events: `event: change` with the generation |
+//! | `POST /api/upload?name=FILE` | body: a header file; `{id}` |
+//! | `POST /api/send` | body `{id, to}`; `{transcript, accepted, transport}` |
+//!
+//! Never serves a file from disk; errors are answered as `{error}` JSON with a status.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::Preview;
+use super::http::{self, Request, Response};
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// The page's own policy: its script and style only, no outside requests, frames from here.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// The HTML part's policy: inline styles and data: images only, no scripts, sandboxed.
+const PART_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; base-uri 'none'; form-action 'none'";
+
+/// Accepts connections until the listener fails for good.
+pub(super) async fn accept_loop(listener: TcpListener, preview: Arc<Preview>, addr: SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let preview = preview.clone();
+                tokio::spawn(async move { handle(stream, preview, addr).await });
+            }
+            Err(e) => {
+                tracing::warn!("preview: cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(mut stream: TcpStream, preview: Arc<Preview>, addr: SocketAddr) {
+    let request = match tokio::time::timeout(Duration::from_secs(10), http::read_request(&mut stream)).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
+            let _ = Response::error(e.status(), e.to_string()).write_to(&mut stream).await;
+            return;
+        }
+        Err(_) => return,
+    };
+    if let Err(message) = check_origin(&request, addr) {
+        let _ = Response::error(403, message).write_to(&mut stream).await;
+        return;
+    }
+    if request.method == "GET" && request.path == "/events" {
+        events(stream, &preview).await;
+        return;
+    }
+    let response = route(&request, &preview).await;
+    let _ = response.write_to(&mut stream).await;
+}
+
+async fn route(request: &Request, preview: &Preview) -> Response {
+    let id = request.param("id").unwrap_or_default();
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/") => {
+            Response::new(200, "text/html; charset=utf-8", INDEX_HTML).with_header("Content-Security-Policy", PAGE_CSP)
+        }
+        ("GET", "/app.js") => Response::new(200, "text/javascript; charset=utf-8", APP_JS),
+        ("GET", "/style.css") => Response::new(200, "text/css; charset=utf-8", STYLE_CSS),
+        ("GET", "/api/items") => Response::json(200, &preview.items_json()),
+        ("GET", "/api/problems") => {
+            let problems: Vec<_> = preview.problems().iter().map(super::items::problem_json).collect();
+            Response::json(200, &json!({ "problems": problems }))
+        }
+        ("GET", "/api/item") => match preview.view(id) {
+            Some(view) => Response::json(200, &view),
+            None => Response::error(404, format!("no item `{id}`")),
+        },
+        ("GET", "/html") => match preview.html(id) {
+            Some(html) => {
+                Response::new(200, "text/html; charset=utf-8", html).with_header("Content-Security-Policy", PART_CSP)
+            }
+            None => Response::new(404, "text/plain; charset=utf-8", format!("no rendering of `{id}`"))
+                .with_header("Content-Security-Policy", PART_CSP),
+        },
+        ("POST", "/api/upload") => {
+            let name = request.param("name").unwrap_or("upload.txt");
+            match preview.upload(name, &request.body) {
+                Ok(id) => Response::json(200, &json!({ "id": id })),
+                Err(message) => Response::error(422, message),
+            }
+        }
+        ("POST", "/api/send") => {
+            let body: serde_json::Value = match serde_json::from_slice(&request.body) {
+                Ok(v) => v,
+                Err(e) => return Response::error(400, format!("send: body is not JSON: {e}")),
+            };
+            let (Some(id), Some(to)) = (body["id"].as_str(), body["to"].as_str()) else {
+                return Response::error(400, "send: the body needs `id` and `to`");
+            };
+            match preview.send(id, to).await {
+                Ok(result) => Response::json(200, &result),
+                Err((status, message)) => Response::error(status, message),
+            }
+        }
+        (
+            _,
+            "/" | "/app.js" | "/style.css" | "/api/items" | "/api/problems" | "/api/item" | "/html" | "/api/upload"
+            | "/api/send",
+        ) => Response::error(405, format!("{} {}: method not allowed", request.method, request.path)),
+        _ => Response::error(404, format!("no page `{}`", request.path)),
+    }
+}
+
+/// `Host` must name this server (by a loopback name when it listens on loopback); a POST
+/// must come from this server's page when the browser says where it comes from.
+fn check_origin(request: &Request, addr: SocketAddr) -> Result<(), String> {
+    let host = request.header("host").unwrap_or_default();
+    if addr.ip().is_loopback() {
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        if !matches!(name, "localhost" | "[::1]")
+            && !name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        {
+            return Err(format!("host `{host}`: the preview answers only to a loopback name"));
+        }
+    }
+    if request.method == "POST"
+        && let Some(origin) = request.header("origin")
+        && origin != format!("http://{host}")
+    {
+        return Err(format!("origin `{origin}`: not this preview's page"));
+    }
+    Ok(())
+}
+
+/// Streams `event: change` with the generation now and at every change, with a comment
+/// every 15 s to keep the connection open, until the page goes away.
+async fn events(mut stream: TcpStream, preview: &Preview) {
+    let mut changes = preview.subscribe();
+    if stream.write_all(http::sse_head().as_bytes()).await.is_err() {
+        return;
+    }
+    loop {
+        let generation = *changes.borrow_and_update();
+        if stream.write_all(format!("event: change\ndata: {generation}\n\n").as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), changes.changed()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    if stream.write_all(b": keep-alive\n\n").await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, host: &str, origin: Option<&str>) -> Request {
+        let mut headers = std::collections::BTreeMap::from([("host".to_owned(), host.to_owned())]);
+        if let Some(o) = origin {
+            headers.insert("origin".into(), o.into());
+        }
+        Request { method: method.into(), path: "/".into(), query: Default::default(), headers, body: Vec::new() }
+    }
+
+    #[test]
+    fn only_loopback_hosts_and_own_origins_pass() {
+        let addr: SocketAddr = "127.0.0.1:8025".parse().unwrap();
+        assert_eq!(check_origin(&request("GET", "127.0.0.1:8025", None), addr), Ok(()));
+        assert_eq!(check_origin(&request("GET", "localhost:8025", None), addr), Ok(()));
+        assert_eq!(
+            check_origin(&request("GET", "evil.example:8025", None), addr),
+            Err("host `evil.example:8025`: the preview answers only to a loopback name".into())
+        );
+        assert_eq!(check_origin(&request("POST", "127.0.0.1:8025", Some("http://127.0.0.1:8025")), addr), Ok(()));
+        assert_eq!(
+            check_origin(&request("POST", "127.0.0.1:8025", Some("http://evil.example")), addr),
+            Err("origin `http://evil.example`: not this preview's page".into())
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! `callnote preview`: the server over real HTTP (sample list, a rendered sample, the HTML
+//! part's policy, uploads, send test, template errors after an edit, what it refuses), and
+//! end to end in headless Chromium through chromedriver (scripts/browser-server.sh): pick an
+//! event, edit a template and watch the page follow, break it and read the inline error.
+//! Screenshots land in tests/artifacts/.
+
+mod client;
+mod webdriver;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use callnote::config::{Config, DeliverySettings};
+use callnote::pipeline::Pipeline;
+use callnote::preview::{PreviewError, Server, Settings};
+use callnote::render::Templates;
+use client::{get, request};
+
+use crate::common::{fixture, server_env};
+
+const SAMPLE: &str = "sample/missed_call/resolved-mobile/en-US";
+const SAMPLE_Q: &str = "sample%2Fmissed_call%2Fresolved-mobile%2Fen-US";
+const SAMPLE_SUBJECT: &str = "Missed call from Priya Raman (mobile), (289) 555-0147";
+
+/// A preview on a free loopback port, serving until the test ends.
+async fn start(templates: Option<&Path>, drop: Option<&Path>, delivery: Option<DeliverySettings>) -> SocketAddr {
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_remote: false,
+        templates_dir: templates.map(Path::to_path_buf),
+        drop_dir: drop.map(Path::to_path_buf),
+        delivery,
+    };
+    let pipeline = Pipeline::new(Config::default(), Templates::builtin(), None, None);
+    let server = Server::bind(settings, pipeline, |_| Some(b"RIFF fake audio".to_vec())).await.expect("bind");
+    let addr = server.addr;
+    tokio::spawn(server.serve());
+    addr
+}
+
+/// A template folder holding a copy of the built-in missed-call English templates.
+fn template_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let en = dir.path().join("missed_call/en");
+    std::fs::create_dir_all(&en).unwrap();
+    for part in ["subject.txt", "body.txt", "body.html"] {
+        let text = Templates::builtin()
+            .files()
+            .find(|(n, _)| *n == format!("missed_call/en/{part}"))
+            .map(|(_, t)| t.to_owned())
+            .unwrap();
+        std::fs::write(en.join(part), text).unwrap();
+    }
+    dir
+}
+
+/// Polls `GET path` until `ok` holds for its JSON (at most 5 s).
+async fn wait_json(addr: SocketAddr, path: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = get(addr, path).await.json();
+        if ok(&v) {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{path} never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn lists_every_sample_and_the_dropped_header_files() {
+    let drop = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("mc-legacy-minimal-fields.txt"), drop.path().join("mc-legacy-minimal-fields.txt")).unwrap();
+    std::fs::write(drop.path().join("notes.md"), "not a header").unwrap();
+    let addr = start(None, Some(drop.path()), None).await;
+    let reply = get(addr, "/api/items").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
+    let items = reply.json()["items"].as_array().unwrap().clone();
+    let samples: Vec<&str> =
+        items.iter().filter(|i| i["group"] == "sample").map(|i| i["label"].as_str().unwrap()).collect();
+    assert_eq!(samples, callnote::samples::NAMES);
+    let files: Vec<&str> = items.iter().filter(|i| i["group"] == "file").map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(files, ["file/mc-legacy-minimal-fields.txt"]);
+
+    // A file dropped in later shows up without a restart.
+    let tif = "5c94cd03-f225-4272-8071-81eb2e385e0c.tif";
+    std::fs::copy(fixture(tif), drop.path().join(tif)).unwrap();
+    std::fs::copy(fixture("fax-2013-three-pages.txt"), drop.path().join("fax.txt")).unwrap();
+    wait_json(addr, "/api/items", |v| v["items"].as_array().unwrap().iter().any(|i| i["id"] == "file/fax.txt")).await;
+    let fax = get(addr, "/api/item?id=file%2Ffax.txt").await.json();
+    // Without a directory the recipient (known only by its GUID) has no address: the page
+    // says so, as the relay would.
+    let guid = "RecipientObjectGuid 5e7bf87a-c77b-4f0f-820f-5f25609c7f58 not found in the directory";
+    let expected = format!(
+        "{}: call e0179f19-a6e5-4581-8799-32524d688d70: cannot compose the message: recipient has no mail address ({guid})",
+        drop.path().join("fax.txt").display()
+    );
+    assert_eq!(fax["error"]["text"], expected.as_str());
+}
+
+#[tokio::test]
+async fn shows_a_rendered_sample_with_headers_and_trace() {
+    let addr = start(None, None, None).await;
+    let v = get(addr, &format!("/api/item?id={SAMPLE_Q}")).await.json();
+    assert_eq!(v["subject"], SAMPLE_SUBJECT);
+    assert_eq!(v["error"], serde_json::Value::Null);
+    assert_eq!(v["stale"], false);
+    assert_eq!(v["locale"], "en");
+    assert!(
+        v["text"].as_str().unwrap().starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\n"),
+        "{}",
+        v["text"]
+    );
+    let headers = v["headers"].as_array().unwrap();
+    assert!(headers.contains(&serde_json::json!(["Subject", SAMPLE_SUBJECT])), "{headers:?}");
+    assert!(headers.contains(&serde_json::json!(["X-CallingTelephoneNumber", "+12895550147"])), "{headers:?}");
+    let caller = &v["trace"]["caller"];
+    assert_eq!(caller["raw"], "+12895550147");
+    assert_eq!(caller["e164"], "+12895550147");
+    assert_eq!(caller["international"], "+1 289-555-0147");
+    assert_eq!(caller["status"], "resolved");
+    assert_eq!(caller["matched_attribute"], "mobile");
+    assert_eq!(caller["candidates"][0]["display_name"], "Priya Raman");
+    assert_eq!(v["attachments"], serde_json::json!([]));
+    assert_eq!(v["html_url"], format!("/html?id={SAMPLE_Q}&g=1"));
+
+    let voicemail = get(addr, "/api/item?id=sample%2Fvoicemail%2Fresolved-work%2Fen-US").await.json();
+    let att = &voicemail["attachments"][0];
+    assert_eq!(att["content_type"], "audio/wav", "{voicemail}");
+
+    // The HTML part is served alone, sandboxed, without scripts.
+    let html = get(addr, &format!("/html?id={SAMPLE_Q}")).await;
+    assert_eq!(html.status, 200);
+    let csp = html.header("content-security-policy").unwrap();
+    assert!(csp.starts_with("default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox;"), "{csp}");
+    assert!(html.text().contains("Priya Raman"));
+    assert!(html.text().contains("(289) 555-0147"));
+
+    // The page itself: embedded, with its own strict policy, and no outside address.
+    let page = get(addr, "/").await;
+    assert!(page.header("content-security-policy").unwrap().starts_with("default-src 'none'; script-src 'self';"));
+    for asset in ["/", "/app.js", "/style.css"] {
+        let text = get(addr, asset).await.text();
+        assert!(!text.contains("http://") && !text.contains("https://"), "{asset} names an outside address");
+    }
+    assert!(!get(addr, "/app.js").await.text().contains("innerHTML"), "values go in with textContent");
+}
+
+#[tokio::test]
+async fn a_broken_template_is_located_and_the_last_good_rendering_stays() {
+    let templates = template_dir();
+    let addr = start(Some(templates.path()), None, None).await;
+    let first = get(addr, &format!("/api/item?id={SAMPLE_Q}")).await.json();
+    assert_eq!(first["subject"], SAMPLE_SUBJECT);
+
+    let subject = templates.path().join("missed_call/en/subject.txt");
+    std::fs::write(&subject, "{#- edited -#}\nMissed: {{ caller.name }\n").unwrap();
+    let v =
+        wait_json(addr, &format!("/api/item?id={SAMPLE_Q}"), |v| !v["problems"].as_array().unwrap().is_empty()).await;
+    let problem = &v["problems"][0];
+    assert_eq!(problem["file"], "missed_call/en/subject.txt");
+    assert_eq!(problem["line"], 2);
+    assert_eq!(problem["col"], 24);
+    assert_eq!(problem["message"], "found `}` but expected }}.");
+    assert_eq!(problem["excerpt"], "2 | Missed: {{ caller.name }\n  |                        ^");
+    assert_eq!(v["stale"], true);
+    assert_eq!(v["subject"], SAMPLE_SUBJECT, "the last good rendering stays");
+    assert_eq!(
+        v["error"]["text"],
+        "sample:missed_call/resolved-mobile/en-US: call 5a3c000a-0000-4000-8000-00ca11ed000a: cannot render: no complete template folder for kind `missed_call` (tried en-US, en)"
+    );
+    let problems = get(addr, "/api/problems").await.json();
+    assert_eq!(problems["problems"][0]["text"], "missed_call/en/subject.txt:2:24: found `}` but expected }}.");
+    // The HTML part keeps the last good one too.
+    assert!(get(addr, &format!("/html?id={SAMPLE_Q}")).await.text().contains("Priya Raman"));
+
+    // A render-time problem (an unknown field) is located in the item's error.
+    std::fs::write(&subject, "Missed: {{ caller.nmae }}\n").unwrap();
+    let v = wait_json(addr, &format!("/api/item?id={SAMPLE_Q}"), |v| v["error"]["file"].is_string()).await;
+    assert_eq!(v["error"]["file"], "missed_call/en/subject.txt");
+    assert_eq!((v["error"]["line"].as_u64(), v["error"]["col"].as_u64()), (Some(1), Some(19)));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("field `nmae` is not defined. Available fields: candidates,"),
+        "{}",
+        v["error"]
+    );
+    assert_eq!(v["stale"], true);
+    assert_eq!(v["problems"], serde_json::json!([]));
+
+    std::fs::write(&subject, "Edited: {{ caller.name }}\n").unwrap();
+    let v = wait_json(addr, &format!("/api/item?id={SAMPLE_Q}"), |v| v["error"].is_null()).await;
+    assert_eq!(v["subject"], "Edited: Priya Raman");
+    assert_eq!(v["stale"], false);
+}
+
+#[tokio::test]
+async fn uploads_are_parsed_in_memory_and_listed() {
+    let addr = start(None, None, None).await;
+    let bytes = std::fs::read(fixture("mc-legacy-minimal-fields.txt")).unwrap();
+    let reply = request(addr, "POST", "/api/upload?name=..%2F..%2Fetc%2Fpasswd.txt", &[], &bytes).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(id, "upload/1-.._.._etc_passwd.txt");
+    let items = get(addr, "/api/items").await.json();
+    assert!(items["items"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["group"] == "upload"));
+    let v = get(addr, &format!("/api/item?id={}", id.replace('/', "%2F"))).await.json();
+    assert_eq!(v["error"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["trace"]["message_type"], "MissedCall");
+
+    let bad = request(addr, "POST", "/api/upload?name=x.txt", &[], b"MessageType : Telepathy\r\n").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.json()["error"].as_str().unwrap().contains("Telepathy"), "{}", bad.text());
+}
+
+#[tokio::test]
+async fn refuses_unknown_ids_foreign_hosts_and_remote_binding() {
+    let drop = tempfile::tempdir().unwrap();
+    let addr = start(None, Some(drop.path()), None).await;
+    let r = get(addr, "/api/item?id=file%2F..%2F..%2Fetc%2Fpasswd").await;
+    assert_eq!((r.status, r.json()["error"].clone()), (404, serde_json::json!("no item `file/../../etc/passwd`")));
+    let r = get(addr, "/html?id=file%2F%2Fetc%2Fpasswd").await;
+    assert_eq!((r.status, r.text()), (404, "no rendering of `file//etc/passwd`".to_owned()));
+    let r = get(addr, "/etc/passwd").await;
+    assert_eq!((r.status, r.json()["error"].clone()), (404, serde_json::json!("no page `/etc/passwd`")));
+    let r = request(addr, "DELETE", "/api/items", &[], b"").await;
+    assert_eq!(r.status, 405);
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut raw).await.unwrap();
+    assert!(raw.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{raw}");
+    assert!(
+        raw.ends_with(r#"{"error":"host `attacker.example`: the preview answers only to a loopback name"}"#),
+        "{raw}"
+    );
+
+    let r =
+        request(addr, "POST", "/api/send", &["Origin: http://attacker.example"], br#"{"id":"x","to":"a@b.c"}"#).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, serde_json::json!("origin `http://attacker.example`: not this preview's page"))
+    );
+
+    let settings = Settings {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        allow_remote: false,
+        templates_dir: None,
+        drop_dir: None,
+        delivery: None,
+    };
+    let pipeline = Pipeline::new(Config::default(), Templates::builtin(), None, None);
+    let err = Server::bind(settings, pipeline, |_| None).await.err().expect("refused");
+    assert!(matches!(err, PreviewError::NotLoopback(_)));
+    assert_eq!(
+        err.to_string(),
+        "--listen 0.0.0.0:0: not a loopback address; pass --allow-remote to serve other machines (the page can send mail)"
+    );
+}
+
+#[tokio::test]
+async fn send_test_goes_through_the_configured_delivery() {
+    let addr = start(None, None, None).await;
+    let body = format!(r#"{{"id":"{SAMPLE}","to":"admin@contoso.com"}}"#);
+    let r = request(addr, "POST", "/api/send", &["Content-Type: application/json"], body.as_bytes()).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (409, serde_json::json!("no [delivery] in the configuration: send test is off"))
+    );
+
+    let outbox = tempfile::tempdir().unwrap();
+    let addr = start(None, None, Some(DeliverySettings::Dir(outbox.path().to_path_buf()))).await;
+    let r = request(
+        addr,
+        "POST",
+        "/api/send",
+        &["Content-Type: application/json"],
+        b"{\"id\":\"x\",\"to\":\"not an address\"}",
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.json()["error"].as_str().unwrap().starts_with("`not an address`: not a mail address"), "{}", r.text());
+
+    let r = request(addr, "POST", "/api/send", &["Content-Type: application/json"], body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["accepted"], true);
+    let files: Vec<PathBuf> = std::fs::read_dir(outbox.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        eml.contains("\r\nTo: admin@contoso.com\r\n")
+            || eml.contains("\r\nTo: \"Hannah Whitaker\" <admin@contoso.com>\r\n"),
+        "{eml}"
+    );
+    assert!(eml.contains(&format!("Subject: {SAMPLE_SUBJECT}\r\n")), "{eml}");
+
+    // A voicemail sample gets its made-up audio attached.
+    let body = r#"{"id":"sample/voicemail/resolved-work/en-US","to":"admin@contoso.com"}"#;
+    let r = request(addr, "POST", "/api/send", &["Content-Type: application/json"], body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let newest = std::fs::read_dir(outbox.path()).unwrap().map(|e| e.unwrap().path()).find(|p| *p != files[0]).unwrap();
+    let eml = std::fs::read_to_string(newest).unwrap();
+    assert!(eml.contains("Content-Type: audio/wav"), "{eml}");
+}
+
+#[tokio::test]
+async fn events_announce_the_generation() {
+    let templates = template_dir();
+    let addr = start(Some(templates.path()), None, None).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    let mut touched = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !seen.contains("event: change\ndata: 2\n\n") {
+        let n = tokio::time::timeout_at(deadline.into(), tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+            .await
+            .expect("an event in time")
+            .unwrap();
+        assert_ne!(n, 0, "the event stream ended: {seen}");
+        seen += &String::from_utf8_lossy(&buf[..n]);
+        if !touched && seen.contains("data: 1\n\n") {
+            std::fs::write(templates.path().join("missed_call/en/subject.txt"), "Changed {{ caller.name }}").unwrap();
+            touched = true;
+        }
+    }
+    assert!(seen.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"), "{seen}");
+    assert!(seen.contains("\r\n\r\nevent: change\ndata: 1\n\n"), "{seen}");
+}
+
+/// The issue's end-to-end check, in headless Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_follows_template_edits_and_shows_errors_inline() {
+    let Some(driver) = server_env("CHROMEDRIVER_URL") else {
+        return;
+    };
+    let templates = template_dir();
+    let addr = start(Some(templates.path()), None, None).await;
+    let browser = webdriver::Browser::start(&driver).await;
+    browser.goto(&format!("http://{addr}/")).await;
+
+    let button = browser.wait_find(&format!("button[data-id=\"{SAMPLE}\"]"), 10).await;
+    browser.click(&button).await;
+    let (subject, _) = browser.wait_text("#subject", 5, |t| !t.is_empty()).await;
+    assert_eq!(subject, SAMPLE_SUBJECT);
+    browser.wait_text("#trace", 5, |t| t.contains("+12895550147")).await;
+    let frame = browser.frame_text("iframe#html").await;
+    assert!(frame.contains("Priya Raman"), "{frame}");
+    assert!(frame.contains("(289) 555-0147"), "{frame}");
+    browser.screenshot("preview-1-sample").await;
+
+    // Edit the subject on disk: the open page follows.
+    let subject_file = templates.path().join("missed_call/en/subject.txt");
+    std::fs::write(&subject_file, "Call missed: {{ caller.name }} ({{ caller.international }})\n").unwrap();
+    let (_, took) = browser.wait_text("#subject", 10, |t| t == "Call missed: Priya Raman (+1 289-555-0147)").await;
+    eprintln!("the page showed the edited subject {} ms after the save", took.as_millis());
+    browser.screenshot("preview-2-edited").await;
+
+    // Break it: the inline error names the file, line and column; the last good stays.
+    std::fs::write(&subject_file, "{#- a comment line -#}\nCall missed: {{ caller.name }\n").unwrap();
+    let (problems, _) = browser.wait_text("#problems", 10, |t| t.contains("subject.txt")).await;
+    assert!(problems.contains("missed_call/en/subject.txt:2:29 found `}` but expected }}."), "{problems}");
+    assert!(problems.contains("2 | Call missed: {{ caller.name }"), "{problems}");
+    assert_eq!(browser.text("#subject").await, "Call missed: Priya Raman (+1 289-555-0147)");
+    assert_eq!(browser.text("#stale").await, "last good rendering");
+    browser.screenshot("preview-3-error").await;
+
+    // Fixed again: the error goes away.
+    std::fs::write(&subject_file, "Fixed: {{ caller.name }}\n").unwrap();
+    browser.wait_text("#subject", 10, |t| t == "Fixed: Priya Raman").await;
+    assert_eq!(browser.text("#problems").await, "");
+    browser.quit().await;
+}
