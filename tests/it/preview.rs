@@ -348,7 +348,8 @@ async fn browser_follows_template_edits_and_shows_errors_inline() {
         return;
     };
     let templates = template_dir();
-    let addr = start(Some(templates.path()), None, None).await;
+    let outbox = tempfile::tempdir().unwrap();
+    let addr = start(Some(templates.path()), None, Some(DeliverySettings::Dir(outbox.path().to_path_buf()))).await;
     let browser = webdriver::Browser::start(&driver).await;
     browser.goto(&format!("http://{addr}/")).await;
 
@@ -382,5 +383,55 @@ async fn browser_follows_template_edits_and_shows_errors_inline() {
     std::fs::write(&subject_file, "Fixed: {{ caller.name }}\n").unwrap();
     browser.wait_text("#subject", 10, |t| t == "Fixed: Priya Raman").await;
     assert_eq!(browser.text("#problems").await, "");
+
+    // Send a test to a mailbox typed on the page.
+    let to = browser.wait_find("#send-to", 5).await;
+    browser.type_into(&to, "admin@contoso.com").await;
+    let send = browser.wait_find("#send", 5).await;
+    browser.click(&send).await;
+    let (result, _) =
+        browser.wait_text("#send-result", 10, |t| t.starts_with("accepted") || t.starts_with("not sent")).await;
+    assert!(result.starts_with("accepted via "), "{result}");
+    let sent: Vec<PathBuf> = std::fs::read_dir(outbox.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(sent.len(), 1);
+    let eml = std::fs::read_to_string(&sent[0]).unwrap();
+    assert!(eml.contains("Subject: Fixed: Priya Raman\r\n"), "{eml}");
+    browser.screenshot("preview-4-sent").await;
     browser.quit().await;
+}
+
+/// As an admin starts it: the command prints the address, the page answers; a remote
+/// address without --allow-remote is a usage error (exit 2).
+#[test]
+fn the_command_serves_on_loopback_and_refuses_remote_without_the_flag() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_callnote")).args(["preview", "--listen", "0.0.0.0:8025"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --listen 0.0.0.0:8025: not a loopback address; pass --allow-remote to serve other machines (the page can send mail)\n"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .args(["preview", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .strip_prefix("callnote preview: http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {line:?}"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let items = runtime.block_on(get(addr, "/api/items"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(items.status, 200);
+    assert_eq!(items.json()["items"].as_array().unwrap().len(), callnote::samples::NAMES.len());
 }

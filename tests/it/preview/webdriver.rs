@@ -86,6 +86,10 @@ impl Browser {
         self.cmd("POST", &format!("/element/{element}/click"), Some(json!({}))).await;
     }
 
+    pub async fn type_into(&self, element: &str, text: &str) {
+        self.cmd("POST", &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+    }
+
     /// The visible text of the first element matching `css` ("" when there is none).
     pub async fn text(&self, css: &str) -> String {
         match self.find(css).await {
