@@ -5,7 +5,7 @@
 #   scripts/browser-server.sh install         checks they are there (scripts/test.sh installs them)
 #   eval "$(scripts/browser-server.sh start)" starts chromedriver; prints `export …` lines
 #   scripts/browser-server.sh status          running or not (exit 0 / 1)
-#   scripts/browser-server.sh stop            stops it by PID and removes its temp folder
+#   scripts/browser-server.sh stop            stops it (and its browsers) by PID, removes its temp folder
 #
 # Settings (environment, optional): BROWSER_PORT=19515, KEEP=1 (stop leaves the log).
 # `start` prints, for eval: CHROMEDRIVER_URL=http://127.0.0.1:PORT, CHROME_BIN (the
@@ -59,9 +59,11 @@ EOT
     ;;
   stop)
     if pid=$(running_pid); then
-      kill -TERM "$pid"
+      # chromedriver leads its own process group (setsid): the group holds the browsers it
+      # started, which a plain TERM to chromedriver would leave running.
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"
     fi
     [ "${KEEP:-}" = 1 ] || rm -rf "$state"
     ;;

@@ -137,8 +137,28 @@ impl Browser {
         path
     }
 
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         call(self.driver, "DELETE", &format!("/session/{}", self.session), None).await;
+        self.session.clear();
+    }
+}
+
+impl Drop for Browser {
+    /// A test that failed half-way still closes its browser (a blocking DELETE, 5 s at most).
+    fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        if self.session.is_empty() {
+            return;
+        }
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&self.driver, Duration::from_secs(5)) else { return };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session, self.driver
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read(&mut [0u8; 1024]);
+        }
     }
 }
 
