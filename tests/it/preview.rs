@@ -397,6 +397,17 @@ async fn browser_follows_template_edits_and_shows_errors_inline() {
     let eml = std::fs::read_to_string(&sent[0]).unwrap();
     assert!(eml.contains("Subject: Fixed: Priya Raman\r\n"), "{eml}");
     browser.screenshot("preview-4-sent").await;
+
+    // Upload a header file on the page: it is parsed, listed and selected.
+    let upload = browser.wait_find("#upload", 5).await;
+    browser.type_into(&upload, fixture("mc-legacy-minimal-fields.txt").to_str().unwrap()).await;
+    let id = "upload/1-mc-legacy-minimal-fields.txt";
+    browser.wait_text("#item-id", 10, |t| t == id).await;
+    // No directory here: the caller has no name, so the edited subject is "Fixed:" alone.
+    assert_eq!(browser.text("#subject").await, "Fixed:");
+    browser.wait_text("#text", 5, |t| t.contains("From: (425) 555-0100")).await;
+    assert!(browser.find(&format!("button[data-id=\"{id}\"].selected")).await.is_some());
+    browser.screenshot("preview-5-upload").await;
     browser.quit().await;
 }
 
