@@ -28,6 +28,26 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// The flags that choose how callers are looked up, shared by every command that enriches.
+#[derive(Debug, Default, clap::Args)]
+pub struct DirectoryArgs {
+    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL (bind and search
+    /// settings from --config). Default: `[directory] source`.
+    #[arg(long, value_name = "SRC")]
+    pub directory: Option<String>,
+    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
+    #[arg(long, value_name = "CC")]
+    pub region: Option<String>,
+}
+
+impl DirectoryArgs {
+    /// Lays the flags over the configuration (a flag wins over the file).
+    pub fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        override_directory(config, self.directory.as_deref())?;
+        override_region(config, self.region.as_deref())
+    }
+}
+
 /// `--directory SRC`: a file path or an ldap(s):// URL (LDAP settings from the config file).
 pub fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::Result<()> {
     let Some(source) = source else { return Ok(()) };

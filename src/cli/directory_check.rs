@@ -13,18 +13,12 @@ use crate::enrich::directory::{self, AttributeMap, ldap};
 
 #[derive(Debug, clap::Args)]
 pub struct DirectoryCheckArgs {
-    /// Directory to check: an LDIF or CSV file, or an ldap:// / ldaps:// URL (bind and search
-    /// settings from --config). Default: `[directory] source`.
-    #[arg(long, value_name = "SRC")]
-    pub directory: Option<String>,
-    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
-    #[arg(long, value_name = "CC")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub lookup: common::DirectoryArgs,
 }
 
 pub fn run(mut config: Config, args: DirectoryCheckArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
-    common::override_region(&mut config, args.region.as_deref())?;
+    args.lookup.apply(&mut config)?;
     let report = match &config.directory {
         None => {
             return Err(UsageError(

@@ -10,20 +10,15 @@ use crate::pipeline::Pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct ParseArgs {
-    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
-    #[arg(long, value_name = "SRC")]
-    pub directory: Option<String>,
-    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
-    #[arg(long, value_name = "CC")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub lookup: common::DirectoryArgs,
     /// Header files or OCS UserNotification XML files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 pub fn run(mut config: Config, args: ParseArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
-    common::override_region(&mut config, args.region.as_deref())?;
+    args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
     let pipeline = Pipeline::new(config, crate::render::Templates::builtin(), directory, None);
     let mut status = Status::Ok;

@@ -25,16 +25,15 @@ pub struct PreviewArgs {
     /// Template folder to lay over the built-in set and watch (else `[templates] dir`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
-    #[arg(long, value_name = "SRC")]
-    pub directory: Option<String>,
+    #[command(flatten)]
+    pub lookup: common::DirectoryArgs,
     /// A folder whose header files (*.txt, *.xml) are listed and watched.
     #[arg(long, value_name = "DIR")]
     pub drop: Option<PathBuf>,
 }
 
 pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
+    args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
     let templates_dir = args.templates.or_else(|| config.templates_dir.clone());
     let settings = Settings {

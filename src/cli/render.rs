@@ -12,12 +12,8 @@ use crate::pipeline::{Outcome, Pipeline};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
-    #[arg(long, value_name = "SRC")]
-    pub directory: Option<String>,
-    /// Dial-plan region for numbers without a country code (ISO 3166, e.g. US, GB).
-    #[arg(long, value_name = "CC")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub lookup: common::DirectoryArgs,
     /// Template folder replacing the built-in set.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
@@ -33,8 +29,7 @@ pub struct RenderArgs {
 }
 
 pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
-    common::override_region(&mut config, args.region.as_deref())?;
+    args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
     let templates = common::load_templates(&config, args.templates.as_deref())?;
     let fixed_date = common::fixed_date(args.date.as_deref())?;

@@ -33,9 +33,8 @@ pub struct SendTestArgs {
     /// A real header file to send instead of a built event (redirected to --to).
     #[arg(long, value_name = "HEADER")]
     pub file: Option<PathBuf>,
-    /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
-    #[arg(long, value_name = "SRC")]
-    pub directory: Option<String>,
+    #[command(flatten)]
+    pub lookup: common::DirectoryArgs,
     /// Template folder replacing the built-in set.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
@@ -45,7 +44,7 @@ pub struct SendTestArgs {
 }
 
 pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
-    common::override_directory(&mut config, args.directory.as_deref())?;
+    args.lookup.apply(&mut config)?;
     let to: lettre::Address = args.to.parse().map_err(|e| UsageError(format!("--to {}: not a mail address: {e}", args.to)))?;
     if let Some(locale) = &args.locale
         && !crate::render::locale::is_valid_culture(locale)
