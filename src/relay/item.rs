@@ -49,16 +49,43 @@ pub enum ItemOutcome {
     Vanished,
 }
 
-/// What the blocking first half hands to the delivery.
-enum Next {
+/// What the blocking first half of either mode hands to the delivery. `H` names the item
+/// for the record step: a claimed [`WorkItem`] (own mode) or a ledger key (tap mode).
+pub(super) enum Next<H> {
     Done(ItemOutcome),
-    Send {
-        item: WorkItem,
-        prepared: Box<Prepared>,
-        attempt: u32,
-        first_at: Timestamp,
-        resend: bool,
-    },
+    Send(Pending<H>),
+}
+
+/// A prepared message whose attempt is already on record, waiting to be delivered.
+pub(super) struct Pending<H> {
+    pub handle: H,
+    pub prepared: Box<Prepared>,
+    pub attempt: u32,
+    pub first_at: Timestamp,
+    pub resend: bool,
+}
+
+/// The second half both modes share: deliver on the transport in use now, then record the
+/// result on a blocking thread with `record` (`Shared::record` or `Shared::tap_record`).
+pub(super) async fn deliver_then_record<H: Send + 'static>(
+    shared: Arc<Shared>,
+    next: Next<H>,
+    record: impl FnOnce(&Shared, &H, &str, Result<Receipt, DeliveryError>, u32, Timestamp, bool) -> Result<ItemOutcome, SpoolError>
+    + Send
+    + 'static,
+) -> Result<ItemOutcome, SpoolError> {
+    let pending = match next {
+        Next::Done(outcome) => return Ok(outcome),
+        Next::Send(pending) => pending,
+    };
+    let transport = shared.current().transport;
+    let result = pending.prepared.deliver(transport.as_ref()).await;
+    let call_id = pending.prepared.event.call_id.clone();
+    tokio::task::spawn_blocking(move || {
+        record(&shared, &pending.handle, &call_id, result, pending.attempt, pending.first_at, pending.resend)
+    })
+    .await
+    .map_err(join_error)?
 }
 
 /// Runs one item to the end of this pass.
@@ -70,22 +97,7 @@ pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemO
     let next = tokio::task::spawn_blocking(move || s.begin(source))
         .await
         .map_err(join_error)??;
-    let (item, prepared, attempt, first_at, resend) = match next {
-        Next::Done(outcome) => return Ok(outcome),
-        Next::Send {
-            item,
-            prepared,
-            attempt,
-            first_at,
-            resend,
-        } => (item, prepared, attempt, first_at, resend),
-    };
-    let transport = shared.current().transport;
-    let result = prepared.deliver(transport.as_ref()).await;
-    let call_id = prepared.event.call_id.clone();
-    tokio::task::spawn_blocking(move || shared.record(&item, &call_id, result, attempt, first_at, resend))
-        .await
-        .map_err(join_error)?
+    deliver_then_record(shared, next, Shared::record).await
 }
 
 /// A blocking step never fails but by panicking (a bug): pass the panic on.
@@ -139,7 +151,7 @@ impl Shared {
     }
 
     /// Claims (or resumes) the item and prepares its message.
-    fn begin(&self, source: Source) -> Result<Next, SpoolError> {
+    fn begin(&self, source: Source) -> Result<Next<WorkItem>, SpoolError> {
         let item = match source {
             Source::Incoming(path) => match self.own().claim(&path)? {
                 Some(item) => item,
@@ -210,13 +222,7 @@ impl Shared {
                         resend,
                     },
                 )?;
-                Ok(Next::Send {
-                    item,
-                    prepared,
-                    attempt,
-                    first_at: status.first_at,
-                    resend,
-                })
+                Ok(Next::Send(Pending { handle: item, prepared, attempt, first_at: status.first_at, resend }))
             }
             Err(e) if is_bad_input(&e) => {
                 let reason = format_chain(&e);

@@ -12,47 +12,22 @@ use std::time::SystemTime;
 
 use jiff::Timestamp;
 
-use super::item::{ItemOutcome, causes, is_bad_input, join_error, message_id, report};
+use super::item::{ItemOutcome, Next, Pending, causes, deliver_then_record, is_bad_input, join_error, message_id, report};
 use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
-use crate::pipeline::{Outcome, Prepared};
+use crate::pipeline::Outcome;
 use crate::spool::tap::{Signature, ledger_key};
 use crate::spool::{SpoolError, State, TapFolder};
-
-enum Next {
-    Done(ItemOutcome),
-    Send {
-        key: String,
-        prepared: Box<Prepared>,
-        attempt: u32,
-        first_at: Timestamp,
-        resend: bool,
-    },
-}
 
 /// Runs one tapped file to the end of this pass.
 pub(crate) async fn process(shared: Arc<Shared>, path: PathBuf) -> Result<ItemOutcome, SpoolError> {
     let s = shared.clone();
     let p = path.clone();
-    let (key, prepared, attempt, first_at, resend) = match tokio::task::spawn_blocking(move || s.tap_begin(&p))
-        .await
-        .map_err(join_error)??
-    {
-        Next::Done(outcome) => return Ok(outcome),
-        Next::Send {
-            key,
-            prepared,
-            attempt,
-            first_at,
-            resend,
-        } => (key, prepared, attempt, first_at, resend),
-    };
-    let transport = shared.current().transport;
-    let result = prepared.deliver(transport.as_ref()).await;
-    let call_id = prepared.event.call_id.clone();
-    tokio::task::spawn_blocking(move || shared.tap_record(&path, &key, &call_id, result, attempt, first_at, resend))
-        .await
-        .map_err(join_error)?
+    let next = tokio::task::spawn_blocking(move || s.tap_begin(&p)).await.map_err(join_error)??;
+    deliver_then_record(shared, next, move |s: &Shared, key: &String, call_id, result, attempt, first_at, resend| {
+        s.tap_record(&path, key, call_id, result, attempt, first_at, resend)
+    })
+    .await
 }
 
 impl Shared {
@@ -77,7 +52,7 @@ impl Shared {
             .insert(path.to_owned(), sig);
     }
 
-    fn tap_begin(&self, path: &Path) -> Result<Next, SpoolError> {
+    fn tap_begin(&self, path: &Path) -> Result<Next<String>, SpoolError> {
         let sig = match self.settled(path) {
             Ok(Some(sig)) => sig,
             Ok(None) => return Ok(Next::Done(ItemOutcome::NotDue)),
@@ -141,13 +116,7 @@ impl Shared {
             },
         )?;
         let first_at = self.status(&key).map_or_else(|| self.now(), |s| s.first_at);
-        Ok(Next::Send {
-            key,
-            prepared,
-            attempt,
-            first_at,
-            resend,
-        })
+        Ok(Next::Send(Pending { handle: key, prepared, attempt, first_at, resend }))
     }
 
     #[allow(clippy::too_many_arguments)]
