@@ -256,7 +256,11 @@ fn tidy_text(text: &str) -> String {
 
 /// HTML: surrounding whitespace trimmed, blank lines dropped, one final newline.
 fn tidy_html(html: &str) -> String {
-    let mut out: String = html.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{}\n", l.trim_end())).collect();
+    let mut out = String::with_capacity(html.len());
+    for line in html.lines().map(str::trim_end).filter(|l| !l.trim_start().is_empty()) {
+        out.push_str(line);
+        out.push('\n');
+    }
     if out.is_empty() {
         out.push('\n');
     }

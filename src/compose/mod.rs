@@ -12,7 +12,10 @@
 //!
 //! No MIME is written by hand: lettre encodes every header (RFC 2047 for non-ASCII) and
 //! encodes CR/LF inside values, so nothing from an input can start a header line of its own.
-//! Compose never reads files: the side file's bytes are passed in.
+//! The part bodies are transfer-encoded by [`transfer`] (one pass each, for speed) and handed
+//! to lettre ready. Compose never reads files: the side file's bytes are passed in.
+
+mod transfer;
 
 use std::time::{Duration, SystemTime};
 
@@ -59,13 +62,24 @@ pub struct ComposeSettings {
 
 /// 32 hex digits of SHA-256(call id): the stable token behind Message-ID and MIME boundaries.
 fn call_token(call_id: &str) -> String {
-    Sha256::digest(call_id.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(call_id.as_bytes());
+    let mut token = String::with_capacity(32);
+    for &b in &digest[..16] {
+        token.push(char::from(HEX[usize::from(b >> 4)]));
+        token.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    token
 }
 
 /// The `Message-ID` for a call: `<callnote.` + 32 hex digits of SHA-256(call id) + `@domain>`,
 /// where the domain is the From address's. Stable across runs and machines.
 pub fn message_id_for(call_id: &str, from: &Mailbox) -> String {
-    format!("<callnote.{}@{}>", call_token(call_id), from.email.domain())
+    message_id_from_token(&call_token(call_id), from)
+}
+
+fn message_id_from_token(token: &str, from: &Mailbox) -> String {
+    format!("<callnote.{token}@{}>", from.email.domain())
 }
 
 /// Replaces control characters (CR, LF, TAB, …) with spaces: header values are one line.
@@ -108,13 +122,18 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
     let email = address.parse().map_err(|source| ComposeError::BadRecipientAddress { address: address.to_owned(), source })?;
     let to = Mailbox::new(event.recipient.name.as_deref().map(one_line).filter(|n| !n.is_empty()), email);
 
+    // Given explicitly, so lettre does not parse From and To back out of the headers.
+    let envelope = lettre::address::Envelope::new(Some(settings.from.email.clone()), vec![to.email.clone()]).map_err(ComposeError::Build)?;
+    // Boundaries derived from the call id (not random) keep the output reproducible.
+    let token = call_token(&event.call_id);
     let date = event.time.or(settings.fixed_date).map(to_system_time).unwrap_or_else(SystemTime::now);
     let mut builder = Message::builder()
         .from(settings.from.clone())
         .to(to)
         .subject(one_line(&rendered.subject))
         .date(date)
-        .message_id(Some(message_id_for(&event.call_id, &settings.from)))
+        .message_id(Some(message_id_from_token(&token, &settings.from)))
+        .envelope(envelope)
         .raw_header(raw_header("X-CallID", &event.call_id))
         .raw_header(raw_header("X-Mailer", concat!("callnote ", env!("CARGO_PKG_VERSION"))));
 
@@ -147,16 +166,14 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
         builder = builder.raw_header(raw_header("X-FaxNumberOfPages", &pages.to_string()));
     }
 
-    // Boundaries derived from the call id (not random) keep the output reproducible.
-    let token = call_token(&event.call_id);
     let alternative = MultiPart::alternative()
         .boundary(format!("=_callnote_alt_{token}"))
-        .singlepart(SinglePart::plain(rendered.text.clone()))
-        .singlepart(SinglePart::html(rendered.html.clone()));
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(transfer::text(&rendered.text)))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(transfer::text(&rendered.html)));
     let body = match (&event.attachment, side_file) {
         (Some(att), Some(bytes)) => {
             let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
-            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(bytes, content_type))
+            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(transfer::binary(&bytes), content_type))
         }
         _ => alternative,
     };

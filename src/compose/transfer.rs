@@ -1,0 +1,284 @@
+//! Content-Transfer-Encoding of the parts we build, done once and handed to lettre ready
+//! (`Body::dangerous_pre_encoded`).
+//!
+//! lettre's automatic `Body::new` is correct but generic: it normalises line endings in one
+//! pass, scans the part twice to choose an encoding, then encodes byte by byte through a
+//! formatter (base64 one 76-character line at a time through `fmt::Write`). For the
+//! notification bodies and the voicemail audio that was a third of the time spent per message
+//! (see the pipeline benchmark in the README), so the two encodings callnote needs are done
+//! here in one pass each, into a buffer of the final size:
+//!
+//! - [`text`]: a text or HTML part. `7bit` when it already is (ASCII, no line of 76 bytes or
+//!   more, the same rule lettre applies), otherwise `quoted-printable` (RFC 2045 §6.7): lines
+//!   of at most 76 characters with soft breaks, `=` and every byte outside printable ASCII
+//!   escaped, whitespace at a line's end escaped. Line ends become CRLF either way.
+//! - [`binary`]: an attachment, `base64` in lines of 76 characters (RFC 2045 §6.8).
+//!
+//! Both are checked by decoding with an independent MIME parser (the unit tests here, and the
+//! `.eml` parse-back tests under `tests/it`).
+
+use base64::Engine as _;
+use lettre::message::Body;
+use lettre::message::header::ContentTransferEncoding;
+
+/// The longest encoded line, without its CRLF (RFC 2045).
+const LINE: usize = 76;
+
+/// A text or HTML part, as `7bit` when it can be, else `quoted-printable`.
+pub fn text(content: &str) -> Body {
+    let bytes = content.as_bytes();
+    if is_seven_bit(bytes) {
+        Body::dangerous_pre_encoded(with_crlf(bytes), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::dangerous_pre_encoded(quoted_printable(bytes), ContentTransferEncoding::QuotedPrintable)
+    }
+}
+
+/// An attachment's bytes as `base64`.
+pub fn binary(content: &[u8]) -> Body {
+    Body::dangerous_pre_encoded(base64_lines(content), ContentTransferEncoding::Base64)
+}
+
+/// The lines of `bytes`, split at LF, each without a CR that ends it.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    body.split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// ASCII without NUL or a bare CR, every line shorter than [`LINE`] bytes.
+fn is_seven_bit(bytes: &[u8]) -> bool {
+    lines(bytes).all(|line| line.len() < LINE && line.iter().all(|&b| b.is_ascii() && b != 0 && b != b'\r'))
+}
+
+/// `bytes` with every line ended by CRLF.
+fn with_crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
+    for line in lines(bytes) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Bytes that stand for themselves in quoted-printable (whitespace only inside a line).
+fn is_literal(b: u8) -> bool {
+    matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')
+}
+
+/// How many bytes at the start of `bytes` are literal, eight at a time while they are
+/// printable ASCII other than `=` (tabs and the rest are decided one by one).
+fn literal_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let above_tilde = (x.wrapping_add(ONES) | x) & HIGH;
+        let equals = x ^ (ONES * u64::from(b'='));
+        let has_equals = equals.wrapping_sub(ONES) & !equals & HIGH;
+        if below_space | above_tilde | has_equals != 0 {
+            break;
+        }
+        at += 8;
+    }
+    at + bytes[at..].iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len() - at)
+}
+
+fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // Escapes take three bytes; most of a notification is ASCII, so a little headroom is
+    // usually enough and the vector grows at most a few times otherwise.
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4 + 16);
+    for line in lines(bytes) {
+        // Runs of literal bytes are copied whole; a soft break (`=` CRLF) goes where the
+        // next byte would leave no room for one (column 75), except that the line's last
+        // byte may take column 76.
+        let mut column = 0;
+        let mut i = 0;
+        while i < line.len() {
+            let trailing_space = i + 1 == line.len() && matches!(line[i], b' ' | b'\t');
+            if is_literal(line[i]) && !trailing_space {
+                // Only the bytes that could still fit on this output line are looked at.
+                let limit = (i + LINE.saturating_sub(column)).min(line.len());
+                let mut end = i + literal_prefix(&line[i..limit]);
+                if end == line.len() && matches!(line[end - 1], b' ' | b'\t') {
+                    end -= 1; // escaped on its own, below
+                }
+                let run = end - i;
+                let take = if end == line.len() { run } else { run.min((LINE - 1).saturating_sub(column)) };
+                if take == 0 {
+                    out.extend_from_slice(b"=\r\n");
+                    column = 0;
+                    continue;
+                }
+                out.extend_from_slice(&line[i..i + take]);
+                column += take;
+                i += take;
+            } else {
+                let room = if i + 1 == line.len() { LINE } else { LINE - 1 };
+                if column + 3 > room {
+                    out.extend_from_slice(b"=\r\n");
+                    column = 0;
+                }
+                let b = line[i];
+                out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+                column += 3;
+                i += 1;
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    const CHUNK: usize = LINE / 4 * 3; // 57 input bytes make one full line
+    let line_count = bytes.len().div_ceil(CHUNK);
+    let mut out = vec![0u8; base64::encoded_len(bytes.len(), true).unwrap_or(0) + 2 * line_count];
+    let mut at = 0;
+    for chunk in bytes.chunks(CHUNK) {
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(chunk, &mut out[at..])
+            .expect("the buffer is sized for every line");
+        at += written;
+        out[at..at + 2].copy_from_slice(b"\r\n");
+        at += 2;
+    }
+    out.truncate(at);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encoded(body: &Body) -> &str {
+        std::str::from_utf8(body.as_ref()).expect("encoded bodies are ASCII")
+    }
+
+    /// Decodes quoted-printable the RFC 2045 way: soft breaks removed, `=XX` to the byte.
+    fn decode_qp(encoded: &str) -> Vec<u8> {
+        let joined = encoded.replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' {
+                out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).expect("hex escape"));
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn assert_lines_fit(encoded: &str) {
+        for line in encoded.split("\r\n") {
+            assert!(line.len() <= LINE, "line of {} characters: {line:?}", line.len());
+            assert!(!line.contains('\n') && !line.contains('\r'), "bare line break in {line:?}");
+        }
+    }
+
+    #[test]
+    fn short_ascii_stays_seven_bit_with_crlf() {
+        let body = text("Missed call\nfrom Jane\n");
+        assert_eq!(body.encoding(), ContentTransferEncoding::SevenBit);
+        assert_eq!(encoded(&body), "Missed call\r\nfrom Jane\r\n");
+        assert_eq!(encoded(&text("a\r\nb")), "a\r\nb\r\n");
+    }
+
+    #[test]
+    fn non_ascii_and_long_lines_are_quoted_printable() {
+        let body = text("Appel manqué = 3 €\n");
+        assert_eq!(body.encoding(), ContentTransferEncoding::QuotedPrintable);
+        assert_eq!(encoded(&body), "Appel manqu=C3=A9 =3D 3 =E2=82=AC\r\n");
+
+        let long = "x".repeat(200);
+        let body = text(&long);
+        assert_eq!(body.encoding(), ContentTransferEncoding::QuotedPrintable);
+        assert_eq!(encoded(&body), format!("{}=\r\n{}=\r\n{}\r\n", "x".repeat(75), "x".repeat(75), "x".repeat(50)));
+    }
+
+    #[test]
+    fn whitespace_at_a_line_end_is_escaped_but_not_inside() {
+        let body = text("tab\t and space \né\n");
+        assert_eq!(encoded(&body), "tab\t and space=20\r\n=C3=A9\r\n");
+    }
+
+    #[test]
+    fn a_line_of_exactly_76_needs_no_soft_break() {
+        let line = format!("{}é", "y".repeat(70)); // 70 + 6 = 76 encoded characters
+        assert_eq!(encoded(&text(&line)), format!("{}=C3=A9\r\n", "y".repeat(70)));
+    }
+
+    #[test]
+    fn base64_lines_are_76_characters() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let body = binary(&bytes);
+        assert_eq!(body.encoding(), ContentTransferEncoding::Base64);
+        let text = encoded(&body);
+        assert_lines_fit(text);
+        assert!(text.ends_with("\r\n"));
+        assert_eq!(text.split("\r\n").next().map(str::len), Some(LINE));
+        let joined = text.replace("\r\n", "");
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(joined).unwrap(), bytes);
+        assert!(encoded(&binary(b"")).is_empty());
+    }
+
+    #[test]
+    fn literal_prefix_stops_at_the_first_byte_to_escape() {
+        assert_eq!(literal_prefix(b"abcdefghijklmnop"), 16);
+        assert_eq!(literal_prefix(b"abcdefgh=jklmnop"), 8);
+        assert_eq!(literal_prefix(b"abc\tdefghijk\x7fmn"), 12);
+        assert_eq!(literal_prefix(b"abcdefghij\xc3\xa9"), 10);
+        assert_eq!(literal_prefix(b"\x1f"), 0);
+        assert_eq!(literal_prefix(b""), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn literal_prefix_agrees_with_a_byte_by_byte_scan(bytes in proptest::collection::vec(prop_oneof![12 => 0x20u8..0x7f, 1 => any::<u8>()], 0..64)) {
+            let expected = bytes.iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len());
+            prop_assert_eq!(literal_prefix(&bytes), expected);
+        }
+
+        #[test]
+        fn text_round_trips(content in "[a-zé€ =\t\r\n<>\"&日本-]{0,300}") {
+            let body = text(&content);
+            let wire = encoded(&body);
+            assert_lines_fit(wire);
+            let decoded = match body.encoding() {
+                ContentTransferEncoding::SevenBit => wire.as_bytes().to_vec(),
+                _ => decode_qp(wire),
+            };
+            // What goes out is the text with CRLF line ends and a final line break.
+            let mut expected = with_crlf(content.as_bytes());
+            if content.is_empty() { expected.clear(); expected.extend_from_slice(b"\r\n"); }
+            prop_assert_eq!(String::from_utf8_lossy(&decoded), String::from_utf8_lossy(&expected));
+        }
+
+        #[test]
+        fn long_lines_round_trip(content in "[a-z =\t<>é]{0,600}") {
+            let wire_body = text(&content);
+            let wire = encoded(&wire_body);
+            assert_lines_fit(wire);
+            if wire_body.encoding() == ContentTransferEncoding::QuotedPrintable {
+                let decoded = decode_qp(wire);
+                prop_assert_eq!(String::from_utf8_lossy(&decoded), format!("{content}\r\n"));
+            }
+        }
+
+        #[test]
+        fn binary_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let body = binary(&bytes);
+            let wire = encoded(&body);
+            assert_lines_fit(wire);
+            let joined = wire.replace("\r\n", "");
+            prop_assert_eq!(base64::engine::general_purpose::STANDARD.decode(joined).unwrap(), bytes);
+        }
+    }
+}
