@@ -15,11 +15,9 @@
 //! corpora and output go (default `/dev/shm` when it exists, so the figures measure
 //! callnote rather than the disk's file-creation cost; set `BENCH_DIR=/tmp` to include it).
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -34,48 +32,11 @@ thread_local! {
 }
 use callnote::render::Templates;
 
-/// Counts live heap bytes and their peak while [`COUNTING`] is on. Timed runs switch it
-/// off (the atomic bookkeeping would be part of what is timed); memory is measured by
-/// separate, untimed runs.
-struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(true);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
-        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
-        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 const AREA_CODES: [&str; 6] = ["425", "206", "312", "617", "415", "212"];
 const CULTURES: [&str; 6] = ["en-US", "fr-FR", "de-DE", "es-ES", "ja-JP", "en-GB"];
@@ -192,7 +153,7 @@ struct Run {
 fn run(pipeline: &Pipeline, files: &[PathBuf], out: &Path) -> Run {
     std::fs::create_dir_all(out).expect("out dir");
     // Timed pass, no allocation bookkeeping.
-    COUNTING.store(false, Ordering::Relaxed);
+    counting::set_counting(false);
     let (mut parse_secs, mut prepare_secs) = (0.0, 0.0);
     let start = Instant::now();
     for path in files {
@@ -214,17 +175,17 @@ fn run(pipeline: &Pipeline, files: &[PathBuf], out: &Path) -> Run {
     let secs = start.elapsed().as_secs_f64();
     // Memory pass: the same work again, counting. Live bytes were not tracked while
     // counting was off, so the baseline is taken now.
-    COUNTING.store(true, Ordering::Relaxed);
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    counting::set_counting(true);
+    let base = counting::live();
+    counting::reset_peak();
     let mut peak_after_500 = 0;
     for (n, path) in files.iter().enumerate() {
         write_outcome(pipeline.prepare_file(path), out);
         if n + 1 == 500 {
-            peak_after_500 = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+            peak_after_500 = counting::peak().saturating_sub(base);
         }
     }
-    let peak_after_all = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak_after_all = counting::peak().saturating_sub(base);
     Run { events_per_sec: files.len() as f64 / secs, secs, prepare_secs, peak_after_500, peak_after_all }
 }
 
@@ -274,11 +235,11 @@ fn main() {
     write_directory(&dir_path, people);
 
     let config = Config::default();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting::live();
     let start = Instant::now();
     let index = directory::load_file(&dir_path, &config.dialplan).expect("load directory");
     let load_secs = start.elapsed().as_secs_f64();
-    let per_person = (LIVE.load(Ordering::Relaxed) - before) as f64 / people as f64;
+    let per_person = (counting::live() - before) as f64 / people as f64;
     println!("directory: {people} people loaded in {:.0} ms; {per_person:.0} bytes of heap per person (estimate from the index itself: {:.0})",
         load_secs * 1000.0, index.heap_bytes() as f64 / people as f64);
 
