@@ -26,10 +26,6 @@ use callnote::enrich::directory;
 use callnote::intake::Parsed;
 use callnote::pipeline::{Outcome, Pipeline};
 
-thread_local! {
-    /// Seconds of the last run spent reading, parsing and enriching.
-    static PARSE_SECS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
-}
 use callnote::render::Templates;
 
 #[path = "support/counting.rs"]
@@ -101,10 +97,10 @@ fn wav_30s() -> Vec<u8> {
 }
 
 /// Writes `events` header files; every other one a voicemail when `voicemail_share` is set.
-fn write_corpus(dir: &Path, events: usize, people: usize, with_voicemail: bool) -> Vec<PathBuf> {
+fn write_corpus(dir: &Path, events: std::ops::Range<usize>, people: usize, with_voicemail: bool) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).expect("corpus dir");
     let wav = with_voicemail.then(wav_30s);
-    (0..events)
+    events
         .map(|n| {
             let guid = format!("{n:08x}-0000-4000-8000-{n:012x}");
             let caller = match n % 10 {
@@ -141,18 +137,59 @@ fn write_corpus(dir: &Path, events: usize, people: usize, with_voicemail: bool) 
         .collect()
 }
 
-struct Run {
-    events_per_sec: f64,
+/// One timed pass over a set of files.
+#[derive(Clone, Copy)]
+struct Timed {
     secs: f64,
-    /// Of `secs`: parse, enrich, render and compose (everything but formatting and writing).
+    /// Of `secs`: reading, parsing and enriching.
+    parse_secs: f64,
+    /// Of `secs`: everything but formatting and writing the message.
     prepare_secs: f64,
+}
+
+struct Run {
+    /// The median pass (by time), and the slowest and fastest events/s.
+    median: Timed,
+    events_per_pass: usize,
+    slowest: f64,
+    fastest: f64,
     peak_after_500: usize,
     peak_after_all: usize,
 }
 
-fn run(pipeline: &Pipeline, files: &[PathBuf], out: &Path) -> Run {
+/// Times each of `passes` (median reported: the machine is shared, single runs vary), then
+/// measures peak heap over all files in one counting pass.
+fn run(pipeline: &Pipeline, passes: &[&[PathBuf]], out: &Path) -> Run {
     std::fs::create_dir_all(out).expect("out dir");
-    // Timed pass, no allocation bookkeeping.
+    let mut timed: Vec<Timed> = passes.iter().map(|files| timed_pass(pipeline, files, out)).collect();
+    timed.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let events_per_pass = passes[0].len();
+    let rate = |t: &Timed| events_per_pass as f64 / t.secs;
+    // Memory pass: the same work again, counting. Live bytes were not tracked while
+    // counting was off, so the baseline is taken now.
+    counting::set_counting(true);
+    let base = counting::live();
+    counting::reset_peak();
+    let mut peak_after_500 = 0;
+    for (n, path) in passes.iter().flat_map(|p| p.iter()).enumerate() {
+        write_outcome(pipeline.prepare_file(path), out);
+        if n + 1 == 500 {
+            peak_after_500 = counting::peak().saturating_sub(base);
+        }
+    }
+    let peak_after_all = counting::peak().saturating_sub(base);
+    Run {
+        median: timed[timed.len() / 2],
+        events_per_pass,
+        slowest: rate(&timed[timed.len() - 1]),
+        fastest: rate(&timed[0]),
+        peak_after_500,
+        peak_after_all,
+    }
+}
+
+/// One pass, no allocation bookkeeping.
+fn timed_pass(pipeline: &Pipeline, files: &[PathBuf], out: &Path) -> Timed {
     counting::set_counting(false);
     let (mut parse_secs, mut prepare_secs) = (0.0, 0.0);
     let start = Instant::now();
@@ -170,23 +207,7 @@ fn run(pipeline: &Pipeline, files: &[PathBuf], out: &Path) -> Run {
         prepare_secs += t2.elapsed().as_secs_f64();
         write_outcome(outcome, out);
     }
-    let prepare_secs = parse_secs + prepare_secs;
-    PARSE_SECS.with(|c| c.set(parse_secs));
-    let secs = start.elapsed().as_secs_f64();
-    // Memory pass: the same work again, counting. Live bytes were not tracked while
-    // counting was off, so the baseline is taken now.
-    counting::set_counting(true);
-    let base = counting::live();
-    counting::reset_peak();
-    let mut peak_after_500 = 0;
-    for (n, path) in files.iter().enumerate() {
-        write_outcome(pipeline.prepare_file(path), out);
-        if n + 1 == 500 {
-            peak_after_500 = counting::peak().saturating_sub(base);
-        }
-    }
-    let peak_after_all = counting::peak().saturating_sub(base);
-    Run { events_per_sec: files.len() as f64 / secs, secs, prepare_secs, peak_after_500, peak_after_all }
+    Timed { secs: start.elapsed().as_secs_f64(), parse_secs, prepare_secs: parse_secs + prepare_secs }
 }
 
 fn write_outcome(outcome: Result<Outcome, callnote::pipeline::Error>, out: &Path) {
@@ -245,19 +266,32 @@ fn main() {
 
     let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(index)), None);
 
-    let missed = write_corpus(&tmp.path().join("missed"), events, people, false);
-    // warm-up: page cache and lazy statics
-    let _ = run(&pipeline, &missed[..missed.len().min(200)], &tmp.path().join("warm"));
-    let a = run(&pipeline, &missed, &tmp.path().join("out-missed"));
-    println!("missed calls: {events} events in {:.2} s = {:.0} events/s per core ({:.2} s read+parse+enrich, {:.2} s render+compose, {:.2} s format+write); peak heap {} KiB after 500 events, {} KiB after {events}",
-        a.secs, a.events_per_sec, PARSE_SECS.with(|c| c.get()), a.prepare_secs - PARSE_SECS.with(|c| c.get()), a.secs - a.prepare_secs, a.peak_after_500 / 1024, a.peak_after_all / 1024);
+    // Missed calls: `passes` corpora of `events` each, with different callers (so the
+    // per-number formatting cache starts cold in every pass, as for new callers), plus a
+    // separate warm-up corpus.
+    let passes = env_usize("BENCH_PASSES", if full { 4 } else { 1 });
+    let missed = write_corpus(&tmp.path().join("missed"), 0..events * passes, people, false);
+    let warm = write_corpus(&tmp.path().join("warm-up"), events * passes..events * passes + 200, people, false);
+    let _ = run(&pipeline, &[&warm], &tmp.path().join("warm"));
+    let chunks: Vec<&[PathBuf]> = missed.chunks(events).collect();
+    let a = run(&pipeline, &chunks, &tmp.path().join("out-missed"));
+    let m = a.median;
+    println!("missed calls: {passes} passes of {events} events, median {:.2} s = {:.0} events/s per core (slowest {:.0}, fastest {:.0}; median pass: {:.2} s read+parse+enrich, {:.2} s render+compose, {:.2} s format+write); peak heap {} KiB after 500 events, {} KiB after {}",
+        m.secs, a.events_per_pass as f64 / m.secs, a.slowest, a.fastest, m.parse_secs, m.prepare_secs - m.parse_secs, m.secs - m.prepare_secs,
+        a.peak_after_500 / 1024, a.peak_after_all / 1024, events * passes);
 
     if std::env::var("BENCH_ONLY").as_deref() == Ok("missed") {
         return;
     }
-    let mixed = write_corpus(&tmp.path().join("mixed"), events, people, true);
-    let floor = read_and_base64(&mixed);
-    let b = run(&pipeline, &mixed, &tmp.path().join("out-mixed"));
-    println!("half voicemail (30 s WAV): {events} events in {:.2} s = {:.0} events/s per core ({:.2} s parse+enrich+render+compose); read+base64 alone {:.2} s; ratio {:.2}x; peak heap {} KiB after 500, {} KiB after {events}",
-        b.secs, b.events_per_sec, b.prepare_secs, floor, b.secs / floor, b.peak_after_500 / 1024, b.peak_after_all / 1024);
+    // Half voicemails: one corpus (the audio dominates; 2,000 events are ~0.5 GB), timed
+    // `passes` times.
+    let mixed = write_corpus(&tmp.path().join("mixed"), 0..events, people, true);
+    let mut floors: Vec<f64> = (0..passes).map(|_| read_and_base64(&mixed)).collect();
+    floors.sort_by(f64::total_cmp);
+    let floor = floors[floors.len() / 2];
+    let repeated: Vec<&[PathBuf]> = (0..passes).map(|_| mixed.as_slice()).collect();
+    let b = run(&pipeline, &repeated, &tmp.path().join("out-mixed"));
+    let m = b.median;
+    println!("half voicemail (30 s WAV): {events} events, median of {passes} passes {:.2} s = {:.0} events/s per core ({:.2} s parse+enrich+render+compose, {:.2} s format+write); read+base64 alone {floor:.2} s (median); ratio {:.2}x; peak heap {} KiB after 500, {} KiB after {}",
+        m.secs, events as f64 / m.secs, m.prepare_secs, m.secs - m.prepare_secs, m.secs / floor, b.peak_after_500 / 1024, b.peak_after_all / 1024, events * passes);
 }

@@ -26,11 +26,10 @@ const LINE: usize = 76;
 
 /// A text or HTML part, as `7bit` when it can be, else `quoted-printable`.
 pub fn text(content: &str) -> Body {
-    let bytes = content.as_bytes();
-    if is_seven_bit(bytes) {
-        Body::dangerous_pre_encoded(with_crlf(bytes), ContentTransferEncoding::SevenBit)
+    if is_seven_bit(content) {
+        Body::dangerous_pre_encoded(with_crlf(content), ContentTransferEncoding::SevenBit)
     } else {
-        Body::dangerous_pre_encoded(quoted_printable(bytes), ContentTransferEncoding::QuotedPrintable)
+        Body::dangerous_pre_encoded(quoted_printable(content), ContentTransferEncoding::QuotedPrintable)
     }
 }
 
@@ -39,21 +38,21 @@ pub fn binary(content: &[u8]) -> Body {
     Body::dangerous_pre_encoded(base64_lines(content), ContentTransferEncoding::Base64)
 }
 
-/// The lines of `bytes`, split at LF, each without a CR that ends it.
-fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    body.split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+/// The lines of `text`, split at LF (found with memchr), each without a CR that ends it.
+fn lines(text: &str) -> impl Iterator<Item = &[u8]> {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    body.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line).as_bytes())
 }
 
 /// ASCII without NUL or a bare CR, every line shorter than [`LINE`] bytes.
-fn is_seven_bit(bytes: &[u8]) -> bool {
-    lines(bytes).all(|line| line.len() < LINE && line.iter().all(|&b| b.is_ascii() && b != 0 && b != b'\r'))
+fn is_seven_bit(text: &str) -> bool {
+    lines(text).all(|line| line.len() < LINE && line.iter().all(|&b| b.is_ascii() && b != 0 && b != b'\r'))
 }
 
 /// `bytes` with every line ended by CRLF.
-fn with_crlf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
-    for line in lines(bytes) {
+fn with_crlf(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
+    for line in lines(text) {
         out.extend_from_slice(line);
         out.extend_from_slice(b"\r\n");
     }
@@ -85,12 +84,12 @@ fn literal_prefix(bytes: &[u8]) -> usize {
     at + bytes[at..].iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len() - at)
 }
 
-fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
+fn quoted_printable(text: &str) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     // Escapes take three bytes; most of a notification is ASCII, so a little headroom is
     // usually enough and the vector grows at most a few times otherwise.
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4 + 16);
-    for line in lines(bytes) {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 4 + 16);
+    for line in lines(text) {
         // Runs of literal bytes are copied whole; a soft break (`=` CRLF) goes where the
         // next byte would leave no room for one (column 75), except that the line's last
         // byte may take column 76.
@@ -256,7 +255,7 @@ mod tests {
                 _ => decode_qp(wire),
             };
             // What goes out is the text with CRLF line ends and a final line break.
-            let mut expected = with_crlf(content.as_bytes());
+            let mut expected = with_crlf(&content);
             if content.is_empty() { expected.clear(); expected.extend_from_slice(b"\r\n"); }
             prop_assert_eq!(String::from_utf8_lossy(&decoded), String::from_utf8_lossy(&expected));
         }

@@ -254,7 +254,12 @@ fn enlarge_regex_cache() {
 
 fn format_uncached(e164: &str) -> Option<(String, String)> {
     enlarge_regex_cache();
-    let number = phonenumber::parse(None, e164).ok()?;
+    // Parsed as a number of its country code's main region: formatting depends only on the
+    // country code, and naming the region spares libphonenumber its search of which region
+    // the number belongs to (every number-type pattern of every NANP region, for +1).
+    let (code, _) = country_code_of(e164.strip_prefix('+')?)?;
+    let region = DATABASE.by_code(&code)?.first()?.id().parse().ok();
+    let number = phonenumber::parse(region, e164).ok()?;
     if number.format().mode(Mode::E164).to_string() != e164 {
         return None;
     }

@@ -85,18 +85,9 @@ impl StoredPerson {
                     }
                 }
                 Role::Display => {
-                    let slot = match spec.name.to_ascii_lowercase().as_str() {
-                        "displayname" => &mut person.display_name,
-                        "givenname" => &mut person.given_name,
-                        "sn" => &mut person.surname,
-                        "title" => &mut person.title,
-                        "department" => &mut person.department,
-                        "company" => &mut person.company,
-                        "physicaldeliveryofficename" => &mut person.office,
-                        "preferredlanguage" => &mut person.preferred_language,
-                        _ => continue,
-                    };
-                    first(slot, value);
+                    if let Some(slot) = display_slot(&mut person, &spec.name) {
+                        first(slot, value);
+                    }
                 }
                 Role::Phone(_) | Role::ObjectGuid => {}
             }
@@ -112,6 +103,30 @@ impl StoredPerson {
 pub(super) fn strip_prefix_ci<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let head = value.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &value[prefix.len()..])
+}
+
+/// The [`Person`] field a display attribute fills (names compared without case).
+fn display_slot<'p>(person: &'p mut Person, attribute: &str) -> Option<&'p mut Option<String>> {
+    let is = |name: &str| attribute.eq_ignore_ascii_case(name);
+    Some(if is("displayName") {
+        &mut person.display_name
+    } else if is("givenName") {
+        &mut person.given_name
+    } else if is("sn") {
+        &mut person.surname
+    } else if is("title") {
+        &mut person.title
+    } else if is("department") {
+        &mut person.department
+    } else if is("company") {
+        &mut person.company
+    } else if is("physicalDeliveryOfficeName") {
+        &mut person.office
+    } else if is("preferredLanguage") {
+        &mut person.preferred_language
+    } else {
+        return None;
+    })
 }
 
 #[cfg(test)]
