@@ -133,18 +133,20 @@ fn quoted_printable(text: &str) -> Vec<u8> {
 
 fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     const CHUNK: usize = LINE / 4 * 3; // 57 input bytes make one full line
+    // Encoded a block of lines at a time (the engine is fastest on long input), then laid
+    // out line by line with CRLF.
+    const BLOCK: usize = CHUNK * 64;
+    let engine = &base64::engine::general_purpose::STANDARD;
     let line_count = bytes.len().div_ceil(CHUNK);
-    let mut out = vec![0u8; base64::encoded_len(bytes.len(), true).unwrap_or(0) + 2 * line_count];
-    let mut at = 0;
-    for chunk in bytes.chunks(CHUNK) {
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(chunk, &mut out[at..])
-            .expect("the buffer is sized for every line");
-        at += written;
-        out[at..at + 2].copy_from_slice(b"\r\n");
-        at += 2;
+    let mut out = Vec::with_capacity(base64::encoded_len(bytes.len(), true).unwrap_or(0) + 2 * line_count);
+    let mut block = vec![0u8; BLOCK / 3 * 4];
+    for input in bytes.chunks(BLOCK) {
+        let written = engine.encode_slice(input, &mut block).expect("the block buffer fits a block");
+        for line in block[..written].chunks(LINE) {
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    out.truncate(at);
     out
 }
 
@@ -216,7 +218,7 @@ mod tests {
 
     #[test]
     fn base64_lines_are_76_characters() {
-        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect(); // several blocks
         let body = binary(&bytes);
         assert_eq!(body.encoding(), ContentTransferEncoding::Base64);
         let text = encoded(&body);
