@@ -42,8 +42,13 @@ pub(crate) async fn write_atomic(staging: &Path, dir: &Path, name: &str, bytes: 
     let temp = staging.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
     let io_err = |source| DeliveryError::Io { path: target.clone(), source };
 
+    // Created synchronously (a create is quick): through tokio the create runs on a blocking
+    // thread that outlives a dropped future, so it could make the file after the guard had
+    // already removed it, leaving a .tmp behind. Once the file exists, a dropped future only
+    // leaves writes to an unlinked file.
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io_err)?;
     let mut guard = TempGuard(Some(temp.clone()));
-    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&temp).await.map_err(io_err)?;
+    let mut file = tokio::fs::File::from_std(file);
     file.write_all(bytes).await.map_err(io_err)?;
     file.flush().await.map_err(io_err)?;
     file.sync_all().await.map_err(io_err)?;

@@ -191,9 +191,15 @@ pub fn normalize_party(party: &mut Party, plan: &DialPlan) {
 /// else international. `None` when `e164` is not a number libphonenumber can format.
 pub fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Option<String> {
     let (national, international) = formats(e164)?;
-    let number_code = country_code_of(e164.strip_prefix('+')?)?.0;
+    Some(if is_domestic_for(e164, reader_region) { national } else { international })
+}
+
+/// Whether a reader in `reader_region` shares the country calling code of `+E164` (and so
+/// reads it in national style).
+pub fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
+    let Some(number_code) = e164.strip_prefix('+').and_then(country_code_of).map(|(code, _)| code) else { return false };
     let reader_code = reader_region.and_then(|r| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())).map(Metadata::country_code);
-    Some(if reader_code == Some(number_code) { national } else { international })
+    reader_code == Some(number_code)
 }
 
 /// The region of a .NET culture name (`fr-CA` -> `CA`, `zh-Hans-CN` -> `CN`), when it is a
@@ -260,7 +266,9 @@ fn format_uncached(e164: &str) -> Option<(String, String)> {
     let (code, _) = country_code_of(e164.strip_prefix('+')?)?;
     let region = DATABASE.by_code(&code)?.first()?.id().parse().ok();
     let number = phonenumber::parse(region, e164).ok()?;
-    if number.format().mode(Mode::E164).to_string() != e164 {
+    // The E.164 rendering, written as libphonenumber's formatter writes it (without running
+    // its pattern search, which only the other two modes need).
+    if format!("+{}{}", number.code().value(), number.national()) != e164 {
         return None;
     }
     Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string()))

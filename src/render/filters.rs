@@ -146,7 +146,18 @@ fn phone(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
                     National => field("national").unwrap_or(e164).to_owned(),
                     International => field("international").unwrap_or(e164).to_owned(),
                     E164 => e164.to_owned(),
-                    Auto => with_env(|env| for_reader(e164, field("international"), env.reader.region.as_deref())),
+                    Auto => with_env(|env| {
+                        let region = env.reader.region.as_deref();
+                        // Enrichment formatted the number already; format again only for a
+                        // context made by hand (the preview's JSON editor).
+                        match (field("national"), field("international")) {
+                            (Some(national), Some(international)) => {
+                                let domestic = crate::enrich::phone::is_domestic_for(e164, region);
+                                (if domestic { national } else { international }).to_owned()
+                            }
+                            (_, international) => for_reader(e164, international, region),
+                        }
+                    }),
                 };
                 match field("extension") {
                     Some(ext) => format!("{number} x{ext}"),
