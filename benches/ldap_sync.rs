@@ -27,9 +27,8 @@ use callnote::enrich::phone::{self, DialPlan};
 use callnote::enrich::resolve_party;
 use callnote::event::{CallerStatus, Party};
 
-fn env_usize(var: &str, default: usize) -> usize {
-    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+#[path = "support/env.rs"]
+mod env;
 
 /// The throwaway server; stopped (and its folder removed) when dropped.
 struct Server {
@@ -122,9 +121,9 @@ fn main() {
         println!("ldap_sync: skipped, slapd is not installed (scripts/ldap-server.sh install)");
         return;
     }
-    let people = env_usize("BENCH_PEOPLE", if full { 100_000 } else { 2_000 });
-    let syncs = env_usize("BENCH_SYNCS", if full { 3 } else { 1 });
-    let port = env_usize("BENCH_LDAP_PORT", 3990) as u16;
+    let people = env::usize_or("BENCH_PEOPLE", if full { 100_000 } else { 2_000 });
+    let syncs = env::usize_or("BENCH_SYNCS", if full { 3 } else { 1 });
+    let port = env::usize_or("BENCH_LDAP_PORT", 3990) as u16;
     callnote::deliver::install_crypto_provider();
     let tmp = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();

@@ -32,6 +32,8 @@ use callnote::render::Templates;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/env.rs"]
+mod env;
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
@@ -247,16 +249,13 @@ fn read_and_base64(files: &[PathBuf], write_to: Option<&Path>) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it:
     // then it is a quick smoke run on small corpora.
     let full = std::env::args().any(|a| a == "--bench");
-    let people = env_usize("BENCH_PEOPLE", if full { 10_000 } else { 300 });
-    let events = env_usize("BENCH_EVENTS", if full { 2_000 } else { 40 });
+    let people = env::usize_or("BENCH_PEOPLE", if full { 10_000 } else { 300 });
+    let events = env::usize_or("BENCH_EVENTS", if full { 2_000 } else { 40 });
     callnote::deliver::install_crypto_provider();
     let base = std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
         if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
@@ -280,7 +279,7 @@ fn main() {
     // Missed calls: `passes` corpora of `events` each, with different callers (so the
     // per-number formatting cache starts cold in every pass, as for new callers), plus a
     // separate warm-up corpus.
-    let passes = env_usize("BENCH_PASSES", if full { 4 } else { 1 });
+    let passes = env::usize_or("BENCH_PASSES", if full { 4 } else { 1 });
     let missed = write_corpus(&tmp.path().join("missed"), 0..events * passes, people, false);
     let warm = write_corpus(&tmp.path().join("warm-up"), events * passes..events * passes + 200, people, false);
     let _ = run(&pipeline, &[&warm], &tmp.path().join("warm"));

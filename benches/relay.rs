@@ -38,19 +38,14 @@ use jiff::Timestamp;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/env.rs"]
+mod env;
 #[path = "support/sink.rs"]
 mod sink;
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok()
-}
-
-fn env_usize(var: &str, default: usize) -> usize {
-    env(var).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -60,6 +55,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The inputs every item is made from.
+#[derive(Clone)]
 struct Corpus {
     root: PathBuf,
     missed: String,
@@ -189,13 +185,13 @@ fn wait_for(received: &sink::Received, count: usize) {
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = if benching {
-        env("BENCH_SIZES").unwrap_or_else(|| "1000,10000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
+        env::var("BENCH_SIZES").unwrap_or_else(|| "1000,10000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
     } else {
         vec![20]
     };
-    let (rate, secs) = if benching { (env_usize("BENCH_RATE", 500), env_usize("BENCH_SECS", 5)) } else { (50, 1) };
-    let concurrency = env_usize("BENCH_CONCURRENCY", 8);
-    let base = env("BENCH_DIR");
+    let (rate, secs) = if benching { (env::usize_or("BENCH_RATE", 500), env::usize_or("BENCH_SECS", 5)) } else { (50, 1) };
+    let concurrency = env::usize_or("BENCH_CONCURRENCY", 8);
+    let base = env::var("BENCH_DIR");
     callnote::deliver::install_crypto_provider();
     let corpus = Corpus::load();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
@@ -250,7 +246,7 @@ fn main() {
     let before = received.count();
     let producer = {
         let (spool, staging) = (setup.spool.clone(), setup.staging.clone());
-        let corpus = Corpus { run: corpus.run.clone(), root: corpus.root.clone(), missed: corpus.missed.clone(), voicemail: corpus.voicemail.clone(), wav: corpus.wav.clone() };
+        let corpus = corpus.clone();
         let received = received.clone();
         std::thread::spawn(move || {
             let mut appeared = HashMap::with_capacity(items);

@@ -21,9 +21,8 @@ use callnote::deliver::{self, Outgoing};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart};
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok()
-}
+#[path = "support/env.rs"]
+mod env;
 
 fn message() -> Outgoing {
     let wav_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/575a75dc-3e35-4640-97c2-4c7f3f274236.wav");
@@ -69,18 +68,18 @@ async fn run(label: &str, settings: SmtpSettings, count: usize) {
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
     let (Some(host), Some(port), Some(plain_port), Some(smtps_port), Some(user), Some(ca)) = (
-        env("SMTP_HOST"),
-        env("SMTP_PORT"),
-        env("SMTP_PLAIN_PORT"),
-        env("SMTP_SMTPS_PORT"),
-        env("SMTP_USER"),
-        env("SMTP_CA"),
+        env::var("SMTP_HOST"),
+        env::var("SMTP_PORT"),
+        env::var("SMTP_PLAIN_PORT"),
+        env::var("SMTP_SMTPS_PORT"),
+        env::var("SMTP_USER"),
+        env::var("SMTP_CA"),
     )
     else {
         println!("smtp bench skipped: SMTP_PORT etc. not set (eval \"$(scripts/smtp-server.sh start)\" first)");
         return;
     };
-    let count = if benching { env("BENCH_MESSAGES").and_then(|n| n.parse().ok()).unwrap_or(500) } else { 5 };
+    let count = if benching { env::var("BENCH_MESSAGES").and_then(|n| n.parse().ok()).unwrap_or(500) } else { 5 };
     deliver::install_crypto_provider();
     let plain = SmtpSettings {
         host,
