@@ -183,6 +183,22 @@ pub struct Party {
     pub matched_attribute: Option<String>,
     pub person: Option<Person>,
     pub candidates: Vec<Candidate>,
+    /// Why nobody was found (`unresolved`) or asked (`directory_unavailable`); `None` for
+    /// every other status. For admins (`parse`, the preview's trace), not for recipients.
+    pub reason: Option<Unmatched>,
+}
+
+/// Why a party was not resolved (`caller.reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Unmatched {
+    /// One sentence an admin can act on.
+    pub summary: String,
+    /// The lookup keys tried, in order: `e164 +447700900456`, `extension 4567`, `sip …`,
+    /// `suffix 0900456`.
+    pub tried: Vec<String>,
+    /// Directory values that look like this number but could not be read when the directory
+    /// was loaded (entry, attribute, value and why), so could never match.
+    pub unreadable: Vec<String>,
 }
 
 impl Party {

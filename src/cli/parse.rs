@@ -20,6 +20,10 @@ pub struct ParseArgs {
 pub fn run(mut config: Config, args: ParseArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
+    // What the directory could not read explains many an `unresolved` caller below.
+    for warning in directory.iter().flat_map(|d| d.load_warnings()) {
+        eprintln!("directory: warning: {warning}");
+    }
     let pipeline = Pipeline::new(config, crate::render::Templates::builtin(), directory, None);
     let mut status = Status::Ok;
     for path in &args.files {

@@ -12,7 +12,7 @@
 pub mod directory;
 pub mod phone;
 
-use crate::event::{CallerStatus, Event, Party, Recipient};
+use crate::event::{CallerStatus, Event, Party, Recipient, Unmatched};
 use directory::{Directory, Lookup};
 use phone::DialPlan;
 
@@ -37,6 +37,7 @@ pub fn resolve_party(party: &mut Party, plan: &DialPlan, directory: Option<&dyn 
     party.matched_attribute = None;
     party.person = None;
     party.candidates = Vec::new();
+    party.reason = None;
     if party.status == CallerStatus::Anonymous {
         return;
     }
@@ -57,9 +58,13 @@ pub fn resolve_party(party: &mut Party, plan: &DialPlan, directory: Option<&dyn 
             party.candidates = candidates;
             CallerStatus::Ambiguous
         }
-        Ok(Lookup::Unresolved) => CallerStatus::Unresolved,
+        Ok(Lookup::Unresolved) => {
+            party.reason = Some(directory.explain_unresolved(party));
+            CallerStatus::Unresolved
+        }
         Err(error) => {
             tracing::warn!(error = %error, raw = party.raw.as_deref().unwrap_or(""), "directory lookup failed");
+            party.reason = Some(Unmatched { summary: error.to_string(), ..Unmatched::default() });
             CallerStatus::DirectoryUnavailable
         }
     };
@@ -142,10 +147,12 @@ mod tests {
         let mut party = Party::from_raw(Some("+14255550100".into()));
         resolve_party(&mut party, &plan(), Some(&Down));
         assert_eq!((party.status, party.name.as_deref()), (CallerStatus::DirectoryUnavailable, None));
+        assert_eq!(party.reason.map(|r| r.summary).as_deref(), Some("directory unavailable: ldap://dc1: connection refused"));
 
         let mut party = Party::from_raw(Some("+14255550199".into()));
         resolve_party(&mut party, &plan(), Some(&index()));
         assert_eq!((party.status, party.candidates.len()), (CallerStatus::Unresolved, 0));
+        assert_eq!(party.reason.map(|r| r.tried), Some(vec!["e164 +14255550199".to_owned()]));
     }
 
     #[test]

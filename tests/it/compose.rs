@@ -223,6 +223,26 @@ fn parse_prints_one_json_line_per_input_and_skips_probes() {
 }
 
 #[test]
+fn parse_says_why_a_caller_is_unresolved_and_shows_load_warnings() {
+    // Callum's otherMobile is written `07700 900456`, which does not read under the default
+    // US dial plan: his call from +44 7700 900456 cannot match, and `parse` says so.
+    let out = callnote()
+        .args(["parse", "--directory"]).arg(fixture("directory.ldif"))
+        .arg(fixture("vm-legacy-important-long-duration-en-GB.txt"))
+        .output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["caller"]["status"], "unresolved");
+    let reason = &line["caller"]["reason"];
+    assert_eq!(reason["tried"][0], "e164 +447700900456");
+    let unreadable = reason["unreadable"][0].as_str().unwrap();
+    assert!(unreadable.contains("otherMobile `07700 900456` does not read under the US dial plan"), "{reason}");
+    assert!(reason["summary"].as_str().unwrap().contains("fix them in the directory"), "{reason}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("directory: warning: ") && stderr.contains("07700 900456"), "{stderr}");
+}
+
+#[test]
 fn render_continues_past_bad_inputs_and_exits_1() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = callnote()

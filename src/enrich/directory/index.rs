@@ -22,7 +22,7 @@ use super::keys::{self, Key};
 use super::store::StoredPerson;
 use super::{guid, Directory, DirectoryError, Entry, Lookup, Value};
 use crate::enrich::phone::{self, DialPlan, Parsed, Source};
-use crate::event::{Candidate, Party, PartyKind, Person, Recipient};
+use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 
 /// A problem found while indexing, for admins (`directory-check`). Loading goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +113,9 @@ pub struct DirectoryIndex {
     tables: [HashMap<u64, Span>; TABLES],
     guids: HashMap<u128, Span>,
     warnings: Vec<LoadWarning>,
+    /// Unreadable stored numbers by their trailing digits (the dial plan's suffix length):
+    /// indexes into `warnings`, so an unresolved caller can be told about look-alikes.
+    unreadable_by_suffix: HashMap<String, Vec<u32>>,
 }
 
 impl DirectoryIndex {
@@ -259,6 +262,17 @@ impl DirectoryIndex {
         Lookup::Unresolved
     }
 
+    /// The keys tried for `party` and the unreadable stored values ending in its digits.
+    fn explain(&self, party: &Party) -> Unmatched {
+        let tried = self.party_keys(party).iter().filter_map(Key::shown).collect();
+        let digits = party.e164.as_deref().or(party.raw.as_deref()).map(digits_of).unwrap_or_default();
+        let unreadable = phone::suffix(&digits, self.plan.min_suffix_digits)
+            .and_then(|suffix| self.unreadable_by_suffix.get(suffix))
+            .map(|found| found.iter().map(|&i| self.warnings[i as usize].to_string()).collect())
+            .unwrap_or_default();
+        Unmatched::tried(tried, unreadable)
+    }
+
     fn recipient(&self, recipient: &Recipient) -> Option<Person> {
         let mut keys = Vec::new();
         keys.extend(recipient.object_guid.as_deref().and_then(guid::from_text).map(Key::Guid));
@@ -281,6 +295,14 @@ impl Directory for DirectoryIndex {
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         Ok(self.recipient(recipient))
+    }
+
+    fn explain_unresolved(&self, party: &Party) -> Unmatched {
+        self.explain(party)
+    }
+
+    fn load_warnings(&self) -> Vec<String> {
+        self.warnings.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -354,6 +376,7 @@ impl Builder<'_> {
         self.warn_shared("extension", &extension, &postings, |code| code.to_string()[1..].to_owned());
         self.warn_shared("objectGUID", &guids, &postings, |g| guid::to_text(*g));
         postings.shrink_to_fit();
+        let unreadable_by_suffix = self.unreadable_by_suffix(plan.min_suffix_digits);
         DirectoryIndex {
             plan,
             map,
@@ -362,7 +385,21 @@ impl Builder<'_> {
             tables: [e164, extension, sip, mail, suffix],
             guids,
             warnings: self.warnings,
+            unreadable_by_suffix,
         }
+    }
+
+    /// Every unreadable value with enough digits, by its trailing `n` digits.
+    fn unreadable_by_suffix(&self, n: usize) -> HashMap<String, Vec<u32>> {
+        let mut by_suffix: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, warning) in self.warnings.iter().enumerate() {
+            let LoadWarning::Unreadable { value, .. } = warning else { continue };
+            let digits = digits_of(value);
+            if let (Some(suffix), Ok(i)) = (phone::suffix(&digits, n), u32::try_from(i)) {
+                by_suffix.entry(suffix.to_owned()).or_default().push(i);
+            }
+        }
+        by_suffix
     }
 
     /// Warns about every key held by two or more entries, in key order.
@@ -395,6 +432,11 @@ fn group<K: Copy + Ord + Hash>(mut pairs: Vec<(K, u32)>, postings: &mut Vec<u32>
         table.insert(run[0].0, Span { start, len });
     }
     table
+}
+
+/// The ASCII digits of a text, in order (`07700 900456` -> `07700900456`).
+fn digits_of(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// A value as shown in a warning.

@@ -25,6 +25,21 @@ pub(super) enum Key {
     Guid(u128),
 }
 
+impl Key {
+    /// The key as shown to admins (`e164 +14255550100`); GUIDs are never a caller's key.
+    pub(super) fn shown(&self) -> Option<String> {
+        let (name, value) = match self {
+            Key::E164(v) => ("e164", v),
+            Key::Extension(v) => ("extension", v),
+            Key::Sip(v) => ("sip", v),
+            Key::Mail(v) => ("mail", v),
+            Key::Suffix(v) => ("trailing digits", v),
+            Key::Guid(_) => return None,
+        };
+        Some(format!("{name} {value}"))
+    }
+}
+
 /// A value that does not read as its attribute's role says (a number under the dial plan,
 /// a SIP address, a GUID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

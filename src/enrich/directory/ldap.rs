@@ -33,7 +33,7 @@ pub use sync::{SyncReport, default_filter, requested_attributes};
 use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
 use crate::config::LdapSettings;
 use crate::enrich::phone::DialPlan;
-use crate::event::{Party, Person, Recipient};
+use crate::event::{Party, Person, Recipient, Unmatched};
 use live_query::LiveQuery;
 use sync::SyncSpec;
 
@@ -312,6 +312,17 @@ impl Directory for LdapDirectory {
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         self.current()?.find_recipient(recipient)
+    }
+
+    fn explain_unresolved(&self, party: &Party) -> Unmatched {
+        match self.current() {
+            Ok(live) => live.explain_unresolved(party),
+            Err(error) => Unmatched { summary: error.to_string(), ..Unmatched::default() },
+        }
+    }
+
+    fn load_warnings(&self) -> Vec<String> {
+        self.current().map(|live| live.load_warnings()).unwrap_or_default()
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{Directory, DirectoryError, DirectoryIndex, Lookup};
-use crate::event::{Party, Person, Recipient};
+use crate::event::{Party, Person, Recipient, Unmatched};
 
 /// The current index, replaceable atomically.
 #[derive(Debug)]
@@ -40,6 +40,14 @@ impl Directory for LiveDirectory {
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         self.current().find_recipient(recipient)
+    }
+
+    fn explain_unresolved(&self, party: &Party) -> Unmatched {
+        self.current().explain_unresolved(party)
+    }
+
+    fn load_warnings(&self) -> Vec<String> {
+        self.current().load_warnings()
     }
 }
 

@@ -21,7 +21,7 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
-use crate::event::{Candidate, Party, Person, Recipient};
+use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
 use crate::enrich::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
@@ -143,6 +143,39 @@ pub trait Directory: Send + Sync {
     /// Finds the recipient's entry by objectGUID, SMTP address, SIP address or EUM proxy.
     /// `None` when no single person has any of them.
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError>;
+    /// Why `lookup` found nobody for `party`: the keys it tried and the stored values that
+    /// look like the number but could not be read. Called only after an `Unresolved` lookup.
+    fn explain_unresolved(&self, party: &Party) -> Unmatched {
+        Unmatched::tried(party_key_names(party), Vec::new())
+    }
+    /// What loading the current data found wrong (unreadable or shared values), for admins.
+    fn load_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl Unmatched {
+    /// The reason for `tried` keys that matched nobody, noting `unreadable` look-alikes.
+    pub fn tried(tried: Vec<String>, unreadable: Vec<String>) -> Unmatched {
+        let mut summary = if tried.is_empty() {
+            "the caller's number does not read under the dial plan, so nothing was looked up".to_owned()
+        } else {
+            format!("no directory entry holds {}", tried.join(" or "))
+        };
+        if !unreadable.is_empty() {
+            summary.push_str(&format!(
+                "; {} directory value(s) with the same trailing digits do not read under the dial plan and can never match: fix them in the directory",
+                unreadable.len()
+            ));
+        }
+        Unmatched { summary, tried, unreadable }
+    }
+}
+
+/// The lookup keys a party offers, as shown to admins, when no index is at hand to say more.
+fn party_key_names(party: &Party) -> Vec<String> {
+    let named = [("e164", &party.e164), ("sip", &party.sip), ("extension", &party.extension)];
+    named.into_iter().filter_map(|(name, value)| value.as_deref().map(|v| format!("{name} {v}"))).collect()
 }
 
 /// Largest directory file read (a 10,000-person export is a few MiB).

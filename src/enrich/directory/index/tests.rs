@@ -241,3 +241,19 @@ fn ten_thousand_people_fit_in_one_kib_each() {
     let (person, _) = resolved(index.find(&party("tel:+14252001234")));
     assert_eq!(person.display_name.as_deref(), Some("User 01234 Lastname"));
 }
+
+#[test]
+fn an_unresolved_caller_is_told_the_keys_tried_and_the_unreadable_look_alikes() {
+    let callum = entry("uid=cfraser", &[("displayName", "Callum Fraser"), ("otherMobile", "07700 900456"), ("mail", "callum.fraser@fabrikam.com")]);
+    let index = DirectoryIndex::build([callum, kwame()], &plan());
+    let caller = party("+447700900456");
+    let why = index.explain(&caller);
+    assert_eq!(why.tried, ["e164 +447700900456"]);
+    assert_eq!(why.unreadable, ["uid=cfraser: otherMobile `07700 900456` does not read under the US dial plan; it will never match"]);
+    assert!(why.summary.starts_with("no directory entry holds e164 +447700900456; 1 directory value(s)"), "{}", why.summary);
+
+    // A number with no look-alike: only the keys.
+    let why = index.explain(&party("+14255550199"));
+    assert_eq!((why.tried.as_slice(), why.unreadable.len()), (["e164 +14255550199".to_owned()].as_slice(), 0));
+    assert_eq!(why.summary, "no directory entry holds e164 +14255550199");
+}
