@@ -249,10 +249,10 @@ impl TlsPolicy {
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| TlsSetupError::Setup(e.to_string()))?;
-                Accept::Verified { webpki, listed, refused: refused.clone() }
+                Accept::Verified { webpki, listed }
             }
         };
-        let verifier = Arc::new(Verifier { accept, algorithms });
+        let verifier = Arc::new(Verifier { accept, algorithms, refused: refused.clone() });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsSetupError::Setup(e.to_string()))?
@@ -288,13 +288,21 @@ impl TlsPolicy {
 
     /// How to fix a refused certificate, when there is a way: a CA file or a pin for an
     /// unknown issuer (with the presented certificate's fingerprint), a name in the URL for a
-    /// name mismatch, a renewal for an expired certificate.
+    /// name mismatch, a renewal for an expired certificate; for `fingerprint`, the presented
+    /// certificate's fingerprint.
     pub fn hint(&self, error: &rustls::Error) -> Option<String> {
         let rustls::Error::InvalidCertificate(cert) = error else { return None };
-        if self.level != TlsLevel::Verify {
-            return None;
-        }
         let presented = self.refused.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (self.level, presented) {
+            (TlsLevel::Verify, _) => {}
+            (TlsLevel::Fingerprint, Some(fp)) => {
+                return Some(format!(
+                    "the server's certificate is {fp}, not one of delivery.tls_fingerprint (if it was renewed, \
+                     check the new one on the server and pin it)"
+                ));
+            }
+            _ => return None,
+        }
         let pin = match presented {
             Some(fp) => format!(
                 "pin it with tls_security_level = \"fingerprint\" and tls_fingerprint = \"{fp}\" \
@@ -358,20 +366,14 @@ enum Accept {
     Pinned(Vec<Fingerprint>),
     /// `verify`: one that chains to the roots and names the host, or one listed in the CA file
     /// that names the host.
-    Verified { webpki: Arc<WebPkiServerVerifier>, listed: Vec<CertificateDer<'static>>, refused: Refused },
+    Verified { webpki: Arc<WebPkiServerVerifier>, listed: Vec<CertificateDer<'static>> },
 }
 
 #[derive(Debug)]
 struct Verifier {
     accept: Accept,
     algorithms: WebPkiSupportedAlgorithms,
-}
-
-/// The certificate's fingerprint is not among the pins.
-#[derive(Debug, thiserror::Error)]
-#[error("the server's certificate is {presented}, not one of delivery.tls_fingerprint (if it was renewed, check the new one on the server and pin it)")]
-struct NotPinned {
-    presented: Fingerprint,
+    refused: Refused,
 }
 
 impl ServerCertVerifier for Verifier {
@@ -383,30 +385,28 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.accept {
+        let outcome = match &self.accept {
             Accept::Any => Ok(ServerCertVerified::assertion()),
             Accept::Pinned(pins) => {
-                let presented = Fingerprint::of(end_entity);
-                if pins.contains(&presented) {
+                if pins.contains(&Fingerprint::of(end_entity)) {
                     Ok(ServerCertVerified::assertion())
                 } else {
-                    let other = rustls::OtherError(Arc::new(NotPinned { presented }));
-                    Err(rustls::Error::InvalidCertificate(CertificateError::Other(other)))
+                    Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
                 }
             }
-            Accept::Verified { webpki, listed, refused } => {
-                let outcome = if listed.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            Accept::Verified { webpki, listed } => {
+                if listed.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
                     verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)
                         .map(|()| ServerCertVerified::assertion())
                 } else {
                     webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                };
-                if outcome.is_err() {
-                    *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Fingerprint::of(end_entity));
                 }
-                outcome
             }
+        };
+        if outcome.is_err() {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Fingerprint::of(end_entity));
         }
+        outcome
     }
 
     fn verify_tls12_signature(
