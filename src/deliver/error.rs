@@ -128,8 +128,9 @@ pub enum DeliveryError {
         name: String,
         level: TlsLevel,
         hint: Option<String>,
+        /// Boxed: it is the largest cause, and every `Result` carries the error's size.
         #[source]
-        source: rustls::Error,
+        source: Box<rustls::Error>,
     },
 
     #[error(

@@ -99,7 +99,7 @@ impl Params {
     /// A failed TLS handshake, with the hint of the policy on how to fix it.
     fn tls_error(&self, source: rustls::Error) -> DeliveryError {
         let hint = self.tls.as_ref().and_then(|(policy, _)| policy.hint(&source));
-        DeliveryError::Tls { server: self.server(), name: self.host.clone(), level: self.level, hint, source }
+        DeliveryError::Tls { server: self.server(), name: self.host.clone(), level: self.level, hint, source: Box::new(source) }
     }
 
     /// A lettre error at `step`, as the step's error.

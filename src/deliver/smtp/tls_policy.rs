@@ -101,7 +101,8 @@ impl Fingerprint {
 
     /// Several fingerprints separated by commas.
     pub fn parse_list(text: &str) -> Result<Vec<Fingerprint>, String> {
-        let list = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>()?;
+        let list =
+            text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
             return Err("is empty".into());
         }
@@ -114,7 +115,11 @@ impl FromStr for Fingerprint {
 
     /// `sha256:AB:CD:…`, `AB:CD:…`, `abcd…`, or openssl's `sha256 Fingerprint=AB:CD:…`.
     fn from_str(text: &str) -> Result<Fingerprint, String> {
-        let bad = |why: &str| format!("`{text}` is not a SHA-256 fingerprint ({why}); write it as sha256:AB:CD:… (64 hex digits, colons optional)");
+        let bad = |why: &str| {
+            format!(
+                "`{text}` is not a SHA-256 fingerprint ({why}); write it as sha256:AB:CD:… (64 hex digits, colons optional)"
+            )
+        };
         let lower = text.trim().to_ascii_lowercase();
         let hex = match lower.split_once([':', '=']) {
             Some((digest, rest)) if digest.starts_with("sha256") => rest,
@@ -161,7 +166,9 @@ pub enum TlsSetupError {
     )]
     CleartextCredentials { host: String, username: String },
 
-    #[error("`none` cannot apply to smtps://, which is TLS from the first byte; use smtp:// for a server without TLS, or another level")]
+    #[error(
+        "`none` cannot apply to smtps://, which is TLS from the first byte; use smtp:// for a server without TLS, or another level"
+    )]
     NoneWithImplicitTls,
 
     #[error(
@@ -184,7 +191,9 @@ impl TlsSetupError {
     /// The `[delivery]` key the message is about.
     pub fn key(&self) -> &'static str {
         match self {
-            TlsSetupError::CleartextCredentials { .. } | TlsSetupError::NoneWithImplicitTls => "delivery.tls_security_level",
+            TlsSetupError::CleartextCredentials { .. } | TlsSetupError::NoneWithImplicitTls => {
+                "delivery.tls_security_level"
+            }
             TlsSetupError::NoFingerprint => "delivery.tls_fingerprint",
             TlsSetupError::CaFile { .. } | TlsSetupError::NoSystemRoots => "delivery.ca_file",
             TlsSetupError::Setup(_) => "delivery.url",
@@ -235,7 +244,11 @@ pub struct TlsPolicy {
 impl TlsPolicy {
     /// Builds the client settings for `level`: loads the CA file (or the system's roots)
     /// for `verify`; needs `pins` for `fingerprint`. `None` for [`TlsLevel::None`].
-    pub fn new(level: TlsLevel, ca_file: Option<&Path>, pins: &[Fingerprint]) -> Result<Option<TlsPolicy>, TlsSetupError> {
+    pub fn new(
+        level: TlsLevel,
+        ca_file: Option<&Path>,
+        pins: &[Fingerprint],
+    ) -> Result<Option<TlsPolicy>, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         let refused = Refused::default();
@@ -459,7 +472,8 @@ mod tests {
 
     #[test]
     fn fingerprints_with_or_without_colons() {
-        let colons: String = HEX.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":");
+        let colons: String =
+            HEX.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":");
         let expected: Fingerprint = HEX.parse().unwrap();
         for text in [
             format!("sha256:{colons}"),
@@ -473,7 +487,10 @@ mod tests {
         assert_eq!(expected.to_string(), format!("sha256:{colons}"));
         assert_eq!(Fingerprint::parse_list(&format!("{HEX}, sha256:{colons}")).unwrap().len(), 2);
         let short = "sha256:AB:CD".parse::<Fingerprint>().unwrap_err();
-        assert_eq!(short, "`sha256:AB:CD` is not a SHA-256 fingerprint (4 hex digits); write it as sha256:AB:CD:… (64 hex digits, colons optional)");
+        assert_eq!(
+            short,
+            "`sha256:AB:CD` is not a SHA-256 fingerprint (4 hex digits); write it as sha256:AB:CD:… (64 hex digits, colons optional)"
+        );
         assert!("sha1:AB".parse::<Fingerprint>().unwrap_err().contains("only SHA-256"));
         assert!(HEX.replace('E', "G").parse::<Fingerprint>().unwrap_err().contains("not hex"));
         assert_eq!(Fingerprint::parse_list(" , ").unwrap_err(), "is empty");
@@ -485,7 +502,10 @@ mod tests {
         let check = |level, implicit, host, user| check_settings(level, implicit, host, user, &[]);
         let err = check(TlsLevel::None, false, "mail.contoso.com", Some("svc")).unwrap_err();
         assert_eq!(err.key(), "delivery.tls_security_level");
-        assert!(err.to_string().starts_with("`none` would send the password for `svc` in clear to `mail.contoso.com`"), "{err}");
+        assert!(
+            err.to_string().starts_with("`none` would send the password for `svc` in clear to `mail.contoso.com`"),
+            "{err}"
+        );
         assert!(check(TlsLevel::None, false, "10.0.0.5", Some("svc")).is_err());
         for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
             assert!(check(TlsLevel::None, false, host, Some("svc")).is_ok(), "{host}");
