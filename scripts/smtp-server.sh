@@ -30,8 +30,8 @@
 #   SMTP_SERVER_FINGERPRINT, SMTP_SELFSIGNED_FINGERPRINT
 #                        their SHA-256 fingerprints as openssl prints them: sha256:AB:CD:…
 #   SMTP_MAILDIR         Maildir: new/<key> (exact bytes) + envelope/<key>.json
-#                        {queue_id, mail_from, rcpt_tos, tls, tls_version, auth, listener, port, peer}
-#                        + quit/<ip>_<port> for every QUIT received
+#                        {queue_id, mail_from, rcpt_tos, tls, tls_version, auth, listener, port, peer,
+#                        connection} + quit/<connection> for every QUIT received
 #   SMTP_REJECT_RCPT, SMTP_TEMPFAIL_RCPT, SMTP_TEMPFAIL_ONCE_RCPT (the regexes in force)
 #   SMTP_SERVER_PID
 # The certificates are made fresh with openssl on every start: a CA, and leaf certificates

@@ -18,12 +18,12 @@ Scripted recipients (regular expressions, matched against the RCPT address):
 
 Every accepted message is written byte for byte to MAILDIR/new/<key> (through tmp/), and
 its envelope to MAILDIR/envelope/<key>.json: mail_from, rcpt_tos, mail_options, tls,
-tls_version, auth (the user name, or null), listener, port, peer, queue_id. The final
+tls_version, auth (the user name, or null), listener, port, peer, connection, queue_id. The final
 reply is `250 2.0.0 Ok: queued as <queue_id>`, the way Postfix says it.
 
-Every QUIT received is recorded as an empty file MAILDIR/quit/<ip>_<port> (the client's
-address, as `peer` in the envelope JSON), so tests can tell a polite goodbye from a dropped
-connection.
+Each connection gets a random id, `connection` in the envelope JSON; every QUIT received is
+recorded as an empty file MAILDIR/quit/<connection>, so tests can tell a polite goodbye from
+a dropped connection (client ports are reused, so the peer address cannot name it).
 """
 
 import argparse
@@ -37,6 +37,13 @@ import ssl
 import time
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+def connection_id(session):
+    """A random id for the connection of `session`, made on first use."""
+    if not hasattr(session, "callnote_connection"):
+        session.callnote_connection = secrets.token_hex(8)
+    return session.callnote_connection
 
 
 class Handler:
@@ -59,9 +66,7 @@ class Handler:
         return "250 2.1.5 Ok"
 
     async def handle_QUIT(self, server, session, envelope):
-        peer = session.peer
-        if peer:
-            open(os.path.join(self.maildir, "quit", f"{peer[0]}_{peer[1]}"), "w").close()
+        open(os.path.join(self.maildir, "quit", connection_id(session)), "w").close()
         return "221 2.0.0 Bye"
 
     async def handle_DATA(self, server, session, envelope):
@@ -85,6 +90,7 @@ class Handler:
             "listener": self.listener,
             "port": self.port,
             "peer": f"{peer[0]}:{peer[1]}" if peer else None,
+            "connection": connection_id(session),
         }
         env_tmp = os.path.join(self.maildir, "tmp", key + ".json")
         with open(env_tmp, "w") as f:

@@ -413,16 +413,16 @@ fn the_relay_ends_its_smtp_connections_with_quit() {
     assert_eq!(code, 0, "{stderr}");
     // The envelope the server recorded for this spool's sender names the connection.
     let sender = format!("vm@{}", spool.domain);
-    let peers: Vec<String> = std::fs::read_dir(server.maildir.join("envelope"))
+    let connections: Vec<String> = std::fs::read_dir(server.maildir.join("envelope"))
         .unwrap()
         .filter_map(|e| {
             let json: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).ok()?).ok()?;
-            (json["mail_from"] == sender.as_str()).then(|| json["peer"].as_str().unwrap().to_owned())
+            (json["mail_from"] == sender.as_str()).then(|| json["connection"].as_str().unwrap().to_owned())
         })
         .collect();
-    assert_eq!(peers.len(), 1, "one delivery from {sender}");
-    let quit = server.maildir.join("quit").join(peers[0].replace(':', "_"));
-    assert!(quit.exists(), "the relay said QUIT on {} before it exited", peers[0]);
+    assert_eq!(connections.len(), 1, "one delivery from {sender}");
+    let quit = server.maildir.join("quit").join(&connections[0]);
+    assert!(quit.exists(), "the relay said QUIT on connection {} before it exited", connections[0]);
 }
 
 #[test]

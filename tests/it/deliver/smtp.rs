@@ -88,9 +88,9 @@ impl Server {
         all.remove(0)
     }
 
-    /// True when the connection from `peer` (`ip:port`, as in the envelope JSON) said QUIT.
-    fn said_quit(&self, peer: &str) -> bool {
-        self.maildir.join("quit").join(peer.replace(':', "_")).exists()
+    /// True when the connection (its id in the envelope JSON) said QUIT.
+    fn said_quit(&self, connection: &str) -> bool {
+        self.maildir.join("quit").join(connection).exists()
     }
 }
 
@@ -506,28 +506,28 @@ async fn none_said_explicitly_sends_credentials_in_clear_only_to_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_end_with_quit_on_close_and_on_drop() {
     let Some(srv) = server() else { return };
-    let peer_of = |to: &str| srv.only_delivery(to).0["peer"].as_str().unwrap().to_owned();
+    let connection_of = |to: &str| srv.only_delivery(to).0["connection"].as_str().unwrap().to_owned();
 
     // close(): the QUIT is answered before close returns.
     let t = transport(srv.settings());
     let to = unique("quit-close");
     t.deliver(&Outgoing::new(&message(&[&to], "q"), "q")).await.unwrap();
-    let peer = peer_of(&to);
-    assert!(!srv.said_quit(&peer), "the connection stays open in the pool");
+    let connection = connection_of(&to);
+    assert!(!srv.said_quit(&connection), "the connection stays open in the pool");
     t.close().await.unwrap();
-    assert!(srv.said_quit(&peer), "close said QUIT on {peer}");
+    assert!(srv.said_quit(&connection), "close said QUIT on connection {connection}");
 
     // Dropped (as a reload drops the old transport): QUIT in the background.
     let t = transport(SmtpSettings { implicit_tls: true, port: srv.smtps_port, ..srv.settings() });
     let to = unique("quit-drop");
     t.deliver(&Outgoing::new(&message(&[&to], "q"), "q")).await.unwrap();
-    let peer = peer_of(&to);
+    let connection = connection_of(&to);
     drop(t);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !srv.said_quit(&peer) && std::time::Instant::now() < deadline {
+    while !srv.said_quit(&connection) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(srv.said_quit(&peer), "dropping the transport said QUIT on {peer}");
+    assert!(srv.said_quit(&connection), "dropping the transport said QUIT on connection {connection}");
 }
 
 /// Polls the futures concurrently on this task; their outputs in order.
