@@ -119,9 +119,7 @@ impl SmtpTransport {
         idle.retain(|c| !c.conn.has_broken());
         let (fresh, stale): (Vec<Conn>, Vec<Conn>) = idle.drain(..).partition(|c| c.idle_since.elapsed() < IDLE_LIMIT);
         *idle = fresh;
-        if !stale.is_empty() {
-            tokio::spawn(session::quit_all(stale));
-        }
+        quit_in_background(stale);
         idle.pop()
     }
 
@@ -227,12 +225,15 @@ impl Drop for SmtpTransport {
     /// Says QUIT on the idle connections in the background when a runtime is there to run
     /// it (a reload dropped this transport); otherwise they are simply closed.
     fn drop(&mut self) {
-        let conns = std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        if conns.is_empty() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(session::quit_all(conns));
-        }
+        quit_in_background(std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())));
+    }
+}
+
+/// QUIT on `conns` in a task of the current runtime; without one they are just closed.
+fn quit_in_background(conns: Vec<Conn>) {
+    if !conns.is_empty()
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        runtime.spawn(session::quit_all(conns));
     }
 }

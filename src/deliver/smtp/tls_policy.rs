@@ -18,7 +18,8 @@
 //! handshake signature against the presented certificate, so the server must hold its key
 //! whatever the level. Under `verify`, a certificate listed in the CA file is trusted as
 //! that exact certificate (a self-signed one, which webpki would refuse as a CA used as an end
-//! entity), its name still checked. [`check_settings`] holds the rules that keep credentials
+//! entity), its name still checked but not its dates (that certificate was chosen by hand, as a
+//! pin is; `fingerprint` checks neither). [`check_settings`] holds the rules that keep credentials
 //! off unencrypted connections; it is used when the configuration is read and again when a
 //! transport is built. Reads the CA file once; no other I/O.
 
