@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use callnote::config::{DeliverySettings, SecretSource, SmtpSettings, StartTls};
+use callnote::config::{DeliverySettings, SecretSource, SmtpSettings, TlsLevel};
 use callnote::deliver::{self, Outgoing};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart};
@@ -85,7 +85,8 @@ fn main() {
         host,
         port: plain_port.parse().expect("SMTP_PLAIN_PORT is a port"),
         implicit_tls: false,
-        starttls: StartTls::Off,
+        tls_level: TlsLevel::None,
+        tls_fingerprints: Vec::new(),
         username: None,
         password: None,
         ca_file: None,
@@ -94,7 +95,7 @@ fn main() {
     };
     let tls = SmtpSettings {
         port: port.parse().expect("SMTP_PORT is a port"),
-        starttls: StartTls::Required,
+        tls_level: TlsLevel::Verify,
         username: Some(user),
         password: Some(SecretSource::Env("SMTP_PASS".into())),
         ca_file: Some(ca.into()),

@@ -9,7 +9,7 @@
 #   scripts/smtp-server.sh stop            stops it by PID and removes its temp folder
 #
 # Settings (environment, all optional):
-#   SMTP_PORT=10025          first of four consecutive loopback ports (see below)
+#   SMTP_PORT=10025          first of six consecutive loopback ports (see below)
 #   SMTP_REJECT_RCPT=regex   RCPT answered 550 5.1.1          (default ^rejected[-.+@])
 #   SMTP_TEMPFAIL_RCPT=regex RCPT answered 451 4.3.0          (default ^tempfail[-.+@])
 #   SMTP_TEMPFAIL_ONCE_RCPT  451 on an address's first RCPT, 250 after (default ^greylist[-.+@])
@@ -21,14 +21,22 @@
 #   SMTP_PLAIN_PORT      no STARTTLS offered, no AUTH
 #   SMTP_SMTPS_PORT      implicit TLS (smtps://), AUTH required
 #   SMTP_BADNAME_PORT    STARTTLS + AUTH, but the certificate names only mail.invalid
-#   SMTP_CA              the test CA (PEM) that signed both server certificates
+#   SMTP_SELFSIGNED_PORT STARTTLS + AUTH with a self-signed certificate (CA:TRUE, no CA)
+#   SMTP_CLEARTEXT_PORT  no STARTTLS, AUTH PLAIN/LOGIN required in clear
+#   SMTP_CA              the test CA (PEM) that signed the main and badname certificates
 #   SMTP_WRONG_CA        an unrelated CA, for "wrong CA" tests
+#   SMTP_SERVER_CERT     the main listener's certificate (PEM; also used by smtps)
+#   SMTP_SELFSIGNED_CERT the self-signed certificate (PEM)
+#   SMTP_SERVER_FINGERPRINT, SMTP_SELFSIGNED_FINGERPRINT
+#                        their SHA-256 fingerprints as openssl prints them: sha256:AB:CD:…
 #   SMTP_MAILDIR         Maildir: new/<key> (exact bytes) + envelope/<key>.json
-#                        {queue_id, mail_from, rcpt_tos, tls, tls_version, auth, listener, port, peer}
+#                        {queue_id, mail_from, rcpt_tos, tls, tls_version, auth, listener, port, peer,
+#                        connection} + quit/<connection> for every QUIT received
 #   SMTP_REJECT_RCPT, SMTP_TEMPFAIL_RCPT, SMTP_TEMPFAIL_ONCE_RCPT (the regexes in force)
 #   SMTP_SERVER_PID
 # The certificates are made fresh with openssl on every start: a CA, and leaf certificates
-# with SAN DNS:localhost + IP:127.0.0.1 (badname: DNS:mail.invalid) and the serverAuth EKU.
+# with SAN DNS:localhost + IP:127.0.0.1 (badname: DNS:mail.invalid) and the serverAuth EKU;
+# and a self-signed one with the same SAN.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +75,14 @@ make_certs() {
   }
   leaf server "DNS:localhost,IP:127.0.0.1"
   leaf badname "DNS:mail.invalid"
+  openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$d/selfsigned.key" -out "$d/selfsigned.pem" \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "extendedKeyUsage=serverAuth"
+}
+
+# `sha256:AB:CD:…`, the SHA-256 of the certificate's DER bytes.
+fingerprint() {
+  openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^[^=]*=/sha256:/'
 }
 
 cmd=${1:-}
@@ -83,7 +99,7 @@ case "$cmd" in
   start)
     [ -x "$venv/bin/python" ] || die "not installed: run scripts/smtp-server.sh install first"
     if pid=$(running_pid); then die "already running (pid $pid, $state)"; fi
-    for p in "$port" $((port + 1)) $((port + 2)) $((port + 3)); do
+    for p in $(seq "$port" $((port + 5))); do
       port_busy "$p" && die "port $p is already in use (choose another SMTP_PORT)"
     done
     rm -rf "$state"
@@ -94,6 +110,7 @@ case "$cmd" in
       --port "$port" --maildir "$state/maildir" \
       --cert "$state/server.pem" --key "$state/server.key" \
       --badname-cert "$state/badname.pem" --badname-key "$state/badname.key" \
+      --selfsigned-cert "$state/selfsigned.pem" --selfsigned-key "$state/selfsigned.key" \
       --user relay --reject-rcpt "$reject" --tempfail-rcpt "$tempfail" \
       --tempfail-once-rcpt "$tempfail_once" --ready-file "$state/ready" \
       >"$state/server.log" 2>&1 </dev/null &
@@ -111,10 +128,16 @@ export SMTP_PORT=$port
 export SMTP_PLAIN_PORT=$((port + 1))
 export SMTP_SMTPS_PORT=$((port + 2))
 export SMTP_BADNAME_PORT=$((port + 3))
+export SMTP_SELFSIGNED_PORT=$((port + 4))
+export SMTP_CLEARTEXT_PORT=$((port + 5))
 export SMTP_USER=relay
 export SMTP_PASS=$pass
 export SMTP_CA=$state/ca.pem
 export SMTP_WRONG_CA=$state/wrong-ca.pem
+export SMTP_SERVER_CERT=$state/server.pem
+export SMTP_SELFSIGNED_CERT=$state/selfsigned.pem
+export SMTP_SERVER_FINGERPRINT=$(fingerprint "$state/server.pem")
+export SMTP_SELFSIGNED_FINGERPRINT=$(fingerprint "$state/selfsigned.pem")
 export SMTP_MAILDIR=$state/maildir
 export SMTP_REJECT_RCPT='$reject'
 export SMTP_TEMPFAIL_RCPT='$tempfail'
@@ -123,7 +146,7 @@ export SMTP_SERVER_PID=$(cat "$state/pid")
 EOF
     ;;
   status)
-    if pid=$(running_pid); then echo "running (pid $pid, ports $port-$((port + 3)), $state)"; else echo "not running"; exit 1; fi
+    if pid=$(running_pid); then echo "running (pid $pid, ports $port-$((port + 5)), $state)"; else echo "not running"; exit 1; fi
     ;;
   count)
     find "$state/maildir/new" -type f 2>/dev/null | wc -l

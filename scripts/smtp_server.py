@@ -1,12 +1,15 @@
 """Throwaway SMTP server for callnote's real-server tests (aiosmtpd, loopback only).
 
 Started and stopped by scripts/smtp-server.sh; not meant to be run by hand. One process
-serves four listeners that share one Maildir:
+serves six listeners that share one Maildir:
 
-  main     PORT      STARTTLS offered and required before MAIL; AUTH PLAIN/LOGIN required
-  plain    PORT+1    no TLS at all (STARTTLS never offered), no AUTH
-  smtps    PORT+2    implicit TLS from the first byte; AUTH PLAIN/LOGIN required
-  badname  PORT+3    like main, but its certificate names only mail.invalid (same CA)
+  main        PORT      STARTTLS offered and required before MAIL; AUTH PLAIN/LOGIN required
+  plain       PORT+1    no TLS at all (STARTTLS never offered), no AUTH
+  smtps       PORT+2    implicit TLS from the first byte; AUTH PLAIN/LOGIN required
+  badname     PORT+3    like main, but its certificate names only mail.invalid (same CA)
+  selfsigned  PORT+4    like main, but with a self-signed certificate (no CA; CA:TRUE, as
+                        `openssl req -x509` and Exchange's default receive connector make them)
+  cleartext   PORT+5    no TLS at all, AUTH PLAIN/LOGIN offered and required in clear
 
 Scripted recipients (regular expressions, matched against the RCPT address):
   --reject-rcpt         550 5.1.1 for every attempt
@@ -15,8 +18,12 @@ Scripted recipients (regular expressions, matched against the RCPT address):
 
 Every accepted message is written byte for byte to MAILDIR/new/<key> (through tmp/), and
 its envelope to MAILDIR/envelope/<key>.json: mail_from, rcpt_tos, mail_options, tls,
-tls_version, auth (the user name, or null), listener, port, peer, queue_id. The final
+tls_version, auth (the user name, or null), listener, port, peer, connection, queue_id. The final
 reply is `250 2.0.0 Ok: queued as <queue_id>`, the way Postfix says it.
+
+Each connection gets a random id, `connection` in the envelope JSON; every QUIT received is
+recorded as an empty file MAILDIR/quit/<connection>, so tests can tell a polite goodbye from
+a dropped connection (client ports are reused, so the peer address cannot name it).
 """
 
 import argparse
@@ -30,6 +37,13 @@ import ssl
 import time
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+def connection_id(session):
+    """A random id for the connection of `session`, made on first use."""
+    if not hasattr(session, "callnote_connection"):
+        session.callnote_connection = secrets.token_hex(8)
+    return session.callnote_connection
 
 
 class Handler:
@@ -50,6 +64,10 @@ class Handler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
+
+    async def handle_QUIT(self, server, session, envelope):
+        open(os.path.join(self.maildir, "quit", connection_id(session)), "w").close()
+        return "221 2.0.0 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         key = f"{time.time_ns()}.{secrets.token_hex(4)}.callnote-test"
@@ -72,6 +90,7 @@ class Handler:
             "listener": self.listener,
             "port": self.port,
             "peer": f"{peer[0]}:{peer[1]}" if peer else None,
+            "connection": connection_id(session),
         }
         env_tmp = os.path.join(self.maildir, "tmp", key + ".json")
         with open(env_tmp, "w") as f:
@@ -98,7 +117,7 @@ def tls_context(cert, key):
 
 
 async def serve(args):
-    for sub in ("new", "cur", "tmp", "envelope"):
+    for sub in ("new", "cur", "tmp", "envelope", "quit"):
         os.makedirs(os.path.join(args.maildir, sub), exist_ok=True)
     compile_ = lambda r: re.compile(r) if r else None
     rules = (compile_(args.reject_rcpt), compile_(args.tempfail_rcpt),
@@ -107,6 +126,7 @@ async def serve(args):
     auth = authenticator_for(args.user, password)
     main_tls = tls_context(args.cert, args.key)
     badname_tls = tls_context(args.badname_cert, args.badname_key)
+    selfsigned_tls = tls_context(args.selfsigned_cert, args.selfsigned_key)
     loop = asyncio.get_running_loop()
 
     listeners = [
@@ -118,6 +138,9 @@ async def serve(args):
         ("smtps", 2, dict(auth_required=True, auth_require_tls=False, authenticator=auth), main_tls),
         ("badname", 3, dict(tls_context=badname_tls, require_starttls=True,
                             auth_required=True, authenticator=auth), None),
+        ("selfsigned", 4, dict(tls_context=selfsigned_tls, require_starttls=True,
+                               auth_required=True, authenticator=auth), None),
+        ("cleartext", 5, dict(auth_required=True, auth_require_tls=False, authenticator=auth), None),
     ]
     servers = []
     for name, offset, kwargs, implicit in listeners:
@@ -146,6 +169,8 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--badname-cert", required=True)
     p.add_argument("--badname-key", required=True)
+    p.add_argument("--selfsigned-cert", required=True)
+    p.add_argument("--selfsigned-key", required=True)
     p.add_argument("--user", required=True)
     p.add_argument("--reject-rcpt")
     p.add_argument("--tempfail-rcpt")

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::deliver::smtp::tls_policy;
 use crate::enrich::phone::DialPlan;
 
 /// One configuration problem, with the line it was found on.
@@ -125,7 +126,10 @@ pub struct RawDelivery {
     pub url: Option<Spanned<String>>,
     pub dir: Option<PathBuf>,
     pub pickup: Option<PathBuf>,
+    /// The old name of `tls_security_level` (its values `required`, `opportunistic`, `off`).
     pub starttls: Option<Spanned<String>>,
+    pub tls_security_level: Option<Spanned<String>>,
+    pub tls_fingerprint: Option<Spanned<String>>,
     pub username: Option<String>,
     pub password_env: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
@@ -216,13 +220,7 @@ pub enum DeliverySettings {
     Smtp(SmtpSettings),
 }
 
-/// How STARTTLS is used on `smtp://`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartTls {
-    Required,
-    Opportunistic,
-    Off,
-}
+pub use crate::deliver::smtp::tls_policy::{Fingerprint, TlsLevel};
 
 /// SMTP submission settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +229,10 @@ pub struct SmtpSettings {
     pub port: u16,
     /// `smtps://`: TLS from the first byte.
     pub implicit_tls: bool,
-    pub starttls: StartTls,
+    /// How much TLS, and how the certificate is checked (default `verify`).
+    pub tls_level: TlsLevel,
+    /// The certificates `fingerprint` accepts.
+    pub tls_fingerprints: Vec<Fingerprint>,
     pub username: Option<String>,
     pub password: Option<SecretSource>,
     pub ca_file: Option<PathBuf>,
@@ -534,15 +535,7 @@ impl RawDelivery {
             p.at(&url, "delivery.url: no host name");
             return None;
         }
-        let starttls = match self.starttls.as_ref().map(|s| (s, s.get_ref().as_str())) {
-            None | Some((_, "required")) => StartTls::Required,
-            Some((_, "opportunistic")) => StartTls::Opportunistic,
-            Some((_, "off")) => StartTls::Off,
-            Some((s, other)) => {
-                p.at(s, format!("delivery.starttls: `{other}` is not required, opportunistic or off"));
-                StartTls::Required
-            }
-        };
+        let (tls_level, tls_fingerprints) = tls(p, &self.tls_security_level, &self.starttls, &self.tls_fingerprint);
         let timeout = match &self.timeout {
             Some(t) => parse_duration(t.get_ref()).unwrap_or_else(|| {
                 p.at(t, format!("delivery.timeout: `{}` is not a duration like 30s", t.get_ref()));
@@ -554,11 +547,21 @@ impl RawDelivery {
         if password.is_some() && self.username.is_none() {
             p.at(&url, "delivery: a password is configured but no username");
         }
+        let pins = tls_fingerprints.as_deref().unwrap_or_default();
+        let username = self.username.as_deref().filter(|_| password.is_some());
+        if let Err(e) = tls_policy::check_settings(tls_level, implicit_tls, &host, username, pins)
+            // A bad fingerprint was reported already.
+            && !(matches!(e, tls_policy::TlsSetupError::NoFingerprint) && self.tls_fingerprint.is_some())
+        {
+            let at = self.tls_security_level.as_ref().or(self.starttls.as_ref()).unwrap_or(&url);
+            p.at(at, format!("{}: {e}", e.key()));
+        }
         Some(DeliverySettings::Smtp(SmtpSettings {
             host,
             port,
             implicit_tls,
-            starttls,
+            tls_level,
+            tls_fingerprints: tls_fingerprints.unwrap_or_default(),
             username: self.username,
             password,
             ca_file: self.ca_file.map(rel),
@@ -566,6 +569,35 @@ impl RawDelivery {
             pool_size: self.pool_size.unwrap_or(4).max(1),
         }))
     }
+}
+
+/// `[delivery] tls_security_level` (or its old name `starttls`; default `verify`, or
+/// `fingerprint` when only `tls_fingerprint` is set) and the pins (`None` when missing or bad).
+fn tls(
+    p: &mut Problems<'_>,
+    level: &Option<Spanned<String>>,
+    starttls: &Option<Spanned<String>>,
+    fingerprint: &Option<Spanned<String>>,
+) -> (TlsLevel, Option<Vec<Fingerprint>>) {
+    if let (Some(level), Some(_)) = (level, starttls) {
+        p.at(level, "delivery: tls_security_level and its old name starttls are both set; keep tls_security_level");
+    }
+    let given = level.as_ref().map(|l| ("tls_security_level", l)).or(starttls.as_ref().map(|s| ("starttls", s)));
+    let level = match given {
+        Some((key, l)) => TlsLevel::parse(l.get_ref()).unwrap_or_else(|| {
+            p.at(l, format!("delivery.{key}: `{}` is not one of {}", l.get_ref(), TlsLevel::CHOICES));
+            TlsLevel::Verify
+        }),
+        None if fingerprint.is_some() => TlsLevel::Fingerprint,
+        None => TlsLevel::Verify,
+    };
+    let pins = fingerprint.as_ref().and_then(|f| {
+        if level != TlsLevel::Fingerprint {
+            p.at(f, format!("delivery.tls_fingerprint: used only with tls_security_level = \"fingerprint\" (it is `{level}`)"));
+        }
+        Fingerprint::parse_list(f.get_ref()).map_err(|e| p.at(f, format!("delivery.tls_fingerprint: {e}"))).ok()
+    });
+    (level, pins)
 }
 
 #[cfg(test)]
@@ -592,7 +624,7 @@ mod tests {
     fn smtp_url_with_default_port() {
         let c = Config::from_toml("[delivery]\nurl = \"smtp://mail.contoso.com\"\nusername = \"u\"\npassword_env = \"P\"\n", Path::new("c.toml")).unwrap();
         let Some(DeliverySettings::Smtp(s)) = c.delivery else { panic!("smtp expected") };
-        assert_eq!((s.host.as_str(), s.port, s.implicit_tls, s.starttls), ("mail.contoso.com", 587, false, StartTls::Required));
+        assert_eq!((s.host.as_str(), s.port, s.implicit_tls, s.tls_level), ("mail.contoso.com", 587, false, TlsLevel::Verify));
         assert_eq!(s.password, Some(SecretSource::Env("P".into())));
     }
 

@@ -112,7 +112,9 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
             e => e.into(),
         })?;
         if args.once {
-            let report = relay.pass(None).await?;
+            let report = relay.pass(None).await;
+            relay.close().await;
+            let report = report?;
             print_report(&report);
             return Ok(if report.all_good() {
                 Status::Ok
@@ -127,7 +129,9 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
             reload: Some(reload),
             listen,
         };
-        service::serve(&relay, options).await?;
+        let served = service::serve(&relay, options).await;
+        relay.close().await;
+        served?;
         Ok(Status::Ok)
     })
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::receipt::RecipientReply;
+use super::smtp::tls_policy::TlsLevel;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -118,17 +119,33 @@ pub enum DeliveryError {
     #[error("{step}: no answer from {server} within {}", seconds(after))]
     Timeout { step: Step, server: String, after: Duration },
 
-    /// The TLS handshake failed: unknown CA, a certificate for another name, expired, ….
-    #[error("tls: handshake with {server} failed (certificate checked for `{name}`)")]
+    /// The TLS handshake failed: unknown CA, a certificate for another name, expired, a pin
+    /// that does not match, …; `hint` says how to fix it when there is a known way.
+    #[error("tls: handshake with {server} failed ({}){}", checked(*level, name), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Tls {
         server: String,
+        /// The name the certificate was checked for (`verify`).
         name: String,
+        level: TlsLevel,
+        hint: Option<String>,
+        /// Boxed: it is the largest cause, and every `Result` carries the error's size.
         #[source]
-        source: rustls::Error,
+        source: Box<rustls::Error>,
     },
 
-    #[error("starttls: {server} does not offer STARTTLS, and delivery.starttls is `required`")]
-    StartTlsNotOffered { server: String },
+    #[error(
+        "starttls: {server} does not offer STARTTLS, and delivery.tls_security_level `{level}` requires TLS; \
+         turn STARTTLS on at the server, or use smtps:// if it has a TLS port"
+    )]
+    StartTlsNotOffered { server: String, level: TlsLevel },
+
+    /// Credentials would have crossed without TLS; nothing was sent.
+    #[error(
+        "auth: {server} offers no TLS, so the password for `{username}` was not sent (credentials go only over TLS); \
+         turn STARTTLS on at the server, or use smtps:// if it has a TLS port; if it takes mail without AUTH, \
+         remove delivery.username and its password"
+    )]
+    CleartextAuth { server: String, username: String },
 
     #[error("auth: {server} offers no AUTH mechanism callnote can use (PLAIN, LOGIN){}", if *.tls { "" } else { " on an unencrypted connection" })]
     AuthUnsupported { server: String, tls: bool },
@@ -165,6 +182,14 @@ pub enum DeliveryError {
     },
 }
 
+fn checked(level: TlsLevel, name: &str) -> String {
+    match level {
+        TlsLevel::Verify => format!("certificate checked for `{name}`"),
+        TlsLevel::Fingerprint => "certificate checked against delivery.tls_fingerprint".to_owned(),
+        level => format!("certificate not verified, tls_security_level `{level}`"),
+    }
+}
+
 fn seconds(d: &Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
@@ -189,6 +214,7 @@ impl DeliveryError {
             DeliveryError::Config { .. }
             | DeliveryError::Tls { .. }
             | DeliveryError::StartTlsNotOffered { .. }
+            | DeliveryError::CleartextAuth { .. }
             | DeliveryError::AuthUnsupported { .. }
             | DeliveryError::Envelope(_) => false,
         }
@@ -211,7 +237,9 @@ impl DeliveryError {
             | DeliveryError::Connection { step, .. } => *step,
             DeliveryError::Tls { .. } => Step::Tls,
             DeliveryError::StartTlsNotOffered { .. } => Step::StartTls,
-            DeliveryError::AuthUnsupported { .. } | DeliveryError::AuthRefused { .. } => Step::Auth,
+            DeliveryError::AuthUnsupported { .. }
+            | DeliveryError::AuthRefused { .. }
+            | DeliveryError::CleartextAuth { .. } => Step::Auth,
             DeliveryError::RecipientsRefused { .. } => Step::RcptTo,
             DeliveryError::Io { .. } => Step::Write,
         })
@@ -309,7 +337,10 @@ mod tests {
         let timeout = DeliveryError::Timeout { step: Step::Data, server: server.clone(), after: Duration::from_secs(30) };
         assert!(timeout.is_transient());
         assert_eq!(timeout.to_string(), "data: no answer from mx:25 within 30.0 s");
-        assert!(DeliveryError::StartTlsNotOffered { server: server.clone() }.is_permanent());
+        assert!(DeliveryError::StartTlsNotOffered { server: server.clone(), level: TlsLevel::Verify }.is_permanent());
+        let cleartext = DeliveryError::CleartextAuth { server: server.clone(), username: "svc".into() };
+        assert!(cleartext.is_permanent());
+        assert_eq!(cleartext.step(), Some(Step::Auth));
         let rcpts = |codes: &[u16]| DeliveryError::RecipientsRefused {
             server: server.clone(),
             replies: codes

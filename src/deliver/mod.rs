@@ -73,8 +73,9 @@ pub trait Deliver: Send + Sync {
     /// Delivers one message, or says which step failed and whether a retry may help.
     fn deliver<'a>(&'a self, mail: &'a Outgoing) -> DeliverFuture<'a>;
 
-    /// A short description for logs and `send-test` (`smtp://host:587, STARTTLS required,
-    /// AUTH as user`, `pickup folder C:\…`). Never contains a secret.
+    /// A short description for logs and `send-test` (`smtp://host:587, TLS level verify
+    /// (STARTTLS required, certificate verified for `host`), AUTH as `user``, `pickup folder
+    /// C:\…`). Never contains a secret.
     fn describe(&self) -> String;
 
     /// Ends pooled connections politely (QUIT). Delivering after `close` opens new ones.

@@ -82,8 +82,9 @@ pub struct SessionInfo {
     pub tls_mode: TlsMode,
     /// `None` without TLS.
     pub tls: Option<TlsInfo>,
-    /// The name the certificate was checked against.
-    pub tls_name: Option<String>,
+    /// How the server's certificate was checked, after the word "certificate": `verified for
+    /// `mail.contoso.com``, `pinned by its SHA-256 fingerprint`, `not verified (…)`.
+    pub certificate: Option<String>,
     /// AUTH mechanisms the server offered that callnote knows (`PLAIN`, `LOGIN`, `XOAUTH2`).
     pub auth_offered: Vec<String>,
     /// The mechanism used, the user name, and the server's reply; `None` without AUTH.
@@ -128,7 +129,7 @@ impl Receipt {
                 "{}{}{}",
                 if mode == TlsMode::StartTls { "STARTTLS" } else { "implicit (smtps)" },
                 info.as_ref().map(|i| format!(", {}, {}", i.version, i.cipher_suite)).unwrap_or_default(),
-                s.tls_name.as_ref().map(|n| format!(", certificate verified for `{n}`")).unwrap_or_default()
+                s.certificate.as_ref().map(|c| format!(", certificate {c}")).unwrap_or_default()
             ),
         };
         line(&mut out, "tls", &tls);
@@ -215,7 +216,7 @@ mod tests {
             ehlo_name: "mail.contoso.com".into(),
             tls_mode: TlsMode::StartTls,
             tls: Some(TlsInfo { version: "TLSv1.3".into(), cipher_suite: "TLS13_AES_256_GCM_SHA384".into() }),
-            tls_name: Some("mail.contoso.com".into()),
+            certificate: Some("verified for `mail.contoso.com`".into()),
             auth_offered: vec!["PLAIN".into(), "LOGIN".into()],
             auth: Some(("PLAIN".into(), "svc".into(), Reply { code: 235, text: "2.7.0 Authentication successful".into() })),
         };

@@ -243,6 +243,13 @@ impl Relay {
         StagesHandle(self.shared.clone())
     }
 
+    /// Ends the transport's pooled connections politely (QUIT); for when the relay stops.
+    pub async fn close(&self) {
+        if let Err(e) = self.shared.current().transport.close().await {
+            tracing::warn!(error = %e, "closing the delivery connections failed");
+        }
+    }
+
     /// The counters `/metrics` shows.
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
         self.metrics.clone()

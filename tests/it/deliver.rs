@@ -1,14 +1,16 @@
 //! Integration tests for the deliver stage: the `.eml` folder and pickup writers, start-up
-//! checks, SMTP failures that need no server (down, silent, unresolvable), and — in
-//! [`smtp`] — everything against the real aiosmtpd that `scripts/smtp-server.sh` starts.
+//! checks, the TLS settings of `[delivery]`, SMTP failures that need no server (down, silent,
+//! unresolvable, a server that offers AUTH without STARTTLS), and — in [`smtp`] — everything
+//! against the real aiosmtpd that `scripts/smtp-server.sh` starts.
 
 mod smtp;
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use callnote::config::{DeliverySettings, SecretSource, SmtpSettings, StartTls};
+use callnote::config::{DeliverySettings, SecretSource, SmtpSettings, TlsLevel};
 use callnote::deliver::{self, Deliver, DeliveryError, Outgoing, Step};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart};
@@ -199,7 +201,8 @@ pub fn smtp_settings(host: &str, port: u16) -> SmtpSettings {
         host: host.to_owned(),
         port,
         implicit_tls: false,
-        starttls: StartTls::Off,
+        tls_level: TlsLevel::None,
+        tls_fingerprints: Vec::new(),
         username: None,
         password: None,
         ca_file: None,
@@ -239,7 +242,7 @@ fn startup_errors_name_the_setting() {
     let not_pem = tmp.path().join("ca.pem");
     std::fs::write(&not_pem, "hello\n").unwrap();
     s.username = None;
-    s.starttls = StartTls::Required;
+    s.tls_level = TlsLevel::Verify;
     s.ca_file = Some(not_pem.clone());
     assert_eq!(
         startup_error(DeliverySettings::Smtp(s.clone())),
@@ -247,7 +250,7 @@ fn startup_errors_name_the_setting() {
     );
     s.ca_file = Some(tmp.path().join("missing.pem"));
     assert!(startup_error(DeliverySettings::Smtp(s.clone())).starts_with(&format!(
-        "delivery.ca_file: cannot read `{}`: ",
+        "delivery.ca_file: `{}` cannot be read: ",
         tmp.path().join("missing.pem").display()
     )));
 
@@ -275,9 +278,149 @@ fn office365_needs_nothing_but_the_delivery_section() {
     let transport = deliver::from_settings(config.delivery.as_ref().unwrap()).unwrap();
     assert_eq!(
         transport.describe(),
-        "smtp://smtp.office365.com:587, STARTTLS required, AUTH as `svc-callnote@contoso.com`, pool of 4"
+        "smtp://smtp.office365.com:587, TLS level verify (STARTTLS required, certificate verified for \
+         `smtp.office365.com`), AUTH as `svc-callnote@contoso.com`, pool of 4"
     );
     assert!(!transport.describe().contains("s3cret"), "the password never shows");
+}
+
+/// The `[delivery]` settings of a configuration, or its problems one a line.
+fn delivery_toml(keys: &str) -> Result<SmtpSettings, String> {
+    let toml = format!("[delivery]\n{keys}");
+    match callnote::Config::from_toml(&toml, Path::new("c.toml")) {
+        Ok(config) => match config.delivery {
+            Some(DeliverySettings::Smtp(s)) => Ok(s),
+            other => panic!("SMTP settings expected, got {other:?}"),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn tls_levels_and_the_old_starttls_values() {
+    let level = |keys: &str| delivery_toml(&format!("url = \"smtp://mail.contoso.test\"\n{keys}")).map(|s| s.tls_level);
+    assert_eq!(level(""), Ok(TlsLevel::Verify), "verify by default");
+    for (old, new) in [("off", TlsLevel::None), ("opportunistic", TlsLevel::May), ("required", TlsLevel::Verify)] {
+        assert_eq!(level(&format!("starttls = \"{old}\"")), Ok(new), "starttls = {old}");
+    }
+    for new in [TlsLevel::None, TlsLevel::May, TlsLevel::Encrypt, TlsLevel::Verify] {
+        assert_eq!(level(&format!("tls_security_level = \"{new}\"")), Ok(new));
+    }
+    assert_eq!(
+        level("tls_security_level = \"secure\""),
+        Err("c.toml:3: delivery.tls_security_level: `secure` is not one of none, may, encrypt, verify or fingerprint \
+             (or the older off, opportunistic, required)"
+            .into())
+    );
+    assert_eq!(
+        level("starttls = \"required\"\ntls_security_level = \"verify\""),
+        Err("c.toml:4: delivery: tls_security_level and its old name starttls are both set; keep tls_security_level".into())
+    );
+}
+
+#[test]
+fn tls_fingerprint_pins_the_certificate() {
+    let hex = "EC1F82B25030E0A48E56AD6633A647FECD32F6A84AB211D4C97C8814783522FF";
+    let url = "url = \"smtps://mail.contoso.test\"\n";
+    let s = delivery_toml(&format!("{url}tls_fingerprint = \"sha256:{}\"\n", hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":"))).unwrap();
+    assert_eq!((s.tls_level, s.tls_fingerprints.len()), (TlsLevel::Fingerprint, 1), "a fingerprint alone means level fingerprint");
+    let two = delivery_toml(&format!("{url}tls_security_level = \"fingerprint\"\ntls_fingerprint = \"{hex}, {}\"\n", hex.to_lowercase())).unwrap();
+    assert_eq!(two.tls_fingerprints, vec![hex.parse().unwrap(); 2], "several, for a certificate being renewed");
+    assert_eq!(
+        delivery_toml(&format!("{url}tls_security_level = \"fingerprint\"\n")).unwrap_err(),
+        "c.toml:3: delivery.tls_fingerprint: tls_security_level = \"fingerprint\" needs the server certificate's SHA-256 \
+         here, e.g. from `openssl x509 -in server.pem -noout -fingerprint -sha256`"
+    );
+    assert_eq!(
+        delivery_toml(&format!("{url}tls_security_level = \"verify\"\ntls_fingerprint = \"{hex}\"\n")).unwrap_err(),
+        "c.toml:4: delivery.tls_fingerprint: used only with tls_security_level = \"fingerprint\" (it is `verify`)"
+    );
+    assert_eq!(
+        delivery_toml(&format!("{url}tls_fingerprint = \"sha256:AB:CD\"\n")).unwrap_err(),
+        "c.toml:3: delivery.tls_fingerprint: `sha256:AB:CD` is not a SHA-256 fingerprint (4 hex digits); write it as \
+         sha256:AB:CD:… (64 hex digits, colons optional)"
+    );
+}
+
+#[test]
+fn credentials_in_clear_are_refused_at_config_time_except_to_loopback() {
+    let creds = "username = \"svc-callnote\"\npassword_env = \"CALLNOTE_SMTP_PASSWORD\"\n";
+    let err = delivery_toml(&format!("url = \"smtp://mail.contoso.test\"\ntls_security_level = \"none\"\n{creds}")).unwrap_err();
+    assert_eq!(
+        err,
+        "c.toml:3: delivery.tls_security_level: `none` would send the password for `svc-callnote` in clear to \
+         `mail.contoso.test`; credentials go only over TLS. Use may, encrypt, verify (the default) or fingerprint; `none` \
+         with credentials is for a server on this machine (127.0.0.1)"
+    );
+    assert!(delivery_toml(&format!("url = \"smtp://mail.contoso.test\"\nstarttls = \"off\"\n{creds}")).is_err(), "the old name too");
+    let local = delivery_toml(&format!("url = \"smtp://127.0.0.1:25\"\ntls_security_level = \"none\"\n{creds}")).unwrap();
+    assert_eq!((local.tls_level, local.username.as_deref()), (TlsLevel::None, Some("svc-callnote")));
+    assert!(delivery_toml("url = \"smtp://mail.contoso.test\"\ntls_security_level = \"none\"\n").is_ok(), "no credentials, nothing to leak");
+    assert_eq!(
+        delivery_toml("url = \"smtps://mail.contoso.test\"\nstarttls = \"off\"\n").unwrap_err(),
+        "c.toml:3: delivery.tls_security_level: `none` cannot apply to smtps://, which is TLS from the first byte; use \
+         smtp:// for a server without TLS, or another level"
+    );
+}
+
+/// A fake SMTP server on loopback that offers AUTH and no STARTTLS, for one connection:
+/// its port, and a handle that gives every line it received once the client hung up.
+fn cleartext_auth_server() -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut out = stream;
+        out.write_all(b"220 fake.contoso.test ESMTP\r\n").unwrap();
+        let mut received = Vec::new();
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-fake.contoso.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+                "AUTH" => b"235 2.7.0 Authentication successful\r\n",
+                "QUIT" => b"221 2.0.0 Bye\r\n",
+                _ => b"250 2.0.0 Ok\r\n",
+            };
+            received.push(std::mem::take(&mut line));
+            if out.write_all(reply).is_err() {
+                break;
+            }
+        }
+        received
+    });
+    (port, server)
+}
+
+#[tokio::test]
+async fn may_never_sends_the_password_to_a_server_without_starttls() {
+    let (port, server) = cleartext_auth_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("smtp-password");
+    std::fs::write(&secret, "n0t-in-clear\n").unwrap();
+    let settings = SmtpSettings {
+        tls_level: TlsLevel::May,
+        username: Some("svc-callnote".into()),
+        password: Some(SecretSource::File(secret)),
+        ..smtp_settings("127.0.0.1", port)
+    };
+    let mail = Outgoing::new(&message(&["a@contoso.test"], "x"), "x");
+    let err = smtp(settings).deliver(&mail).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::CleartextAuth { .. }), "{err:?}");
+    assert!(err.is_permanent() && err.step() == Some(Step::Auth));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "auth: 127.0.0.1:{port} offers no TLS, so the password for `svc-callnote` was not sent (credentials go only \
+             over TLS); turn STARTTLS on at the server, or use smtps:// if it has a TLS port; if it takes mail without \
+             AUTH, remove delivery.username and its password"
+        )
+    );
+    let received = server.join().unwrap();
+    assert_eq!(received.len(), 1, "EHLO and nothing else: {received:?}");
+    assert!(received[0].starts_with("EHLO "), "{received:?}");
 }
 
 // ---------------------------------------------------------------------------------------

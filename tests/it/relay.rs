@@ -1,7 +1,7 @@
 //! `callnote relay` against the real SMTP test server (scripts/smtp-server.sh, plain port):
 //! every fixture delivered exactly once and read back by Message-ID, bad fixtures parked
 //! with their reason, 451-then-250 delivered once, 550 parked, a server that is down then
-//! back, and a SIGKILL crash test over a spool of 500+ items.
+//! back, the connection ended with QUIT, and a SIGKILL crash test over a spool of 500+ items.
 //!
 //! Each test gets its own `mail.from` domain, so its Message-IDs
 //! (`<callnote.HASH@DOMAIN>`) are told apart from every other test's in the shared Maildir.
@@ -402,6 +402,27 @@ fn a_refused_recipient_is_parked_with_the_servers_reply() {
         spool.ls(""),
         ["archive", "failed", "refused.txt", "refused.wav", "state", "work"]
     );
+}
+
+#[test]
+fn the_relay_ends_its_smtp_connections_with_quit() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-quit", &server.port, 1);
+    spool.drop_item("quit", &unique("quit"), "hannah.whitaker@contoso.com", false);
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 0, "{stderr}");
+    // The envelope the server recorded for this spool's sender names the connection.
+    let sender = format!("vm@{}", spool.domain);
+    let connections: Vec<String> = std::fs::read_dir(server.maildir.join("envelope"))
+        .unwrap()
+        .filter_map(|e| {
+            let json: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).ok()?).ok()?;
+            (json["mail_from"] == sender.as_str()).then(|| json["connection"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(connections.len(), 1, "one delivery from {sender}");
+    let quit = server.maildir.join("quit").join(&connections[0]);
+    assert!(quit.exists(), "the relay said QUIT on connection {} before it exited", connections[0]);
 }
 
 #[test]

@@ -1,34 +1,38 @@
-//! SMTP submission: `smtp://host:port` (STARTTLS required, opportunistic or off) or
-//! `smtps://host:port` (implicit TLS), AUTH PLAIN/LOGIN, certificate verification on (system
-//! roots, or only the configured CA file), timeouts on every step, and a small pool of
-//! open connections so a burst of messages does not open one connection each.
+//! SMTP submission: `smtp://host:port` (STARTTLS as the TLS level asks) or `smtps://host:port`
+//! (implicit TLS), AUTH PLAIN/LOGIN, the certificate checked as the level says (see
+//! [`tls_policy`]: by default verified against the system roots or only the configured CA
+//! file), timeouts on every step, and a small pool of open connections so a burst of messages
+//! does not open one connection each.
 //!
-//! Consumes [`SmtpSettings`] (checked at start-up: password readable, CA file parseable,
-//! host usable as a TLS name) and [`Outgoing`] messages; produces a [`Receipt`] with the
-//! [`SmtpReport`] of the conversation, or a [`DeliveryError`] naming the failed step.
-//! Exchange / Office 365 submission is `url = "smtp://smtp.office365.com:587"`, the default
-//! `starttls = "required"`, `username` and `password_env`: nothing else is needed.
+//! Consumes [`SmtpSettings`] (checked at start-up: password readable, CA file parseable, host
+//! usable as a TLS name, no credentials where they could go in clear) and [`Outgoing`]
+//! messages; produces a [`Receipt`] with the [`SmtpReport`] of the conversation, or a
+//! [`DeliveryError`] naming the failed step. Exchange / Office 365 submission is `url =
+//! "smtp://smtp.office365.com:587"`, the default level `verify`, `username` and
+//! `password_env`: nothing else is needed.
 //!
 //! A connection is reused while it is healthy and has been idle less than [`IDLE_LIMIT`];
 //! one the server closed while idle is replaced transparently (nothing was sent on it).
+//! Idle connections end with QUIT on [`Deliver::close`], and when the transport is dropped
+//! inside a tokio runtime (a reload replacing it): servers log a client that just hangs up.
 
 mod session;
+pub mod tls_policy;
 mod wire;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::sync::Semaphore;
 
 use self::session::{Conn, Params, Transaction};
+use self::tls_policy::{TlsLevel, TlsPolicy, TlsSetupError};
 use super::receipt::{SmtpReport, queue_id};
 use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt};
-use crate::config::{SecretSource, SmtpSettings, StartTls};
+use crate::config::{SecretSource, SmtpSettings};
 
 /// Pooled connections idle longer than this are closed instead of reused (servers drop
 /// idle clients after a few minutes; Exchange's default is 5).
@@ -60,42 +64,10 @@ fn secret_key(source: &SecretSource) -> &'static str {
     }
 }
 
-/// The certificates to trust: only those in the CA file when one is set, else the system's.
-fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, DeliveryError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let key = "delivery.ca_file";
-            let pem = std::fs::read(path).map_err(|e| config(key, format!("cannot read `{}`: {e}", path.display())))?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| config(key, format!("`{}` is not PEM: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(config(key, format!("`{}` holds no PEM certificate", path.display())));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| config(key, format!("`{}`: {e}", path.display())))?;
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            if roots.is_empty() {
-                return Err(config("delivery.ca_file", "not set, and this system has no trusted root certificates".into()));
-            }
-        }
+impl From<TlsSetupError> for DeliveryError {
+    fn from(e: TlsSetupError) -> DeliveryError {
+        config(e.key(), e.to_string())
     }
-    Ok(roots)
-}
-
-/// TLS client settings: ring, TLS 1.2 and 1.3, certificates verified against `roots`.
-fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, DeliveryError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| config("delivery.url", format!("cannot set up TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 impl SmtpTransport {
@@ -111,19 +83,21 @@ impl SmtpTransport {
             }
             (None, _) => None,
         };
-        let uses_tls = s.implicit_tls || s.starttls != StartTls::Off;
-        let tls = if uses_tls {
-            let name = ServerName::try_from(s.host.clone())
-                .map_err(|_| config("delivery.url", format!("`{}` cannot be checked against a certificate", s.host)))?;
-            Some((tls_config(root_store(s.ca_file.as_deref())?)?, name))
-        } else {
-            None
+        let username = credentials.as_ref().map(|(user, _)| user.as_str());
+        tls_policy::check_settings(s.tls_level, s.implicit_tls, &s.host, username, &s.tls_fingerprints)?;
+        let tls = match TlsPolicy::new(s.tls_level, s.ca_file.as_deref(), &s.tls_fingerprints)? {
+            Some(policy) => {
+                let name = ServerName::try_from(s.host.clone())
+                    .map_err(|_| config("delivery.url", format!("`{}` cannot be checked against a certificate", s.host)))?;
+                Some((policy, name))
+            }
+            None => None,
         };
         let params = Params {
             host: s.host.clone(),
             port: s.port,
             implicit_tls: s.implicit_tls,
-            starttls: s.starttls,
+            level: s.tls_level,
             tls,
             credentials,
             timeout: s.timeout,
@@ -138,10 +112,14 @@ impl SmtpTransport {
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The most recently used healthy connection; older idle ones are dropped.
+    /// The most recently used healthy connection. Broken idle ones are dropped; those idle
+    /// too long are ended with QUIT in the background.
     fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle();
-        idle.retain(|c| c.idle_since.elapsed() < IDLE_LIMIT && !c.conn.has_broken());
+        idle.retain(|c| !c.conn.has_broken());
+        let (fresh, stale): (Vec<Conn>, Vec<Conn>) = idle.drain(..).partition(|c| c.idle_since.elapsed() < IDLE_LIMIT);
+        *idle = fresh;
+        quit_in_background(stale);
         idle.pop()
     }
 
@@ -199,21 +177,30 @@ impl SmtpTransport {
 
 fn describe(s: &SmtpSettings, p: &Params) -> String {
     let scheme = if s.implicit_tls { "smtps" } else { "smtp" };
-    let tls = match (s.implicit_tls, s.starttls) {
+    let tls = match (s.implicit_tls, s.tls_level) {
+        (_, TlsLevel::None) => "no TLS",
         (true, _) => "implicit TLS",
-        (false, StartTls::Required) => "STARTTLS required",
-        (false, StartTls::Opportunistic) => "STARTTLS if offered",
-        (false, StartTls::Off) => "no TLS",
+        (false, TlsLevel::May) => "STARTTLS if offered",
+        (false, _) => "STARTTLS required",
+    };
+    let certificate = match &p.tls {
+        Some((policy, _)) => format!(
+            ", certificate {}{}",
+            policy.check(&s.host),
+            policy.ca_file().map(|ca| format!(" with CA {}", ca.display())).unwrap_or_default()
+        ),
+        None => String::new(),
     };
     let auth = match &p.credentials {
         Some((user, _)) => format!(", AUTH as `{user}`"),
         None => String::new(),
     };
-    let ca = match &s.ca_file {
-        Some(ca) if p.tls.is_some() => format!(", CA {}", ca.display()),
-        _ => String::new(),
-    };
-    format!("{scheme}://{}, {tls}{auth}{ca}, pool of {}", p.server(), s.pool_size.max(1))
+    format!(
+        "{scheme}://{}, TLS level {} ({tls}{certificate}){auth}, pool of {}",
+        p.server(),
+        s.tls_level,
+        s.pool_size.max(1)
+    )
 }
 
 impl Deliver for SmtpTransport {
@@ -226,12 +213,27 @@ impl Deliver for SmtpTransport {
     }
 
     fn close(&self) -> DeliverFuture<'_, ()> {
+        let conns: Vec<Conn> = std::mem::take(&mut *self.idle());
         Box::pin(async move {
-            let conns: Vec<Conn> = std::mem::take(&mut *self.idle());
-            for conn in conns {
-                self.params.quit(conn).await;
-            }
+            session::quit_all(conns).await;
             Ok(())
         })
+    }
+}
+
+impl Drop for SmtpTransport {
+    /// Says QUIT on the idle connections in the background when a runtime is there to run
+    /// it (a reload dropped this transport); otherwise they are simply closed.
+    fn drop(&mut self) {
+        quit_in_background(std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())));
+    }
+}
+
+/// QUIT on `conns` in a task of the current runtime; without one they are just closed.
+fn quit_in_background(conns: Vec<Conn>) {
+    if !conns.is_empty()
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        runtime.spawn(session::quit_all(conns));
     }
 }

@@ -6,8 +6,9 @@
 //! ours ([`wire`](super::wire)); from EHLO on, lettre's `AsyncSmtpConnection` is driven one
 //! command at a time so each failure names its step and each recipient gets its own reply
 //! (lettre's transport stops at the first refused recipient and says neither). Every step
-//! has a timeout. Never sends credentials before TLS when STARTTLS is required, and never
-//! logs them.
+//! has a timeout. STARTTLS follows the TLS level ([`TlsLevel`]). Credentials are sent only
+//! over TLS — or in clear under level `none` to a loopback address, which the configuration
+//! had to say explicitly — and are never logged.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -21,8 +22,8 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use rustls::pki_types::ServerName;
 
+use super::tls_policy::{TlsLevel, TlsPolicy};
 use super::wire::{Dialogue, WireError, offers_starttls};
-use crate::config::StartTls;
 use crate::deliver::error::{Reply, SmtpCause, Step, find_rustls_error};
 use crate::deliver::receipt::{RecipientReply, SessionInfo, TlsInfo, TlsMode};
 use crate::deliver::{DeliveryError, Outgoing};
@@ -32,9 +33,9 @@ pub(super) struct Params {
     pub host: String,
     pub port: u16,
     pub implicit_tls: bool,
-    pub starttls: StartTls,
-    /// Trust settings and the name the certificate must carry; `None` when TLS is off.
-    pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    pub level: TlsLevel,
+    /// The TLS policy and the name the certificate must carry; `None` under level `none`.
+    pub tls: Option<(TlsPolicy, ServerName<'static>)>,
     /// User name (for messages) and credentials.
     pub credentials: Option<(String, Credentials)>,
     pub timeout: Duration,
@@ -95,11 +96,17 @@ impl Params {
             .map_err(|_| DeliveryError::Timeout { step, server: self.server(), after })
     }
 
+    /// A failed TLS handshake, with the hint of the policy on how to fix it.
+    fn tls_error(&self, source: rustls::Error) -> DeliveryError {
+        let hint = self.tls.as_ref().and_then(|(policy, _)| policy.hint(&source));
+        DeliveryError::Tls { server: self.server(), name: self.host.clone(), level: self.level, hint, source: Box::new(source) }
+    }
+
     /// A lettre error at `step`, as the step's error.
     fn classify(&self, step: Step, err: lettre::transport::smtp::Error) -> DeliveryError {
         let server = self.server();
         if let Some(source) = find_rustls_error(&err) {
-            return DeliveryError::Tls { server, name: self.host.clone(), source };
+            return self.tls_error(source);
         }
         if let Some(reply) = Reply::from_error(&err) {
             return DeliveryError::Refused { step, server, reply };
@@ -137,7 +144,7 @@ impl Params {
         let server = self.server();
         match err {
             WireError::Io(e) => match find_rustls_error(&e) {
-                Some(source) => DeliveryError::Tls { server, name: self.host.clone(), source },
+                Some(source) => self.tls_error(source),
                 None => DeliveryError::Connection { step, server, source: Box::new(e) },
             },
             WireError::NotSmtp(what) => DeliveryError::Connection { step, server, source: what.into() },
@@ -161,11 +168,12 @@ impl Params {
     }
 
     async fn handshake(&self, d: Dialogue) -> Result<(Dialogue, TlsInfo), DeliveryError> {
-        let Some((config, name)) = &self.tls else {
-            // SmtpTransport::new sets `tls` whenever the URL or `starttls` can use TLS.
-            return Err(DeliveryError::Config { key: "delivery.starttls", message: "TLS is needed but was not set up".into() });
+        let Some((policy, name)) = &self.tls else {
+            // SmtpTransport::new sets `tls` for every level but `none`, which never gets here.
+            let message = "TLS is needed but was not set up".into();
+            return Err(DeliveryError::Config { key: "delivery.tls_security_level", message });
         };
-        self.timed(Step::Tls, self.timeout, d.start_tls(config.clone(), name.clone()))
+        self.timed(Step::Tls, self.timeout, d.start_tls(policy.client_config(), name.clone()))
             .await?
             .map_err(|e| self.wire_error(Step::Tls, WireError::Io(e)))
     }
@@ -187,15 +195,18 @@ impl Params {
         if !greeting.is_positive() {
             return Err(DeliveryError::Refused { step: Step::Greeting, server: self.server(), reply: greeting });
         }
-        if !self.implicit_tls && self.starttls != StartTls::Off {
+        if !self.implicit_tls && self.level != TlsLevel::None {
             let (_, ehlo) = self.exchange(&mut d, Step::Greeting, Ehlo::new(self.hello.clone())).await?;
             if offers_starttls(&ehlo) {
                 self.exchange(&mut d, Step::StartTls, Starttls).await?;
                 let (upgraded, info) = self.handshake(d).await?;
                 (d, tls_mode, tls) = (upgraded, TlsMode::StartTls, Some(info));
-            } else if self.starttls == StartTls::Required {
-                return Err(DeliveryError::StartTlsNotOffered { server: self.server() });
+            } else if self.level.requires_tls() {
+                return Err(DeliveryError::StartTlsNotOffered { server: self.server(), level: self.level });
             }
+        }
+        if tls_mode == TlsMode::None {
+            self.may_send_credentials_in_clear(peer)?;
         }
         // lettre reads the greeting again (replayed) and sends EHLO on the final stream.
         let mut conn = self
@@ -220,11 +231,23 @@ impl Params {
             ehlo_name,
             tls_mode,
             tls,
-            tls_name: (tls_mode != TlsMode::None).then(|| self.host.clone()),
+            certificate: self.tls.as_ref().filter(|_| tls_mode != TlsMode::None).map(|(policy, _)| policy.check(&self.host)),
             auth_offered,
             auth,
         };
         Ok(Conn { conn, session: Arc::new(session), idle_since: Instant::now() })
+    }
+
+    /// Without TLS, credentials go only under level `none` (configured explicitly, and
+    /// refused at start-up for a host that is not loopback) to a loopback address: `may`
+    /// against a server that did not offer STARTTLS stops here, before AUTH.
+    fn may_send_credentials_in_clear(&self, peer: SocketAddr) -> Result<(), DeliveryError> {
+        match &self.credentials {
+            Some((user, _)) if self.level != TlsLevel::None || !peer.ip().is_loopback() => {
+                Err(DeliveryError::CleartextAuth { server: self.server(), username: user.clone() })
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn connect_tcp(&self, addrs: &[SocketAddr]) -> Result<(tokio::net::TcpStream, SocketAddr), DeliveryError> {
@@ -359,8 +382,15 @@ impl Params {
         matches!(self.command(&mut c.conn, Step::MailFrom, Rset).await, Ok(Ok(_)))
     }
 
-    /// Says goodbye (best effort).
-    pub async fn quit(&self, mut c: Conn) {
-        let _ = self.timed(Step::MailFrom, self.timeout, c.conn.quit()).await;
+}
+
+/// How long a goodbye may take.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Says QUIT on each connection (best effort: a connection that does not answer in
+/// [`QUIT_TIMEOUT`] is just closed).
+pub(super) async fn quit_all(conns: Vec<Conn>) {
+    for mut c in conns {
+        let _ = tokio::time::timeout(QUIT_TIMEOUT, c.conn.quit()).await;
     }
 }
