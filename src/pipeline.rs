@@ -148,9 +148,10 @@ impl Pipeline {
 }
 
 impl Prepared {
-    /// The message as a transport takes it, named by the call id.
+    /// The message as a transport takes it, named by its notification (call id, recipient,
+    /// kind: see [`compose::NotificationId::file_stem`]).
     pub fn outgoing(&self) -> crate::deliver::Outgoing {
-        crate::deliver::Outgoing::new(&self.message, &self.event.safe_call_id())
+        crate::deliver::Outgoing::new(&self.message, &compose::NotificationId::of(&self.event).file_stem())
     }
 
     /// Hands the message to a transport: the last step of every path (relay, `send-test`).
