@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use crate::compose::{self, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::Event;
+use crate::event::{Event, Recipient};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -109,6 +109,28 @@ impl Pipeline {
     /// Normalizes and looks up every party of an event built elsewhere (samples, tests).
     pub fn enrich(&self, event: &mut Event) {
         enrich::enrich(event, &self.config.dialplan, self.directory.as_deref());
+    }
+
+    /// Addresses `event` to exactly `to` (a test message): the recipient becomes that
+    /// mailbox, named as the directory names it or not at all; the event's culture stays.
+    pub fn readdress(&self, event: &mut Event, to: &lettre::Address) {
+        let culture = event.recipient.culture.take();
+        event.recipient = Recipient { address: Some(to.to_string()), culture, ..Recipient::default() };
+        if let Some(directory) = &self.directory {
+            enrich::complete_recipient(&mut event.recipient, directory.as_ref());
+        }
+    }
+
+    /// Render and compose a test message (`send-test`, the preview's "send test"): like
+    /// [`Self::prepare_event`] (or [`Self::prepare_event_with`] when the side file's bytes
+    /// are given), then marked as a test by [`compose::mark_as_test`].
+    pub fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+        let mut prepared = match side_file {
+            Some(bytes) => self.prepare_event_with(event, path, Some(bytes))?,
+            None => self.prepare_event(event, path)?,
+        };
+        compose::mark_as_test(&mut prepared.message, &self.config.from);
+        Ok(prepared)
     }
 
     /// Parse, enrich, render and compose one file.

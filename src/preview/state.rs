@@ -225,18 +225,15 @@ impl Preview {
         let to: lettre::Address = to.trim().parse().map_err(|e| (422, format!("`{to}`: not a mail address: {e}")))?;
         let source = self.source(id).ok_or_else(|| (404, format!("no item `{id}`")))?;
         let (mut event, path) = items::event_of(&self.pipeline, &source).map_err(|e| (422, e))?;
-        event.recipient.address = Some(to.to_string());
-        let prepared = match &source {
-            Source::File(_) => self.pipeline.prepare_event(event, &path),
-            _ => {
-                let side_file = (self.side_file)(&event);
-                if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {
-                    att.size_bytes = bytes.len() as u64;
-                }
-                self.pipeline.prepare_event_with(event, &path, side_file)
-            }
+        self.pipeline.readdress(&mut event, &to);
+        let side_file = match &source {
+            Source::File(_) => None,
+            _ => (self.side_file)(&event),
+        };
+        if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {
+            att.size_bytes = bytes.len() as u64;
         }
-        .map_err(|e| (422, items::chain(&e)))?;
+        let prepared = self.pipeline.prepare_test(event, &path, side_file).map_err(|e| (422, items::chain(&e)))?;
         let transport = crate::deliver::from_settings(&delivery).map_err(|e| (409, items::chain(&e)))?;
         let result = prepared.deliver(transport.as_ref()).await;
         let _ = transport.close().await;
