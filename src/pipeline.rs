@@ -124,6 +124,7 @@ impl Pipeline {
     /// Render and compose a test message (`send-test`, the preview's "send test"): like
     /// [`Self::prepare_event`] (or [`Self::prepare_event_with`] when the side file's bytes
     /// are given), then marked as a test by [`compose::mark_as_test`].
+    #[allow(clippy::result_large_err, reason = "the same Error as every other step here")]
     pub fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
         let mut prepared = match side_file {
             Some(bytes) => self.prepare_event_with(event, path, Some(bytes))?,
