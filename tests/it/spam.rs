@@ -132,6 +132,9 @@ fn every_fixture_scores_under_2_in_spamassassin_on_time_and_late() {
 
     let scored = scores(&String::from_utf8_lossy(&output.stdout));
     assert_eq!(scored.keys().collect::<Vec<_>>(), cases.keys().collect::<Vec<_>>(), "every message scored once");
+    if let Some((key, (score, report))) = scored.iter().max_by(|a, b| a.1.0.total_cmp(&b.1.0)) {
+        eprintln!("spamassassin: {} messages, highest {score}: {}{report}", scored.len(), cases[key]);
+    }
     let mut too_high = Vec::new();
     for (key, (score, report)) in &scored {
         if *score >= LIMIT {
