@@ -82,6 +82,14 @@ impl Corpus {
         format!("bench-{}-{batch}-{i:06}", self.run)
     }
 
+    /// The Message-ID of item `i`'s notification: both fixtures are for Hannah Whitaker;
+    /// every fifth item is a voicemail (see [`Corpus::add`]).
+    fn message_id(&self, batch: &str, i: usize, from: &lettre::message::Mailbox) -> String {
+        let kind = if i.is_multiple_of(5) { callnote::Kind::Voicemail } else { callnote::Kind::MissedCall };
+        let call_id = self.call_id(batch, i);
+        callnote::compose::NotificationId { call_id: &call_id, recipient: "hannah.whitaker@contoso.com", kind }.message_id(from)
+    }
+
     /// Puts item `i` into `spool` as a producer does: side file first, then the header
     /// written elsewhere and renamed in. Returns the header's name.
     fn add(&self, spool: &Path, staging: &Path, batch: &str, i: usize) -> String {
@@ -197,8 +205,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     let hasher = RandomState::new();
     let (sink_addr, received) = runtime.block_on(sink::start(hasher.clone()));
-    let from = "Voice Mail <vm@relay-bench.test>".parse().expect("mailbox");
-    let message_id = |call_id: &str| callnote::compose::message_id_for(call_id, &from);
+    let from: lettre::message::Mailbox = "Voice Mail <vm@relay-bench.test>".parse().expect("mailbox");
     let mut expected: Vec<String> = Vec::new();
     println!(
         "relay bench: spool in {}, concurrency {concurrency}, SMTP sink on {sink_addr}",
@@ -213,7 +220,7 @@ fn main() {
         let batch = format!("d{n}");
         for i in 0..items {
             corpus.add(&setup.spool, &setup.staging, &batch, i);
-            expected.push(message_id(&corpus.call_id(&batch, i)));
+            expected.push(corpus.message_id(&batch, i, &from));
         }
         let relay = open_relay(&setup, &corpus);
         let before = received.count();
@@ -270,7 +277,7 @@ fn main() {
     runtime.block_on(serve(&relay, options)).expect("the service runs");
     let took = start.elapsed().as_secs_f64();
     let appeared = producer.join().expect("the producer");
-    expected.extend((0..items).map(|i| message_id(&corpus.call_id("s", i))));
+    expected.extend((0..items).map(|i| corpus.message_id("s", i, &from)));
     assert_eq!(received.count() - before, items, "the sink received every streamed item");
     let (from_appearing, _) = latencies(relay.journal_path(), &appeared);
     assert_eq!(from_appearing.len(), items, "every streamed item has a sent record");

@@ -19,6 +19,8 @@ root=$PWD
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# scores every rendered fixture (tests/it/spam.rs)
+command -v spamassassin >/dev/null || need_apt+=(spamassassin)
 for f in scripts/*-server.sh; do
   # each server script lists the Debian packages it needs
   for p in $(bash "$f" packages); do dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p"); done

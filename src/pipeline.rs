@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use crate::compose::{self, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::Event;
+use crate::event::{Event, Recipient};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -111,6 +111,29 @@ impl Pipeline {
         enrich::enrich(event, &self.config.dialplan, self.directory.as_deref());
     }
 
+    /// Addresses `event` to exactly `to` (a test message): the recipient becomes that
+    /// mailbox, named as the directory names it or not at all; the event's culture stays.
+    pub fn readdress(&self, event: &mut Event, to: &lettre::Address) {
+        let culture = event.recipient.culture.take();
+        event.recipient = Recipient { address: Some(to.to_string()), culture, ..Recipient::default() };
+        if let Some(directory) = &self.directory {
+            enrich::complete_recipient(&mut event.recipient, directory.as_ref());
+        }
+    }
+
+    /// Render and compose a test message (`send-test`, the preview's "send test"): like
+    /// [`Self::prepare_event`] (or [`Self::prepare_event_with`] when the side file's bytes
+    /// are given), then marked as a test by [`compose::mark_as_test`].
+    #[allow(clippy::result_large_err, reason = "the same Error as every other step here")]
+    pub fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+        let mut prepared = match side_file {
+            Some(bytes) => self.prepare_event_with(event, path, Some(bytes))?,
+            None => self.prepare_event(event, path)?,
+        };
+        compose::mark_as_test(&mut prepared.message, &self.config.from);
+        Ok(prepared)
+    }
+
     /// Parse, enrich, render and compose one file.
     pub fn prepare_file(&self, path: &Path) -> Result<Outcome, Error> {
         match self.parse_file(path)? {
@@ -148,9 +171,10 @@ impl Pipeline {
 }
 
 impl Prepared {
-    /// The message as a transport takes it, named by the call id.
+    /// The message as a transport takes it, named by its notification (call id, recipient,
+    /// kind: see [`compose::NotificationId::file_stem`]).
     pub fn outgoing(&self) -> crate::deliver::Outgoing {
-        crate::deliver::Outgoing::new(&self.message, &self.event.safe_call_id())
+        crate::deliver::Outgoing::new(&self.message, &compose::NotificationId::of(&self.event).file_stem())
     }
 
     /// Hands the message to a transport: the last step of every path (relay, `send-test`).

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::{Status, UsageError, common};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
-use crate::preview::{PreviewError, Server, Settings};
+use crate::preview::{Limits, PreviewError, Server, Settings};
 use crate::render::Templates;
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,7 @@ pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
         templates_dir,
         drop_dir: args.drop,
         delivery: config.delivery.clone(),
+        limits: Limits::default(),
     };
     // The preview loads the admin's folder itself, leniently: a broken file is shown on the
     // page instead of stopping the command.

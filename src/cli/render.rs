@@ -1,13 +1,18 @@
-//! `callnote render [--directory SRC] [--templates DIR] --out DIR FILE...`: one RFC 5322
-//! message per input, written to `DIR/<call_id>.eml` (the call id made safe for a file name),
-//! or all to stdout with `--out -`. One bad input does not stop the others.
+//! `callnote render [--directory SRC] [--templates DIR] [--date TIME] --out DIR FILE...`:
+//! one RFC 5322 message per input, written to `DIR/<call id>-<recipient>-<kind>.eml` (each
+//! part made safe for a file name), or all to stdout with `--out -`. One bad input does not
+//! stop the others.
+//!
+//! Files are written like the `.eml` folder delivery writes them (the same code): whole or
+//! not at all, a rerun replaces a message's own file, and a different message whose name
+//! collides gets `~2`, `~3`, … instead of overwriting (the clash is reported on stderr).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-
 use super::{Status, common};
 use crate::config::Config;
+use crate::deliver::DeliveryError;
+use crate::deliver::eml_dir::EmlDirTransport;
 use crate::pipeline::{Outcome, Pipeline};
 
 #[derive(Debug, clap::Args)]
@@ -17,10 +22,13 @@ pub struct RenderArgs {
     /// Template folder replacing the built-in set.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Output folder (created if missing), or `-` for stdout.
+    /// Output folder (created if missing), or `-` for stdout. Each message is written to
+    /// `<call id>-<recipient>-<kind>.eml`; a different message already holding that name is
+    /// kept and the new one gets `~2`, `~3`, ….
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Date for events that carry no time of their own (RFC 3339); default SOURCE_DATE_EPOCH, else now.
+    /// The messages' Date header (RFC 3339), for reproducible output; default
+    /// SOURCE_DATE_EPOCH, else now. The call time stays in the body and X-Callnote-Call-Time.
     #[arg(long, value_name = "TIME")]
     pub date: Option<String>,
     /// Header files or OCS UserNotification XML files.
@@ -33,10 +41,13 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
     let directory = common::open_directory(&config)?;
     let templates = common::load_templates(&config, args.templates.as_deref())?;
     let fixed_date = common::fixed_date(args.date.as_deref())?;
-    let to_stdout = args.out == Path::new("-");
-    if !to_stdout {
-        std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
-    }
+    let outbox = match args.out == Path::new("-") {
+        true => None,
+        false => Some(EmlDirTransport::new(&args.out).map_err(|e| match e {
+            DeliveryError::Config { message, .. } => anyhow::anyhow!("--out: {message}"),
+            other => other.into(),
+        })?),
+    };
     let pipeline = Pipeline::new(config, templates, directory, fixed_date);
     let mut status = Status::Ok;
     for path in &args.files {
@@ -52,24 +63,24 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
                 continue;
             }
         };
-        let bytes = prepared.message.formatted();
-        if to_stdout {
-            common::write_stdout(&bytes);
-        } else {
-            let target = args.out.join(format!("{}.eml", prepared.event.safe_call_id()));
-            if let Err(e) = write_atomically(&target, &bytes) {
-                common::report_failure(e);
+        let Some(outbox) = &outbox else {
+            common::write_stdout(&prepared.message.formatted());
+            continue;
+        };
+        let mail = prepared.outgoing();
+        match outbox.write(&mail) {
+            Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => eprintln!(
+                "{}: written to {}: {}.eml holds a different message",
+                path.display(),
+                written.display(),
+                mail.stem
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                common::report_failure(anyhow::Error::new(e).context(format!("{}: cannot write the message", path.display())));
                 status = Status::SomeInputsFailed;
             }
         }
     }
     Ok(status)
-}
-
-/// Writes `bytes` to a temporary sibling, then renames it over `target`: a reader never
-/// sees half a message.
-fn write_atomically(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = target.with_extension("eml.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, target).with_context(|| format!("{}: cannot rename into place", target.display()))
 }

@@ -3,6 +3,11 @@
 //! redirects it to ADDR), enriches it through the configured directory, renders, composes
 //! and delivers it through the configured transport — the relay's own code path — then
 //! prints the enrichment outcome and the delivery transcript.
+//!
+//! The test message is addressed to exactly ADDR (with the name the directory gives that
+//! address, or none), dated now, carries a fresh Message-ID on every run (so Exchange does
+//! not drop a second test as a duplicate) and the header `X-Callnote-Test: yes`; its body
+//! is the notification as the recipient would get it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +21,9 @@ use crate::pipeline::Pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct SendTestArgs {
-    /// Mailbox that receives the test notification.
+    /// Mailbox that receives the test notification (exactly this address, named as the
+    /// directory names it). Each run sends a new message (fresh Message-ID, dated now,
+    /// marked `X-Callnote-Test: yes`).
     #[arg(long, value_name = "ADDR")]
     pub to: String,
     /// Kind of event to build: voicemail, missed_call, call_forwarded, team_pickup,
@@ -26,8 +33,8 @@ pub struct SendTestArgs {
     /// Who called: a number, extension or SIP address, looked up in the configured directory.
     #[arg(long, value_name = "NUMBER")]
     pub caller: Option<String>,
-    /// Recipient language and region (e.g. fr-FR); default: the file's culture with --file,
-    /// else `[templates] default_locale`.
+    /// Recipient language and region (e.g. fr-FR); default: the file's culture with --file
+    /// (else the directory's language for --to), else `[templates] default_locale`.
     #[arg(long, value_name = "LL-CC")]
     pub locale: Option<String>,
     /// A real header file to send instead of a built event (redirected to --to).
@@ -77,18 +84,15 @@ pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
             (event, PathBuf::from(format!("sample:{kind}")), side_file)
         }
     };
-    event.recipient.address = Some(to.to_string());
     if let Some(locale) = args.locale {
         event.recipient.culture = Some(locale);
     }
-    let prepared = match side_file {
-        Some(bytes) => pipeline.prepare_event_with(event, &source, Some(bytes)),
-        None => pipeline.prepare_event(event, &source),
-    }
-    .context("step: render and compose")?;
+    pipeline.readdress(&mut event, &to);
+    let prepared = pipeline.prepare_test(event, &source, side_file).context("step: render and compose")?;
 
     print!("{}", enrichment_summary(&prepared.event));
     println!("subject    {}", prepared.rendered.subject);
+    println!("message id {}", prepared.message.headers().get_raw("Message-ID").unwrap_or_default());
     println!("transport  {}", transport.describe());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {

@@ -2,13 +2,22 @@
 //!
 //! The message is `multipart/mixed[ multipart/alternative[text, html], side file ]` (or just
 //! the alternative part when there is no side file), with:
-//! - `Date` from the event (or the caller's fixed date, for reproducible output);
-//! - a `Message-ID` derived from the call id, so the same call always yields the same id
-//!   (the relay relies on it to detect a resend);
-//! - `Importance` / `X-Priority`, `Sensitivity: Private` for private voicemail;
+//! - `Date`: when the message is composed (or the caller's fixed date, for reproducible
+//!   output). Never the call time: a notification sent late (after an outage, from a late
+//!   header file) must not look stale to spam filters (`DATE_IN_PAST_*`). The call time is in
+//!   the body, the template context and `X-Callnote-Call-Time` (RFC 3339, UTC);
+//! - a `Message-ID` per notification ([`NotificationId`]: call id + recipient + kind), the
+//!   same for every resend (the relay and Exchange dedup by it), different for each member
+//!   of a team call;
+//! - `Importance` for high and low importance (what Exchange and Outlook read; no
+//!   `X-Priority`, which spam filters score on unsigned mail), `Sensitivity: Private` for
+//!   private voicemail;
 //! - the Outlook UM headers of [MS-OXCMAIL] (`X-CallingTelephoneNumber`,
 //!   `X-VoiceMessageSenderName`, `X-VoiceMessageDuration`, `X-CallID`, `X-FaxNumberOfPages`)
 //!   and `Content-Class`, so Outlook shows the familiar voice mail form.
+//!
+//! [`mark_as_test`] turns a composed message into a test message (fresh Message-ID, dated
+//! now, `X-Callnote-Test: yes`).
 //!
 //! No MIME is written by hand: lettre encodes every header (RFC 2047 for non-ASCII) and
 //! encodes CR/LF inside values, so nothing from an input can start a header line of its own.
@@ -17,6 +26,7 @@
 
 mod transfer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -55,15 +65,64 @@ fn hint(guid: &Option<String>) -> String {
 #[derive(Debug, Clone)]
 pub struct ComposeSettings {
     pub from: Mailbox,
-    /// Fixed `Date` for reproducible output (`--date`, `SOURCE_DATE_EPOCH`); used when the
-    /// event has no time of its own.
+    /// Fixed `Date` for reproducible output (`--date`, `SOURCE_DATE_EPOCH`); none: now.
     pub fixed_date: Option<jiff::Timestamp>,
 }
 
-/// 32 hex digits of SHA-256(call id): the stable token behind Message-ID and MIME boundaries.
-fn call_token(call_id: &str) -> String {
+/// What makes one notification: the call, the mailbox it is for and what kind of notice it
+/// is. A team call notifies every member under one call id; each member's notification has
+/// its own id. The same notification composed again (a resend, Exchange's retry file) has
+/// the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationId<'a> {
+    pub call_id: &'a str,
+    /// The recipient's mail address (compared without case and surrounding space).
+    pub recipient: &'a str,
+    pub kind: Kind,
+}
+
+/// The longest call id and recipient kept in a file name (the rest is cut).
+const STEM_PART: usize = 64;
+
+impl<'a> NotificationId<'a> {
+    /// The id of the notification `event` becomes.
+    pub fn of(event: &'a Event) -> NotificationId<'a> {
+        NotificationId { call_id: &event.call_id, recipient: event.recipient.address.as_deref().unwrap_or(""), kind: event.kind }
+    }
+
+    /// 32 hex digits of SHA-256 over the three parts (each length-prefixed, so no two
+    /// different triples hash the same input): the token behind Message-ID and boundaries.
+    fn token(&self) -> String {
+        let recipient = self.recipient.trim().to_lowercase();
+        let mut hasher = Sha256::new();
+        for part in [self.call_id, &recipient, self.kind.as_str()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hex32(&hasher.finalize())
+    }
+
+    /// `<callnote.` + the token + `@domain>`, where the domain is the From address's.
+    /// Stable across runs and machines.
+    pub fn message_id(&self, from: &Mailbox) -> String {
+        message_id_from_token(&self.token(), from)
+    }
+
+    /// The file name (without `.eml`) the file transports and `render --out` use:
+    /// `<call id>-<recipient>-<kind>`, each part made safe for a file name (anything but
+    /// letters, digits, `.`, `_`, `-` becomes `_`; `@` too) and cut to 64 characters.
+    pub fn file_stem(&self) -> String {
+        let part = |text: &str| {
+            let mut safe = crate::event::safe_file_stem(text.trim());
+            safe.truncate(STEM_PART);
+            safe
+        };
+        format!("{}-{}-{}", part(self.call_id), part(&self.recipient.to_lowercase()), self.kind.as_str())
+    }
+}
+
+fn hex32(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(call_id.as_bytes());
     let mut token = String::with_capacity(32);
     for &b in &digest[..16] {
         token.push(char::from(HEX[usize::from(b >> 4)]));
@@ -72,14 +131,27 @@ fn call_token(call_id: &str) -> String {
     token
 }
 
-/// The `Message-ID` for a call: `<callnote.` + 32 hex digits of SHA-256(call id) + `@domain>`,
-/// where the domain is the From address's. Stable across runs and machines.
-pub fn message_id_for(call_id: &str, from: &Mailbox) -> String {
-    message_id_from_token(&call_token(call_id), from)
-}
-
 fn message_id_from_token(token: &str, from: &Mailbox) -> String {
     format!("<callnote.{token}@{}>", from.email.domain())
+}
+
+/// Makes `message` a test message: a fresh Message-ID on every call (a second test must not
+/// be dropped as a duplicate of the first), `Date` now, and `X-Callnote-Test: yes` so a
+/// reader (or a transport rule) can tell it from a real notification.
+pub fn mark_as_test(message: &mut Message, from: &Mailbox) {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now();
+    let nanos = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let mut hasher = Sha256::new();
+    hasher.update(message.headers().get_raw("Message-ID").unwrap_or_default().as_bytes());
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let id = format!("<callnote-test.{}@{}>", hex32(&hasher.finalize()), from.email.domain());
+    let headers = message.headers_mut();
+    headers.set(lettre::message::header::MessageId::from(id));
+    headers.set(lettre::message::header::Date::new(now));
+    headers.insert_raw(raw_header("X-Callnote-Test", "yes"));
 }
 
 /// Replaces control characters (CR, LF, TAB, …) with spaces: header values are one line.
@@ -124,9 +196,9 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
 
     // Given explicitly, so lettre does not parse From and To back out of the headers.
     let envelope = lettre::address::Envelope::new(Some(settings.from.email.clone()), vec![to.email.clone()]).map_err(ComposeError::Build)?;
-    // Boundaries derived from the call id (not random) keep the output reproducible.
-    let token = call_token(&event.call_id);
-    let date = event.time.or(settings.fixed_date).map(to_system_time).unwrap_or_else(SystemTime::now);
+    // Boundaries derived from the notification (not random) keep the output reproducible.
+    let token = NotificationId::of(event).token();
+    let date = settings.fixed_date.map(to_system_time).unwrap_or_else(SystemTime::now);
     let mut builder = Message::builder()
         .from(settings.from.clone())
         .to(to)
@@ -137,13 +209,12 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
         .raw_header(raw_header("X-CallID", &event.call_id))
         .raw_header(raw_header("X-Mailer", concat!("callnote ", env!("CARGO_PKG_VERSION"))));
 
+    if let Some(time) = event.time {
+        builder = builder.raw_header(raw_header("X-Callnote-Call-Time", &time.to_string()));
+    }
     match event.importance {
-        Importance::High => {
-            builder = builder.raw_header(raw_header("Importance", "high")).raw_header(raw_header("X-Priority", "1"));
-        }
-        Importance::Low => {
-            builder = builder.raw_header(raw_header("Importance", "low")).raw_header(raw_header("X-Priority", "5"));
-        }
+        Importance::High => builder = builder.raw_header(raw_header("Importance", "high")),
+        Importance::Low => builder = builder.raw_header(raw_header("Importance", "low")),
         Importance::Normal => {}
     }
     if event.private {
@@ -184,14 +255,62 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
 mod tests {
     use super::*;
 
+    fn id<'a>(call_id: &'a str, recipient: &'a str, kind: Kind) -> NotificationId<'a> {
+        NotificationId { call_id, recipient, kind }
+    }
+
     #[test]
-    fn message_id_is_stable_and_safe() {
+    fn message_id_is_stable_and_one_per_notification() {
         let from: Mailbox = "Voice Mail <vm@contoso.com>".parse().unwrap();
-        let a = message_id_for("not-a-guid}{1234", &from);
-        assert_eq!(a, message_id_for("not-a-guid}{1234", &from));
+        let a = id("not-a-guid}{1234", "amara.okafor@contoso.com", Kind::MissedCall).message_id(&from);
+        assert_eq!(a, id("not-a-guid}{1234", " Amara.Okafor@contoso.com ", Kind::MissedCall).message_id(&from), "case and space do not count");
         assert!(a.starts_with("<callnote.") && a.ends_with("@contoso.com>"));
         assert_eq!(a.len(), "<callnote.".len() + 32 + "@contoso.com>".len());
-        assert_ne!(a, message_id_for("other", &from));
+        let others = [
+            id("other", "amara.okafor@contoso.com", Kind::MissedCall),
+            id("not-a-guid}{1234", "olivia.chen@contoso.com", Kind::MissedCall),
+            id("not-a-guid}{1234", "amara.okafor@contoso.com", Kind::Voicemail),
+            // Length-prefixed parts: moving text from one part to the next changes the id.
+            id("not-a-guid}{1234a", "mara.okafor@contoso.com", Kind::MissedCall),
+        ];
+        for other in others {
+            assert_ne!(a, other.message_id(&from), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn file_stem_names_call_recipient_and_kind_safely() {
+        assert_eq!(
+            id("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", "Hannah.Whitaker@contoso.com", Kind::MissedCall).file_stem(),
+            "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7-hannah.whitaker_contoso.com-missed_call"
+        );
+        assert_eq!(id("../x}{", "", Kind::Fax).file_stem(), ".._x__-_-fax");
+        let long = "x".repeat(500);
+        assert_eq!(id(&long, &long, Kind::Voicemail).file_stem().len(), 64 + 1 + 64 + 1 + "voicemail".len());
+    }
+
+    #[test]
+    fn a_test_message_gets_a_fresh_id_a_date_and_a_marker() {
+        let from: Mailbox = "Voice Mail <vm@contoso.com>".parse().unwrap();
+        let build = || {
+            Message::builder()
+                .from(from.clone())
+                .to("a@contoso.com".parse().unwrap())
+                .date(SystemTime::UNIX_EPOCH)
+                .message_id(Some("<callnote.x@contoso.com>".into()))
+                .body(String::from("x"))
+                .unwrap()
+        };
+        let (mut a, mut b) = (build(), build());
+        mark_as_test(&mut a, &from);
+        mark_as_test(&mut b, &from);
+        let id = |m: &Message| m.headers().get_raw("Message-ID").unwrap().to_owned();
+        assert_ne!(id(&a), id(&b));
+        assert!(id(&a).starts_with("<callnote-test.") && id(&a).ends_with("@contoso.com>"), "{}", id(&a));
+        assert_eq!(a.headers().get_raw("X-Callnote-Test"), Some("yes"));
+        let date = a.headers().get::<lettre::message::header::Date>().unwrap();
+        let age = SystemTime::now().duration_since(SystemTime::from(date)).unwrap_or_default();
+        assert!(age < Duration::from_secs(60), "dated now: {age:?}");
     }
 
     #[test]

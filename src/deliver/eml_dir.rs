@@ -1,10 +1,13 @@
-//! `[delivery] dir = "outbox"`: every message becomes `<stem>.eml` in a folder.
+//! `[delivery] dir = "outbox"`: every message becomes `<stem>.eml` in a folder, the stem
+//! naming the notification (`<call id>-<recipient>-<kind>`).
 //!
 //! Consumes an [`Outgoing`], produces a [`Receipt`] naming the file. The file is written
-//! atomically (temporary name, flush, rename), so a reader never sees half a message;
-//! delivering the same stem again replaces the file (idempotent). Creates the folder at
-//! start-up; returns [`DeliveryError::Config`] when it cannot, [`DeliveryError::Io`] when a
-//! write fails. Never writes outside the folder (the stem is a safe file name).
+//! atomically (temporary name, flush, publish), so a reader never sees half a message;
+//! delivering the same message again replaces its own file (idempotent), while a different
+//! message whose name collides gets `<stem>~2.eml` and so on: never an overwrite (see
+//! [`atomic`]). Creates the folder at start-up; returns [`DeliveryError::Config`] when it
+//! cannot, [`DeliveryError::Io`] when a write fails. Never writes outside the folder (the
+//! stem is a safe file name). `render --out` writes through the same code ([`Self::write`]).
 
 use std::path::{Path, PathBuf};
 
@@ -39,10 +42,17 @@ pub(crate) fn file_receipt(verb: &str, path: PathBuf, mail: &Outgoing) -> Receip
     }
 }
 
+impl EmlDirTransport {
+    /// Writes one message without a runtime (`render --out`); returns its path.
+    pub fn write(&self, mail: &Outgoing) -> Result<PathBuf, DeliveryError> {
+        atomic::write_message_blocking(&self.dir, &self.dir, &mail.stem, &mail.bytes)
+    }
+}
+
 impl Deliver for EmlDirTransport {
     fn deliver<'a>(&'a self, mail: &'a Outgoing) -> DeliverFuture<'a> {
         Box::pin(async move {
-            let path = atomic::write_atomic(&self.dir, &self.dir, &format!("{}.eml", mail.stem), &mail.bytes).await?;
+            let path = atomic::write_message(&self.dir, &self.dir, &mail.stem, &mail.bytes).await?;
             Ok(file_receipt("wrote", path, mail))
         })
     }

@@ -57,7 +57,7 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Takes the envelope and bytes of `message`; `stem` is made safe for a file name
-    /// (normally it is [`crate::Event::safe_call_id`] already).
+    /// (normally it is [`crate::compose::NotificationId::file_stem`] already).
     pub fn new(message: &lettre::Message, stem: &str) -> Outgoing {
         Outgoing {
             envelope: message.envelope().clone(),

@@ -3,9 +3,11 @@
 //!
 //! Consumes an [`Outgoing`], produces a [`Receipt`] naming the file. The message is
 //! written under a temporary name in the staging subfolder `.callnote-tmp` (pickup services
-//! do not look into subfolders, and it is on the same volume), flushed to disk, and renamed
-//! to `<stem>.eml` in one step: the service never sees half a message, even if callnote is
-//! killed mid-write. The pickup folder must exist ([`DeliveryError::Config`] at start-up
+//! do not look into subfolders, and it is on the same volume), flushed to disk, and
+//! published as `<stem>.eml` (the stem names the notification) in one step: the service
+//! never sees half a message, even if callnote is killed mid-write. A different message whose name collides with one the service has not
+//! taken yet gets `<stem>~2.eml` (never an overwrite); a resend of the same message replaces
+//! its own file. The pickup folder must exist ([`DeliveryError::Config`] at start-up
 //! otherwise: a missing folder means a wrong path, not one to create); a failed write is
 //! [`DeliveryError::Io`] (transient).
 
@@ -50,7 +52,7 @@ impl PickupTransport {
 impl Deliver for PickupTransport {
     fn deliver<'a>(&'a self, mail: &'a Outgoing) -> DeliverFuture<'a> {
         Box::pin(async move {
-            let path = atomic::write_atomic(&self.staging, &self.dir, &format!("{}.eml", mail.stem), &mail.bytes).await?;
+            let path = atomic::write_message(&self.staging, &self.dir, &mail.stem, &mail.bytes).await?;
             Ok(file_receipt("dropped into pickup:", path, mail))
         })
     }

@@ -1,7 +1,8 @@
-//! The little HTTP/1.1 the preview needs: reads one request (request line, headers, a body of
-//! at most [`MAX_BODY`] bytes given by `Content-Length`) and writes one response, then the
-//! connection is closed (`Connection: close`). Server-sent events keep the connection open
-//! and are written by the caller after [`sse_head`].
+//! The little HTTP/1.1 the preview needs: reads one request (request line, headers, a body
+//! given by `Content-Length` of at most the caller's limit for that path: [`MAX_UPLOAD`] for
+//! an uploaded header file, [`MAX_BODY`] for anything else) and writes one response, then
+//! the connection is closed (`Connection: close`). Server-sent events keep the connection
+//! open and are written by the caller after [`sse_head`].
 //!
 //! Consumes bytes from a socket; produces a [`Request`] or an [`HttpError`] that names what
 //! was wrong. Never panics on what a client sends, never reads more than the limits.
@@ -12,8 +13,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 
 /// The largest request head (request line and headers) read.
 const MAX_HEAD: usize = 16 * 1024;
-/// The largest request body read: an uploaded header file (intake's own limit applies too).
-pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// The largest request body read but for uploads (a `send` request is a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+/// The largest uploaded header file: intake's own limit, so nothing larger is even read.
+pub const MAX_UPLOAD: usize = crate::intake::MAX_FILE_BYTES;
 
 /// What was wrong with a request; answered with `status`.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +61,11 @@ impl Request {
     }
 }
 
-/// Reads one request from `stream`.
-pub async fn read_request<R: tokio::io::AsyncRead + Unpin>(stream: R) -> Result<Request, HttpError> {
+/// Reads one request from `stream`; `body_limit` gives the largest body accepted for a path.
+pub async fn read_request<R: tokio::io::AsyncRead + Unpin>(
+    stream: R,
+    body_limit: impl Fn(&str) -> usize,
+) -> Result<Request, HttpError> {
     let mut reader = BufReader::new(stream);
     let mut head = Vec::new();
     loop {
@@ -96,19 +102,15 @@ pub async fn read_request<R: tokio::io::AsyncRead + Unpin>(stream: R) -> Result<
         Some(v) => v.parse::<usize>().map_err(|_| HttpError::Malformed(format!("Content-Length `{v}`")))?,
         None => 0,
     };
-    if length > MAX_BODY {
-        return Err(HttpError::TooLarge(format!("body of {length} bytes (at most {MAX_BODY})")));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = percent_decode(path, false);
+    let limit = body_limit(&path);
+    if length > limit {
+        return Err(HttpError::TooLarge(format!("body of {length} bytes (at most {limit})")));
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Request {
-        method: method.to_owned(),
-        path: percent_decode(path, false),
-        query: parse_query(query),
-        headers,
-        body,
-    })
+    Ok(Request { method: method.to_owned(), path, query: parse_query(query), headers, body })
 }
 
 /// `a=1&b=x%20y` -> {a: 1, b: x y}.
@@ -207,10 +209,13 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         409 => "Conflict",
         413 => "Payload Too Large",
         422 => "Unprocessable Entity",
+        500 => "Internal Server Error",
         502 => "Bad Gateway",
+        503 => "Service Unavailable",
         _ => "Error",
     }
 }
@@ -222,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn reads_a_get_with_query() {
         let raw = b"GET /api/item?id=sample%2Fmissed_call%2Fx&b=a+b HTTP/1.1\r\nHost: 127.0.0.1:8025\r\n\r\n";
-        let r = read_request(&raw[..]).await.unwrap();
+        let r = read_request(&raw[..], |_| MAX_BODY).await.unwrap();
         assert_eq!(r.method, "GET");
         assert_eq!(r.path, "/api/item");
         assert_eq!(r.param("id"), Some("sample/missed_call/x"));
@@ -233,19 +238,26 @@ mod tests {
     #[tokio::test]
     async fn reads_a_post_body() {
         let raw = b"POST /api/upload?name=a.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
-        let r = read_request(&raw[..]).await.unwrap();
+        let r = read_request(&raw[..], |_| MAX_BODY).await.unwrap();
         assert_eq!(r.body, b"hello");
     }
 
     #[tokio::test]
     async fn refuses_oversized_bodies_and_bad_lines() {
+        let limit = |path: &str| if path == "/api/upload" { MAX_UPLOAD } else { MAX_BODY };
         let raw = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
-        let e = read_request(raw.as_bytes()).await.unwrap_err();
+        let e = read_request(raw.as_bytes(), limit).await.unwrap_err();
         assert_eq!(e.status(), 413);
         assert_eq!(e.to_string(), format!("request too large: body of {} bytes (at most {MAX_BODY})", MAX_BODY + 1));
-        let e = read_request(&b"NONSENSE\r\n\r\n"[..]).await.unwrap_err();
+        let raw = format!("POST /api/upload HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_UPLOAD + 1);
+        let e = read_request(raw.as_bytes(), limit).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("request too large: body of {} bytes (at most {MAX_UPLOAD})", MAX_UPLOAD + 1)
+        );
+        let e = read_request(&b"NONSENSE\r\n\r\n"[..], limit).await.unwrap_err();
         assert_eq!(e.to_string(), "malformed request: request line `NONSENSE`");
-        let e = read_request(&b"GET / HTTP/1.1\r\nHost"[..]).await.unwrap_err();
+        let e = read_request(&b"GET / HTTP/1.1\r\nHost"[..], limit).await.unwrap_err();
         assert_eq!(e.to_string(), "malformed request: connection closed before the end of the headers");
     }
 

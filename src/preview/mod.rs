@@ -13,6 +13,14 @@
 //! uploaded file anywhere (uploads are parsed in memory), and never put an unescaped value
 //! into its page (the page sets text with `textContent`; the HTML part is served alone, in a
 //! sandboxed frame, with a CSP that forbids scripts). Errors: [`PreviewError`].
+//!
+//! No client can starve the others ([`Limits`]): connections are capped (the rest wait in
+//! the listen backlog, holding no file descriptor of ours), live-update streams have a
+//! smaller cap of their own (one more is answered 503, and the page retries later), a
+//! client has a few seconds to send its request and to take each write, a stream is closed
+//! after a while (the page reconnects by itself), uploads are bounded, and parsing,
+//! rendering and file reads run on the blocking pool, never on the threads that accept and
+//! answer connections.
 
 mod http;
 pub mod items;
@@ -23,6 +31,7 @@ mod watch;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::DeliverySettings;
 use crate::pipeline::Pipeline;
@@ -40,6 +49,40 @@ pub struct Settings {
     pub drop_dir: Option<PathBuf>,
     /// The delivery "send test" uses; none: the action says delivery is not configured.
     pub delivery: Option<DeliverySettings>,
+    /// Caps and timeouts of connections (the defaults suit an admin's browser).
+    pub limits: Limits,
+}
+
+/// How many clients the preview serves at once and how long it waits for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once, live-update streams included; further ones wait in the
+    /// listen backlog until one ends.
+    pub max_connections: usize,
+    /// Live-update streams (`/events`, one per open page) at once; one more is answered 503.
+    /// Smaller than `max_connections`, so pages always have connections left for requests.
+    pub max_streams: usize,
+    /// Time a client has to send its whole request (a connection that sends nothing is
+    /// closed after it).
+    pub request_timeout: Duration,
+    /// Time a client has to take each write of a response or event; a client that stops
+    /// reading is closed after it.
+    pub write_timeout: Duration,
+    /// A live-update stream is closed after this long; the page reconnects by itself, so a
+    /// stream left behind by a vanished client cannot stay for ever.
+    pub stream_lifetime: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 64,
+            max_streams: 16,
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            stream_lifetime: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Why the preview cannot start.
@@ -99,7 +142,9 @@ impl Server {
 
     /// Serves until the task is dropped: accepts connections and polls the folders.
     pub async fn serve(self) {
-        let watcher = tokio::spawn(watch::poll(self.preview.clone()));
+        // The folders as they are now (a few `stat` calls, before the first request).
+        let seen = watch::Seen::now(&self.preview);
+        let watcher = tokio::spawn(watch::poll(self.preview.clone(), seen));
         server::accept_loop(self.listener, self.preview, self.addr).await;
         watcher.abort();
     }

@@ -15,6 +15,11 @@
 //! | `POST /api/send` | body `{id, to}`; `{transcript, accepted, transport}` |
 //!
 //! Never serves a file from disk; errors are answered as `{error}` JSON with a status.
+//!
+//! Connections are held to [`Limits`]: a permit per connection (taken before accepting, so
+//! waiting clients stay in the listen backlog), a permit per live-update stream (none left:
+//! 503 with `Retry-After`), a deadline for the request and for each write, a lifetime per
+//! stream. Work that reads files, parses or renders runs through [`off_runtime`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,9 +28,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Preview;
 use super::http::{self, Request, Response};
+use super::state::{busy, off_runtime};
+use super::{Limits, Preview};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -37,13 +44,28 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 const PART_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; base-uri 'none'; form-action 'none'";
 
-/// Accepts connections until the listener fails for good.
+/// Every connection's shared view of the caps.
+struct Gates {
+    limits: Limits,
+    streams: Arc<Semaphore>,
+}
+
+/// Accepts connections until the task is dropped, at most `max_connections` at once.
 pub(super) async fn accept_loop(listener: TcpListener, preview: Arc<Preview>, addr: SocketAddr) {
+    let limits = preview.settings().limits.clone();
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let gates = Arc::new(Gates { streams: Arc::new(Semaphore::new(limits.max_streams)), limits });
     loop {
+        // Taken before accepting: at the cap, new clients wait in the backlog instead of
+        // costing a file descriptor each. The semaphore is never closed.
+        let Ok(permit) = connections.clone().acquire_owned().await else { return };
         match listener.accept().await {
             Ok((stream, _)) => {
-                let preview = preview.clone();
-                tokio::spawn(async move { handle(stream, preview, addr).await });
+                let (preview, gates) = (preview.clone(), gates.clone());
+                tokio::spawn(async move {
+                    handle(stream, preview, addr, &gates).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 tracing::warn!("preview: cannot accept a connection: {e}");
@@ -53,29 +75,45 @@ pub(super) async fn accept_loop(listener: TcpListener, preview: Arc<Preview>, ad
     }
 }
 
-async fn handle(mut stream: TcpStream, preview: Arc<Preview>, addr: SocketAddr) {
-    let request = match tokio::time::timeout(Duration::from_secs(10), http::read_request(&mut stream)).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(e)) => {
-            let _ = Response::error(e.status(), e.to_string()).write_to(&mut stream).await;
-            return;
-        }
-        Err(_) => return,
-    };
-    if let Err(message) = check_origin(&request, addr) {
-        let _ = Response::error(403, message).write_to(&mut stream).await;
-        return;
-    }
-    if request.method == "GET" && request.path == "/events" {
-        events(stream, &preview).await;
-        return;
-    }
-    let response = route(&request, &preview).await;
-    let _ = response.write_to(&mut stream).await;
+/// The largest body accepted for a path: an upload is a header file, anything else small.
+fn body_limit(path: &str) -> usize {
+    if path == "/api/upload" { http::MAX_UPLOAD } else { http::MAX_BODY }
 }
 
-async fn route(request: &Request, preview: &Preview) -> Response {
-    let id = request.param("id").unwrap_or_default();
+async fn handle(mut stream: TcpStream, preview: Arc<Preview>, addr: SocketAddr, gates: &Gates) {
+    let limits = &gates.limits;
+    let reading = http::read_request(&mut stream, body_limit);
+    let request = match tokio::time::timeout(limits.request_timeout, reading).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => return send(&mut stream, Response::error(e.status(), e.to_string()), limits).await,
+        Err(_) => {
+            let message = format!("no complete request within {:?}", limits.request_timeout);
+            return send(&mut stream, Response::error(408, message), limits).await;
+        }
+    };
+    if let Err(message) = check_origin(&request, addr) {
+        return send(&mut stream, Response::error(403, message), limits).await;
+    }
+    if request.method == "GET" && request.path == "/events" {
+        let Ok(permit) = gates.streams.clone().try_acquire_owned() else {
+            let message = format!("{} pages are following changes already; close some and reload", limits.max_streams);
+            let response = Response::error(503, message).with_header("Retry-After", "5");
+            return send(&mut stream, response, limits).await;
+        };
+        let _ = tokio::time::timeout(limits.stream_lifetime, events(&mut stream, &preview, limits, permit)).await;
+        return;
+    }
+    let response = route(request, preview).await;
+    send(&mut stream, response, limits).await;
+}
+
+/// Writes a response, giving up on a client that does not take it in time.
+async fn send(stream: &mut TcpStream, response: Response, limits: &Limits) {
+    let _ = tokio::time::timeout(limits.write_timeout, response.write_to(stream)).await;
+}
+
+async fn route(request: Request, preview: Arc<Preview>) -> Response {
+    let id = request.param("id").unwrap_or_default().to_owned();
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/") => {
             Response::new(200, "text/html; charset=utf-8", INDEX_HTML).with_header("Content-Security-Policy", PAGE_CSP)
@@ -87,22 +125,37 @@ async fn route(request: &Request, preview: &Preview) -> Response {
             let problems: Vec<_> = preview.problems().iter().map(super::items::problem_json).collect();
             Response::json(200, &json!({ "problems": problems }))
         }
-        ("GET", "/api/item") => match preview.view(id) {
-            Some(view) => Response::json(200, &view),
-            None => Response::error(404, format!("no item `{id}`")),
-        },
-        ("GET", "/html") => match preview.html(id) {
-            Some(html) => {
-                Response::new(200, "text/html; charset=utf-8", html).with_header("Content-Security-Policy", PART_CSP)
+        ("GET", "/api/item") => {
+            let view = {
+                let id = id.clone();
+                off_runtime(move || preview.view(&id)).await
+            };
+            match view {
+                Some(Some(view)) => Response::json(200, &view),
+                Some(None) => Response::error(404, format!("no item `{id}`")),
+                None => failed(),
             }
-            None => Response::new(404, "text/plain; charset=utf-8", format!("no rendering of `{id}`"))
-                .with_header("Content-Security-Policy", PART_CSP),
-        },
+        }
+        ("GET", "/html") => {
+            let html = {
+                let id = id.clone();
+                off_runtime(move || preview.html(&id)).await
+            };
+            match html {
+                Some(Some(html)) => Response::new(200, "text/html; charset=utf-8", html)
+                    .with_header("Content-Security-Policy", PART_CSP),
+                Some(None) => Response::new(404, "text/plain; charset=utf-8", format!("no rendering of `{id}`"))
+                    .with_header("Content-Security-Policy", PART_CSP),
+                None => failed(),
+            }
+        }
         ("POST", "/api/upload") => {
-            let name = request.param("name").unwrap_or("upload.txt");
-            match preview.upload(name, &request.body) {
-                Ok(id) => Response::json(200, &json!({ "id": id })),
-                Err(message) => Response::error(422, message),
+            let name = request.param("name").unwrap_or("upload.txt").to_owned();
+            let body = request.body;
+            match off_runtime(move || preview.upload(&name, &body)).await {
+                Some(Ok(id)) => Response::json(200, &json!({ "id": id })),
+                Some(Err(message)) => Response::error(422, message),
+                None => failed(),
             }
         }
         ("POST", "/api/send") => {
@@ -127,6 +180,11 @@ async fn route(request: &Request, preview: &Preview) -> Response {
     }
 }
 
+fn failed() -> Response {
+    let (status, message) = busy();
+    Response::error(status, message)
+}
+
 /// `Host` must name this server (by a loopback name when it listens on loopback); a POST
 /// must come from this server's page when the browser says where it comes from.
 fn check_origin(request: &Request, addr: SocketAddr) -> Result<(), String> {
@@ -149,15 +207,18 @@ fn check_origin(request: &Request, addr: SocketAddr) -> Result<(), String> {
 }
 
 /// Streams `event: change` with the generation now and at every change, with a comment
-/// every 15 s to keep the connection open, until the page goes away.
-async fn events(mut stream: TcpStream, preview: &Preview) {
+/// every 15 s to keep the connection open, until the page goes away, a write is not taken
+/// in time, or the caller's lifetime for the stream ends. Holds a stream `permit` throughout.
+async fn events(stream: &mut TcpStream, preview: &Preview, limits: &Limits, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
     let mut changes = preview.subscribe();
-    if stream.write_all(http::sse_head().as_bytes()).await.is_err() {
+    // `retry`: how soon the page reconnects when the stream ends (its lifetime, a restart).
+    if !write(stream, format!("{}retry: 2000\n\n", http::sse_head()).as_bytes(), limits).await {
         return;
     }
     loop {
         let generation = *changes.borrow_and_update();
-        if stream.write_all(format!("event: change\ndata: {generation}\n\n").as_bytes()).await.is_err() {
+        if !write(stream, format!("event: change\ndata: {generation}\n\n").as_bytes(), limits).await {
             return;
         }
         loop {
@@ -165,13 +226,18 @@ async fn events(mut stream: TcpStream, preview: &Preview) {
                 Ok(Ok(())) => break,
                 Ok(Err(_)) => return,
                 Err(_) => {
-                    if stream.write_all(b": keep-alive\n\n").await.is_err() {
+                    if !write(stream, b": keep-alive\n\n", limits).await {
                         return;
                     }
                 }
             }
         }
     }
+}
+
+/// Writes all of `bytes` in time; false when the client is gone or does not read.
+async fn write(stream: &mut TcpStream, bytes: &[u8], limits: &Limits) -> bool {
+    matches!(tokio::time::timeout(limits.write_timeout, stream.write_all(bytes)).await, Ok(Ok(())))
 }
 
 #[cfg(test)]

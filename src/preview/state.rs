@@ -8,16 +8,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::Settings;
 use super::items::{self, Source};
+use crate::deliver::Deliver;
 use crate::event::Event;
 use crate::intake::{IntakeOptions, Parsed};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Prepared};
 use crate::render::{TemplateProblem, Templates};
 
 /// At most this many uploads are kept (the oldest goes first).
@@ -214,30 +215,13 @@ impl Preview {
         Ok(id)
     }
 
-    /// Sends item `id` to `to` through the configured delivery, as `send-test` does; returns
-    /// `{transcript, accepted}`, or an HTTP status and a message.
-    pub async fn send(&self, id: &str, to: &str) -> Result<Value, (u16, String)> {
-        let delivery = self
-            .settings
-            .delivery
-            .clone()
-            .ok_or((409, "no [delivery] in the configuration: send test is off".to_owned()))?;
-        let to: lettre::Address = to.trim().parse().map_err(|e| (422, format!("`{to}`: not a mail address: {e}")))?;
-        let source = self.source(id).ok_or_else(|| (404, format!("no item `{id}`")))?;
-        let (mut event, path) = items::event_of(&self.pipeline, &source).map_err(|e| (422, e))?;
-        event.recipient.address = Some(to.to_string());
-        let prepared = match &source {
-            Source::File(_) => self.pipeline.prepare_event(event, &path),
-            _ => {
-                let side_file = (self.side_file)(&event);
-                if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {
-                    att.size_bytes = bytes.len() as u64;
-                }
-                self.pipeline.prepare_event_with(event, &path, side_file)
-            }
-        }
-        .map_err(|e| (422, items::chain(&e)))?;
-        let transport = crate::deliver::from_settings(&delivery).map_err(|e| (409, items::chain(&e)))?;
+    /// Sends item `id` to `to` through the configured delivery, as `send-test` does (a test
+    /// message for exactly that address); returns `{transcript, accepted, transport}`, or an
+    /// HTTP status and a message. Preparing the message and the transport reads files, so it
+    /// runs off the runtime.
+    pub async fn send(self: &Arc<Self>, id: &str, to: &str) -> Result<Value, (u16, String)> {
+        let (this, id, to) = (self.clone(), id.to_owned(), to.to_owned());
+        let (prepared, transport) = off_runtime(move || this.prepare_send(&id, &to)).await.ok_or_else(busy)??;
         let result = prepared.deliver(transport.as_ref()).await;
         let _ = transport.close().await;
         match result {
@@ -247,6 +231,47 @@ impl Preview {
             Err(e) => Err((502, items::chain(&e))),
         }
     }
+
+    /// The test message for "send test" and the transport to send it with.
+    fn prepare_send(&self, id: &str, to: &str) -> Result<(Prepared, Box<dyn Deliver>), (u16, String)> {
+        let delivery = self
+            .settings
+            .delivery
+            .clone()
+            .ok_or((409, "no [delivery] in the configuration: send test is off".to_owned()))?;
+        let to: lettre::Address = to.trim().parse().map_err(|e| (422, format!("`{to}`: not a mail address: {e}")))?;
+        let source = self.source(id).ok_or_else(|| (404, format!("no item `{id}`")))?;
+        let (mut event, path) = items::event_of(&self.pipeline, &source).map_err(|e| (422, e))?;
+        self.pipeline.readdress(&mut event, &to);
+        let side_file = match &source {
+            Source::File(_) => None,
+            _ => (self.side_file)(&event),
+        };
+        if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {
+            att.size_bytes = bytes.len() as u64;
+        }
+        let prepared = self.pipeline.prepare_test(event, &path, side_file).map_err(|e| (422, items::chain(&e)))?;
+        let transport = crate::deliver::from_settings(&delivery).map_err(|e| (409, items::chain(&e)))?;
+        Ok((prepared, transport))
+    }
+}
+
+/// Runs blocking work (file reads, parsing, rendering) on the blocking pool, so the threads
+/// that accept and answer connections stay free. `None` when the work panicked (a bug,
+/// logged) or the runtime is shutting down.
+pub(super) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::error!("preview: a request's work failed: {e}");
+            None
+        }
+    }
+}
+
+/// The answer when [`off_runtime`] gives nothing.
+pub(super) fn busy() -> (u16, String) {
+    (500, "the request could not be completed (see the log)".to_owned())
 }
 
 /// Percent-encodes everything but unreserved characters (for ids in URLs).

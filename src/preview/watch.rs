@@ -18,31 +18,46 @@ const INTERVAL: Duration = Duration::from_millis(250);
 /// What a folder looks like: every file with its size and modification time, sorted.
 pub(super) type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
-/// Polls the folders until the task is aborted.
-pub(super) async fn poll(preview: Arc<Preview>) {
-    let templates = preview.settings().templates_dir.clone();
-    let drop = preview.settings().drop_dir.clone();
-    let mut seen_templates = templates.as_deref().map(|d| fingerprint(d, 8));
-    let mut seen_drop = drop.as_deref().map(|d| fingerprint(d, 0));
+/// Polls the folders until the task is aborted, starting from `seen` (taken when serving
+/// starts, so no change after that is missed). Each look (a walk of the folders, and a
+/// reload when something changed) runs on the blocking pool.
+pub(super) async fn poll(preview: Arc<Preview>, mut seen: Seen) {
     let mut ticker = tokio::time::interval(INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Some(dir) = &templates {
-            let now = fingerprint(dir, 8);
-            if seen_templates.as_ref() != Some(&now) {
-                seen_templates = Some(now);
-                let preview = preview.clone();
-                let _ = tokio::task::spawn_blocking(move || preview.reload_templates()).await;
-            }
+        let preview = preview.clone();
+        // After a panic in a reload (a bug): start afresh next time.
+        seen = tokio::task::spawn_blocking(move || seen.look(&preview)).await.unwrap_or_default();
+    }
+}
+
+/// The folders as last seen.
+#[derive(Default)]
+pub(super) struct Seen {
+    templates: Option<Fingerprint>,
+    drop: Option<Fingerprint>,
+}
+
+impl Seen {
+    pub(super) fn now(preview: &Preview) -> Seen {
+        let settings = preview.settings();
+        Seen {
+            templates: settings.templates_dir.as_deref().map(|d| fingerprint(d, 8)),
+            drop: settings.drop_dir.as_deref().map(|d| fingerprint(d, 0)),
         }
-        if let Some(dir) = &drop {
-            let now = fingerprint(dir, 0);
-            if seen_drop.as_ref() != Some(&now) {
-                seen_drop = Some(now);
-                preview.rescan_drop_folder();
-            }
+    }
+
+    /// Looks again; reloads the templates or relists the drop folder when they changed.
+    fn look(self, preview: &Preview) -> Seen {
+        let now = Seen::now(preview);
+        if now.templates.is_some() && now.templates != self.templates {
+            preview.reload_templates();
         }
+        if now.drop.is_some() && now.drop != self.drop {
+            preview.rescan_drop_folder();
+        }
+        now
     }
 }
 

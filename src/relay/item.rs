@@ -363,7 +363,7 @@ impl Shared {
     }
 }
 
-/// The Message-ID the message carries (derived from the call id by compose).
+/// The Message-ID the message carries (one per notification, see `compose::NotificationId`).
 pub(super) fn message_id(prepared: &Prepared) -> String {
     prepared
         .message

@@ -160,8 +160,8 @@ fn delivers_skips_and_parks_in_one_pass() {
     assert_eq!(
         sent,
         [
-            "1c941dfb-9165-4438-930c-f7e266e92d98",
-            "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7"
+            "1c941dfb-9165-4438-930c-f7e266e92d98-hannah.whitaker_contoso.com-voicemail",
+            "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7-hannah.whitaker_contoso.com-missed_call"
         ]
     );
     let states: Vec<&str> = s

@@ -16,7 +16,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::common::fixture;
 
-const CONFIG: &str = "[dialplan]\nregion = \"US\"\noutside_line_code = \"9\"\nextension_digits = 4\n\
+pub(crate) const CONFIG: &str = "[dialplan]\nregion = \"US\"\noutside_line_code = \"9\"\nextension_digits = 4\n\
 [templates]\ntimezone = \"America/Toronto\"\n[mail]\nfrom = \"Voice Mail <voicemail@contoso.com>\"\n";
 
 /// The fixture directory plus the objectGUIDs of the three people 2013 headers name only by
@@ -32,7 +32,7 @@ fn pipeline_with(directory_file: &Path) -> Pipeline {
 }
 
 /// Every good fixture that is a notification.
-fn notification_fixtures() -> Vec<String> {
+pub(crate) fn notification_fixtures() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixture(""))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -111,7 +111,7 @@ fn outlook_headers_importance_and_class() {
     let bytes = vm.message.formatted();
     let mail = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(mail.header_raw("Importance").map(str::trim), Some("high"));
-    assert_eq!(mail.header_raw("X-Priority").map(str::trim), Some("1"));
+    assert_eq!(mail.header_raw("X-Priority"), None, "Importance is what Exchange reads; X-Priority costs spam score");
     assert_eq!(mail.header_raw("Content-Class").map(str::trim), Some("voice-ca"));
     assert_eq!(mail.header_raw("X-VoiceMessageDuration").map(str::trim), Some("1187"));
     assert_eq!(mail.header_raw("X-CallingTelephoneNumber").map(str::trim), Some("+447700900456"));
@@ -137,6 +137,27 @@ fn guid_only_recipient_missing_from_directory_is_a_clear_error() {
     let text = format!("{:#}", anyhow::Error::from(err));
     assert!(text.contains("fax-2013-three-pages.txt: call e0179f19-a6e5-4581-8799-32524d688d70: cannot compose the message"), "{text}");
     assert!(text.contains("recipient has no mail address (RecipientObjectGuid 5e7bf87a-c77b-4f0f-820f-5f25609c7f58 not found in the directory)"), "{text}");
+}
+
+#[test]
+fn date_is_when_composed_and_the_call_time_has_its_own_header() {
+    let p = pipeline();
+    let late = prepare(&p, "vm-2013-smtpvoicemail-private.txt").unwrap();
+    let call_time = late.event.time.expect("the fixture has a SentTime");
+    let bytes = late.message.formatted();
+    let mail = MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(mail.header_raw("Date").map(str::trim), Some("Fri, 02 Jan 2026 03:04:05 +0000"), "the fixed date, not the call time");
+    assert_eq!(mail.header_raw("X-Callnote-Call-Time").map(str::trim), Some(call_time.to_string().as_str()));
+    assert!(call_time < "2026-01-01T00:00:00Z".parse().unwrap(), "the call is older than the message");
+
+    // Without a fixed date, Date is now.
+    let config = Config::from_toml(CONFIG, Path::new("test.toml")).unwrap();
+    let now = Pipeline::new(config, Templates::builtin(), None, None); // no fixed date
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let bytes = prepare(&now, "vm-legacy-blog-shape.txt").unwrap().message.formatted();
+    let mail = MessageParser::default().parse(&bytes).unwrap();
+    let date = mail.date().expect("a Date");
+    assert!(date.to_timestamp() >= before.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64, "{date}");
 }
 
 #[test]
@@ -257,7 +278,7 @@ fn render_continues_past_bad_inputs_and_exits_1() {
     assert!(lines[0].contains("bad/duplicate-keys.txt:") && lines[0].contains("duplicate key `CallerId`"), "{stderr}");
     assert!(lines[1].contains("bad/empty.txt"), "{stderr}");
     let written: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(written, vec![std::ffi::OsString::from("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7.eml")]);
+    assert_eq!(written, vec![std::ffi::OsString::from("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7-hannah.whitaker_contoso.com-missed_call.eml")]);
 }
 
 #[test]

@@ -13,3 +13,5 @@ mod preview;
 mod relay;
 mod render;
 mod send_test;
+mod spam;
+mod team_call;

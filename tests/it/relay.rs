@@ -5,13 +5,18 @@
 //!
 //! Each test gets its own `mail.from` domain, so its Message-IDs
 //! (`<callnote.HASH@DOMAIN>`) are told apart from every other test's in the shared Maildir.
+//! A test learns the Message-ID of each item it puts in the spool ([`Spool::drop_item`],
+//! [`Spool::expect`]) and looks it up by call id.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use callnote::intake::{IntakeOptions, Parsed};
+use callnote::compose::NotificationId;
+use callnote::intake::Parsed;
+use callnote::pipeline::Pipeline;
 use callnote::spool::{State, journal};
 
 use crate::common::{fixture, server_env};
@@ -38,6 +43,8 @@ struct Spool {
     config: PathBuf,
     domain: String,
     started: SystemTime,
+    /// Call id -> the Message-ID its notification carries, for every item the test added.
+    ids: Mutex<HashMap<String, String>>,
 }
 
 fn unique(tag: &str) -> String {
@@ -60,6 +67,7 @@ impl Spool {
             dir,
             domain,
             started: SystemTime::now(),
+            ids: Mutex::default(),
         };
         spool.write_config(port, concurrency);
         spool
@@ -80,8 +88,32 @@ impl Spool {
         format!("Voice Mail <vm@{}>", self.domain).parse().unwrap()
     }
 
+    /// The Message-ID of the notification of call `call_id` added by this test.
     fn message_id(&self, call_id: &str) -> String {
-        callnote::compose::message_id_for(call_id, &self.from())
+        let ids = self.ids.lock().unwrap();
+        ids.get(call_id).unwrap_or_else(|| panic!("call {call_id} was not added by this test")).clone()
+    }
+
+    fn note(&self, id: NotificationId) {
+        let message_id = id.message_id(&self.from());
+        self.ids.lock().unwrap().insert(id.call_id.to_owned(), message_id);
+    }
+
+    /// The call id of a header file the relay will deliver (none for a bad or skipped one),
+    /// noting its Message-ID: parsed and enriched as the relay does, with this spool's
+    /// configuration and directory.
+    fn expect(&self, path: &Path) -> Option<String> {
+        let config = callnote::config::Config::load(&self.config).unwrap();
+        let Some(callnote::config::DirectorySource::File(directory)) = &config.directory else { panic!("a directory file") };
+        let index = callnote::enrich::directory::load_file(directory, &config.dialplan).unwrap();
+        let pipeline = Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(index)), None);
+        match pipeline.parse_file(path) {
+            Ok(Parsed::Event(event)) => {
+                self.note(NotificationId::of(&event));
+                Some(event.call_id)
+            }
+            _ => None,
+        }
     }
 
     /// Runs `callnote relay --once`; returns the exit code and stderr.
@@ -149,6 +181,8 @@ impl Spool {
 
     /// Writes a missed call (or, with `wav`, a voicemail and its side file) to `recipient`.
     fn drop_item(&self, name: &str, call_id: &str, recipient: &str, wav: bool) {
+        let kind = if wav { callnote::Kind::Voicemail } else { callnote::Kind::MissedCall };
+        self.note(NotificationId { call_id, recipient, kind });
         let (template, side) = if wav {
             ("vm-legacy-blog-shape.txt", Some(format!("{name}.wav")))
         } else {
@@ -166,13 +200,6 @@ impl Spool {
         let tmp = self.dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(tmp, self.dir.join(format!("{name}.txt"))).unwrap();
-    }
-}
-
-fn call_id_of(path: &Path) -> Option<String> {
-    match callnote::intake::read_file(path, &IntakeOptions::default()) {
-        Ok(Parsed::Event(event)) => Some(event.call_id),
-        _ => None,
     }
 }
 
@@ -198,7 +225,7 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
             continue;
         }
         if name.ends_with(".txt")
-            && let Some(call_id) = call_id_of(&path)
+            && let Some(call_id) = spool.expect(&path)
         {
             expected.push((name.clone(), call_id));
         }

@@ -1,6 +1,8 @@
 //! `callnote send-test` as an admin runs it, against the real aiosmtpd (STARTTLS + AUTH with
 //! the test CA): the enrichment outcome and SMTP transcript it prints, and the message the
-//! server received, read back from its Maildir.
+//! server received, read back from its Maildir. With `--dry-run` (no server): a test mail is
+//! addressed to exactly the given address, dated now, marked as a test, and every run has
+//! its own Message-ID.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -60,6 +62,13 @@ fn send_test(config: &Path, password: &str, args: &[&str]) -> Output {
 
 /// The envelope and bytes of the one message the server received for `rcpt`.
 fn delivered(maildir: &Path, rcpt: &str) -> (Value, Vec<u8>) {
+    let mut found = delivered_all(maildir, rcpt);
+    assert_eq!(found.len(), 1, "exactly one delivery to {rcpt}");
+    found.remove(0)
+}
+
+/// The envelope and bytes of every message the server received for `rcpt`.
+fn delivered_all(maildir: &Path, rcpt: &str) -> Vec<(Value, Vec<u8>)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(maildir.join("envelope")).unwrap() {
         let path = entry.unwrap().path();
@@ -68,8 +77,74 @@ fn delivered(maildir: &Path, rcpt: &str) -> (Value, Vec<u8>) {
             found.push((json, std::fs::read(maildir.join("new").join(path.file_stem().unwrap())).unwrap()));
         }
     }
-    assert_eq!(found.len(), 1, "exactly one delivery to {rcpt}");
-    found.remove(0)
+    found
+}
+
+/// The headers of a test message that must hold on every run: marked as a test, dated
+/// within minutes of now. Returns its Message-ID.
+fn assert_a_test_dated_now(bytes: &[u8]) -> String {
+    let mail = MessageParser::default().parse(bytes).unwrap();
+    assert_eq!(mail.header_raw("X-Callnote-Test").map(str::trim), Some("yes"));
+    let date = mail.date().expect("a Date").to_timestamp();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - date).abs() < 300, "dated now, not the sample's call time: {:?}", mail.date());
+    mail.message_id().expect("a Message-ID").to_owned()
+}
+
+/// The raw `To:` line of a message.
+fn to_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.split("\r\n\r\n").next().unwrap().lines().find(|l| l.starts_with("To: ")).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_dry_run_is_for_exactly_the_given_address_dated_now_and_new_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("callnote.toml");
+    std::fs::write(&config, format!("[dialplan]\nregion = \"US\"\n[directory]\nsource = {:?}\n", fixture("directory.ldif"))).unwrap();
+    let out = dir.path().join("out");
+    let run = |to: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_callnote"))
+            .arg("--config").arg(&config)
+            .args(["send-test", "--to", to, "--caller", "+1 289 555 0147", "--dry-run"]).arg(&out)
+            .output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let written = stdout.lines().find_map(|l| l.strip_prefix("wrote ")).and_then(|l| l.split(" (").next()).unwrap_or_else(|| panic!("{stdout}"));
+        std::fs::read(written).unwrap()
+    };
+
+    // The directory names the address: its own name, never the sample recipient's.
+    let first = run("amara.okafor@contoso.com");
+    assert_eq!(to_line(&first), "To: \"Amara Okafor\" <amara.okafor@contoso.com>");
+    let second = run("amara.okafor@contoso.com");
+    let (a, b) = (assert_a_test_dated_now(&first), assert_a_test_dated_now(&second));
+    assert_ne!(a, b, "every test has its own Message-ID");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2, "the second test does not replace the first");
+
+    // An address the directory does not know: the bare address.
+    let unknown = run("admin@contoso.com");
+    assert_eq!(to_line(&unknown), "To: admin@contoso.com");
+    assert_a_test_dated_now(&unknown);
+}
+
+#[test]
+fn two_tests_to_one_mailbox_both_arrive_each_with_its_own_message_id() {
+    let Some(smtp) = smtp() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &smtp);
+    let to = unique("admin");
+    for _ in 0..2 {
+        let out = send_test(&config, &smtp.pass, &["--to", &to, "--caller", "+1 289 555 0147"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut ids = Vec::new();
+    for (_, bytes) in delivered_all(&smtp.maildir, &to) {
+        assert_eq!(to_line(&bytes), format!("To: {to}"), "exactly the given address, no borrowed name");
+        ids.push(assert_a_test_dated_now(&bytes));
+    }
+    assert_eq!(ids.len(), 2, "both tests arrived");
+    assert_ne!(ids[0], ids[1]);
 }
 
 #[test]
@@ -90,6 +165,8 @@ fn a_built_missed_call_reaches_the_mailbox_with_number_and_resolved_name() {
     let (envelope, bytes) = delivered(&smtp.maildir, &to);
     assert_eq!(envelope["tls"], true);
     assert_eq!(envelope["auth"], smtp.user.as_str());
+    assert_a_test_dated_now(&bytes);
+    assert_eq!(to_line(&bytes), format!("To: {to}"), "the sample recipient's name is not borrowed");
     let mail = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(mail.subject(), Some("Missed call from Priya Raman (mobile), (289) 555-0147"));
     let text = mail.body_text(0).unwrap();

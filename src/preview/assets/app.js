@@ -130,7 +130,11 @@ async function showItem() {
 function listen() {
   const source = new EventSource("/events");
   source.addEventListener("open", () => { $("status").textContent = "live"; });
-  source.addEventListener("error", () => { $("status").textContent = "disconnected, retrying…"; });
+  source.addEventListener("error", () => {
+    $("status").textContent = "disconnected, retrying…";
+    // Refused (too many open pages): the browser gives up on its own, so try again later.
+    if (source.readyState === EventSource.CLOSED) setTimeout(listen, 5000);
+  });
   source.addEventListener("change", (e) => {
     $("status").textContent = "live (generation " + e.data + ")";
     loadItems().then(showItem).catch(() => {});

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{Spool, call_id_of, files_in, server};
+use super::{Spool, files_in, server};
 use crate::common::fixture;
 
 /// name -> (SHA-256 of the content, modification time), for every entry of the folder.
@@ -45,7 +45,7 @@ fn a_tapped_folder_is_delivered_once_and_left_byte_identical() {
             continue;
         }
         if name.ends_with(".txt")
-            && let Some(call_id) = call_id_of(&path)
+            && let Some(call_id) = spool.expect(&path)
         {
             expected.push(call_id);
         }
