@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use callnote::compose::NotificationId;
-use callnote::config::{Config, DeliverySettings, SmtpSettings, StartTls};
+use callnote::config::{Config, DeliverySettings, SmtpSettings, TlsLevel};
 use callnote::deliver;
 use callnote::pipeline::{Outcome, Pipeline, Prepared};
 use callnote::render::Templates;
@@ -177,7 +177,7 @@ async fn through_smtp_every_member_gets_their_own_message_id() {
     let headers = team_call(dir.path(), &member_refs);
     let pipeline = pipeline();
     let settings =
-        SmtpSettings { starttls: StartTls::Off, ..crate::deliver::smtp_settings(&host, port.parse().unwrap()) };
+        SmtpSettings { tls_level: TlsLevel::None, ..crate::deliver::smtp_settings(&host, port.parse().unwrap()) };
     let transport = deliver::from_settings(&DeliverySettings::Smtp(settings)).unwrap();
     let mut sent = Vec::new();
     for header in &headers {
