@@ -1,7 +1,8 @@
 //! `callnote preview [--listen 127.0.0.1:8025] [--allow-remote] [--templates DIR]
 //! [--directory SRC] [--drop DIR]`: serves the template workbench of [`crate::preview`] until
 //! interrupted. Prints the page's address on stdout. A non-loopback `--listen` needs
-//! `--allow-remote` (the page can send mail); bad flags are usage errors (exit 2).
+//! `--allow-remote` (the page can send mail); bad flags and a templates folder that cannot be
+//! read are usage errors (exit 2).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
     let templates_dir = args.templates.or_else(|| config.templates_dir.clone());
+    if let Some(dir) = &templates_dir {
+        common::check_templates_folder(dir)?;
+    }
     let settings = Settings {
         listen: args.listen,
         allow_remote: args.allow_remote,

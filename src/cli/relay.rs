@@ -30,8 +30,7 @@ pub struct RelayArgs {
     /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
     #[arg(long, value_name = "SRC")]
     pub directory: Option<String>,
-    /// Template folder replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = common::TEMPLATES_HELP)]
     pub templates: Option<PathBuf>,
 }
 

@@ -1,11 +1,14 @@
 //! `callnote render [--directory SRC] [--templates DIR] --out DIR FILE...`: one RFC 5322
 //! message per input, written to `DIR/<call_id>.eml` (the call id made safe for a file name),
-//! or all to stdout with `--out -`. One bad input does not stop the others.
+//! or all to stdout with `--out -`. One bad input does not stop the others. Ends with a
+//! summary line on stderr (`render: N written, N skipped, N failed`); on a terminal a long
+//! run shows a progress bar.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::output::{self, InputOutcome, RunSummary};
 use super::{Status, common};
 use crate::config::Config;
 use crate::pipeline::{Outcome, Pipeline};
@@ -14,8 +17,7 @@ use crate::pipeline::{Outcome, Pipeline};
 pub struct RenderArgs {
     #[command(flatten)]
     pub lookup: common::DirectoryArgs,
-    /// Template folder replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = common::TEMPLATES_HELP)]
     pub templates: Option<PathBuf>,
     /// Output folder (created if missing), or `-` for stdout.
     #[arg(long, value_name = "DIR")]
@@ -38,17 +40,18 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
         std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
     }
     let pipeline = Pipeline::new(config, templates, directory, fixed_date);
-    let mut status = Status::Ok;
+    let mut summary = RunSummary::new("render", args.files.len());
     for path in &args.files {
         let prepared = match pipeline.prepare_file(path) {
             Ok(Outcome::Prepared(prepared)) => prepared,
             Ok(Outcome::Skipped(message_type)) => {
-                eprintln!("{}: skipped: {message_type}", path.display());
+                summary.note(&format!("{}: skipped: {message_type}", path.display()));
+                summary.record(InputOutcome::Skipped);
                 continue;
             }
             Err(e) => {
-                common::report_failure(e);
-                status = Status::SomeInputsFailed;
+                summary.note(&output::error_line(&e.into()));
+                summary.record(InputOutcome::Failed);
                 continue;
             }
         };
@@ -58,11 +61,15 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
         } else {
             let target = args.out.join(format!("{}.eml", prepared.event.safe_call_id()));
             if let Err(e) = write_atomically(&target, &bytes) {
-                common::report_failure(e);
-                status = Status::SomeInputsFailed;
+                summary.note(&output::error_line(&e));
+                summary.record(InputOutcome::Failed);
+                continue;
             }
         }
+        summary.record(InputOutcome::Written);
     }
+    let status = if summary.failed() > 0 { Status::SomeInputsFailed } else { Status::Ok };
+    summary.finish();
     Ok(status)
 }
 
