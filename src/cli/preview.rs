@@ -23,7 +23,8 @@ pub struct PreviewArgs {
     /// Allow a --listen address other than loopback (anyone who reaches it can send mail).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Template folder to lay over the built-in set and watch (else `[templates] dir`).
+    /// Template folder laid over the built-in set, file by file, and watched for changes
+    /// (default: `[templates] dir`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
     #[command(flatten)]
