@@ -11,7 +11,9 @@
 # 3. runs `cargo test` with CALLNOTE_REQUIRE_SERVERS=1, so a test that needs a server
 #    fails instead of skipping;
 # 4. runs the README's first command and checks its output;
-# 5. stops the servers, whatever happened.
+# 5. builds the Debian package, installs it, runs the relay as a service, sends one
+#    notification through it and purges it (scripts/package-test.sh); a failure fails the run;
+# 6. stops the servers, whatever happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -59,6 +61,13 @@ n=$(ls out/*.eml | wc -l)
 [ "$n" -ge 20 ] || { echo "expected the sample spool to render, got $n .eml files"; exit 1; }
 git status --porcelain --untracked-files=all -- examples | grep . && { echo "the README command changed examples/"; exit 1; }
 
+echo "== package: build, install, run as a service, purge"
+set +e
+scripts/package-test.sh 2>&1 | tee .cache/package-test.log
+package_status=${PIPESTATUS[0]}
+set -e
+[ "$package_status" -eq 0 ] || { echo "package test failed (exit $package_status)"; exit "$package_status"; }
+
 passed=$(awk '{p+=$4; f+=$6} END {print p}' .cache/test-results.txt)
 failed=$(awk '{p+=$4; f+=$6} END {print f}' .cache/test-results.txt)
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed; package: installed, delivered, purged"
