@@ -1,5 +1,5 @@
 //! `callnote parse [--directory SRC] [--region CC] FILE...`: one line of JSON (the template
-//! context, CONTRACT §2) per input; skipped types go to stderr as `PATH: skipped: <type>`.
+//! context, docs/template-context.md) per input; skipped types go to stderr as `PATH: skipped: <type>`.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! `callnote relay [--once]`: the long-running service of CONTRACT §4 over the configured
+//! `callnote relay [--once]`: the long-running service of docs/relay.md over the configured
 //! spool. Builds the pipeline and the transport exactly as `send-test` does, opens the
 //! spool (its lock, its journal), then runs passes: `--once` runs a single pass (resume
 //! `work/`, claim everything present, attempt what is due) and exits; without it,
