@@ -112,9 +112,12 @@ mv "/var/spool/callnote/.$call_id.txt" "/var/spool/callnote/$call_id.txt"
 
 outbox=/var/lib/callnote/outbox
 delivered=
+archived=
 for _ in $(seq 1 600); do
   delivered=$(grep -l "$call_id" "$outbox"/*.eml 2>/dev/null | head -n 1 || true)
-  [ -n "$delivered" ] && break
+  # own mode keeps an accepted item (header and side file) in archive/<item id>/
+  archived=$(ls /var/spool/callnote/archive/*/"$call_id.txt" 2>/dev/null | head -n 1 || true)
+  [ -n "$delivered" ] && [ -n "$archived" ] && break
   if [ -n "$relay_pid" ] && ! kill -0 "$relay_pid" 2>/dev/null; then
     cat "$log" >&2
     die "the relay exited before delivering"
@@ -122,8 +125,8 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 [ -n "$delivered" ] || { cat "$log" >&2; die "no notification for $call_id in $outbox within 60 s"; }
+[ -n "$archived" ] || { cat "$log" >&2; die "the header file was not archived after delivery"; }
 grep -q '^To: .*hannah.whitaker@contoso.com' "$delivered" || die "$delivered is not addressed to the header's recipient"
-[ -f "/var/spool/callnote/archive/$call_id.txt" ] || die "the header file was not archived after delivery"
 expect_stat "$delivered" "$(stat -c '%a' "$delivered") callnote:callnote"
 health=$(exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n 1 <&3)
 case "$health" in *" 200 "*) ;; *) die "/healthz on $listen answered: $health" ;; esac

@@ -183,6 +183,11 @@ pub struct Party {
     pub matched_attribute: Option<String>,
     pub person: Option<Person>,
     pub candidates: Vec<Candidate>,
+    /// Why no one was named: for `unresolved` the keys looked up and any stored value that
+    /// may be this number but does not read under the dial plan; for
+    /// `directory_unavailable` the directory's error; for `not_looked_up` that no directory
+    /// is configured. `null` otherwise.
+    pub reason: Option<String>,
 }
 
 impl Party {

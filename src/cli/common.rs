@@ -88,11 +88,30 @@ pub fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Res
 
 /// Opens the configured directory, if any (loads a file; syncs LDAP).
 pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    open_directory_noting(config, |_, _| {})
+}
+
+/// Like [`open_directory`], and prints to stderr what loading a directory file found wrong,
+/// one `PATH: warning: …` line each: values that do not read under the dial plan (they never
+/// match, so a caller who has one shows as unresolved) and numbers several people share.
+pub fn open_directory_with_warnings(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    open_directory_noting(config, |path, index| {
+        for warning in index.warnings() {
+            eprintln!("{}: warning: {warning}", path.display());
+        }
+    })
+}
+
+fn open_directory_noting(
+    config: &Config,
+    note: impl FnOnce(&Path, &directory::DirectoryIndex),
+) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     match &config.directory {
         None => Ok(None),
         Some(DirectorySource::File(path)) => {
             // A missing or malformed directory file is the configuration's problem.
             let index = directory::load_file(path, &config.dialplan).map_err(ConfigProblem::wrap)?;
+            note(path, &index);
             Ok(Some(Arc::new(index)))
         }
         Some(DirectorySource::Ldap(settings)) => {

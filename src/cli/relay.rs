@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::{Status, UsageError, common};
+use super::{Status, UsageError, common, output};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::relay::service::{self, ServiceOptions};
@@ -85,11 +85,11 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
         );
         let (dir, mode) = (dir.clone(), mode);
         Arc::new(move || {
-            let config = common::load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"))?;
+            let config = common::load_config(config_path.as_deref()).map_err(|e| output::error_line(&e))?;
             if config.spool_dir.as_deref() != Some(dir.as_path()) || config.spool_mode != mode {
                 tracing::warn!("[spool] dir and mode changes take effect at the next start");
             }
-            build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| format!("{e:#}"))
+            build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| output::error_line(&e))
         })
     };
 

@@ -37,11 +37,13 @@ pub fn resolve_party(party: &mut Party, plan: &DialPlan, directory: Option<&dyn 
     party.matched_attribute = None;
     party.person = None;
     party.candidates = Vec::new();
+    party.reason = None;
     if party.status == CallerStatus::Anonymous {
         return;
     }
     let Some(directory) = directory else {
         party.status = CallerStatus::NotLookedUp;
+        party.reason = Some("no directory is configured".to_owned());
         return;
     };
     party.status = match directory.lookup(party) {
@@ -57,9 +59,13 @@ pub fn resolve_party(party: &mut Party, plan: &DialPlan, directory: Option<&dyn 
             party.candidates = candidates;
             CallerStatus::Ambiguous
         }
-        Ok(Lookup::Unresolved) => CallerStatus::Unresolved,
+        Ok(Lookup::Unresolved) => {
+            party.reason = Some(directory.explain_unresolved(party).unwrap_or_else(|| "no directory entry matched".to_owned()));
+            CallerStatus::Unresolved
+        }
         Err(error) => {
             tracing::warn!(error = %error, raw = party.raw.as_deref().unwrap_or(""), "directory lookup failed");
+            party.reason = Some(error.to_string());
             CallerStatus::DirectoryUnavailable
         }
     };
@@ -115,6 +121,33 @@ mod tests {
         fn find_recipient(&self, _: &Recipient) -> Result<Option<crate::event::Person>, DirectoryError> {
             Err(DirectoryError::Unavailable("ldap://dc1: connection refused".into()))
         }
+    }
+
+    #[test]
+    fn an_unresolved_caller_says_what_was_tried_and_which_stored_value_may_be_it() {
+        let mut grace = Entry::new("uid=gkim");
+        grace.push_text("displayName", "Grace Kim");
+        grace.push_text("telephoneNumber", "+1 425 555 0111");
+        grace.push_text("otherMobile", "07700 900456");
+        grace.push_text("mobile", "06 61 00 00 02");
+        let index = DirectoryIndex::build([grace], &plan());
+        let mut party = Party::from_raw(Some("+447700900456".into()));
+        resolve_party(&mut party, &plan(), Some(&index));
+        assert_eq!(party.status, CallerStatus::Unresolved);
+        assert_eq!(
+            party.reason.as_deref(),
+            Some("no directory entry has +447700900456; uid=gkim: otherMobile `07700 900456` may be this number but does not read under the US dial plan")
+        );
+        let mut stranger = Party::from_raw(Some("+14255550199".into()));
+        resolve_party(&mut stranger, &plan(), Some(&index));
+        assert_eq!(stranger.reason.as_deref(), Some("no directory entry has +14255550199"));
+        let mut internal = Party::from_raw(Some("sip:nobody@contoso.com".into()));
+        resolve_party(&mut internal, &plan(), Some(&index));
+        assert_eq!(internal.reason.as_deref(), Some("no directory entry has SIP address nobody@contoso.com"));
+        resolve_party(&mut party, &plan(), None);
+        assert_eq!((party.status, party.reason.as_deref()), (CallerStatus::NotLookedUp, Some("no directory is configured")));
+        resolve_party(&mut party, &plan(), Some(&Down));
+        assert_eq!(party.reason.as_deref(), Some("directory unavailable: ldap://dc1: connection refused"));
     }
 
     #[test]

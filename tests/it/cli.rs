@@ -248,3 +248,28 @@ fn help_names_every_flag_the_readme_shows_and_says_templates_overlay() {
         "the README says the folder overlays the built-in set"
     );
 }
+
+#[test]
+fn parse_says_why_a_caller_is_unresolved_and_lists_what_the_directory_load_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = dir.path().join("uk-caller.txt");
+    std::fs::write(
+        &header,
+        "MessageType : MissedCall\nCallerId : +447700900456\nRecipientAddress : hannah.whitaker@contoso.com\nCallId : 0e1d2c3b-4a59-4687-9a0b-c1d2e3f4a5b6\n",
+    )
+    .unwrap();
+    let directory = fixture_str("directory.ldif");
+    let out = callnote(&["parse", "--directory", &directory, header.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let context: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(context["caller"]["status"], "unresolved");
+    let reason = context["caller"]["reason"].as_str().expect("a reason");
+    assert!(reason.starts_with("no directory entry has +447700900456; "), "{reason}");
+    assert!(reason.ends_with(": otherMobile `07700 900456` may be this number but does not read under the US dial plan"), "{reason}");
+    let warning = format!("{directory}: warning: ");
+    let text = stderr(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with(&warning) && l.ends_with("otherMobile `07700 900456` does not read under the US dial plan; it will never match")),
+        "{text}"
+    );
+}

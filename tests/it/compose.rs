@@ -233,9 +233,10 @@ fn render_continues_past_bad_inputs_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(lines.len(), 3, "{stderr}");
     assert!(lines[0].contains("bad/duplicate-keys.txt:") && lines[0].contains("duplicate key `CallerId`"), "{stderr}");
     assert!(lines[1].contains("bad/empty.txt"), "{stderr}");
+    assert_eq!(lines[2], "render: 1 written, 0 skipped, 2 failed");
     let written: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(written, vec![std::ffi::OsString::from("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7.eml")]);
 }
@@ -264,5 +265,5 @@ fn configuration_errors_exit_2_with_the_line() {
     let out = callnote().arg("--config").arg(&config).arg("parse").arg(fixture("mc-legacy-blog-shape.txt")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("c.toml:6: unknown field `smarthost`"), "{stderr}");
+    assert!(stderr.contains("c.toml:6: unknown key `smarthost` in [delivery]"), "{stderr}");
 }

@@ -113,7 +113,13 @@ pub struct DirectoryIndex {
     tables: [HashMap<u64, Span>; TABLES],
     guids: HashMap<u128, Span>,
     warnings: Vec<LoadWarning>,
+    /// Unreadable values by their last [`TAIL_DIGITS`] digits (indices into `warnings`), to
+    /// explain an unresolved caller without scanning.
+    unreadable_tails: HashMap<String, Vec<usize>>,
 }
+
+/// How many trailing digits tie an unreadable stored value to a caller's number.
+const TAIL_DIGITS: usize = 7;
 
 impl DirectoryIndex {
     /// Indexes `entries` under `plan` with the Active Directory attribute map.
@@ -172,6 +178,7 @@ impl DirectoryIndex {
             + self.postings.capacity() * size_of::<u32>()
             + self.tables.iter().map(table).sum::<usize>()
             + table(&self.guids)
+            + table(&self.unreadable_tails)
             + warnings
             + self.map.heap_bytes()
     }
@@ -232,6 +239,44 @@ impl DirectoryIndex {
         keys
     }
 
+    /// Why `party` matched no one: the keys tried and, among the stored values that did not
+    /// read under the dial plan, those ending in the same digits as its number.
+    fn explain(&self, party: &Party) -> String {
+        let keys = self.party_keys(party);
+        let mut reason = if keys.is_empty() {
+            "nothing to look up: the caller id reads as no number, SIP address or extension under the dial plan".to_owned()
+        } else {
+            let tried: Vec<String> = keys.iter().map(describe_key).collect();
+            format!("no directory entry has {}", tried.join(", "))
+        };
+        for warning in self.unreadable_like(party) {
+            if let LoadWarning::Unreadable { entry, attribute, value, region } = warning {
+                reason.push_str(&format!("; {entry}: {attribute} `{value}` may be this number but does not read under the {region} dial plan"));
+            }
+        }
+        reason
+    }
+
+    /// Unreadable stored values whose digits (national trunk zeros aside) end the party's
+    /// number, or that its number ends.
+    fn unreadable_like(&self, party: &Party) -> Vec<&LoadWarning> {
+        let Some(number) = party.e164.as_deref().or(party.raw.as_deref()) else { return Vec::new() };
+        let number = digits_of(number);
+        let Some(indices) = tail_of(&number).and_then(|tail| self.unreadable_tails.get(tail)) else { return Vec::new() };
+        indices
+            .iter()
+            .filter_map(|&i| self.warnings.get(i))
+            .filter(|w| match w {
+                LoadWarning::Unreadable { value, .. } => {
+                    let stored = digits_of(value);
+                    let stored = stored.trim_start_matches('0');
+                    number.ends_with(stored) || stored.ends_with(number.as_str())
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
     fn find(&self, party: &Party) -> Lookup {
         for key in self.party_keys(party) {
             let best = Self::best_per_person(&self.holders(&key));
@@ -282,6 +327,44 @@ impl Directory for DirectoryIndex {
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         Ok(self.recipient(recipient))
     }
+
+    fn explain_unresolved(&self, party: &Party) -> Option<String> {
+        Some(self.explain(party))
+    }
+}
+
+/// A lookup key as an admin reads it in `caller.reason`.
+fn describe_key(key: &Key) -> String {
+    match key {
+        Key::E164(number) => number.clone(),
+        Key::Extension(extension) => format!("extension {extension}"),
+        Key::Sip(address) => format!("SIP address {address}"),
+        Key::Mail(address) => format!("mail address {address}"),
+        Key::Suffix(digits) => format!("a number ending in {digits}"),
+        Key::Guid(g) => format!("objectGUID {}", guid::to_text(*g)),
+    }
+}
+
+fn digits_of(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The last [`TAIL_DIGITS`] digits of a digit string that has that many.
+fn tail_of(digits: &str) -> Option<&str> {
+    digits.len().checked_sub(TAIL_DIGITS).map(|start| &digits[start..])
+}
+
+/// Indexes the unreadable values of `warnings` by their last digits.
+fn unreadable_tails(warnings: &[LoadWarning]) -> HashMap<String, Vec<usize>> {
+    let mut tails: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, warning) in warnings.iter().enumerate() {
+        if let LoadWarning::Unreadable { value, .. } = warning
+            && let Some(tail) = tail_of(&digits_of(value))
+        {
+            tails.entry(tail.to_owned()).or_default().push(i);
+        }
+    }
+    tails
 }
 
 /// Collects people and `(key, posting)` pairs, then groups them into tables.
@@ -361,6 +444,7 @@ impl Builder<'_> {
             postings,
             tables: [e164, extension, sip, mail, suffix],
             guids,
+            unreadable_tails: unreadable_tails(&self.warnings),
             warnings: self.warnings,
         }
     }

@@ -313,6 +313,10 @@ impl Directory for LdapDirectory {
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         self.current()?.find_recipient(recipient)
     }
+
+    fn explain_unresolved(&self, party: &Party) -> Option<String> {
+        self.current().ok()?.explain_unresolved(party)
+    }
 }
 
 fn retry_delay(failures: u32, interval: Duration) -> Duration {

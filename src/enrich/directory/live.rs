@@ -41,6 +41,10 @@ impl Directory for LiveDirectory {
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
         self.current().find_recipient(recipient)
     }
+
+    fn explain_unresolved(&self, party: &Party) -> Option<String> {
+        self.current().explain_unresolved(party)
+    }
 }
 
 #[cfg(test)]

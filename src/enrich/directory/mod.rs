@@ -143,6 +143,12 @@ pub trait Directory: Send + Sync {
     /// Finds the recipient's entry by objectGUID, SMTP address, SIP address or EUM proxy.
     /// `None` when no single person has any of them.
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError>;
+    /// Why `party` (just looked up, unresolved) matched no one, for `caller.reason`: the keys
+    /// tried and any stored value that may be its number but does not read under the dial
+    /// plan. `None` when the source cannot tell.
+    fn explain_unresolved(&self, _party: &Party) -> Option<String> {
+        None
+    }
 }
 
 /// Largest directory file read (a 10,000-person export is a few MiB).
