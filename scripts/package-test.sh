@@ -4,7 +4,7 @@
 #   scripts/package-test.sh
 #
 # 1. installs cargo-deb if missing (`cargo install cargo-deb --locked`, kept in ~/.cargo);
-# 2. builds the .deb (release build) and installs it with dpkg;
+# 2. builds the .deb (release build, stripped binary, light compression) and installs it;
 # 3. checks what the package put in place: binary, configuration, unit, `callnote` user,
 #    spool and state folders with their owners and modes;
 # 4. starts the relay as the unit does: with systemctl when systemd runs this machine, else
@@ -42,7 +42,7 @@ if ! command -v cargo-deb >/dev/null; then
 fi
 
 step "building the package (release build)"
-deb=$(cargo deb --locked | tail -n 1)
+deb=$(cargo deb --locked --strip --fast | tail -n 1)
 [ -f "$deb" ] || die "cargo deb did not name a package file (got: $deb)"
 echo "$deb"
 
