@@ -25,6 +25,11 @@ call_id=6e838afc-7d1a-4ad5-b1e3-fde1990e11e7
 leftovers=(/usr/bin/callnote /etc/callnote /var/spool/callnote /var/lib/callnote)
 
 die() { echo "package-test: $*" >&2; exit 1; }
+# Anything named after the package in the places a package or its maintainer scripts write.
+traces() {
+  find /etc /usr/bin /usr/share/doc /lib/systemd /usr/lib/systemd /var/lib /var/spool \
+    -name '*callnote*' 2>/dev/null || true
+}
 step() { echo "== package-test: $*"; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (dpkg -i, a system user)"
@@ -35,6 +40,7 @@ getent passwd callnote >/dev/null && die "a callnote user exists already; this t
 for path in "${leftovers[@]}"; do
   [ -e "$path" ] && die "$path exists already; this test would delete it"
 done
+[ -z "$(traces)" ] || die "files named after callnote exist already: $(traces | tr '\n' ' ')"
 
 if ! command -v cargo-deb >/dev/null; then
   step "installing cargo-deb"
@@ -154,4 +160,5 @@ while IFS= read -r path; do
 done <<<"$files"
 getent passwd callnote >/dev/null && die "the callnote user is left after the purge"
 getent group callnote >/dev/null && die "the callnote group is left after the purge"
+[ -z "$(traces)" ] || die "left after the purge: $(traces | tr '\n' ' ')"
 step "ok: built, installed, delivered one notification as a service, purged without a trace"

@@ -20,6 +20,9 @@ root=$PWD
 
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
+# the package test: cargo deb strips with binutils; the package depends on adduser
+command -v strip >/dev/null || need_apt+=(binutils)
+dpkg -s adduser >/dev/null 2>&1 || need_apt+=(adduser)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 for f in scripts/*-server.sh; do
   # each server script lists the Debian packages it needs
