@@ -264,7 +264,10 @@ fn parse_says_why_a_caller_is_unresolved_and_lists_what_the_directory_load_found
     let context: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(context["caller"]["status"], "unresolved");
     let reason = context["caller"]["reason"].as_str().expect("a reason");
-    assert!(reason.starts_with("no directory entry has +447700900456; "), "{reason}");
+    assert!(
+        reason.starts_with("no directory entry has +447700900456; "),
+        "{reason}"
+    );
     assert!(reason.ends_with(": otherMobile `07700 900456` may be this number but does not read under the US dial plan"), "{reason}");
     let warning = format!("{directory}: warning: ");
     let text = stderr(&out);
