@@ -18,7 +18,8 @@
 # What `start` sets up (PORT = LDAP_PORT, default 3890):
 #   main instance     ldap://127.0.0.1:PORT (StartTLS offered), ldaps://localhost:PORT+1
 #                     (also listening on 127.0.0.2, whose address the certificate does not
-#                     name: LDAPS_WRONG_HOST_URL). Two databases:
+#                     name: LDAPS_WRONG_HOST_URL; and on [::1], which it names:
+#                     LDAP_V6_URL, LDAPS_V6_URL). Two databases:
 #                       dc=contoso,dc=com   tests/fixtures/directory.ldif + the service account
 #                       dc=bulk,dc=example  LDAP_BULK_COUNT generated people (default 3000),
 #                                           AD-like limits: at most 1000 entries per search or
@@ -26,7 +27,7 @@
 #   outage instance   ldap://127.0.0.1:PORT+2, the fixture data only
 #   schemas           core, cosine, inetorgperson and tests/fixtures/ad-phone.schema.ldif,
 #                     converted to slapd.conf syntax at start
-#   TLS               a throwaway CA and a leaf for DNS:localhost, IP:127.0.0.1 (serverAuth),
+#   TLS               a throwaway CA and a leaf for DNS:localhost, IP:127.0.0.1, IP:::1 (serverAuth),
 #                     plus an unrelated second CA (LDAP_WRONG_CA)
 #   access            nothing anonymous except the root DSE and the schema; the service
 #                     account (LDAP_BIND_DN, random LDAP_BIND_PW) reads everything; the
@@ -193,7 +194,7 @@ make_tls() {
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
       -keyout server.key -out server.csr -subj "/CN=localhost"
     printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.ext
+      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" >server.ext
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
       -extfile server.ext -out server.pem
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -253,7 +254,7 @@ cmd_start() {
     || { cat "$state/main/slapadd-bulk.log" >&2; die "slapadd of the bulk people failed"; }
   rm -f "$state/bulk.ldif"
 
-  echo "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$ldaps_port/ ldaps://127.0.0.2:$ldaps_port/" >"$state/main/urls"
+  echo "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$ldaps_port/ ldaps://127.0.0.2:$ldaps_port/ ldap://[::1]:$port/ ldaps://[::1]:$ldaps_port/" >"$state/main/urls"
   echo "ldap://127.0.0.1:$outage_port/" >"$state/outage/urls"
   for kind in main outage; do
     run_slapd "$state/$kind" "$(cat "$state/$kind/urls")"
@@ -267,6 +268,8 @@ export LDAP_STATE_DIR='$state'
 export LDAP_URL='ldap://127.0.0.1:$port'
 export LDAPS_URL='ldaps://localhost:$ldaps_port'
 export LDAPS_WRONG_HOST_URL='ldaps://127.0.0.2:$ldaps_port'
+export LDAP_V6_URL='ldap://[::1]:$port'
+export LDAPS_V6_URL='ldaps://[::1]:$ldaps_port'
 export LDAP_CA='$state/tls/ca.pem'
 export LDAP_WRONG_CA='$state/tls/wrong-ca.pem'
 export LDAP_BASE='$base'

@@ -11,13 +11,18 @@
 # 3. runs `cargo test`; a test whose server is missing fails (the opt-out
 #    CALLNOTE_SKIP_SERVER_TESTS=1 is refused here);
 # 4. runs the README's first command and checks its output;
-# 5. stops the servers, whatever happened.
+# 5. builds the Debian package, installs it, runs the relay as a service, sends one
+#    notification through it and purges it (scripts/package-test.sh); a failure fails the run;
+# 6. stops the servers, whatever happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
+# the package test: cargo deb strips with binutils; the package depends on adduser
+command -v strip >/dev/null || need_apt+=(binutils)
+dpkg -s adduser >/dev/null 2>&1 || need_apt+=(adduser)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # scores every rendered fixture (tests/it/spam.rs)
 command -v spamassassin >/dev/null || need_apt+=(spamassassin)
@@ -64,7 +69,15 @@ n=$(ls out/*.eml | wc -l)
 [ "$n" -ge 20 ] || { echo "expected the sample spool to render, got $n .eml files"; exit 1; }
 git status --porcelain --untracked-files=all -- examples | grep . && { echo "the README command changed examples/"; exit 1; }
 
+echo "== package: build, install, run as a service, purge"
+set +e
+scripts/package-test.sh 2>&1 | tee .cache/package-test.log
+package_status=${PIPESTATUS[0]}
+set -e
+[ "$package_status" -eq 0 ] || { echo "package test failed (exit $package_status)"; exit "$package_status"; }
+
 passed=$(awk '{p+=$4; f+=$6} END {print p}' .cache/test-results.txt)
 failed=$(awk '{p+=$4; f+=$6} END {print f}' .cache/test-results.txt)
 skipped=$(cat target/skipped-server-tests.txt 2>/dev/null | wc -l)
+echo "package: installed, delivered, purged"
 echo "tests: $passed passed, $failed failed, $skipped skipped"

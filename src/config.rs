@@ -1,8 +1,8 @@
-//! Configuration: TOML text -> [`RawConfig`] (serde, unknown keys refused) ->
-//! [`Config::validate`] -> typed [`Config`].
+//! Configuration: TOML text -> [`RawConfig`] (serde; unknown keys and wrong types collected
+//! by [`document`]) -> [`RawConfig::validate`] -> typed [`Config`].
 //!
-//! Validation reports *every* problem at once, each with the line of the offending key
-//! (CONTRACT §3). Secrets are never stored here: only the *name* of the environment
+//! Every problem is reported at once, each with the line of the offending key, before the
+//! configuration is used (docs/configuration.md). Secrets are never stored here: only the *name* of the environment
 //! variable or the path of the file that holds them ([`SecretSource`]); they are read at
 //! the moment they are needed and never logged.
 
@@ -14,6 +14,8 @@ use toml::Spanned;
 
 use crate::deliver::smtp::tls_policy;
 use crate::enrich::phone::DialPlan;
+
+mod document;
 
 /// One configuration problem, with the line it was found on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,18 +284,19 @@ impl Config {
         Config::from_toml(&text, path)
     }
 
-    /// Parses and validates TOML text; `path` is used for messages and relative paths.
+    /// Parses and validates TOML text; `path` is used for messages and relative paths. Every
+    /// problem is collected before failing: unknown keys (with the nearest known name), values
+    /// of the wrong type and invalid values, sorted by line.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            path: path.to_owned(),
-            problems: vec![ConfigProblem {
-                line: e.span().map(|s| line_of(text, s.start)),
-                message: e.message().to_owned(),
-            }],
-        })?;
+        let invalid = |problems| ConfigError::Invalid { path: path.to_owned(), problems };
+        let (raw, mut problems) = document::read(text).map_err(|p| invalid(vec![p]))?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-        raw.validate(base, text)
-            .map_err(|problems| ConfigError::Invalid { path: path.to_owned(), problems })
+        let config = raw.validate(base, text).map_err(|more| problems.extend(more)).ok();
+        problems.sort_by_key(|p| p.line);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(invalid(problems)),
+        }
     }
 }
 
@@ -608,7 +611,7 @@ mod tests {
     fn unknown_key_names_key_and_line() {
         let err = Config::from_toml("[dialplan]\nregion = \"US\"\nprot = 1\n", Path::new("c.toml")).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("c.toml:3: unknown field `prot`"), "{text}");
+        assert_eq!(text, "c.toml:3: unknown key `prot` in [dialplan]");
     }
 
     #[test]
@@ -618,6 +621,18 @@ mod tests {
         let ConfigError::Invalid { problems, .. } = err else { panic!("expected Invalid") };
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(2), Some(4), Some(6)]);
+    }
+
+    #[test]
+    fn unknown_keys_and_invalid_values_come_together_in_line_order() {
+        let toml = "[dialplan]\nregoin = \"US\"\n[mail]\nform = \"a@b.c\"\n[delivery]\nurl = \"smtp://x:25\"\nstarttls = \"of\"\n";
+        let err = Config::from_toml(toml, Path::new("c.toml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2: unknown key `regoin` in [dialplan]; did you mean `region`?\n\
+             c.toml:4: unknown key `form` in [mail]; did you mean `from`?\n\
+             c.toml:7: delivery.starttls: `of` is not required, opportunistic or off"
+        );
     }
 
     #[test]

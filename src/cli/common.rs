@@ -1,23 +1,35 @@
 //! What every command shares: loading the configuration, applying command-line overrides,
-//! opening the directory, reporting per-input failures and writing to a closed pipe.
+//! opening the directory and the templates (problems with either are configuration errors,
+//! exit status 2), logging, reporting per-input failures and writing to a closed pipe.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::UsageError;
+use super::{ConfigProblem, UsageError};
 use crate::config::{Config, DirectorySource};
 use crate::enrich::directory::{self, Directory};
 use crate::enrich::phone::DialPlan;
 use crate::render::Templates;
 
-/// Sets up `tracing` (text or JSON to stderr; `RUST_LOG` filters, default `warn`).
+/// Sets up `tracing` (text or JSON to stderr; `RUST_LOG` filters, default `warn`). Text is
+/// coloured only on a terminal and without `NO_COLOR`: a log file or the journal gets plain
+/// text.
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        builder.with_ansi(colour_wanted(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"))).try_init()
+    };
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set to anything but the empty string.
+fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The configuration file, or the built-in defaults without one.
@@ -76,10 +88,30 @@ pub fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Res
 
 /// Opens the configured directory, if any (loads a file; syncs LDAP).
 pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    open_directory_noting(config, |_, _| {})
+}
+
+/// Like [`open_directory`], and prints to stderr what loading a directory file found wrong,
+/// one `PATH: warning: …` line each: values that do not read under the dial plan (they never
+/// match, so a caller who has one shows as unresolved) and numbers several people share.
+pub fn open_directory_with_warnings(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+    open_directory_noting(config, |path, index| {
+        for warning in index.warnings() {
+            eprintln!("{}: warning: {warning}", path.display());
+        }
+    })
+}
+
+fn open_directory_noting(
+    config: &Config,
+    note: impl FnOnce(&Path, &directory::DirectoryIndex),
+) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     match &config.directory {
         None => Ok(None),
         Some(DirectorySource::File(path)) => {
-            let index = directory::load_file(path, &config.dialplan)?;
+            // A missing or malformed directory file is the configuration's problem.
+            let index = directory::load_file(path, &config.dialplan).map_err(ConfigProblem::wrap)?;
+            note(path, &index);
             Ok(Some(Arc::new(index)))
         }
         Some(DirectorySource::Ldap(settings)) => {
@@ -113,15 +145,29 @@ pub fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<
     }
 }
 
+/// What `--templates DIR` says in every command's help.
+pub const TEMPLATES_HELP: &str = "Template folder laid over the built-in set, file by file (default: `[templates] dir`)";
+
 /// `--templates DIR`, else `[templates] dir`, else the built-in set.
 pub fn load_templates(config: &Config, dir: Option<&Path>) -> anyhow::Result<Templates> {
     match dir.or(config.templates_dir.as_deref()) {
         None => Ok(Templates::builtin()),
-        Some(dir) => Templates::from_dir(dir).map_err(|problems| {
-            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("{}", lines.join("\n")).context(UsageError(format!("{}: templates do not load", dir.display())))
-        }),
+        Some(dir) => {
+            check_templates_folder(dir)?;
+            Templates::from_dir(dir).map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{}", lines.join("\n")).context(UsageError(format!("{}: templates do not load", dir.display())))
+            })
+        }
     }
+}
+
+/// A templates folder that cannot be listed (missing, a file, no permission) is a usage
+/// problem named once, not a template problem at `.:1:1`.
+pub fn check_templates_folder(dir: &Path) -> anyhow::Result<()> {
+    std::fs::read_dir(dir)
+        .map(drop)
+        .map_err(|e| ConfigProblem::wrap(anyhow::Error::new(e).context(format!("{}: cannot read the templates folder", dir.display()))))
 }
 
 /// The fixed date for reproducible output: `--date` (RFC 3339), else `SOURCE_DATE_EPOCH`.
@@ -152,5 +198,18 @@ pub fn write_stdout(bytes: &[u8]) {
 
 /// Prints one input's failure (`PATH[:LINE]: message: cause: …`).
 pub fn report_failure(error: impl Into<anyhow::Error>) {
-    eprintln!("{:#}", error.into());
+    eprintln!("{}", super::output::error_line(&error.into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!colour_wanted(true, Some("1".into())));
+        assert!(!colour_wanted(false, None));
+    }
 }

@@ -1,11 +1,13 @@
-//! The command line (CONTRACT §1): raw flags (clap) -> validated settings -> one function per
+//! The command line (docs/cli.md): raw flags (clap) -> validated settings -> one function per
 //! subcommand, each in its own file. Exit status: 0 all good, 1 some inputs failed (the
-//! others were still processed), 2 usage or configuration error. Errors are printed to
-//! stderr one per line with their cause chain (`{:#}`).
+//! others were still processed), 2 usage or configuration error (a bad flag, configuration
+//! file, directory file or template folder). Errors are printed to stderr one per line with
+//! their causes, each cause once ([`output::error_line`]).
 
 mod check;
 mod common;
 mod directory_check;
+mod output;
 mod parse;
 mod preview;
 mod queue;
@@ -42,7 +44,7 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Send a realistic (or a real) notification to a mailbox through the production path.
     SendTest(send_test::SendTestArgs),
-    /// Watch the spool folder and deliver each header file exactly once (CONTRACT §4).
+    /// Watch the spool folder and deliver each header file exactly once (docs/relay.md).
     Relay(relay::RelayArgs),
     /// The relay's delivery journal: list open and parked items, show one call, retry one.
     Queue(queue::QueueArgs),
@@ -65,6 +67,27 @@ pub enum Status {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A configuration problem that keeps its own message and causes (an unreadable directory
+/// file, a templates folder that does not load): exit status 2, printed as the error it wraps.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ConfigProblem(pub anyhow::Error);
+
+impl ConfigProblem {
+    /// Marks `error` as a configuration problem.
+    pub fn wrap(error: impl Into<anyhow::Error>) -> anyhow::Error {
+        anyhow::Error::new(ConfigProblem(error.into()))
+    }
+}
+
+/// True when the error (or one of its causes) is a usage or configuration problem.
+/// `downcast_ref` also finds one attached as context, which `chain()` shows only as text.
+fn is_config_problem(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<UsageError>().is_some()
+        || error.downcast_ref::<ConfigProblem>().is_some()
+        || error.chain().any(|c| c.is::<UsageError>() || c.is::<ConfigProblem>() || c.is::<crate::config::ConfigError>())
+}
+
 /// Runs the binary and returns its exit status.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -75,17 +98,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    output::end_quietly_on_closed_stdout();
     common::init_logging(cli.log_json);
     crate::deliver::install_crypto_provider();
     match run(cli) {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::SomeInputsFailed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            // `downcast_ref` also finds a UsageError attached as context.
-            let config_problem = e.downcast_ref::<UsageError>().is_some()
-                || e.chain().any(|c| c.is::<UsageError>() || c.is::<crate::config::ConfigError>());
-            ExitCode::from(if config_problem { 2 } else { 1 })
+            eprintln!("error: {}", output::error_line(&e));
+            ExitCode::from(if is_config_problem(&e) { 2 } else { 1 })
         }
     }
 }

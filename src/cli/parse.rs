@@ -1,5 +1,6 @@
 //! `callnote parse [--directory SRC] [--region CC] FILE...`: one line of JSON (the template
-//! context, CONTRACT §2) per input; skipped types go to stderr as `PATH: skipped: <type>`.
+//! context, docs/template-context.md) per input; skipped types go to stderr as `PATH: skipped: <type>`,
+//! and so does each problem found while loading a directory file (`PATH: warning: …`).
 
 use std::path::PathBuf;
 
@@ -19,11 +20,7 @@ pub struct ParseArgs {
 
 pub fn run(mut config: Config, args: ParseArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
-    let directory = common::open_directory(&config)?;
-    // What the directory could not read explains many an `unresolved` caller below.
-    for warning in directory.iter().flat_map(|d| d.load_warnings()) {
-        eprintln!("directory: warning: {warning}");
-    }
+    let directory = common::open_directory_with_warnings(&config)?;
     let pipeline = Pipeline::new(config, crate::render::Templates::builtin(), directory, None);
     let mut status = Status::Ok;
     for path in &args.files {

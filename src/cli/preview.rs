@@ -1,7 +1,8 @@
 //! `callnote preview [--listen 127.0.0.1:8025] [--allow-remote] [--templates DIR]
 //! [--directory SRC] [--drop DIR]`: serves the template workbench of [`crate::preview`] until
 //! interrupted. Prints the page's address on stdout. A non-loopback `--listen` needs
-//! `--allow-remote` (the page can send mail); bad flags are usage errors (exit 2).
+//! `--allow-remote` (the page can send mail); bad flags and a templates folder that cannot be
+//! read are usage errors (exit 2).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ pub struct PreviewArgs {
     /// Allow a --listen address other than loopback (anyone who reaches it can send mail).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Template folder to lay over the built-in set and watch (else `[templates] dir`).
+    /// Template folder laid over the built-in set, file by file, and watched for changes
+    /// (default: `[templates] dir`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
     #[command(flatten)]
@@ -36,6 +38,9 @@ pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
     let directory = common::open_directory(&config)?;
     let templates_dir = args.templates.or_else(|| config.templates_dir.clone());
+    if let Some(dir) = &templates_dir {
+        common::check_templates_folder(dir)?;
+    }
     let settings = Settings {
         listen: args.listen,
         allow_remote: args.allow_remote,

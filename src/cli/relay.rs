@@ -1,4 +1,4 @@
-//! `callnote relay [--once]`: the long-running service of CONTRACT §4 over the configured
+//! `callnote relay [--once]`: the long-running service of docs/relay.md over the configured
 //! spool. Builds the pipeline and the transport exactly as `send-test` does, opens the
 //! spool (its lock, its journal), then runs passes: `--once` runs a single pass (resume
 //! `work/`, claim everything present, attempt what is due) and exits; without it,
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::{Status, UsageError, common};
+use super::{Status, UsageError, common, output};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::relay::service::{self, ServiceOptions};
@@ -30,8 +30,7 @@ pub struct RelayArgs {
     /// Caller directory: an LDIF or CSV file, or an ldap:// / ldaps:// URL.
     #[arg(long, value_name = "SRC")]
     pub directory: Option<String>,
-    /// Template folder replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = common::TEMPLATES_HELP)]
     pub templates: Option<PathBuf>,
 }
 
@@ -86,11 +85,11 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
         );
         let (dir, mode) = (dir.clone(), mode);
         Arc::new(move || {
-            let config = common::load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"))?;
+            let config = common::load_config(config_path.as_deref()).map_err(|e| output::error_line(&e))?;
             if config.spool_dir.as_deref() != Some(dir.as_path()) || config.spool_mode != mode {
                 tracing::warn!("[spool] dir and mode changes take effect at the next start");
             }
-            build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| format!("{e:#}"))
+            build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| output::error_line(&e))
         })
     };
 

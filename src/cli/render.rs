@@ -1,7 +1,8 @@
 //! `callnote render [--directory SRC] [--templates DIR] [--date TIME] --out DIR FILE...`:
 //! one RFC 5322 message per input, written to `DIR/<call id>-<recipient>-<kind>.eml` (each
 //! part made safe for a file name), or all to stdout with `--out -`. One bad input does not
-//! stop the others.
+//! stop the others. Ends with a summary line on stderr (`render: N written, N skipped, N
+//! failed`); on a terminal a long run shows a progress bar.
 //!
 //! Files are written like the `.eml` folder delivery writes them (the same code): whole or
 //! not at all, a rerun replaces a message's own file, and a different message whose name
@@ -9,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::output::{self, InputOutcome, RunSummary};
 use super::{Status, common};
 use crate::config::Config;
 use crate::deliver::DeliveryError;
@@ -19,8 +21,7 @@ use crate::pipeline::{Outcome, Pipeline};
 pub struct RenderArgs {
     #[command(flatten)]
     pub lookup: common::DirectoryArgs,
-    /// Template folder replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = common::TEMPLATES_HELP)]
     pub templates: Option<PathBuf>,
     /// Output folder (created if missing), or `-` for stdout. Each message is written to
     /// `<call id>-<recipient>-<kind>.eml`; a different message already holding that name is
@@ -49,38 +50,45 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
         })?),
     };
     let pipeline = Pipeline::new(config, templates, directory, fixed_date);
-    let mut status = Status::Ok;
+    let mut summary = RunSummary::new("render", args.files.len());
     for path in &args.files {
         let prepared = match pipeline.prepare_file(path) {
             Ok(Outcome::Prepared(prepared)) => prepared,
             Ok(Outcome::Skipped(message_type)) => {
-                eprintln!("{}: skipped: {message_type}", path.display());
+                summary.note(&format!("{}: skipped: {message_type}", path.display()));
+                summary.record(InputOutcome::Skipped);
                 continue;
             }
             Err(e) => {
-                common::report_failure(e);
-                status = Status::SomeInputsFailed;
+                summary.note(&output::error_line(&e.into()));
+                summary.record(InputOutcome::Failed);
                 continue;
             }
         };
         let Some(outbox) = &outbox else {
             common::write_stdout(&prepared.message.formatted());
+            summary.record(InputOutcome::Written);
             continue;
         };
         let mail = prepared.outgoing();
         match outbox.write(&mail) {
-            Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => eprintln!(
+            Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => summary.note(&format!(
                 "{}: written to {}: {}.eml holds a different message",
                 path.display(),
                 written.display(),
                 mail.stem
-            ),
+            )),
             Ok(_) => {}
             Err(e) => {
-                common::report_failure(anyhow::Error::new(e).context(format!("{}: cannot write the message", path.display())));
-                status = Status::SomeInputsFailed;
+                let error = anyhow::Error::new(e).context(format!("{}: cannot write the message", path.display()));
+                summary.note(&output::error_line(&error));
+                summary.record(InputOutcome::Failed);
+                continue;
             }
         }
+        summary.record(InputOutcome::Written);
     }
+    let status = if summary.failed() > 0 { Status::SomeInputsFailed } else { Status::Ok };
+    summary.finish();
     Ok(status)
 }

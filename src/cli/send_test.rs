@@ -42,8 +42,7 @@ pub struct SendTestArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub lookup: common::DirectoryArgs,
-    /// Template folder replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = common::TEMPLATES_HELP)]
     pub templates: Option<PathBuf>,
     /// Write the .eml into this folder instead of sending it.
     #[arg(long, value_name = "DIR")]

@@ -23,7 +23,7 @@ use phonenumber::{Metadata, Mode, Type};
 use crate::event::{CallerStatus, Party, PartyKind};
 use lexical::Shape;
 
-/// The dial plan numbers are read under (CONTRACT §3 `[dialplan]`).
+/// The dial plan numbers are read under (`[dialplan]` in docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlan {
     /// ISO 3166 region for numbers written without a country code (`US`).

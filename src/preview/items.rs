@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::event::Event;
 use crate::intake::Parsed;
 use crate::pipeline::{Error as PipelineError, Pipeline, Prepared};
-use crate::render::TemplateProblem;
+use crate::render::{RenderError, TemplateProblem};
 
 /// Where an event comes from.
 #[derive(Debug, Clone)]
@@ -95,9 +95,12 @@ pub fn problem_json(p: &TemplateProblem) -> Value {
     json!({ "file": p.file, "line": p.line, "col": p.col, "message": p.message, "excerpt": p.excerpt, "text": p.to_string() })
 }
 
-/// The error of a failed preparation: a located template problem when there is one.
-pub fn error_json(error: &PipelineError) -> Value {
+/// The error of a failed preparation: a located template problem when there is one. When
+/// the kind has no complete template folder because a file of it (or a shared one) did not
+/// load, that located load problem is the error, not the knock-on "no complete folder".
+pub fn error_json(error: &PipelineError, load_problems: &[TemplateProblem]) -> Value {
     let problem = match error {
+        PipelineError::Render { source: RenderError::NoTemplates { kind, .. }, .. } => cause_of_missing_folder(kind.as_str(), load_problems),
         PipelineError::Render { source, .. } => source.problem(),
         _ => None,
     };
@@ -105,6 +108,13 @@ pub fn error_json(error: &PipelineError) -> Value {
         Some(p) => problem_json(p),
         None => json!({ "text": chain(error) }),
     }
+}
+
+/// The load problem that left `kind` without a complete folder: one in the kind's own
+/// folder, else one in a shared file (`_layouts/`, `_partials/`, `_i18n/`).
+fn cause_of_missing_folder<'a>(kind: &str, load_problems: &'a [TemplateProblem]) -> Option<&'a TemplateProblem> {
+    let own = format!("{kind}/");
+    load_problems.iter().find(|p| p.file.starts_with(&own)).or_else(|| load_problems.iter().find(|p| p.file.starts_with('_')))
 }
 
 /// The top-level header fields of a formatted message, unfolded, in order.

@@ -146,15 +146,16 @@ impl Preview {
     /// On failure it carries the error and, marked `stale`, the last good rendering.
     pub fn view(&self, id: &str) -> Option<Value> {
         let source = self.source(id)?;
-        let (generation, problems) = {
+        let (generation, load_problems) = {
             let inner = self.lock();
-            (inner.generation, inner.problems.iter().map(items::problem_json).collect::<Vec<_>>())
+            (inner.generation, inner.problems.clone())
         };
+        let problems: Vec<Value> = load_problems.iter().map(items::problem_json).collect();
         let html_url = format!("/html?id={}&g={generation}", encode(id));
         let outcome = match items::event_of(&self.pipeline, &source) {
             Err(message) => Err(json!({ "text": message })),
             Ok((event, path)) => {
-                self.pipeline.prepare_event_with(event, &path, None).map_err(|e| items::error_json(&e))
+                self.pipeline.prepare_event_with(event, &path, None).map_err(|e| items::error_json(&e, &load_problems))
             }
         };
         let (mut view, error, stale) = match outcome {

@@ -1,4 +1,4 @@
-//! The relay (CONTRACT §4): watches the spool folder and turns each header file into
+//! The relay (docs/relay.md): watches the spool folder and turns each header file into
 //! exactly one accepted message, or a parked file with the reason beside it.
 //!
 //! Consumes a [`Pipeline`] (parse, enrich, render, compose), a [`Deliver`] transport and

@@ -1,4 +1,4 @@
-//! The template context: the event's CONTRACT §2 JSON plus the render extras (`locale`,
+//! The template context: the event's JSON (docs/template-context.md) plus the render extras (`locale`,
 //! `lang`, `timezone`, `t`), and the list of variable paths that `templates/README.md`
 //! documents (a test keeps the two in step).
 //!

@@ -1,7 +1,7 @@
 //! Rendering: an enriched [`crate::Event`] -> [`Rendered`] {subject, text, html} through Tera 2
 //! templates chosen by kind and the recipient's culture (with fallback).
 //!
-//! Consumes an `Event` (the CONTRACT §2 context) and a [`Templates`] set; produces the three
+//! Consumes an `Event` (the context of docs/template-context.md) and a [`Templates`] set; produces the three
 //! parts of a notification. The set is `templates/<kind>/<locale>/{subject.txt, body.txt,
 //! body.html}` plus shared `_layouts/`, `_partials/` and `_i18n/<locale>.toml` word tables; the
 //! built-in set is compiled into the binary and an admin folder is laid over it file by file

@@ -72,8 +72,18 @@ fn excerpt(source: &str, line: usize, col: usize) -> Option<String> {
     let text = source.split('\n').nth(line - 1)?.trim_end_matches('\r');
     let number = line.to_string();
     let pad = " ".repeat(number.len());
-    let indent: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let indent: String = text.chars().take(col - 1).map(blank_as_wide_as).collect();
     Some(format!("{number} | {text}\n{pad} | {indent}^"))
+}
+
+/// What goes under one character of the quoted line so that the caret lands under its
+/// column on a terminal or in a monospace page: a tab stays a tab, a wide character (`不`)
+/// takes two spaces, a combining mark none.
+fn blank_as_wide_as(c: char) -> String {
+    match c {
+        '\t' => "\t".to_owned(),
+        _ => " ".repeat(unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)),
+    }
 }
 
 /// Lower-cases the first letter (Tera writes `Field ...`; our messages start in lower case).
@@ -190,5 +200,19 @@ mod tests {
         let p = TemplateProblem::at_offset("_i18n/fr.toml", src, 12, "bad", &sources(&[("_i18n/fr.toml", src)]));
         assert_eq!(p.to_string(), "_i18n/fr.toml:2:6: bad");
         assert_eq!(p.excerpt.as_deref(), Some("2 | bé = \"x\n  |      ^"));
+    }
+
+    #[test]
+    fn the_caret_sits_under_its_column_after_wide_and_combining_characters() {
+        let files = [("ja.txt", "不在着信：{{ x | nofilter }}"), ("fr.txt", "Appele\u{301} {{ x | nofilter }}")];
+        let err = tera::Tera::default().add_raw_templates(files).unwrap_err();
+        let problems = from_tera(&err, "?", &sources(&files));
+        let excerpt = |file: &str| problems.iter().find(|p| p.file == file).and_then(|p| p.excerpt.clone());
+        // Five wide characters (two columns each) and `{{ x | ` before the filter.
+        let under_ja = " ".repeat(10 + 7);
+        assert_eq!(excerpt("ja.txt"), Some(format!("1 | 不在着信：{{{{ x | nofilter }}}}\n  | {under_ja}^")));
+        // `e` and a combining accent make one column.
+        let under_fr = " ".repeat(7 + 7);
+        assert_eq!(excerpt("fr.txt"), Some(format!("1 | Appele\u{301} {{{{ x | nofilter }}}}\n  | {under_fr}^")));
     }
 }

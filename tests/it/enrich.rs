@@ -99,7 +99,7 @@ const CASES: &[Case] = &[
         target: Some(("sip:+16045550199@contoso.com;user=phone", Unresolved)),
         ..case("ocs-2013-forbidden-not-forwarded.txt", Some("sip:+14255550150@contoso.com;user=phone"), Some("+14255550150"), Resolved("Rafael Costa", Some(Work), "msExchUMCallingLineIds"))
     },
-    // The README gives Exchange's label ("none"); the CONTRACT label for a fax number is `fax`.
+    // The README gives Exchange's label ("none"); the documented label for a fax number (docs/template-context.md) is `fax`.
     case("fax-2013-three-pages.txt", Some("+14255550140"), Some("+14255550140"), Resolved("Grace Kim", Some(Fax), "facsimileTelephoneNumber")),
     case("vm-2013-smtpvoicemail-private.txt", Some("+447700900123"), Some("+447700900123"), Resolved("Siobhán Ní Bhriain", Some(Mobile), "mobile")),
     // "425.555.0102" (telephoneNumber) and tel:+14255550102 (msRTCSIP-Line): one candidate.

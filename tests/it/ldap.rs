@@ -21,6 +21,7 @@ use callnote::intake::{IntakeOptions, Parsed, read_file};
 use crate::common::{fixture, server_env};
 
 mod outage;
+mod tls_names;
 
 /// The fixtures' dial plan (spec §6.4): US, outside line 9, 4-digit extensions.
 fn plan() -> DialPlan {

@@ -2,6 +2,7 @@
 //! files in `tests/fixtures/` (copied from the project's shared fixtures; never read from
 //! outside the repository).
 
+mod cli;
 mod common;
 mod compose;
 mod deliver;

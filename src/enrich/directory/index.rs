@@ -301,9 +301,6 @@ impl Directory for DirectoryIndex {
         self.explain(party)
     }
 
-    fn load_warnings(&self) -> Vec<String> {
-        self.warnings.iter().map(ToString::to_string).collect()
-    }
 }
 
 /// Collects people and `(key, posting)` pairs, then groups them into tables.

@@ -321,9 +321,6 @@ impl Directory for LdapDirectory {
         }
     }
 
-    fn load_warnings(&self) -> Vec<String> {
-        self.current().map(|live| live.load_warnings()).unwrap_or_default()
-    }
 }
 
 fn retry_delay(failures: u32, interval: Duration) -> Duration {

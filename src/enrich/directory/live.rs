@@ -46,9 +46,6 @@ impl Directory for LiveDirectory {
         self.current().explain_unresolved(party)
     }
 
-    fn load_warnings(&self) -> Vec<String> {
-        self.current().load_warnings()
-    }
 }
 
 #[cfg(test)]

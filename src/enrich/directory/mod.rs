@@ -148,10 +148,6 @@ pub trait Directory: Send + Sync {
     fn explain_unresolved(&self, party: &Party) -> Unmatched {
         Unmatched::tried(party_key_names(party), Vec::new())
     }
-    /// What loading the current data found wrong (unreadable or shared values), for admins.
-    fn load_warnings(&self) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 impl Unmatched {

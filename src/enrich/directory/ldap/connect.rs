@@ -6,13 +6,19 @@
 //! file at each connection and never logged or kept in an error. A plain `ldap://` URL
 //! without StartTLS is refused unless the host is the loopback interface, so credentials
 //! never cross the network in clear text. Errors: [`LdapError`].
+//!
+//! An IPv6 literal host (`ldaps://[::1]:636`) is connected by this module and verified
+//! against its address: the LDAP library would hand the bracketed text `[::1]` to rustls,
+//! which is no valid TLS server name ([`TlsTarget`]).
 
+use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope};
-use rustls::pki_types::CertificateDer;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, StdStream};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::LdapError;
 use crate::config::{LdapSettings, SecretSource};
@@ -32,6 +38,8 @@ pub enum ServerKind {
 /// A checked way to reach the server; cheap to reuse for every sync.
 pub(crate) struct Endpoint {
     pub url: String,
+    /// Set for TLS to an IPv6 literal host: connected and verified here.
+    v6: Option<TlsTarget>,
     starttls: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
     connect_timeout: Duration,
@@ -73,12 +81,22 @@ impl Endpoint {
                 "would send the bind password in clear text: use ldaps:// or set starttls = true",
             ));
         }
-        let tls = match (&settings.ca_file, encrypted) {
-            (Some(path), true) => Some(Arc::new(client_config(path)?)),
+        let v6 = match (encrypted, host.parse::<Ipv6Addr>()) {
+            (true, Ok(ip)) => Some(TlsTarget::new(ip, rest, tls_scheme).ok_or_else(|| bad("has no valid port"))?),
             _ => None,
+        };
+        let roots = match (&settings.ca_file, encrypted) {
+            (Some(path), true) => Some(read_roots(path)?),
+            (None, true) if v6.is_some() => Some(system_roots()),
+            _ => None,
+        };
+        let tls = match roots {
+            Some(roots) => Some(Arc::new(client_config(roots, v6.as_ref()).map_err(|e| bad(&format!("cannot set up TLS: {e}")))?)),
+            None => None,
         };
         Ok(Endpoint {
             url,
+            v6,
             starttls: settings.starttls && !tls_scheme,
             tls,
             connect_timeout: settings.connect_timeout,
@@ -96,7 +114,12 @@ impl Endpoint {
         if let Some(config) = &self.tls {
             conn_settings = conn_settings.set_config(config.clone());
         }
-        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &self.url)
+        let mut url = self.url.as_str();
+        if let Some(target) = &self.v6 {
+            conn_settings = conn_settings.set_std_stream(StdStream::Tcp(self.connect_v6(target).await?));
+            url = &target.library_url;
+        }
+        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, url)
             .await
             .map_err(|e| self.connect_error(e))?;
         let url = self.url.clone();
@@ -138,6 +161,17 @@ impl Endpoint {
             url: self.url.clone(),
             timeout: self.search_timeout,
         })
+    }
+
+    /// The TCP connection to an IPv6 literal host, bounded by the connect timeout.
+    async fn connect_v6(&self, target: &TlsTarget) -> Result<std::net::TcpStream, LdapError> {
+        let connect = tokio::net::TcpStream::connect(target.addr);
+        let stream = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| LdapError::Timeout { url: self.url.clone(), step: "connection", after: self.connect_timeout })?
+            .and_then(|s| s.into_std())
+            .map_err(|source| LdapError::Connect { url: self.url.clone(), source: Box::new(ldap3::LdapError::Io { source }) })?;
+        Ok(stream)
     }
 
     fn connect_error(&self, e: ldap3::LdapError) -> LdapError {
@@ -248,8 +282,105 @@ fn is_certificate_error(e: &std::io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
-/// A rustls client configuration that trusts exactly the certificates in `path` (PEM).
-fn client_config(path: &std::path::Path) -> Result<rustls::ClientConfig, LdapError> {
+/// TLS to an IPv6 literal host: where to connect, the name its certificate must carry (the
+/// address), and a URL for the LDAP library whose host is a placeholder (never resolved: the
+/// library is handed the open connection).
+struct TlsTarget {
+    addr: SocketAddr,
+    name: ServerName<'static>,
+    library_url: String,
+}
+
+impl TlsTarget {
+    /// `authority` is `[v6]` or `[v6]:port`.
+    fn new(ip: Ipv6Addr, authority: &str, ldaps: bool) -> Option<TlsTarget> {
+        let port = match authority.rsplit_once("]:") {
+            Some((_, port)) => port.parse().ok()?,
+            None if ldaps => 636,
+            None => 389,
+        };
+        let scheme = if ldaps { "ldaps" } else { "ldap" };
+        Some(TlsTarget {
+            addr: SocketAddr::from((ip, port)),
+            name: ServerName::IpAddress(std::net::IpAddr::V6(ip).into()),
+            library_url: format!("{scheme}://ipv6-literal.invalid:{port}"),
+        })
+    }
+}
+
+/// Verifies the server's certificate for one fixed name, whatever name the TLS connector
+/// was given; everything else is rustls's own WebPKI verification.
+#[derive(Debug)]
+struct VerifyFor {
+    name: ServerName<'static>,
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for VerifyFor {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _placeholder: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The system's trusted roots (what the LDAP library uses when no CA file is configured).
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    tracing::debug!(added, ignored, "system trust roots loaded for an IPv6 directory address");
+    roots
+}
+
+/// A rustls client configuration trusting `roots`; for an IPv6 literal host, one that
+/// verifies the certificate against the address and sends no SNI (none exists for an
+/// address).
+fn client_config(roots: rustls::RootCertStore, v6: Option<&TlsTarget>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("no TLS protocol version available: {e}"))?;
+    let Some(target) = v6 else {
+        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
+    };
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("no usable trust roots: {e}"))?;
+    let verifier = Arc::new(VerifyFor { name: target.name.clone(), inner });
+    let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    config.enable_sni = false;
+    Ok(config)
+}
+
+/// The certificates in `path` (PEM), every one a trust anchor.
+fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, LdapError> {
     let pem = std::fs::read(path).map_err(|source| LdapError::CaFile {
         path: path.to_owned(),
         source,
@@ -268,13 +399,7 @@ fn client_config(path: &std::path::Path) -> Result<rustls::ClientConfig, LdapErr
     if roots.is_empty() {
         return Err(bad("holds no PEM certificate".into()));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("no TLS protocol version available: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
+    Ok(roots)
 }
 
 /// Settings for unit tests: a bind DN with a password nobody reads, 5 s timeouts.
@@ -339,6 +464,23 @@ mod tests {
             url_error("ldapi:///run/slapd"),
             "directory.source `ldapi:///run/slapd`: must start with ldap:// or ldaps://"
         );
+    }
+
+    #[test]
+    fn an_ipv6_host_is_connected_here_and_verified_against_its_address() {
+        let target = TlsTarget::new("::1".parse().unwrap(), "[::1]:6360", true).unwrap();
+        assert_eq!(target.addr, "[::1]:6360".parse().unwrap());
+        assert_eq!(target.name, ServerName::try_from("::1").unwrap());
+        assert_eq!(target.library_url, "ldaps://ipv6-literal.invalid:6360");
+        let default_port = TlsTarget::new("fd00::5".parse().unwrap(), "[fd00::5]", false).unwrap();
+        assert_eq!((default_port.addr.port(), default_port.library_url.as_str()), (389, "ldap://ipv6-literal.invalid:389"));
+
+        let mut ldaps = settings("ldaps://[::1]:6360");
+        let endpoint = Endpoint::new(&ldaps).unwrap();
+        assert!(endpoint.v6.is_some() && endpoint.tls.is_some(), "system roots, verified for ::1");
+        assert_eq!(endpoint.url, "ldaps://[::1]:6360", "messages keep the configured URL");
+        ldaps.url = "ldap://[::1]:3890".into();
+        assert!(Endpoint::new(&ldaps).unwrap().v6.is_none(), "no TLS: the library connects as usual");
     }
 
     #[test]

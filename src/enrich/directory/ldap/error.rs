@@ -32,8 +32,9 @@ pub enum LdapError {
         #[source]
         source: Box<ldap3::LdapError>,
     },
-    /// The server's certificate was refused (unknown CA, wrong host name, expired …).
-    #[error("{url}: TLS certificate of the server refused")]
+    /// The server's certificate was refused (unknown CA, wrong host name, expired …). A
+    /// certificate that names no host at all gets what is missing and how to fix it.
+    #[error("{url}: TLS certificate of the server refused{}", no_name_advice(source))]
     Certificate {
         url: String,
         #[source]
@@ -171,6 +172,26 @@ pub(crate) fn rc_name(rc: u32) -> &'static str {
     }
 }
 
+/// For a certificate with no subjectAltName (only a subject CN, as Samba issues by default):
+/// what is missing and how to fix it; empty for any other refusal.
+fn no_name_advice(source: &std::io::Error) -> String {
+    use rustls::CertificateError::NotValidForNameContext;
+    let refusal = source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    let Some(rustls::Error::InvalidCertificate(NotValidForNameContext { expected, presented })) = refusal else {
+        return String::new();
+    };
+    if !presented.is_empty() {
+        return String::new();
+    }
+    let host = expected.to_str();
+    let san = if host.parse::<std::net::IpAddr>().is_ok() { format!("IP:{host}") } else { format!("DNS:{host}") };
+    format!(
+        ": it names no host: it has no subjectAltName extension, only a subject CN (the default \
+         of Samba and of older AD templates), and TLS clients no longer read the CN. Give the \
+         server a certificate whose subjectAltName includes {san}"
+    )
+}
+
 fn detail(text: &str) -> String {
     let text = text.trim();
     if text.is_empty() {
@@ -210,6 +231,27 @@ mod tests {
             e.with_causes(),
             "ldap://dc1: cannot connect: I/O error: connection refused"
         );
+    }
+
+    #[test]
+    fn a_certificate_naming_no_host_says_what_is_missing() {
+        let refused = |presented: Vec<String>| {
+            let name = rustls::pki_types::ServerName::try_from("dc1.contoso.com").unwrap();
+            let cause = rustls::CertificateError::NotValidForNameContext { expected: name, presented };
+            LdapError::Certificate {
+                url: "ldaps://dc1.contoso.com".into(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(cause)),
+            }
+        };
+        assert_eq!(
+            refused(Vec::new()).to_string(),
+            "ldaps://dc1.contoso.com: TLS certificate of the server refused: it names no host: it has no \
+             subjectAltName extension, only a subject CN (the default of Samba and of older AD templates), \
+             and TLS clients no longer read the CN. Give the server a certificate whose subjectAltName \
+             includes DNS:dc1.contoso.com"
+        );
+        let other = refused(vec!["DnsName(\"dc2.contoso.com\")".into()]);
+        assert_eq!(other.to_string(), "ldaps://dc1.contoso.com: TLS certificate of the server refused");
     }
 
     #[test]
