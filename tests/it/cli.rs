@@ -40,7 +40,7 @@ fn three_config_mistakes_are_reported_in_one_run() {
         format!(
             "error: {path}:2: unknown key `regoin` in [dialplan]; did you mean `region`?\n\
              {path}:5: unknown key `form` in [mail]; did you mean `from`?\n\
-             {path}:9: delivery.starttls: `of` is not required, opportunistic or off\n"
+             {path}:9: delivery.starttls: `of` is not one of none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)\n"
         )
     );
 }

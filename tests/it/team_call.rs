@@ -74,7 +74,7 @@ fn render_out_writes_one_file_and_one_message_id_per_member() {
     let headers = team_call(dir.path(), &MEMBERS);
     let out = dir.path().join("out");
     let (code, stderr) = render(&out, &headers);
-    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!((code, stderr.as_str()), (0, "render: 3 written, 0 skipped, 0 failed\n"));
 
     let mut expected: Vec<String> = MEMBERS.iter().map(|m| format!("{}.eml", stem(m))).collect();
     expected.sort();
@@ -113,7 +113,7 @@ fn a_name_taken_by_a_different_message_is_kept_and_the_new_one_goes_beside_it() 
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
-        format!("{}: written to {}: {name} holds a different message\n", headers[0].display(), beside.display())
+        format!("{}: written to {}: {name} holds a different message\nrender: 1 written, 0 skipped, 0 failed\n", headers[0].display(), beside.display())
     );
     assert_eq!(std::fs::read(out.join(&name)).unwrap(), other, "never overwritten");
     assert_eq!(id_and_to(&std::fs::read(&beside).unwrap()).1, MEMBERS[0]);
