@@ -71,6 +71,13 @@ pub(crate) fn base_name(value: &str) -> Option<&str> {
     plain.then_some(name)
 }
 
+/// The side file an `AttachmentName`/`AttachmentPath` value can name: its base name when that
+/// is a usable name of a voicemail (`.wav`) or fax (`.tif`) file, else `None` (a header, an
+/// `.msg`, `null`, a path to a folder). For moving an item's files without parsing it.
+pub fn side_file_name(value: &str) -> Option<&str> {
+    base_name(value).filter(|name| [SideKind::Wav, SideKind::Tif].iter().any(|kind| kind.has_extension(name)))
+}
+
 /// A side file the header names and requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SideRef {
@@ -152,6 +159,17 @@ mod tests {
         assert_eq!(base_name(r"C:\a\..\b/c\d.wav"), Some("d.wav"));
         for bad in [r"C:\voicemail\", r"C:\voicemail\..", "..", ".", "C:x.wav", "a\u{1}.wav", ""] {
             assert_eq!(base_name(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_wav_and_tif_names_are_side_files() {
+        assert_eq!(side_file_name(r"C:\UM\voicemail\a.wav"), Some("a.wav"));
+        assert_eq!(side_file_name(r"C:\UM\voicemail\f.TIF"), Some("f.TIF"));
+        for not in
+            [r"C:\UM\voicemail\other.txt", r"C:\UM\x.msg", "null", r"C:\UM\", "..", "Voice Mail (14 seconds).mp3"]
+        {
+            assert_eq!(side_file_name(not), None, "{not}");
         }
     }
 
