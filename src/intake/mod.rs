@@ -18,8 +18,8 @@
 //! folder, and never panics. Work is linear in the input and bounded: at most
 //! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`]; ids, numbers,
 //! names and addresses of at most [`MAX_ID_CHARS`] characters. Every value a template can
-//! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is an [`IntakeError`] naming the file, the line
-//! where there is one, and the problem.
+//! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is
+//! an [`IntakeError`] naming the file, the line where there is one, and the problem.
 //!
 //! Call id: `CallId` (header) or `Event/CallId` (XML); when absent, the header's `MessageID`,
 //! then the file's stem if it is a GUID (Exchange names headers `<GUID>.txt`); else an error,
