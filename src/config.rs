@@ -138,7 +138,16 @@ pub struct RawDelivery {
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<Spanned<String>>,
     pub pool_size: Option<u32>,
+    /// Largest side file attached, in MB (MiB); a larger one is left out and the mail says so.
+    pub max_attachment_mb: Option<Spanned<u64>>,
 }
+
+/// Default `[delivery] max_attachment_mb`: 20 MB of audio is about 27 MB once base64-encoded,
+/// under the 35–36 MB that Exchange's connectors and Exchange Online accept by default, and
+/// twice a 20-minute G.711 recording (Exchange's default longest voice message, ~9.6 MB).
+pub const DEFAULT_MAX_ATTACHMENT_MB: u64 = 20;
+/// Largest `max_attachment_mb` accepted: a message is built in memory.
+pub const MAX_MAX_ATTACHMENT_MB: u64 = 100;
 
 /// `[spool]` (the relay's keys are validated in [`crate::spool::settings`]).
 #[derive(Debug, Default, Deserialize)]
@@ -260,6 +269,8 @@ pub struct Config {
     pub timezone: jiff::tz::TimeZone,
     pub from: lettre::message::Mailbox,
     pub delivery: Option<DeliverySettings>,
+    /// `[delivery] max_attachment_mb` in bytes: a larger side file is not attached.
+    pub max_attachment_bytes: u64,
     pub spool_dir: Option<PathBuf>,
     pub spool_mode: SpoolMode,
     /// The relay's `[spool]` settings (retry schedule, concurrency, …).
@@ -371,6 +382,15 @@ impl RawConfig {
             }),
             None => default_from(),
         };
+        let max_attachment_mb = match &self.delivery.max_attachment_mb {
+            Some(m) if *m.get_ref() > MAX_MAX_ATTACHMENT_MB => {
+                let most = MAX_MAX_ATTACHMENT_MB;
+                p.at(m, format!("delivery.max_attachment_mb: {} is more than {most} (messages are built in memory)", m.get_ref()));
+                DEFAULT_MAX_ATTACHMENT_MB
+            }
+            Some(m) => *m.get_ref(),
+            None => DEFAULT_MAX_ATTACHMENT_MB,
+        };
         let delivery = self.delivery.validate(&mut p, &rel);
         let spool_mode = match self.spool.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
             None | Some((_, "own")) => SpoolMode::Own,
@@ -396,6 +416,7 @@ impl RawConfig {
             timezone,
             from,
             delivery,
+            max_attachment_bytes: max_attachment_mb << 20,
             spool_dir: self.spool.dir.map(&rel),
             spool_mode,
             spool,
@@ -641,6 +662,18 @@ mod tests {
         let Some(DeliverySettings::Smtp(s)) = c.delivery else { panic!("smtp expected") };
         assert_eq!((s.host.as_str(), s.port, s.implicit_tls, s.tls_level), ("mail.contoso.com", 587, false, TlsLevel::Verify));
         assert_eq!(s.password, Some(SecretSource::Env("P".into())));
+    }
+
+    #[test]
+    fn attachment_limit_in_megabytes() {
+        assert_eq!(Config::default().max_attachment_bytes, 20 << 20);
+        let c = Config::from_toml("[delivery]\ndir = \"out\"\nmax_attachment_mb = 0\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.max_attachment_bytes, 0);
+        let err = Config::from_toml("[delivery]\n\nmax_attachment_mb = 101\n", Path::new("c.toml")).unwrap_err();
+        let want = "c.toml:3: delivery.max_attachment_mb: 101 is more than 100 (messages are built in memory)";
+        assert_eq!(err.to_string(), want);
+        let err = Config::from_toml("[delivery]\nmax_attachment_mb = -1\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2: "), "{err}");
     }
 
     #[test]

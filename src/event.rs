@@ -4,7 +4,13 @@
 //! `callnote parse` prints). Intake fills the raw facts (`raw` of each party, the
 //! recipient as written, the header fields); enrichment fills the normalized numbers and
 //! the directory outcome. Nothing here does I/O.
+//!
+//! [`flatten_controls`] is the one cleaning every shown value passes through where it enters
+//! an event: header and OCS XML values (intake) and directory attributes (the index). It
+//! turns line breaks, other control characters and bidi overrides into a space, so a value
+//! can neither start a line of its own in a mail nor reorder the text around it.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -98,7 +104,44 @@ pub struct Attachment {
     pub path: PathBuf,
     /// `audio/wav`, `image/tiff`.
     pub content_type: String,
+    /// Its size when it was opened (from the open handle).
     pub size_bytes: u64,
+    /// The handle intake opened and checked; what the mail attaches is read from it, never
+    /// from `path` again. `None` for events built elsewhere (samples, tests).
+    #[serde(skip)]
+    pub opened: Option<SideHandle>,
+}
+
+/// An open side file (see `intake::read_file`, which opens and checks it). Cloning shares the
+/// handle; readers use positional reads, so clones do not disturb each other. Not part of the
+/// event's value: it is never serialized, and two events are equal whatever handles they hold.
+#[derive(Debug, Clone)]
+pub struct SideHandle(std::sync::Arc<std::fs::File>);
+
+impl SideHandle {
+    pub fn new(file: std::fs::File) -> SideHandle {
+        SideHandle(std::sync::Arc::new(file))
+    }
+
+    pub fn file(&self) -> &std::fs::File {
+        &self.0
+    }
+}
+
+impl PartialEq for SideHandle {
+    fn eq(&self, _: &SideHandle) -> bool {
+        true
+    }
+}
+
+impl Eq for SideHandle {}
+
+/// Why the side file was left out of the mail (which still goes out, and says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OmitReason {
+    /// Larger than the configured attachment limit.
+    TooLarge,
 }
 
 /// How a party identifies itself once normalized.
@@ -249,6 +292,9 @@ pub struct Event {
     pub missed_reason: Option<String>,
     pub pages: Option<u32>,
     pub attachment: Option<Attachment>,
+    /// Set when the side file is not attached (the templates then say why, instead of
+    /// "attached"); `attachment` still describes the file.
+    pub attachment_omitted: Option<OmitReason>,
     pub caller: Party,
     pub target: Option<Party>,
     pub recipient: Recipient,
@@ -273,6 +319,7 @@ impl Event {
             missed_reason: None,
             pages: None,
             attachment: None,
+            attachment_omitted: None,
             caller: Party::from_raw(None),
             target: None,
             recipient: Recipient::default(),
@@ -284,6 +331,49 @@ impl Event {
     /// ASCII letters, digits, `.`, `_` and `-` becomes `_`; never empty, never `.`/`..`.
     pub fn safe_call_id(&self) -> String {
         safe_file_stem(&self.call_id)
+    }
+}
+
+/// Whether `c` is flattened by [`flatten_controls`]: C0 and C1 controls, DEL, the line and
+/// paragraph separators (U+2028, U+2029) and the bidi embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069).
+pub fn is_flattened(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `value` with every run of [`is_flattened`] characters, and the spaces around it, turned
+/// into one space; a run at either end is dropped. Borrowed (no copy) when there is nothing
+/// to flatten, which is the usual case.
+pub fn flatten_controls(value: &str) -> Cow<'_, str> {
+    // Every flattened character is below U+0020, DEL, or starts with byte C2 (C1) or E2
+    // (U+2028–U+2069): a byte scan rules most values out without decoding.
+    if !value.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xE2) || !value.chars().any(is_flattened) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut pending = false;
+    for c in value.chars() {
+        if is_flattened(c) {
+            out.truncate(out.trim_end_matches(' ').len());
+            pending = true;
+        } else if pending && c == ' ' {
+            // spaces after a flattened run are part of it
+        } else {
+            if pending && !out.is_empty() {
+                out.push(' ');
+            }
+            pending = false;
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`flatten_controls`] for an owned value: returns it unchanged (no copy) when clean.
+pub fn flattened(value: String) -> String {
+    match flatten_controls(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(clean) => clean,
     }
 }
 
@@ -313,6 +403,25 @@ mod tests {
         assert_eq!(safe_file_stem(".."), "__");
         assert_eq!(safe_file_stem(""), "_");
         assert_eq!(safe_file_stem("abc-123_x.y"), "abc-123_x.y");
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_are_flattened() {
+        assert!(matches!(flatten_controls("Priya Raman"), Cow::Borrowed("Priya Raman")));
+        assert!(matches!(flatten_controls("Jürgen Größmann 山田 — ok"), Cow::Borrowed(_)));
+        assert_eq!(flatten_controls("Kwame\r\nBcc: evil@x.example"), "Kwame Bcc: evil@x.example");
+        assert_eq!(flatten_controls("a \r\n\t b"), "a b");
+        assert_eq!(flatten_controls("\r\nlead and trail\n"), "lead and trail");
+        assert_eq!(flatten_controls("evil\u{202E}gnp.exe"), "evil gnp.exe");
+        assert_eq!(flatten_controls("a\u{2066}b\u{2069}c\u{2028}d\u{2029}e"), "a b c d e");
+        assert_eq!(flatten_controls("nul\0del\u{7f}c1\u{85}\u{9b}x"), "nul del c1 x");
+        assert_eq!(flatten_controls("\u{202A}\u{202B}\u{202C}\u{202D}"), "");
+        // the neighbours of the flattened ranges are kept
+        for kept in ["\u{2027}", "\u{202F}", "\u{2065}", "\u{206A}", "\u{A0}", "\u{200E}"] {
+            assert_eq!(flatten_controls(kept), kept, "{kept:?}");
+        }
+        assert_eq!(flattened("clean".to_owned()), "clean");
+        assert_eq!(flattened("two\nlines".to_owned()), "two lines");
     }
 
     #[test]

@@ -3,14 +3,20 @@
 //! that a test notification and a production one take exactly the same path.
 //!
 //! [`Error`] wraps each stage's error with the input path (and call id once known).
+//!
+//! The side file is read here, once, from the handle intake opened and checked (never by
+//! path), through a bounded reader that base64-encodes it block by block. A side file over
+//! `[delivery] max_attachment_mb` (by its size at opening, or by what reading finds) is left
+//! out: the event's `attachment_omitted` says why, the templates tell the recipient, and a
+//! warning is logged. The notification itself still goes out.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use crate::compose::{self, ComposeError, ComposeSettings};
+use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::{Event, Recipient};
+use crate::event::{Event, OmitReason, Recipient};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -95,11 +101,15 @@ impl Pipeline {
         *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
     }
 
-    /// Reads and parses a file, then enriches the event (normalized numbers, directory).
+    /// Reads and parses a file, then enriches the event (normalized numbers, directory) and
+    /// marks a side file over the attachment limit as left out.
     pub fn parse_file(&self, path: &Path) -> Result<Parsed, Error> {
         Ok(match intake::read_file(path, &self.intake_options)? {
             Parsed::Event(mut event) => {
                 self.enrich(&mut event);
+                if event.attachment.as_ref().is_some_and(|att| att.size_bytes > self.config.max_attachment_bytes) {
+                    event.attachment_omitted = Some(OmitReason::TooLarge);
+                }
                 Parsed::Event(event)
             }
             skipped => skipped,
@@ -142,19 +152,65 @@ impl Pipeline {
         }
     }
 
-    /// Render and compose an enriched event, reading its side file; `path` names the input
-    /// in errors.
-    pub fn prepare_event(&self, event: Event, path: &Path) -> Result<Prepared, Error> {
-        let side_file = match &event.attachment {
-            Some(att) => Some(std::fs::read(&att.path).map_err(|source| Error::SideFile { path: att.path.clone(), source })?),
-            None => None,
-        };
-        self.prepare_event_with(event, path, side_file)
+    /// Render and compose an enriched event, reading its side file through the handle intake
+    /// opened (or, for an event without one, a handle opened and checked the same way);
+    /// `path` names the input in errors.
+    pub fn prepare_event(&self, mut event: Event, path: &Path) -> Result<Prepared, Error> {
+        let side_file = self.read_side_file(&mut event, path)?;
+        self.finish(event, path, side_file)
     }
 
     /// Render and compose an enriched event whose side file's bytes the caller supplies
     /// (`send-test` and the preview attach generated audio to sample events).
-    pub fn prepare_event_with(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+    pub fn prepare_event_with(&self, mut event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+        let limit = self.config.max_attachment_bytes;
+        let side_file = match side_file {
+            Some(bytes) if bytes.len() as u64 > limit => {
+                self.omit_too_large(&mut event, path, bytes.len() as u64);
+                None
+            }
+            other => other.map(|bytes| AttachmentBody::from_bytes(&bytes)),
+        };
+        self.finish(event, path, side_file)
+    }
+
+    /// The side file's content, encoded, or `None` when the event has none or it is left out.
+    /// The event keeps no handle afterwards.
+    #[allow(clippy::result_large_err, reason = "the pipeline's one Error, as the public functions return")]
+    fn read_side_file(&self, event: &mut Event, path: &Path) -> Result<Option<AttachmentBody>, Error> {
+        let limit = self.config.max_attachment_bytes;
+        let Some(att) = event.attachment.as_mut() else { return Ok(None) };
+        let handle = intake::side_handle(att, path)?;
+        att.opened = None;
+        let size = att.size_bytes;
+        if size > limit || event.attachment_omitted.is_some() {
+            self.omit_too_large(event, path, size);
+            return Ok(None);
+        }
+        let read = AttachmentBody::read_from(intake::ReadAt::new(handle.file()), limit, size)
+            .map_err(|source| Error::SideFile { path: att.path.clone(), source })?;
+        if read.is_none() {
+            // it grew past the limit since it was opened
+            self.omit_too_large(event, path, size);
+        }
+        Ok(read)
+    }
+
+    /// Leaves the side file out, and says so in the log (the templates say so in the mail).
+    /// `size` is its size when opened (below the limit when it grew while being read).
+    fn omit_too_large(&self, event: &mut Event, path: &Path, size: u64) {
+        let file = event.attachment.as_ref().map(|a| a.file_name.as_str()).unwrap_or_default();
+        let limit = self.config.max_attachment_bytes;
+        tracing::warn!(
+            input = %path.display(), side_file = file, size, limit,
+            "side file over [delivery] max_attachment_mb: the notification goes out without it, saying so"
+        );
+        event.attachment_omitted = Some(OmitReason::TooLarge);
+    }
+
+    /// Render, then compose with the side file's encoded content.
+    #[allow(clippy::result_large_err, reason = "the pipeline's one Error, as the public functions return")]
+    fn finish(&self, event: Event, path: &Path, side_file: Option<AttachmentBody>) -> Result<Prepared, Error> {
         let settings = RenderSettings { timezone: self.config.timezone.clone(), default_locale: self.config.default_locale.clone() };
         let rendered = self.templates().render(&event, &settings).map_err(|source| Error::Render {
             path: path.to_owned(),

@@ -98,6 +98,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
         missed_reason: (kind == Kind::MissedCall && ocs).then(|| "CallerReleased".to_owned()),
         pages: None,
         attachment: None,
+        attachment_omitted: None,
         caller,
         target: match kind {
             Kind::CallForwarded => Some(people::forwarding_target()),
@@ -159,7 +160,7 @@ fn caller(outcome: &str, language: &str) -> Option<Party> {
 
 fn side_file(call_id: &str, extension: &str, content_type: &str, size_bytes: u64) -> Attachment {
     let file_name = format!("{call_id}.{extension}");
-    Attachment { path: file_name.clone().into(), file_name, content_type: content_type.to_owned(), size_bytes }
+    Attachment { path: file_name.clone().into(), file_name, content_type: content_type.to_owned(), size_bytes, opened: None }
 }
 
 /// The header lines an event like this would have come with.

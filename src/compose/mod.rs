@@ -19,12 +19,17 @@
 //! [`mark_as_test`] turns a composed message into a test message (fresh Message-ID, dated
 //! now, `X-Callnote-Test: yes`).
 //!
-//! No MIME is written by hand: lettre encodes every header (RFC 2047 for non-ASCII) and
-//! encodes CR/LF inside values, so nothing from an input can start a header line of its own.
+//! No MIME is written by hand: lettre encodes every header (RFC 2047 for non-ASCII) and folds
+//! it at spaces. Every value from the event is first made one line ([`one_line`]: control
+//! characters flattened) and cut to [`MAX_HEADER_VALUE`] bytes, so nothing from an input can
+//! start a header line of its own, and no header line passes 998 bytes (RFC 5322 §2.1.1)
+//! even when a value has no space to fold at.
 //! The part bodies are transfer-encoded by [`transfer`] (one pass each, for speed) and handed
-//! to lettre ready. Compose never reads files: the side file's bytes are passed in.
+//! to lettre ready. Compose never reads files: the side file comes in encoded ([`AttachmentBody`]).
 
 mod transfer;
+
+pub use transfer::AttachmentBody;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -34,7 +39,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use sha2::{Digest, Sha256};
 
-use crate::event::{Event, Importance, Kind};
+use crate::event::{Event, Importance, Kind, flatten_controls};
 use crate::render::Rendered;
 
 /// Why a message could not be composed.
@@ -48,6 +53,8 @@ pub enum ComposeError {
         #[source]
         source: lettre::address::AddressError,
     },
+    #[error("recipient address is too long: {0} bytes (at most 254)")]
+    RecipientAddressTooLong(usize),
     #[error("content type `{0}` of the side file is not valid")]
     BadContentType(String),
     #[error("cannot build the message")]
@@ -154,9 +161,31 @@ pub fn mark_as_test(message: &mut Message, from: &Mailbox) {
     headers.insert_raw(raw_header("X-Callnote-Test", "yes"));
 }
 
-/// Replaces control characters (CR, LF, TAB, …) with spaces: header values are one line.
+
+/// Longest header value written, in bytes: with the longest header name we write and its
+/// `: `, a value that cannot be folded (one long word) still fits a 998-byte line.
+pub const MAX_HEADER_VALUE: usize = 900;
+/// Longest display name in `To`, in bytes (quoting may double it).
+const MAX_DISPLAY_NAME: usize = 256;
+/// Longest mailbox address (RFC 5321 §4.5.3.1.3: a path of 256 octets with its `<>`).
+const MAX_ADDRESS: usize = 254;
+
+/// A header value: control characters (CR, LF, TAB, bidi overrides, …) flattened to spaces,
+/// trimmed, and cut to [`MAX_HEADER_VALUE`] bytes.
 fn one_line(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
+    cut(flatten_controls(value).trim(), MAX_HEADER_VALUE)
+}
+
+/// `value` cut to at most `max` bytes at a character boundary, ending in `…` when cut.
+fn cut(value: &str, max: usize) -> String {
+    if value.len() <= max {
+        return value.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &value[..end])
 }
 
 fn raw_header(name: &'static str, value: &str) -> HeaderValue {
@@ -188,11 +217,15 @@ fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
 }
 
 /// Builds the message. `side_file` is the attachment's content when the event has one.
-pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, side_file: Option<Vec<u8>>) -> Result<Message, ComposeError> {
+pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, side_file: Option<AttachmentBody>) -> Result<Message, ComposeError> {
     let address = event.recipient.address.as_deref().map(str::trim).filter(|a| !a.is_empty())
         .ok_or_else(|| ComposeError::NoRecipientAddress(event.recipient.object_guid.clone()))?;
+    if address.len() > MAX_ADDRESS {
+        return Err(ComposeError::RecipientAddressTooLong(address.len()));
+    }
     let email = address.parse().map_err(|source| ComposeError::BadRecipientAddress { address: address.to_owned(), source })?;
-    let to = Mailbox::new(event.recipient.name.as_deref().map(one_line).filter(|n| !n.is_empty()), email);
+    let name = event.recipient.name.as_deref().map(|n| cut(&one_line(n), MAX_DISPLAY_NAME)).filter(|n| !n.is_empty());
+    let to = Mailbox::new(name, email);
 
     // Given explicitly, so lettre does not parse From and To back out of the headers.
     let envelope = lettre::address::Envelope::new(Some(settings.from.email.clone()), vec![to.email.clone()]).map_err(ComposeError::Build)?;
@@ -242,9 +275,9 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
         .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(transfer::text(&rendered.text)))
         .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(transfer::text(&rendered.html)));
     let body = match (&event.attachment, side_file) {
-        (Some(att), Some(bytes)) => {
+        (Some(att), Some(AttachmentBody(content))) => {
             let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
-            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(transfer::binary(&bytes), content_type))
+            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(content, content_type))
         }
         _ => alternative,
     };
@@ -315,6 +348,16 @@ mod tests {
 
     #[test]
     fn one_line_removes_line_breaks() {
-        assert_eq!(one_line("a\r\nBcc: evil@x\t"), "a  Bcc: evil@x");
+        assert_eq!(one_line("a\r\nBcc: evil@x\t"), "a Bcc: evil@x");
+        assert_eq!(one_line("evil\u{202E}txt.exe"), "evil txt.exe");
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_character_boundary() {
+        assert_eq!(one_line(&"x".repeat(5_000)).len(), MAX_HEADER_VALUE);
+        assert!(one_line(&"x".repeat(5_000)).ends_with("x…"));
+        let accented = one_line(&"é".repeat(600)); // 1,200 bytes
+        assert!(accented.len() <= MAX_HEADER_VALUE && accented.ends_with("é…"), "{}", accented.len());
+        assert_eq!(one_line(&"y".repeat(MAX_HEADER_VALUE)), "y".repeat(MAX_HEADER_VALUE));
     }
 }

@@ -13,9 +13,13 @@
 //!   of at most 76 characters with soft breaks, `=` and every byte outside printable ASCII
 //!   escaped, whitespace at a line's end escaped. Line ends become CRLF either way.
 //! - [`binary`]: an attachment, `base64` in lines of 76 characters (RFC 2045 §6.8).
+//! - [`AttachmentBody::read_from`]: the same, read from a file block by block and bounded, so
+//!   only the encoded copy is ever held whole (never the raw bytes as well).
 //!
 //! Both are checked by decoding with an independent MIME parser (the unit tests here, and the
 //! `.eml` parse-back tests under `tests/it`).
+
+use std::io::{self, Read};
 
 use base64::Engine as _;
 use lettre::message::Body;
@@ -36,6 +40,55 @@ pub fn text(content: &str) -> Body {
 /// An attachment's bytes as `base64`.
 pub fn binary(content: &[u8]) -> Body {
     Body::dangerous_pre_encoded(base64_lines(content), ContentTransferEncoding::Base64)
+}
+
+/// An attachment's content, base64-encoded and ready for the message.
+#[derive(Debug, Clone)]
+pub struct AttachmentBody(pub(super) Body);
+
+impl AttachmentBody {
+    /// From bytes already in memory (the generated audio of a sample).
+    pub fn from_bytes(content: &[u8]) -> AttachmentBody {
+        AttachmentBody(binary(content))
+    }
+
+    /// Reads `reader` to its end, encoding each block as it arrives. `Ok(None)` when it holds
+    /// more than `limit` bytes: reading stops at the first block past the limit. `size_hint`
+    /// (the size the file had when opened) sizes the output once.
+    pub fn read_from(mut reader: impl Read, limit: u64, size_hint: u64) -> io::Result<Option<AttachmentBody>> {
+        // A whole number of 57-byte lines (and of base64 blocks), so pieces join seamlessly.
+        const READ: usize = BLOCK * 16;
+        let expected = usize::try_from(size_hint.min(limit)).unwrap_or(0);
+        let mut out = Vec::with_capacity(base64_capacity(expected));
+        let mut buf = vec![0u8; READ];
+        let mut block = [0u8; ENCODED_BLOCK];
+        let mut total = 0u64;
+        loop {
+            let filled = fill(&mut reader, &mut buf)?;
+            total += filled as u64;
+            if total > limit {
+                return Ok(None);
+            }
+            push_base64(&buf[..filled], &mut block, &mut out);
+            if filled < READ {
+                return Ok(Some(AttachmentBody(Body::dangerous_pre_encoded(out, ContentTransferEncoding::Base64))));
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; the number of bytes read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// The lines of `text`, split at LF (found with memchr), each without a CR that ends it.
@@ -131,23 +184,35 @@ fn quoted_printable(text: &str) -> Vec<u8> {
     out
 }
 
+/// Input bytes that make one full base64 line.
+const CHUNK: usize = LINE / 4 * 3;
+/// Encoded a block of lines at a time (the engine is fastest on long input), then laid out
+/// line by line with CRLF.
+const BLOCK: usize = CHUNK * 64;
+const ENCODED_BLOCK: usize = BLOCK / 3 * 4;
+
+/// Bytes of the base64 lines (with their CRLFs) of `len` input bytes.
+fn base64_capacity(len: usize) -> usize {
+    base64::encoded_len(len, true).unwrap_or(0) + 2 * len.div_ceil(CHUNK)
+}
+
 fn base64_lines(bytes: &[u8]) -> Vec<u8> {
-    const CHUNK: usize = LINE / 4 * 3; // 57 input bytes make one full line
-    // Encoded a block of lines at a time (the engine is fastest on long input), then laid
-    // out line by line with CRLF.
-    const BLOCK: usize = CHUNK * 64;
+    let mut out = Vec::with_capacity(base64_capacity(bytes.len()));
+    push_base64(bytes, &mut [0u8; ENCODED_BLOCK], &mut out);
+    out
+}
+
+/// Appends the base64 lines of `input` to `out`. Only the last piece of an input may be
+/// anything but a whole number of lines ([`CHUNK`] bytes).
+fn push_base64(input: &[u8], block: &mut [u8; ENCODED_BLOCK], out: &mut Vec<u8>) {
     let engine = &base64::engine::general_purpose::STANDARD;
-    let line_count = bytes.len().div_ceil(CHUNK);
-    let mut out = Vec::with_capacity(base64::encoded_len(bytes.len(), true).unwrap_or(0) + 2 * line_count);
-    let mut block = vec![0u8; BLOCK / 3 * 4];
-    for input in bytes.chunks(BLOCK) {
-        let written = engine.encode_slice(input, &mut block).expect("the block buffer fits a block");
+    for piece in input.chunks(BLOCK) {
+        let written = engine.encode_slice(piece, &mut block[..]).expect("the block buffer fits a block");
         for line in block[..written].chunks(LINE) {
             out.extend_from_slice(line);
             out.extend_from_slice(b"\r\n");
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -228,6 +293,30 @@ mod tests {
         let joined = text.replace("\r\n", "");
         assert_eq!(base64::engine::general_purpose::STANDARD.decode(joined).unwrap(), bytes);
         assert!(encoded(&binary(b"")).is_empty());
+    }
+
+    #[test]
+    fn read_from_encodes_like_binary_and_stops_past_the_limit() {
+        // several reads, the last one short, and reads that return less than asked
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(1000);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(3 * BLOCK * 16 + 1234).collect();
+        let body = AttachmentBody::read_from(Trickle(&bytes), bytes.len() as u64, 10).unwrap().unwrap();
+        assert_eq!(encoded(&body.0), encoded(&binary(&bytes)));
+        assert_eq!(body.0.encoding(), ContentTransferEncoding::Base64);
+
+        assert!(AttachmentBody::read_from(Trickle(&bytes), bytes.len() as u64 - 1, 0).unwrap().is_none());
+        let exact = &bytes[..BLOCK * 16];
+        assert!(AttachmentBody::read_from(Trickle(exact), exact.len() as u64, 0).unwrap().is_some());
+        assert!(AttachmentBody::read_from(Trickle(b""), 0, 0).unwrap().is_some());
+        assert!(AttachmentBody::read_from(Trickle(b"x"), 0, 0).unwrap().is_none());
     }
 
     #[test]

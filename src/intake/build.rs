@@ -4,8 +4,9 @@
 //! Consumes a [`Header`] (or a standalone XML text) and the file's path (for the GUID-stem
 //! fallback of the call id); produces the [`Parsed`] result and the side file the event
 //! needs ([`SideRef`]), without touching the file system. Values go into the event as
-//! written: numbers are not normalized, names are not looked up, `ContactInfo` is never
-//! decoded. Invalid values become one [`IntakeErrorKind::InvalidFields`] listing all of
+//! written, except that control characters are flattened ([`flatten_controls`]): numbers are not
+//! normalized, names are not looked up, `ContactInfo` is never decoded. Ids, callers and
+//! recipients longer than [`MAX_ID_CHARS`] are invalid. Invalid values become one [`IntakeErrorKind::InvalidFields`] listing all of
 //! them in line order; a wrong `MessageType` or bad XML stops at once.
 
 use std::path::Path;
@@ -19,8 +20,8 @@ use super::error::{FieldProblem, FieldProblemKind, IntakeErrorKind, Problem};
 use super::ocs_xml::{self, Notification};
 use super::side_file::{self, SideKind, SideRef};
 use super::um_header::{Field, Header};
-use super::values;
-use crate::event::{Codec, Event, Importance, Kind, Party, Recipient};
+use super::values::{self, MAX_ID_CHARS};
+use crate::event::{Codec, Event, Importance, Kind, Party, Recipient, flatten_controls};
 
 /// What parsing produced: the result, and the side file it still needs (read_file finds it).
 pub(crate) struct Built {
@@ -138,12 +139,24 @@ impl<'h> Reader<'h> {
         self.known[key as usize].filter(|f| !f.value.is_empty())
     }
 
-    fn str(&self, key: Key) -> Option<&'h str> {
-        self.field(key).map(|f| f.value)
+    /// A value a template may show, cleaned of control characters.
+    fn string(&self, key: Key) -> Option<String> {
+        self.field(key).map(|f| flatten_controls(f.value).into_owned())
     }
 
-    fn string(&self, key: Key) -> Option<String> {
-        self.str(key).map(str::to_owned)
+    /// [`Reader::string`] for a value that may reach a mail header: over [`MAX_ID_CHARS`]
+    /// characters it is invalid (recorded) and `None`.
+    fn bounded(&mut self, key: Key) -> Option<String> {
+        let field = self.field(key)?;
+        match values::within(field.value, MAX_ID_CHARS) {
+            Ok(_) => self.string(key),
+            Err(chars) => {
+                let kind = FieldProblemKind::TooLong { chars, max: MAX_ID_CHARS };
+                let value = Some(values::beginning(field.value));
+                self.problems.push(FieldProblem { line: Some(field.line), key: field.key.to_owned(), value, kind });
+                None
+            }
+        }
     }
 
     fn invalid(&mut self, field: Field<'h>, kind: FieldProblemKind) {
@@ -249,9 +262,15 @@ pub(crate) fn from_header(header: &Header<'_>, path: &Path, opts: &IntakeOptions
         Class::Fax => fax_fields(&mut r, &mut event),
         Class::Missed | Class::Ocs | Class::Skip => None,
     };
-    let xml_call_id = notification.as_ref().and_then(|n| n.call_id.clone());
-    match call_id(xml_call_id.or_else(|| r.string(Key::CallId)).or_else(|| r.string(Key::MessageId)), path) {
+    let header_key = if r.field(Key::CallId).is_some() { Key::CallId } else { Key::MessageId };
+    let too_long = r.field(header_key).is_some_and(|f| values::within(f.value, MAX_ID_CHARS).is_err());
+    let given = match notification.as_ref().and_then(|n| n.call_id.clone()) {
+        Some(id) => Some(id),
+        None => r.bounded(header_key),
+    };
+    match call_id(given, path) {
         Some(id) => event.call_id = id,
+        None if too_long => {} // recorded by `bounded`
         None => r.missing(Key::CallId.name(), FieldProblemKind::MissingCallId),
     }
     r.finish()?;
@@ -276,10 +295,10 @@ fn common_fields(r: &mut Reader<'_>, message_type: &str, opts: &IntakeOptions) -
     event.subject = r.string(Key::Subject);
     event.importance = if important == Some(true) { Importance::High } else { Importance::Normal };
     event.private = private == Some(true);
-    event.caller = Party::from_raw(r.string(Key::CallerId));
+    event.caller = Party::from_raw(r.bounded(Key::CallerId));
     event.recipient = Recipient {
-        name: r.string(Key::RecipientName),
-        address: r.string(Key::RecipientAddress),
+        name: r.bounded(Key::RecipientName),
+        address: r.bounded(Key::RecipientAddress),
         culture: r.checked_str(culture_key, FieldProblemKind::InvalidCulture, values::is_culture_name),
         sip: None,
         eum_proxy: None,
@@ -387,13 +406,13 @@ fn raw_fields(header: &Header<'_>, with_bare_xml: bool) -> IndexMap<String, Stri
     let mut xml = header.bare_xml.filter(|_| with_bare_xml);
     for f in &header.fields {
         if let Some((_, text)) = xml.filter(|(line, _)| *line < f.line) {
-            fields.insert("OCSNotificationData".to_owned(), text.to_owned());
+            fields.insert("OCSNotificationData".to_owned(), flatten_controls(text).into_owned());
             xml = None;
         }
-        fields.insert(f.key.to_owned(), f.value.to_owned());
+        fields.insert(f.key.to_owned(), flatten_controls(f.value).into_owned());
     }
     if let Some((_, text)) = xml {
-        fields.insert("OCSNotificationData".to_owned(), text.to_owned());
+        fields.insert("OCSNotificationData".to_owned(), flatten_controls(text).into_owned());
     }
     fields
 }

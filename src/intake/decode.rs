@@ -16,6 +16,8 @@ pub const MAX_FILE_BYTES: usize = 1 << 20;
 /// Longest line accepted (64 KiB of UTF-8), well above the longest legitimate line
 /// (`OCSNotificationData`, `ContactInfo`).
 pub const MAX_LINE_BYTES: usize = 64 << 10;
+/// Most lines accepted. A header has a few dozen; a pretty-printed OCS XML file a few more.
+pub const MAX_LINES: usize = 10_000;
 
 const BOM_UTF8: &[u8] = b"\xEF\xBB\xBF";
 const BOM_UTF16LE: &[u8] = b"\xFF\xFE";
@@ -131,9 +133,12 @@ fn first_overlong_line(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// Refuses NUL characters and over-long lines, naming the line.
+/// Refuses NUL characters, over-long lines and too many lines, naming the line.
 fn check_lines(text: &str) -> Result<(), Problem> {
     for (number, line) in lines(text) {
+        if number > MAX_LINES {
+            return Err(Problem::at(number, IntakeErrorKind::TooManyLines { limit: MAX_LINES }));
+        }
         if line.len() > MAX_LINE_BYTES {
             return Err(Problem::at(number, IntakeErrorKind::LineTooLong { limit: MAX_LINE_BYTES }));
         }
@@ -272,6 +277,17 @@ mod tests {
         let mut big_long_line = b"A : b\r\nB : c\r\n".to_vec();
         big_long_line.resize(MAX_FILE_BYTES + 10, b'y');
         assert_eq!(kind_and_line(&big_long_line), ("line too long: over 65536 bytes".into(), Some(3)));
+    }
+
+    #[test]
+    fn line_count_limit() {
+        let at_limit = "K : v\n".repeat(MAX_LINES);
+        assert!(decode(at_limit.as_bytes()).is_ok());
+        let over = format!("{at_limit}K : v");
+        assert_eq!(kind_and_line(over.as_bytes()), ("too many lines: over 10000".into(), Some(MAX_LINES + 1)));
+        // blank lines count too (CR-only line ends as well)
+        let blank = "\r".repeat(MAX_LINES + 1);
+        assert_eq!(kind_and_line(blank.as_bytes()).1, Some(MAX_LINES + 1));
     }
 
     #[test]

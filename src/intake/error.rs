@@ -80,6 +80,10 @@ pub enum IntakeErrorKind {
     NulCharacter,
     #[error("line too long: over {limit} bytes")]
     LineTooLong { limit: usize },
+    #[error("too many lines: over {limit}")]
+    TooManyLines { limit: usize },
+    #[error("not a regular file (a link, folder, FIFO or device is never read)")]
+    NotRegularFile,
 
     // --- header grammar and fields ---------------------------------------------------------
     #[error("duplicate key `{key}` (first on line {first_line})")]
@@ -123,12 +127,16 @@ pub enum IntakeErrorKind {
     UnknownPriority { value: String },
     #[error("invalid Time `{value}` (expected yyyy-MM-dd HH:mm:ssZ)")]
     InvalidTime { value: String },
+    #[error("`<{name}>` in OCS XML is too long: {chars} characters (at most {max})")]
+    XmlValueTooLong { name: &'static str, chars: usize, max: usize },
 
     // --- the side file ---------------------------------------------------------------------
     #[error("side file `{name}` not found in {}", dir.display())]
     SideFileMissing { name: String, dir: PathBuf },
     #[error("side file `{name}` is not a regular file")]
     SideFileNotRegular { name: String },
+    #[error("side file `{name}` has {links} names (hard links); only a file of its own is attached")]
+    SideFileLinked { name: String, links: u64 },
     #[error("side file `{name}` is not a {expected} file (its first bytes do not match)")]
     SideFileWrongMagic { name: String, expected: &'static str },
     #[error("cannot read side file `{name}`")]
@@ -186,6 +194,8 @@ pub enum FieldProblemKind {
     MissingRecipient,
     /// No `CallId`, no `MessageID`, and the file name is not a GUID.
     MissingCallId,
+    /// Longer than the field allows (the value kept in the problem is cut short).
+    TooLong { chars: usize, max: usize },
 }
 
 impl fmt::Display for FieldProblem {
@@ -220,6 +230,9 @@ impl fmt::Display for FieldProblem {
             }
             FieldProblemKind::MissingCallId => {
                 f.write_str("missing CallId (no MessageID either, and the file name is not a GUID)")
+            }
+            FieldProblemKind::TooLong { chars, max } => {
+                write!(f, "{key} is too long: {chars} characters (at most {max}), starting `{value}`")
             }
         }
     }

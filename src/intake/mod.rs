@@ -5,16 +5,21 @@
 //!                   └──────(starts with `<`)──ocs_xml──┘        (read_file only)
 //! ```
 //!
-//! - [`read_file`]: reads a file (at most [`MAX_FILE_BYTES`] + 1 bytes), parses it and finds
-//!   its side file (`.wav`/`.tif`) in the header's own folder. Used by every command.
+//! - [`read_file`]: reads a file (at most [`MAX_FILE_BYTES`] + 1 bytes), parses it and opens
+//!   its side file (`.wav`/`.tif`) in the header's own folder. Both are opened once, without
+//!   following a link, and checked by handle; the event's attachment holds the side file's
+//!   handle, which is all that is ever read of it. Used by every command.
 //! - [`parse`]: the pure parse of bytes already read; it never touches the file system, so
 //!   the event's `attachment` stays `None`.
 //!
 //! The event holds the facts as written: the caller's `raw` id is not normalized (that is
 //! enrichment), `ContactInfo` is never decoded, unknown fields are kept in `fields`. Intake
 //! never guesses an encoding, never expands XML entities, never reads outside the header's
-//! folder, and never panics. Every failure is an [`IntakeError`] naming the file, the line
-//! where there is one, and the problem.
+//! folder, and never panics. Work is linear in the input and bounded: at most
+//! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`]; ids, numbers,
+//! names and addresses of at most [`MAX_ID_CHARS`] characters. Every value a template can
+//! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is
+//! an [`IntakeError`] naming the file, the line where there is one, and the problem.
 //!
 //! Call id: `CallId` (header) or `Event/CallId` (XML); when absent, the header's `MessageID`,
 //! then the file's stem if it is a GUID (Exchange names headers `<GUID>.txt`); else an error,
@@ -24,6 +29,7 @@ mod build;
 mod decode;
 mod error;
 mod ocs_xml;
+mod open;
 mod side_file;
 mod um_header;
 mod values;
@@ -31,10 +37,13 @@ mod values;
 use std::io::Read;
 use std::path::Path;
 
-pub use decode::{MAX_FILE_BYTES, MAX_LINE_BYTES};
+pub use decode::{MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_LINES};
 pub use error::{FieldProblem, FieldProblemKind, IntakeError, IntakeErrorKind};
+pub use open::ReadAt;
+pub use side_file::side_file_name;
+pub use values::MAX_ID_CHARS;
 
-use crate::event::Event;
+use crate::event::{Attachment, Event, SideHandle};
 
 /// Options that change how a header is read.
 #[derive(Debug, Clone)]
@@ -53,7 +62,8 @@ impl Default for IntakeOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Event(Box<Event>),
-    /// Recognised but not a notification (HealthCheck, CDR, …): the MessageType as written.
+    /// Recognised but not a notification (HealthCheck, CDR, XSOVoiceMail, …): the MessageType
+    /// as written. It has no side file: nothing it names is opened, and nothing may go with it.
     Skipped(String),
 }
 
@@ -74,15 +84,24 @@ fn parse_built(bytes: &[u8], path: &Path, opts: &IntakeOptions) -> Result<build:
 }
 
 /// Reads `path` (refusing files over [`MAX_FILE_BYTES`] after reading at most one byte
-/// more), parses it, and finds the side file it names in the same folder. A voicemail with
-/// `Duration` > 0 or a fax whose side file is missing, or is not RIFF/WAVE or TIFF, fails.
+/// more), parses it, and opens the side file it names in the same folder. The header is
+/// opened without following a link and must be a regular file. A voicemail longer than 0
+/// seconds or a fax fails when its side file is missing, not a regular file of its own, or
+/// not RIFF/WAVE or TIFF.
 pub fn read_file(path: &Path, opts: &IntakeOptions) -> Result<Parsed, IntakeError> {
-    let io = |e| IntakeError { path: path.to_owned(), line: None, kind: IntakeErrorKind::Io(e) };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let fail = |kind| IntakeError { path: path.to_owned(), line: None, kind };
+    let file = match open::open(path) {
+        Ok(file) => file,
+        Err(e) if open::is_not_a_file(&e) => return Err(fail(IntakeErrorKind::NotRegularFile)),
+        Err(e) => return Err(fail(IntakeErrorKind::Io(e))),
+    };
+    let meta = file.metadata().map_err(|e| fail(IntakeErrorKind::Io(e)))?;
+    if !meta.is_file() {
+        return Err(fail(IntakeErrorKind::NotRegularFile));
+    }
     let limit = MAX_FILE_BYTES as u64 + 1;
-    let mut bytes = Vec::with_capacity(usize::try_from(size.min(limit)).unwrap_or(MAX_FILE_BYTES));
-    file.take(limit).read_to_end(&mut bytes).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(MAX_FILE_BYTES));
+    file.take(limit).read_to_end(&mut bytes).map_err(|e| fail(IntakeErrorKind::Io(e)))?;
 
     let built = parse_built(&bytes, path, opts)?;
     match (built.parsed, built.side) {
@@ -92,6 +111,16 @@ pub fn read_file(path: &Path, opts: &IntakeOptions) -> Result<Parsed, IntakeErro
             Ok(Parsed::Event(event))
         }
         (parsed, _) => Ok(parsed),
+    }
+}
+
+/// The open handle of `attachment`: the one intake opened, else the file opened again from
+/// the attachment's folder with the same checks (for an event built without a handle).
+/// `path` names the input in errors.
+pub fn side_handle(attachment: &Attachment, path: &Path) -> Result<SideHandle, IntakeError> {
+    match &attachment.opened {
+        Some(handle) => Ok(handle.clone()),
+        None => side_file::reopen(attachment).map_err(|kind| IntakeError { path: path.to_owned(), line: None, kind }),
     }
 }
 

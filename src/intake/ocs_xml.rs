@@ -5,8 +5,12 @@
 //! as written (trimmed), and the event [`Kind`] its `Event/@type` and `TargetClass` give.
 //! Elements are found by name under `UserNotification` and `Event`, in any order; unknown
 //! elements are ignored; a repeated element is an error. Never accepts a DTD, never expands
-//! an entity other than the five predefined ones and character references. Returns
+//! an entity other than the five predefined ones and character references. Values are
+//! cleaned of control characters (a `&#13;&#10;` becomes a space, see
+//! [`flatten_controls`]); ids, addresses and parties over [`MAX_ID_CHARS`] are refused. Returns
 //! [`XmlProblem`] (an [`IntakeErrorKind`] with the byte offset where it was found).
+
+use std::borrow::Cow;
 
 use jiff::Timestamp;
 use quick_xml::escape::resolve_predefined_entity;
@@ -14,8 +18,8 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use super::error::IntakeErrorKind;
-use super::values::{parse_ocs_time, parse_priority};
-use crate::event::{Importance, Kind};
+use super::values::{MAX_ID_CHARS, parse_ocs_time, parse_priority, within};
+use crate::event::{Importance, Kind, flatten_controls};
 
 const ROOT: &str = "UserNotification";
 
@@ -59,6 +63,11 @@ impl Slot {
 
     fn find(among: &[Slot], name: &[u8]) -> Option<Slot> {
         among.iter().copied().find(|s| s.name().as_bytes() == name)
+    }
+
+    /// Whether the value may reach a mail header (and so is bounded by [`MAX_ID_CHARS`]).
+    fn bounded(self) -> bool {
+        !matches!(self, Slot::Subject | Slot::MissedReason)
     }
 }
 
@@ -132,7 +141,7 @@ pub(crate) fn parse(xml: &str) -> Result<Notification, XmlProblem> {
         match event {
             Event::Start(e) => walk.start(&e, at, false)?,
             Event::Empty(e) => walk.start(&e, at, true)?,
-            Event::End(_) => walk.end(),
+            Event::End(_) => walk.end()?,
             Event::Text(t) => {
                 let text = t.decode().map_err(|e| problem(at, IntakeErrorKind::MalformedXml(e.into())))?;
                 walk.text(&text, at)?;
@@ -183,7 +192,7 @@ impl Walk {
             }
         }
         if empty {
-            self.close_capture_at(self.depth);
+            self.close_capture_at(self.depth)?;
             if self.depth == 0 {
                 self.root_closed = true;
             }
@@ -195,28 +204,35 @@ impl Walk {
     }
 
     /// An end tag; quick-xml has already checked that it matches the open element.
-    fn end(&mut self) {
+    fn end(&mut self) -> Result<(), XmlProblem> {
         self.depth = self.depth.saturating_sub(1);
         self.open.pop();
-        self.close_capture_at(self.depth);
+        self.close_capture_at(self.depth)?;
         if self.depth == 1 {
             self.in_event = false;
         }
         if self.depth == 0 {
             self.root_closed = true;
         }
+        Ok(())
     }
 
-    fn close_capture_at(&mut self, depth: usize) {
+    fn close_capture_at(&mut self, depth: usize) -> Result<(), XmlProblem> {
         if self.capture.as_ref().is_some_and(|c| c.depth == depth)
             && let Some(c) = self.capture.take()
         {
-            let value = match c.text.trim() {
-                trimmed if trimmed.len() == c.text.len() => c.text,
-                trimmed => trimmed.to_owned(),
-            };
+            // kept as it is (no copy) unless trimming or cleaning changes it
+            let unchanged = matches!(flatten_controls(c.text.trim()), Cow::Borrowed(b) if b.len() == c.text.len());
+            let value = if unchanged { c.text } else { flatten_controls(c.text.trim()).into_owned() };
+            if c.slot.bounded()
+                && let Err(chars) = within(&value, MAX_ID_CHARS)
+            {
+                let kind = IntakeErrorKind::XmlValueTooLong { name: c.slot.name(), chars, max: MAX_ID_CHARS };
+                return Err(problem(c.offset, kind));
+            }
             self.found[c.slot as usize] = Some(Found { value, offset: c.offset });
         }
+        Ok(())
     }
 
     fn text(&mut self, text: &str, at: u64) -> Result<(), XmlProblem> {

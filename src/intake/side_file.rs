@@ -1,17 +1,20 @@
-//! The side file of a header (voicemail `.wav`, fax `.tif`): its base name, and finding it.
+//! The side file of a header (voicemail `.wav`, fax `.tif`): its base name, and opening it.
 //!
 //! Consumes the `AttachmentName`/`AttachmentPath` value (an absolute Windows path on the
 //! Exchange server, which does not exist here) and the header file's path; produces an
-//! [`Attachment`] for the file of the same base name in the header's own folder. Never looks
-//! anywhere else, never follows a base name with separators or `..`, never reads more than
-//! the first 12 bytes (the magic number). Returns [`Problem`]s with
-//! `SideFile*` [`IntakeErrorKind`]s, on the line of the attachment field.
+//! [`Attachment`] holding an open handle on the file of the same base name in the header's
+//! own folder. The file is opened once, without following a link ([`super::open`]), and the
+//! *handle* is checked: a regular file, with no other name (one hard link), whose first 12
+//! bytes are the kind's magic number. Everything later reads that handle, never the path.
+//! Never looks anywhere else, never follows a base name with separators or `..`. Returns
+//! [`Problem`]s with `SideFile*` [`IntakeErrorKind`]s, on the line of the attachment field.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{IntakeErrorKind, Problem};
-use crate::event::Attachment;
+use super::open::{self, ReadAt};
+use crate::event::{Attachment, SideHandle};
 
 /// What a side file must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,11 @@ impl SideKind {
             SideKind::Wav => ext.eq_ignore_ascii_case("wav"),
             SideKind::Tif => ext.eq_ignore_ascii_case("tif") || ext.eq_ignore_ascii_case("tiff"),
         }
+    }
+
+    /// The kind whose content type `content_type` is (as [`Attachment::content_type`] holds it).
+    fn of_content_type(content_type: &str) -> Option<SideKind> {
+        [SideKind::Wav, SideKind::Tif].into_iter().find(|k| k.content_type().eq_ignore_ascii_case(content_type))
     }
 
     fn content_type(self) -> &'static str {
@@ -63,6 +71,13 @@ pub(crate) fn base_name(value: &str) -> Option<&str> {
     plain.then_some(name)
 }
 
+/// The side file an `AttachmentName`/`AttachmentPath` value can name: its base name when that
+/// is a usable name of a voicemail (`.wav`) or fax (`.tif`) file, else `None` (a header, an
+/// `.msg`, `null`, a path to a folder). For moving an item's files without parsing it.
+pub fn side_file_name(value: &str) -> Option<&str> {
+    base_name(value).filter(|name| [SideKind::Wav, SideKind::Tif].iter().any(|kind| kind.has_extension(name)))
+}
+
 /// A side file the header names and requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SideRef {
@@ -73,38 +88,59 @@ pub(crate) struct SideRef {
     pub kind: SideKind,
 }
 
-/// Finds `side` in the folder of `header` and checks that it is what it claims to be.
+/// Opens `side` in the folder of `header` and checks that it is what it claims to be.
 pub(crate) fn locate(header: &Path, side: &SideRef) -> Result<Attachment, Problem> {
     let dir = match header.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     };
-    let path = dir.join(&side.name);
-    let fail = |kind| Problem::at(side.line, kind);
-    let io = |source| fail(IntakeErrorKind::SideFileIo { name: side.name.clone(), source });
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
+    open_checked(dir, &side.name, side.kind).map_err(|kind| Problem::at(side.line, kind))
+}
+
+/// Opens an attachment again from its folder and name, with every check of [`locate`]: for
+/// an event that carries no handle (one built elsewhere, or cloned from serialized data).
+pub(crate) fn reopen(attachment: &Attachment) -> Result<SideHandle, IntakeErrorKind> {
+    let name = &attachment.file_name;
+    let kind = SideKind::of_content_type(&attachment.content_type)
+        .filter(|kind| base_name(name) == Some(name.as_str()) && kind.has_extension(name))
+        .ok_or_else(|| IntakeErrorKind::SideFileNotRegular { name: name.clone() })?;
+    let dir = attachment.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let opened = open_checked(dir, name, kind)?.opened;
+    opened.ok_or_else(|| IntakeErrorKind::SideFileNotRegular { name: name.clone() })
+}
+
+/// The one place a side file is opened: once, by base name in `dir`, then checked by handle.
+fn open_checked(dir: &Path, name: &str, kind: SideKind) -> Result<Attachment, IntakeErrorKind> {
+    let path = dir.join(name);
+    let io = |source| IntakeErrorKind::SideFileIo { name: name.to_owned(), source };
+    let not_regular = || IntakeErrorKind::SideFileNotRegular { name: name.to_owned() };
+    let file = match open::open(&path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(fail(IntakeErrorKind::SideFileMissing { name: side.name.clone(), dir }));
+            return Err(IntakeErrorKind::SideFileMissing { name: name.to_owned(), dir: PathBuf::from(dir) });
         }
+        Err(e) if open::is_not_a_file(&e) => return Err(not_regular()),
         Err(e) => return Err(io(e)),
     };
+    let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        return Err(fail(IntakeErrorKind::SideFileNotRegular { name: side.name.clone() }));
+        return Err(not_regular());
+    }
+    let links = open::links(&meta);
+    if links > 1 {
+        return Err(IntakeErrorKind::SideFileLinked { name: name.to_owned(), links });
     }
     let mut head = Vec::with_capacity(12);
-    std::fs::File::open(&path).and_then(|f| f.take(12).read_to_end(&mut head)).map_err(io)?;
-    if !side.kind.magic_matches(&head) {
-        return Err(fail(IntakeErrorKind::SideFileWrongMagic {
-            name: side.name.clone(),
-            expected: side.kind.description(),
-        }));
+    ReadAt::new(&file).take(12).read_to_end(&mut head).map_err(io)?;
+    if !kind.magic_matches(&head) {
+        return Err(IntakeErrorKind::SideFileWrongMagic { name: name.to_owned(), expected: kind.description() });
     }
     Ok(Attachment {
-        file_name: side.name.clone(),
+        file_name: name.to_owned(),
         path,
-        content_type: side.kind.content_type().to_owned(),
+        content_type: kind.content_type().to_owned(),
         size_bytes: meta.len(),
+        opened: Some(SideHandle::new(file)),
     })
 }
 
@@ -123,6 +159,17 @@ mod tests {
         assert_eq!(base_name(r"C:\a\..\b/c\d.wav"), Some("d.wav"));
         for bad in [r"C:\voicemail\", r"C:\voicemail\..", "..", ".", "C:x.wav", "a\u{1}.wav", ""] {
             assert_eq!(base_name(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_wav_and_tif_names_are_side_files() {
+        assert_eq!(side_file_name(r"C:\UM\voicemail\a.wav"), Some("a.wav"));
+        assert_eq!(side_file_name(r"C:\UM\voicemail\f.TIF"), Some("f.TIF"));
+        for not in
+            [r"C:\UM\voicemail\other.txt", r"C:\UM\x.msg", "null", r"C:\UM\", "..", "Voice Mail (14 seconds).mp3"]
+        {
+            assert_eq!(side_file_name(not), None, "{not}");
         }
     }
 

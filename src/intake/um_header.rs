@@ -8,7 +8,12 @@
 //! without a key are ignored, except that the first one starting with `<` is remembered as
 //! the bare XML of a 2010 `OCSNotification`. Keys are compared without regard to case; a
 //! repeated key is an error ([`IntakeErrorKind::DuplicateKey`] on the second occurrence's
-//! line), never silently resolved. Interprets no value; never panics.
+//! line), never silently resolved, and found in one pass, linear in the text: by comparing
+//! with the few fields before it, then (past [`SCAN`] fields) with a hash map.
+//! Interprets no value; never panics.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use super::decode;
 use super::error::{IntakeErrorKind, Problem};
@@ -44,9 +49,40 @@ pub(crate) fn split_line(line: &str) -> Option<(&str, &str)> {
     Some((&s[..end], value.trim()))
 }
 
+/// A key compared and hashed without regard to ASCII case (keys are ASCII by the grammar).
+#[derive(Clone, Copy)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl Hash for Caseless<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut lower = [0u8; 32];
+        for chunk in self.0.as_bytes().chunks(lower.len()) {
+            let lower = &mut lower[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_u8(0xFF);
+    }
+}
+
+/// Fields compared one by one before a hash map takes over: a real header has about 20, and
+/// comparing a short key with 20 others costs less than hashing it.
+const SCAN: usize = 32;
+
 /// Reads every field of a header file.
 pub(crate) fn read(text: &str) -> Result<Header<'_>, Problem> {
     let mut header = Header { fields: Vec::with_capacity(24), bare_xml: None };
+    // Each key's first line, to refuse a repeat, once there are more than SCAN fields.
+    let mut seen: Option<HashMap<Caseless<'_>, usize>> = None;
     let mut lines = decode::lines(text);
     while let Some((line, raw)) = lines.next() {
         let Some((key, mut value)) = split_line(raw) else {
@@ -65,11 +101,24 @@ pub(crate) fn read(text: &str) -> Result<Header<'_>, Problem> {
                 lines = ahead;
             }
         }
-        if let Some(first) = header.fields.iter().find(|f| f.key.eq_ignore_ascii_case(key)) {
-            let kind = IntakeErrorKind::DuplicateKey { key: key.to_owned(), first_line: first.line };
+        let first = match &seen {
+            Some(seen) => seen.get(&Caseless(key)).copied(),
+            None => header.fields.iter().find(|f| f.key.eq_ignore_ascii_case(key)).map(|f| f.line),
+        };
+        if let Some(first_line) = first {
+            let kind = IntakeErrorKind::DuplicateKey { key: key.to_owned(), first_line };
             return Err(Problem::at(line, kind));
         }
         header.fields.push(Field { line, key, value });
+        match &mut seen {
+            Some(seen) => {
+                seen.insert(Caseless(key), line);
+            }
+            None if header.fields.len() == SCAN => {
+                seen = Some(header.fields.iter().map(|f| (Caseless(f.key), f.line)).collect());
+            }
+            None => {}
+        }
     }
     Ok(header)
 }
@@ -135,6 +184,27 @@ mod tests {
             read("MessageType : OCSNotification\r\n <?xml version=\"1.0\"?><UserNotification/> \r\n<second/>").unwrap();
         assert_eq!(h.bare_xml, Some((2, "<?xml version=\"1.0\"?><UserNotification/>")));
         assert_eq!(h.fields.len(), 1);
+    }
+
+    #[test]
+    fn many_keys_are_checked_for_repeats_in_one_pass() {
+        // 9,000 distinct keys differing only in digits and case, then a repeat of one of them
+        let mut text: String = (0..9_000).map(|i| format!("Key{i}x : {i}\n")).collect();
+        assert_eq!(read(&text).unwrap().fields.len(), 9_000);
+        text.push_str("KEY4500X : again\n");
+        let p = read(&text).unwrap_err();
+        assert_eq!(p.line, Some(9_001));
+        assert_eq!(p.kind.to_string(), "duplicate key `KEY4500X` (first on line 4501)");
+        // on either side of the switch from comparing to hashing, and across it
+        for (repeat, first) in [(SCAN - 1, 1), (SCAN, 1), (SCAN + 1, SCAN), (SCAN + 5, SCAN + 2)] {
+            let mut text: String = (0..repeat).map(|i| format!("K{i} : v\n")).collect();
+            text.push_str(&format!("k{} : again\n", first - 1));
+            let p = read(&text).unwrap_err();
+            assert_eq!(
+                (p.line, p.kind.to_string()),
+                (Some(repeat + 1), format!("duplicate key `k{}` (first on line {first})", first - 1))
+            );
+        }
     }
 
     #[test]

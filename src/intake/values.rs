@@ -6,6 +6,31 @@
 //! Pure functions: no allocation on the happy path except the result, no panics.
 
 use jiff::Timestamp;
+
+/// Longest call id, caller, target or recipient (name or address) accepted, in characters.
+/// These reach mail headers (`X-CallID`, `X-CallingTelephoneNumber`, `To`), whose lines
+/// must stay under 998 bytes; a real one is under 100 (a SIP URI with its parameters).
+pub const MAX_ID_CHARS: usize = 256;
+
+/// `value` when it has at most `max` characters; else its length in characters.
+pub(crate) fn within(value: &str, max: usize) -> Result<&str, usize> {
+    // bytes >= characters: most values are decided without counting
+    if value.len() <= max {
+        return Ok(value);
+    }
+    match value.chars().count() {
+        chars if chars <= max => Ok(value),
+        chars => Err(chars),
+    }
+}
+
+/// The first characters of an over-long value, to name it in an error.
+pub(crate) fn beginning(value: &str) -> String {
+    const SHOWN: usize = 32;
+    let mut start: String = value.chars().take(SHOWN).collect();
+    start.push('…');
+    start
+}
 use jiff::tz::TimeZone;
 
 use crate::event::{Codec, Importance};
@@ -95,6 +120,14 @@ pub(crate) fn parse_priority(value: &str) -> Option<Importance> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_bounds_count_characters() {
+        assert_eq!(within("abc", 3), Ok("abc"));
+        assert_eq!(within("abcd", 3), Err(4));
+        assert_eq!(within("ééé", 3), Ok("ééé")); // 6 bytes, 3 characters
+        assert_eq!(beginning(&"x".repeat(100)), format!("{}…", "x".repeat(32)));
+    }
 
     #[test]
     fn booleans_any_case_only_true_false() {

@@ -8,6 +8,7 @@ mod compose;
 mod deliver;
 mod enrich;
 mod examples;
+mod hostile;
 mod intake;
 mod ldap;
 mod preview;

@@ -6,7 +6,9 @@
 //! any hit decides. Every person found is reported with the attribute that matched (the first
 //! in the [`AttributeMap`] when several did); two or more people are `Ambiguous`, never a
 //! pick. Stored values that do not read under the dial plan have no key and never match;
-//! they, and numbers held by several people, are collected as [`LoadWarning`]s.
+//! they, and numbers held by several people, are collected as [`LoadWarning`]s. Every kept
+//! value is cleaned once, here ([`crate::event::flattened`]): no line break or bidi override
+//! from the directory reaches a template.
 //!
 //! Memory: each person is two allocations ([`StoredPerson`]); tables map a `u64` (the E.164
 //! digits, the extension digits, or a hash of a SIP/mail address, verified on a hit) to a
@@ -337,7 +339,9 @@ impl Builder<'_> {
                 Value::Binary(bytes) if spec.role == super::Role::ObjectGuid => guid::from_bytes(bytes).map(guid::to_text),
                 Value::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
             };
-            kept.extend(text.map(|t| (attr, t)));
+            // Cleaned once here, where every source's values enter: a display name can hold
+            // line breaks (base64 in LDIF) or bidi overrides, which must never reach a mail.
+            kept.extend(text.map(|t| (attr, crate::event::flattened(t))));
         }
         if found.is_empty() {
             return;
