@@ -652,7 +652,7 @@ mod tests {
             err.to_string(),
             "c.toml:2: unknown key `regoin` in [dialplan]; did you mean `region`?\n\
              c.toml:4: unknown key `form` in [mail]; did you mean `from`?\n\
-             c.toml:7: delivery.starttls: `of` is not required, opportunistic or off"
+             c.toml:7: delivery.starttls: `of` is not one of none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)"
         );
     }
 
