@@ -324,24 +324,33 @@ async fn events_announce_the_generation() {
     )
     .await
     .unwrap();
-    let mut seen = String::new();
+    let mut raw = Vec::new();
     let mut buf = [0u8; 1024];
     let mut touched = false;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !seen.contains("event: change\ndata: 2\n\n") {
+    // The events as the page reads them: the body after the head, without its chunk framing.
+    let events = |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        String::from_utf8_lossy(&client::dechunk(body.as_bytes())).into_owned()
+    };
+    while !events(&raw).contains("event: change\ndata: 2\n\n") {
         let n = tokio::time::timeout_at(deadline.into(), tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
             .await
             .expect("an event in time")
             .unwrap();
-        assert_ne!(n, 0, "the event stream ended: {seen}");
-        seen += &String::from_utf8_lossy(&buf[..n]);
-        if !touched && seen.contains("data: 1\n\n") {
+        assert_ne!(n, 0, "the event stream ended: {}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+        if !touched && events(&raw).contains("data: 1\n\n") {
             std::fs::write(templates.path().join("missed_call/en/subject.txt"), "Changed {{ caller.name }}").unwrap();
             touched = true;
         }
     }
-    assert!(seen.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"), "{seen}");
-    assert!(seen.contains("\r\n\r\nretry: 2000\n\nevent: change\ndata: 1\n\n"), "{seen}");
+    let seen = String::from_utf8_lossy(&raw);
+    let head = seen.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{seen}");
+    assert!(head.contains("\r\ncontent-type: text/event-stream\r\n"), "{seen}");
+    assert!(events(&raw).starts_with("retry: 2000\n\nevent: change\ndata: 1\n\n"), "{seen}");
 }
 
 /// Opens `GET /events` and reads until the first event.

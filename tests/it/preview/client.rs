@@ -83,7 +83,8 @@ fn parse(raw: &[u8]) -> Reply {
     Reply { status, headers, body }
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+/// The data of a chunked body (as much of it as has arrived).
+pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
         let size =
