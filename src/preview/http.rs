@@ -152,6 +152,15 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_body_over_the_limit_without_a_declared_length_is_too_large() {
+        let e = axum::body::to_bytes(Body::from(vec![b'x'; 11]), 10).await.unwrap_err();
+        let response = unreadable(&e, 10);
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1000).await.unwrap();
+        assert_eq!(body, r#"{"error":"request too large: body over 10 bytes"}"#);
+    }
+
     #[test]
     fn uploads_may_be_larger_than_other_bodies() {
         assert_eq!(body_limit("/api/upload"), crate::intake::MAX_FILE_BYTES);

@@ -433,6 +433,61 @@ async fn idle_clients_and_surplus_streams_cannot_starve_the_page() {
     open_stream(addr).await;
 }
 
+/// A preview that waits 300 ms for a request (the other limits as shipped).
+async fn start_impatient() -> SocketAddr {
+    let limits = Limits { request_timeout: Duration::from_millis(300), ..Limits::default() };
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_remote: false,
+        templates_dir: None,
+        drop_dir: None,
+        delivery: None,
+        limits,
+    };
+    serve(settings, Pipeline::new(Config::default(), Templates::builtin(), None, None)).await
+}
+
+#[tokio::test]
+async fn a_kept_connection_serves_requests_in_turn_and_is_closed_when_idle() {
+    let addr = start_impatient().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for path in ["/api/items", "/api/problems", "/style.css"] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+        let reply = client::read_reply(&mut stream).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.header("connection"), None, "{path}: the connection stays open");
+    }
+    // Nothing more is asked: after the wait for a request the server closes it, without a word
+    // (this client was served; it is not left waiting for an answer).
+    assert_eq!(read_until_closed(&mut stream).await, "");
+}
+
+#[tokio::test]
+async fn a_request_that_stops_arriving_is_answered_408_and_closed() {
+    let addr = start_impatient().await;
+    let expected = r#"{"error":"no complete request within 300ms"}"#;
+    // Part of a head, then nothing.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("GET / HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let reply = read_until_closed(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{reply}");
+    assert!(reply.ends_with(expected), "{reply}");
+    // A whole head, then part of the body it announced.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /api/upload?name=slow.txt HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nMessageType");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let reply = read_until_closed(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{reply}");
+    assert!(reply.ends_with(expected), "{reply}");
+    // Nothing was listed from it.
+    let items = get(addr, "/api/items").await.json();
+    assert!(!items["items"].as_array().unwrap().iter().any(|i| i["group"] == "upload"), "{items}");
+}
+
 /// A directory whose first lookup waits until the test lets it go: parsing an upload (which
 /// looks the caller up) is then blocking work in progress.
 struct Gate {

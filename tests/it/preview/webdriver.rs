@@ -135,7 +135,7 @@ impl Drop for Browser {
         let Some(client) = self.client.take() else { return };
         let close = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().ok()?;
-            runtime.block_on(tokio::time::timeout(Duration::from_secs(5), client.close())).ok()
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), client.close()).await.ok()?.ok() })
         });
         let _ = close.join();
     }
