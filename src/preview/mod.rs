@@ -14,16 +14,18 @@
 //! into its page (the page sets text with `textContent`; the HTML part is served alone, in a
 //! sandboxed frame, with a CSP that forbids scripts). Errors: [`PreviewError`].
 //!
-//! No client can starve the others ([`Limits`]): connections are capped (the rest wait in
-//! the listen backlog, holding no file descriptor of ours), live-update streams have a
-//! smaller cap of their own (one more is answered 503, and the page retries later), a
-//! client has a few seconds to send its request and to take each write, a stream is closed
-//! after a while (the page reconnects by itself), uploads are bounded, and parsing,
-//! rendering and file reads run on the blocking pool, never on the threads that accept and
-//! answer connections.
+//! Served with axum on hyper's HTTP/1.1 (see `server` for connections, `routes` for the
+//! routes, `http` for the policy every request passes). No client can starve the others
+//! ([`Limits`]): connections are capped (the rest wait in the listen backlog, holding no file
+//! descriptor of ours), live-update streams have a smaller cap of their own (one more is
+//! answered 503, and the page retries later), a client has a few seconds to send a request
+//! and to take each write, an idle connection is closed, a stream is closed after a while
+//! (the page reconnects by itself), bodies are bounded, and parsing, rendering and file
+//! reads run on the blocking pool, never on the threads that accept and answer connections.
 
 mod http;
 pub mod items;
+mod routes;
 mod server;
 mod state;
 mod watch;
@@ -62,8 +64,8 @@ pub struct Limits {
     /// Live-update streams (`/events`, one per open page) at once; one more is answered 503.
     /// Smaller than `max_connections`, so pages always have connections left for requests.
     pub max_streams: usize,
-    /// Time a client has to send its whole request (a connection that sends nothing is
-    /// closed after it).
+    /// Time a client has to send a request's head, and again its body; a connection that
+    /// sends nothing (new, or kept open after a response) is closed after it.
     pub request_timeout: Duration,
     /// Time a client has to take each write of a response or event; a client that stops
     /// reading is closed after it.

@@ -324,24 +324,33 @@ async fn events_announce_the_generation() {
     )
     .await
     .unwrap();
-    let mut seen = String::new();
+    let mut raw = Vec::new();
     let mut buf = [0u8; 1024];
     let mut touched = false;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !seen.contains("event: change\ndata: 2\n\n") {
+    // The events as the page reads them: the body after the head, without its chunk framing.
+    let events = |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        String::from_utf8_lossy(&client::dechunk(body.as_bytes())).into_owned()
+    };
+    while !events(&raw).contains("event: change\ndata: 2\n\n") {
         let n = tokio::time::timeout_at(deadline.into(), tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
             .await
             .expect("an event in time")
             .unwrap();
-        assert_ne!(n, 0, "the event stream ended: {seen}");
-        seen += &String::from_utf8_lossy(&buf[..n]);
-        if !touched && seen.contains("data: 1\n\n") {
+        assert_ne!(n, 0, "the event stream ended: {}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+        if !touched && events(&raw).contains("data: 1\n\n") {
             std::fs::write(templates.path().join("missed_call/en/subject.txt"), "Changed {{ caller.name }}").unwrap();
             touched = true;
         }
     }
-    assert!(seen.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"), "{seen}");
-    assert!(seen.contains("\r\n\r\nretry: 2000\n\nevent: change\ndata: 1\n\n"), "{seen}");
+    let seen = String::from_utf8_lossy(&raw);
+    let head = seen.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{seen}");
+    assert!(head.contains("\r\ncontent-type: text/event-stream\r\n"), "{seen}");
+    assert!(events(&raw).starts_with("retry: 2000\n\nevent: change\ndata: 1\n\n"), "{seen}");
 }
 
 /// Opens `GET /events` and reads until the first event.
@@ -422,6 +431,61 @@ async fn idle_clients_and_surplus_streams_cannot_starve_the_page() {
     }
     // …which gives their places to new ones.
     open_stream(addr).await;
+}
+
+/// A preview that waits 300 ms for a request (the other limits as shipped).
+async fn start_impatient() -> SocketAddr {
+    let limits = Limits { request_timeout: Duration::from_millis(300), ..Limits::default() };
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_remote: false,
+        templates_dir: None,
+        drop_dir: None,
+        delivery: None,
+        limits,
+    };
+    serve(settings, Pipeline::new(Config::default(), Templates::builtin(), None, None)).await
+}
+
+#[tokio::test]
+async fn a_kept_connection_serves_requests_in_turn_and_is_closed_when_idle() {
+    let addr = start_impatient().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for path in ["/api/items", "/api/problems", "/style.css"] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+        let reply = client::read_reply(&mut stream).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.header("connection"), None, "{path}: the connection stays open");
+    }
+    // Nothing more is asked: after the wait for a request the server closes it, without a word
+    // (this client was served; it is not left waiting for an answer).
+    assert_eq!(read_until_closed(&mut stream).await, "");
+}
+
+#[tokio::test]
+async fn a_request_that_stops_arriving_is_answered_408_and_closed() {
+    let addr = start_impatient().await;
+    let expected = r#"{"error":"no complete request within 300ms"}"#;
+    // Part of a head, then nothing.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("GET / HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let reply = read_until_closed(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{reply}");
+    assert!(reply.ends_with(expected), "{reply}");
+    // A whole head, then part of the body it announced.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /api/upload?name=slow.txt HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nMessageType");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let reply = read_until_closed(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{reply}");
+    assert!(reply.ends_with(expected), "{reply}");
+    // Nothing was listed from it.
+    let items = get(addr, "/api/items").await.json();
+    assert!(!items["items"].as_array().unwrap().iter().any(|i| i["group"] == "upload"), "{items}");
 }
 
 /// A directory whose first lookup waits until the test lets it go: parsing an upload (which

@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 client for the tests: one request per connection (`Connection: close`),
-//! the body read to the end (a chunked body is decoded).
+//! the body read to the end (a chunked body is decoded); [`read_reply`] alone for a test that
+//! writes its own requests on a kept connection.
 
 use std::net::SocketAddr;
 
@@ -39,28 +40,29 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, extra: &[&str],
     head += "\r\n";
     stream.write_all(head.as_bytes()).await.expect("write head");
     stream.write_all(body).await.expect("write body");
-    let read = async {
-        // Read the head, then exactly Content-Length bytes when it is given (a server may keep
-        // the connection open), else to the end.
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = stream.read(&mut buf).await.expect("read reply");
-            raw.extend_from_slice(&buf[..n]);
-            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let reply = parse(&raw);
-                let length = reply.header("content-length").and_then(|v| v.parse::<usize>().ok());
-                if n == 0 || length.is_some_and(|l| raw.len() >= split + 4 + l) {
-                    return reply;
-                }
-            } else if n == 0 {
-                panic!("connection closed before a reply head: {}", String::from_utf8_lossy(&raw));
-            }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+    tokio::time::timeout(std::time::Duration::from_secs(60), read_reply(&mut stream))
         .await
         .unwrap_or_else(|_| panic!("{method} {path}: no reply within 60 s"))
+}
+
+/// Reads one reply from `stream`: the head, then exactly Content-Length bytes when it is
+/// given (the connection may stay open for the next request), else to the end.
+pub async fn read_reply(stream: &mut tokio::net::TcpStream) -> Reply {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.expect("read reply");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let reply = parse(&raw);
+            let length = reply.header("content-length").and_then(|v| v.parse::<usize>().ok());
+            if n == 0 || length.is_some_and(|l| raw.len() >= split + 4 + l) {
+                return reply;
+            }
+        } else if n == 0 {
+            panic!("connection closed before a reply head: {}", String::from_utf8_lossy(&raw));
+        }
+    }
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {
@@ -83,7 +85,8 @@ fn parse(raw: &[u8]) -> Reply {
     Reply { status, headers, body }
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+/// The data of a chunked body (as much of it as has arrived).
+pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
         let size =
