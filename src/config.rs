@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::deliver::smtp::tls_policy;
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 mod document;
 

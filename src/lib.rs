@@ -24,6 +24,7 @@ pub mod deliver;
 pub mod enrich;
 pub mod event;
 pub mod intake;
+pub mod phone;
 pub mod pipeline;
 pub mod preview;
 pub mod relay;

@@ -22,7 +22,7 @@ mod text;
 use std::path::{Path, PathBuf};
 
 use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
 pub use index::{DirectoryIndex, LoadWarning};

@@ -12,7 +12,7 @@ use super::sync::{self, SyncReport, SyncSpec};
 use super::{LdapError, connect};
 use crate::config::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, LoadWarning};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 /// The findings of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
