@@ -31,6 +31,7 @@ pub mod preview;
 pub mod relay;
 pub mod render;
 pub mod samples;
+pub mod settings;
 pub mod spool;
 
 pub use config::Config;

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use tokio::task::JoinSet;
 
-use crate::config::SpoolMode;
+use crate::spool::SpoolMode;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
 use crate::spool::{self, Clock, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};

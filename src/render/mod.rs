@@ -15,6 +15,7 @@ pub mod filters;
 pub mod format;
 pub mod locale;
 mod problem;
+pub mod settings;
 pub mod templates;
 
 use std::path::Path;

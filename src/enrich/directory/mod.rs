@@ -16,6 +16,7 @@ mod keys;
 pub mod ldap;
 mod ldif;
 mod live;
+pub mod settings;
 mod store;
 mod text;
 

@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::sync::{self, SyncReport, SyncSpec};
 use super::{LdapError, connect};
-use crate::config::LdapSettings;
+use crate::enrich::directory::settings::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, LoadWarning};
 use crate::phone::DialPlan;
 

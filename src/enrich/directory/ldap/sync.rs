@@ -12,7 +12,7 @@ use super::LdapError;
 use super::connect::{Endpoint, ServerKind, Session};
 use super::fetch::{self, FetchStats};
 use super::snapshot::{SnapshotHeader, SnapshotWriter};
-use crate::config::LdapSettings;
+use crate::enrich::directory::settings::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, Role};
 use crate::phone::DialPlan;
 
