@@ -11,15 +11,18 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::deliver::settings::{DEFAULT_MAX_ATTACHMENT_MB, DeliverySettings, MAX_MAX_ATTACHMENT_MB, RawDelivery, SmtpSettings};
+use crate::deliver::settings::RawDelivery;
+pub use crate::deliver::settings::{DeliverySettings, SmtpSettings};
 pub use crate::deliver::smtp::tls_policy::{Fingerprint, TlsLevel};
-pub use crate::enrich::directory::settings::{DirectorySource, LdapSettings, RawDirectory};
+use crate::enrich::directory::settings::RawDirectory;
+pub use crate::enrich::directory::settings::{DirectorySource, LdapSettings};
 use crate::phone::DialPlan;
-pub use crate::phone::settings::RawDialPlan;
-pub use crate::render::settings::RawTemplates;
-pub use crate::settings::{ConfigProblem, SecretSource, parse_duration};
+use crate::phone::settings::RawDialPlan;
+use crate::render::settings::RawTemplates;
+pub use crate::settings::{ConfigProblem, SecretSource};
 use crate::settings::{Problems, line_of};
-pub use crate::spool::settings::{RawSpool, SpoolMode};
+use crate::spool::settings::RawSpool;
+pub use crate::spool::settings::SpoolMode;
 
 mod document;
 
@@ -54,7 +57,7 @@ fn format_problems(path: &Path, problems: &[ConfigProblem]) -> String {
 /// The file as written. Every section and key is optional; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     pub dialplan: RawDialPlan,
     #[serde(default)]
@@ -74,14 +77,14 @@ pub struct RawConfig {
 /// `[mail]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMail {
+pub(crate) struct RawMail {
     pub from: Option<Spanned<String>>,
 }
 
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     pub listen: Option<Spanned<String>>,
 }
 
@@ -139,7 +142,7 @@ impl Config {
 
 impl RawConfig {
     /// Checks every value; returns all problems at once.
-    pub fn validate(self, base: Option<&Path>, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    pub(crate) fn validate(self, base: Option<&Path>, text: &str) -> Result<Config, Vec<ConfigProblem>> {
         let mut p = Problems::new(text);
         let rel = |path: PathBuf| match base {
             Some(b) if path.is_relative() => b.join(path),

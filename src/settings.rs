@@ -54,7 +54,7 @@ impl<'a> Problems<'a> {
 pub(crate) type Resolve<'a> = &'a dyn Fn(PathBuf) -> PathBuf;
 
 /// Parses `15m`, `30s`, `2h`, `500ms`, `1d`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = text.split_at(split);

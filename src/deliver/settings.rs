@@ -16,7 +16,7 @@ use crate::settings::{Problems, Resolve, SecretSource, duration, secret};
 /// `[delivery]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDelivery {
+pub(crate) struct RawDelivery {
     pub url: Option<Spanned<String>>,
     pub dir: Option<PathBuf>,
     pub pickup: Option<PathBuf>,
@@ -37,9 +37,9 @@ pub struct RawDelivery {
 /// Default `[delivery] max_attachment_mb`: 20 MB of audio is about 27 MB once base64-encoded,
 /// under the 35–36 MB that Exchange's connectors and Exchange Online accept by default, and
 /// twice a 20-minute G.711 recording (Exchange's default longest voice message, ~9.6 MB).
-pub const DEFAULT_MAX_ATTACHMENT_MB: u64 = 20;
+pub(crate) const DEFAULT_MAX_ATTACHMENT_MB: u64 = 20;
 /// Largest `max_attachment_mb` accepted: a message is built in memory.
-pub const MAX_MAX_ATTACHMENT_MB: u64 = 100;
+pub(crate) const MAX_MAX_ATTACHMENT_MB: u64 = 100;
 
 /// `[delivery]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

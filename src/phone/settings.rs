@@ -11,7 +11,7 @@ use crate::settings::Problems;
 /// `[dialplan]`, as written: how bare numbers are read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDialPlan {
+pub(crate) struct RawDialPlan {
     /// ISO 3166 region for numbers without a country code (default `US`).
     pub region: Option<Spanned<String>>,
     /// Digits dialled to reach an outside line (`9`); stripped from caller ids.

@@ -13,7 +13,7 @@ use crate::settings::Problems;
 /// `[templates]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTemplates {
+pub(crate) struct RawTemplates {
     pub dir: Option<PathBuf>,
     pub default_locale: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,

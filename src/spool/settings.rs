@@ -15,7 +15,7 @@ use crate::settings::{Problems, Resolve, duration};
 /// `[spool]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSpool {
+pub(crate) struct RawSpool {
     pub dir: Option<PathBuf>,
     pub mode: Option<Spanned<String>>,
     pub state_dir: Option<PathBuf>,

@@ -15,7 +15,7 @@ use crate::settings::{Problems, Resolve, SecretSource, duration, secret};
 /// `[directory]`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDirectory {
+pub(crate) struct RawDirectory {
     pub source: Option<Spanned<String>>,
     pub bind_dn: Option<String>,
     pub bind_password_env: Option<Spanned<String>>,
