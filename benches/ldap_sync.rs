@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use callnote::config::{LdapSettings, SecretSource};
 use callnote::enrich::directory::Directory;
 use callnote::enrich::directory::ldap::LdapDirectory;
-use callnote::enrich::phone::{self, DialPlan};
+use callnote::phone::{self, DialPlan};
 use callnote::enrich::resolve_party;
 use callnote::event::{CallerStatus, Party};
 

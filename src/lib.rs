@@ -17,6 +17,7 @@
 //! knows them all. Parsing, normalizing, rendering and composing are synchronous and pure;
 //! directory sync, delivery and the relay are async (tokio).
 
+pub mod causes;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -24,11 +25,13 @@ pub mod deliver;
 pub mod enrich;
 pub mod event;
 pub mod intake;
+pub mod phone;
 pub mod pipeline;
 pub mod preview;
 pub mod relay;
 pub mod render;
 pub mod samples;
+pub mod settings;
 pub mod spool;
 
 pub use config::Config;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::{ConfigProblem, UsageError};
 use crate::config::{Config, DirectorySource};
 use crate::enrich::directory::{self, Directory};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 use crate::render::Templates;
 
 /// Sets up `tracing` (text or JSON to stderr; `RUST_LOG` filters, default `warn`). Text is

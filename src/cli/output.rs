@@ -13,21 +13,10 @@ use std::time::Duration;
 /// Runs shorter than this many inputs get no progress bar (it would only flicker).
 const PROGRESS_MIN_INPUTS: usize = 20;
 
-/// An error and its causes as one line, `message: cause: cause`; a cause whose text the
-/// line already ends with (libraries often repeat their source's message) is left out.
+/// An error and its causes as one line, `message: cause: cause`, each cause once
+/// ([`crate::causes::line`]).
 pub fn error_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || line.ends_with(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
+    crate::causes::line(&**error)
 }
 
 /// Makes `print!`/`println!` to a closed stdout end the program quietly (status 0) instead

@@ -37,15 +37,15 @@ pub enum QueueAction {
 
 pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
     let dir = config
-        .spool_dir
+        .spool.dir
         .clone()
         .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
-    let state = match (config.spool_mode, &config.spool.state_dir) {
+    let state = match (config.spool.mode, &config.spool.state_dir) {
         (SpoolMode::Tap, None) => return Err(UsageError("spool.state_dir must be set in `tap` mode".into()).into()),
         _ => config.spool.state_dir_for(&dir),
     };
     let journal = state.join("journal.jsonl");
-    let failed = match config.spool_mode {
+    let failed = match config.spool.mode {
         SpoolMode::Own => dir.join("failed"),
         SpoolMode::Tap => state.join("failed"),
     };
@@ -59,7 +59,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
                     s.last,
                     State::Sent { .. } | State::Skipped { .. } | State::Failed { .. }
                 );
-                if config.spool_mode == SpoolMode::Tap && tap_history {
+                if config.spool.mode == SpoolMode::Tap && tap_history {
                     continue;
                 }
                 let what = match &s.last {
@@ -94,7 +94,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
             }
         }
         QueueAction::Retry { name } => {
-            match config.spool_mode {
+            match config.spool.mode {
                 SpoolMode::Own => {
                     for path in queue::retry_own(&dir, &name)? {
                         out += &format!("queued again: {}\n", path.display());

@@ -70,10 +70,10 @@ fn build(
 
 pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyhow::Result<Status> {
     let dir = config
-        .spool_dir
+        .spool.dir
         .clone()
         .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
-    let (settings, mode, listen) = (config.spool.clone(), config.spool_mode, config.server_listen);
+    let (settings, mode, listen) = (config.spool.clone(), config.spool.mode, config.server_listen);
     let templates_dir = args.templates.clone().or(config.templates_dir.clone());
     let stages = build(config, args.directory.as_deref(), args.templates.as_deref(), false)?;
 
@@ -86,7 +86,7 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
         let (dir, mode) = (dir.clone(), mode);
         Arc::new(move || {
             let config = common::load_config(config_path.as_deref()).map_err(|e| output::error_line(&e))?;
-            if config.spool_dir.as_deref() != Some(dir.as_path()) || config.spool_mode != mode {
+            if config.spool.dir.as_deref() != Some(dir.as_path()) || config.spool.mode != mode {
                 tracing::warn!("[spool] dir and mode changes take effect at the next start");
             }
             build(config, directory.as_deref(), templates.as_deref(), true).map_err(|e| output::error_line(&e))

@@ -26,6 +26,7 @@ pub mod eml_dir;
 mod error;
 pub mod pickup;
 mod receipt;
+pub mod settings;
 pub mod smtp;
 pub mod stub;
 
@@ -34,7 +35,7 @@ use std::pin::Pin;
 
 use lettre::address::Envelope;
 
-use crate::config::DeliverySettings;
+pub use settings::{DeliverySettings, SmtpSettings};
 
 pub use error::{DeliveryError, Reply, Step};
 pub use receipt::{Receipt, RecipientReply, SessionInfo, SmtpReport, TlsInfo, TlsMode, queue_id};

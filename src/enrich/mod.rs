@@ -7,14 +7,13 @@
 //! Never fails and never guesses: a directory that cannot answer gives
 //! `directory_unavailable` (logged), several matching people give `ambiguous` with every
 //! candidate, and recipient fields already in the event are never overwritten.
-//! `phone` is the only module of the crate that uses `phonenumber`.
+//! Numbers are read and formatted by [`crate::phone`].
 
 pub mod directory;
-pub mod phone;
 
 use crate::event::{CallerStatus, Event, Party, Recipient, Unmatched};
+use crate::phone::{self, DialPlan};
 use directory::{Directory, Lookup};
-use phone::DialPlan;
 
 /// Normalizes every party of `event` and, when a directory is given, looks them up and
 /// completes the recipient.

@@ -136,15 +136,7 @@ pub fn headers(formatted: &[u8]) -> Vec<(String, String)> {
 }
 
 /// An error with its causes, `a: b: c`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text += &format!(": {cause}");
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::causes::line as chain;
 
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()

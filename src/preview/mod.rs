@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::DeliverySettings;
+use crate::deliver::DeliverySettings;
 use crate::pipeline::Pipeline;
 pub use state::{Preview, SideFileMaker};
 

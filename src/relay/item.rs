@@ -394,15 +394,7 @@ pub(super) fn report(
 }
 
 /// The error and each of its causes, one per entry.
-pub(super) fn causes(error: &dyn std::error::Error) -> Vec<String> {
-    let mut out = vec![error.to_string()];
-    let mut next = error.source();
-    while let Some(cause) = next {
-        out.push(cause.to_string());
-        next = cause.source();
-    }
-    out
-}
+pub(super) use crate::causes::list as causes;
 
 /// Bad input is parked at once; I/O trouble reading the file and render problems (the
 /// templates, not the input) are retried.

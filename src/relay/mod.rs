@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use tokio::task::JoinSet;
 
-use crate::config::SpoolMode;
+use crate::spool::SpoolMode;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
 use crate::spool::{self, Clock, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};
@@ -300,16 +300,7 @@ fn collect(joined: Option<TaskResult>, report: &mut PassReport) -> Result<(), Re
 }
 
 /// An error and its causes, joined with `: `.
-pub(crate) fn format_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
-}
+pub(crate) use crate::causes::line as format_chain;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
-use crate::config::{Config, SpoolMode};
+use crate::config::Config;
+use crate::spool::SpoolMode;
 use crate::deliver::stub::{Planned, StubTransport};
 use crate::render::Templates;
 use crate::spool::{Record, RetryPolicy};

@@ -6,7 +6,7 @@
 //! context, and a `jiff::tz::TimeZone` cannot travel through it). Produces plain strings
 //! (autoescaped in HTML like any other value). A filter applied to something it cannot read
 //! returns a `tera::Error`, which Tera reports at the filter's position; `null` gives `""`.
-//! Number formatting for the reader goes through `crate::enrich::phone`, the only module
+//! Number formatting for the reader goes through `crate::phone`, the only module
 //! that may use the `phonenumber` crate.
 //!
 //! [`Templates::render`]: super::Templates::render
@@ -110,10 +110,10 @@ fn dialled<'v>(filter: &str, value: &'v Value) -> tera::TeraResult<Option<Dialle
 }
 
 /// A number (`+E164`) for the reader: national when it is in the reader's own country,
-/// international otherwise (`enrich::phone` decides); the context's international form when
+/// international otherwise (`phone` decides); the context's international form when
 /// the number cannot be formatted.
 fn for_reader(e164: &str, international: Option<&str>, region: Option<&str>) -> String {
-    crate::enrich::phone::format_for_reader(e164, region).unwrap_or_else(|| international.unwrap_or(e164).to_owned())
+    crate::phone::format_for_reader(e164, region).unwrap_or_else(|| international.unwrap_or(e164).to_owned())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -152,7 +152,7 @@ fn phone(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
                         // context made by hand (the preview's JSON editor).
                         match (field("national"), field("international")) {
                             (Some(national), Some(international)) => {
-                                let domestic = crate::enrich::phone::is_domestic_for(e164, region);
+                                let domestic = crate::phone::is_domestic_for(e164, region);
                                 (if domestic { national } else { international }).to_owned()
                             }
                             (_, international) => for_reader(e164, international, region),

@@ -15,6 +15,7 @@ pub mod filters;
 pub mod format;
 pub mod locale;
 mod problem;
+pub mod settings;
 pub mod templates;
 
 use std::path::Path;
@@ -165,8 +166,8 @@ impl Templates {
             Some(name) => name.to_owned(),
             None => tz.to_offset_info(event.time.unwrap_or(jiff::Timestamp::UNIX_EPOCH)).abbreviation().to_owned(),
         };
-        let region = crate::enrich::phone::region_of_culture(&culture)
-            .or_else(|| crate::enrich::phone::region_of_culture(&settings.default_locale))
+        let region = crate::phone::region_of_culture(&culture)
+            .or_else(|| crate::phone::region_of_culture(&settings.default_locale))
             .map(str::to_owned);
         let env = filters::FilterEnv {
             reader: format::Reader { language: locale::language(lang), region },

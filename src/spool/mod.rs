@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub use journal::{ItemStatus, Journal, Record, State};
 pub use own::{OwnSpool, WorkItem};
 pub use retry::{Decision, RetryPolicy};
-pub use settings::{AfterSend, SpoolSettings};
+pub use settings::{AfterSend, SpoolMode, SpoolSettings};
 pub use tap::TapFolder;
 
 /// A spool operation that failed: what was being done, and on which path.

@@ -90,10 +90,6 @@ impl OwnSpool {
         &self.root
     }
 
-    pub fn failed_dir(&self) -> &Path {
-        &self.failed
-    }
-
     /// The headers waiting in the spool folder, read lazily (a backlog of any size is never
     /// held in memory).
     pub fn incoming(&self) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {

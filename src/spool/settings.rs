@@ -1,14 +1,40 @@
-//! `[spool]` settings of the relay: raw TOML keys ([`crate::config::RawSpool`]) ->
-//! [`SpoolSettings`], every problem reported with its line through the configuration's
-//! problem list. Pure: never touches the file system (folders are created by the relay).
+//! `[spool]` settings: the raw TOML keys ([`RawSpool`]) -> [`SpoolSettings`] (folder, mode,
+//! retry schedule, concurrency, ...), every problem reported with its line through the
+//! configuration's problem list. Pure: never touches the file system (folders are created by
+//! the relay).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::retry::RetryPolicy;
-use crate::config::{Problems, RawSpool, parse_duration};
+use crate::settings::{Problems, Resolve, duration};
+
+/// `[spool]`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpool {
+    pub dir: Option<PathBuf>,
+    pub mode: Option<Spanned<String>>,
+    pub state_dir: Option<PathBuf>,
+    pub min_backoff: Option<Spanned<String>>,
+    pub max_backoff: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<String>>,
+    pub after_send: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<u32>>,
+    pub rescan: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+}
+
+/// `[spool] mode`: the relay owns the folder (`own`), or watches one that Exchange writes
+/// and never changes it (`tap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolMode {
+    Own,
+    Tap,
+}
 
 /// What happens to an item once the server has accepted it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +48,9 @@ pub enum AfterSend {
 /// The relay's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpoolSettings {
+    /// The spool folder (`None`: no relay configured).
+    pub dir: Option<PathBuf>,
+    pub mode: SpoolMode,
     /// Where the journal (and, in `tap` mode, the ledger and parked reports) live. `None`:
     /// `<spool.dir>/state` in `own` mode; required in `tap` mode.
     pub state_dir: Option<PathBuf>,
@@ -40,6 +69,8 @@ pub struct SpoolSettings {
 impl Default for SpoolSettings {
     fn default() -> Self {
         SpoolSettings {
+            dir: None,
+            mode: SpoolMode::Own,
             state_dir: None,
             retry: RetryPolicy::default(),
             after_send: AfterSend::Archive,
@@ -50,61 +81,61 @@ impl Default for SpoolSettings {
     }
 }
 
-/// Validates the relay's `[spool]` keys; problems go to `p`, defaults stand in for bad values.
-pub(crate) fn validate(raw: &RawSpool, p: &mut Problems<'_>, rel: &dyn Fn(PathBuf) -> PathBuf) -> SpoolSettings {
-    let d = SpoolSettings::default();
-    let mut duration = |v: &Option<Spanned<String>>, key: &str, default: Duration| match v {
-        Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|| {
-            p.at(
-                s,
-                format!("spool.{key}: `{}` is not a duration like 5m or 30s", s.get_ref()),
-            );
-            default
-        }),
-        None => default,
-    };
-    let min_backoff = duration(&raw.min_backoff, "min_backoff", d.retry.min_backoff);
-    let max_backoff = duration(&raw.max_backoff, "max_backoff", d.retry.max_backoff);
-    let max_age = duration(&raw.max_age, "max_age", d.retry.max_age);
-    let rescan = duration(&raw.rescan, "rescan", d.rescan);
-    let settle = duration(&raw.settle, "settle", d.settle);
-    if let Some(s) = &raw.max_backoff
-        && max_backoff < min_backoff
-    {
-        p.at(s, "spool.max_backoff: must not be shorter than spool.min_backoff");
-    }
-    if let Some(s) = &raw.min_backoff
-        && min_backoff.is_zero()
-    {
-        p.at(s, "spool.min_backoff: must be longer than 0");
-    }
-    let after_send = match raw.after_send.as_ref().map(|a| (a, a.get_ref().as_str())) {
-        None | Some((_, "archive")) => AfterSend::Archive,
-        Some((_, "remove")) => AfterSend::Remove,
-        Some((a, other)) => {
-            p.at(a, format!("spool.after_send: `{other}` is not `archive` or `remove`"));
-            AfterSend::Archive
+impl RawSpool {
+    /// Checks every key; problems go to `p`, defaults stand in for bad values.
+    pub(crate) fn validate(self, p: &mut Problems<'_>, rel: Resolve<'_>) -> SpoolSettings {
+        let d = SpoolSettings::default();
+        let mut spool_duration =
+            |v: &Option<Spanned<String>>, key: &str, default: Duration| duration(p, v, &format!("spool.{key}"), default);
+        let min_backoff = spool_duration(&self.min_backoff, "min_backoff", d.retry.min_backoff);
+        let max_backoff = spool_duration(&self.max_backoff, "max_backoff", d.retry.max_backoff);
+        let max_age = spool_duration(&self.max_age, "max_age", d.retry.max_age);
+        let rescan = spool_duration(&self.rescan, "rescan", d.rescan);
+        let settle = spool_duration(&self.settle, "settle", d.settle);
+        if let Some(s) = &self.max_backoff
+            && max_backoff < min_backoff
+        {
+            p.at(s, "spool.max_backoff: must not be shorter than spool.min_backoff");
         }
-    };
-    let concurrency = match &raw.concurrency {
-        Some(c) if (1..=256).contains(c.get_ref()) => *c.get_ref() as usize,
-        Some(c) => {
-            p.at(c, "spool.concurrency: must be between 1 and 256");
-            d.concurrency
+        if let Some(s) = &self.min_backoff
+            && min_backoff.is_zero()
+        {
+            p.at(s, "spool.min_backoff: must be longer than 0");
         }
-        None => d.concurrency,
-    };
-    SpoolSettings {
-        state_dir: raw.state_dir.clone().map(rel),
-        retry: RetryPolicy {
-            min_backoff,
-            max_backoff: max_backoff.max(min_backoff),
-            max_age,
-        },
-        after_send,
-        concurrency,
-        rescan,
-        settle,
+        let mode = match self.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None | Some((_, "own")) => SpoolMode::Own,
+            Some((_, "tap")) => SpoolMode::Tap,
+            Some((m, other)) => {
+                p.at(m, format!("spool.mode: `{other}` is not `own` or `tap`"));
+                SpoolMode::Own
+            }
+        };
+        let after_send = match self.after_send.as_ref().map(|a| (a, a.get_ref().as_str())) {
+            None | Some((_, "archive")) => AfterSend::Archive,
+            Some((_, "remove")) => AfterSend::Remove,
+            Some((a, other)) => {
+                p.at(a, format!("spool.after_send: `{other}` is not `archive` or `remove`"));
+                AfterSend::Archive
+            }
+        };
+        let concurrency = match &self.concurrency {
+            Some(c) if (1..=256).contains(c.get_ref()) => *c.get_ref() as usize,
+            Some(c) => {
+                p.at(c, "spool.concurrency: must be between 1 and 256");
+                d.concurrency
+            }
+            None => d.concurrency,
+        };
+        SpoolSettings {
+            dir: self.dir.map(rel),
+            mode,
+            state_dir: self.state_dir.map(rel),
+            retry: RetryPolicy { min_backoff, max_backoff: max_backoff.max(min_backoff), max_age },
+            after_send,
+            concurrency,
+            rescan,
+            settle,
+        }
     }
 }
 
@@ -118,48 +149,48 @@ impl SpoolSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, ConfigError};
+    use crate::settings::{ConfigProblem, validate_section};
+
+    fn read(text: &str) -> (SpoolSettings, Vec<ConfigProblem>) {
+        let rel = |path: PathBuf| Path::new("/etc/callnote").join(path);
+        validate_section(text, |raw: RawSpool, p| raw.validate(p, &rel))
+    }
 
     #[test]
     fn defaults_are_postfix_like() {
-        let c = Config::from_toml("", Path::new("c.toml")).unwrap();
-        assert_eq!(c.spool, SpoolSettings::default());
-        assert_eq!(c.spool.retry.min_backoff, Duration::from_secs(300));
-        assert_eq!(c.spool.retry.max_backoff, Duration::from_secs(4000));
-        assert_eq!(c.spool.retry.max_age, Duration::from_secs(5 * 86_400));
+        let (spool, problems) = read("");
+        assert_eq!((spool.clone(), problems), (SpoolSettings::default(), vec![]));
+        assert_eq!((spool.dir, spool.mode), (None, SpoolMode::Own));
+        assert_eq!(spool.retry.min_backoff, Duration::from_secs(300));
+        assert_eq!(spool.retry.max_backoff, Duration::from_secs(4000));
+        assert_eq!(spool.retry.max_age, Duration::from_secs(5 * 86_400));
     }
 
     #[test]
     fn keys_are_read_and_paths_made_relative() {
-        let toml = "[spool]\ndir = \"in\"\nstate_dir = \"st\"\nmin_backoff = \"100ms\"\nmax_backoff = \"2s\"\nmax_age = \"1m\"\nafter_send = \"remove\"\nconcurrency = 8\nrescan = \"1s\"\nsettle = \"200ms\"\n";
-        let c = Config::from_toml(toml, Path::new("/etc/callnote/c.toml")).unwrap();
-        assert_eq!(c.spool.state_dir, Some(PathBuf::from("/etc/callnote/st")));
+        let toml = "dir = \"in\"\nmode = \"tap\"\nstate_dir = \"st\"\nmin_backoff = \"100ms\"\nmax_backoff = \"2s\"\nmax_age = \"1m\"\nafter_send = \"remove\"\nconcurrency = 8\nrescan = \"1s\"\nsettle = \"200ms\"\n";
+        let (spool, problems) = read(toml);
+        assert_eq!(problems, vec![]);
+        assert_eq!((spool.dir, spool.mode), (Some(PathBuf::from("/etc/callnote/in")), SpoolMode::Tap));
+        assert_eq!(spool.state_dir, Some(PathBuf::from("/etc/callnote/st")));
         assert_eq!(
-            c.spool.retry,
-            RetryPolicy {
-                min_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(2),
-                max_age: Duration::from_secs(60)
-            }
+            spool.retry,
+            RetryPolicy { min_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), max_age: Duration::from_secs(60) }
         );
-        assert_eq!((c.spool.after_send, c.spool.concurrency), (AfterSend::Remove, 8));
-        assert_eq!(
-            (c.spool.rescan, c.spool.settle),
-            (Duration::from_secs(1), Duration::from_millis(200))
-        );
+        assert_eq!((spool.after_send, spool.concurrency), (AfterSend::Remove, 8));
+        assert_eq!((spool.rescan, spool.settle), (Duration::from_secs(1), Duration::from_millis(200)));
     }
 
     #[test]
     fn bad_values_are_reported_with_their_lines() {
-        let toml = "[spool]\nmin_backoff = \"soon\"\nafter_send = \"shred\"\nconcurrency = 0\n";
-        let ConfigError::Invalid { problems, .. } = Config::from_toml(toml, Path::new("c.toml")).unwrap_err() else {
-            panic!("expected Invalid")
-        };
+        let toml = "mode = \"grab\"\nmin_backoff = \"soon\"\nafter_send = \"shred\"\nconcurrency = 0\n";
+        let (_, problems) = read(toml);
         let got: Vec<_> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
         assert_eq!(
             got,
             vec![
-                (Some(2), "spool.min_backoff: `soon` is not a duration like 5m or 30s"),
+                (Some(2), "spool.min_backoff: `soon` is not a duration like 30s or 15m"),
+                (Some(1), "spool.mode: `grab` is not `own` or `tap`"),
                 (Some(3), "spool.after_send: `shred` is not `archive` or `remove`"),
                 (Some(4), "spool.concurrency: must be between 1 and 256"),
             ]

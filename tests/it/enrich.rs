@@ -5,7 +5,7 @@
 //! URI verbatim. Expectations are the `→ dir:` lines of `tests/fixtures/README.md`.
 
 use callnote::enrich::directory::{self, Directory, DirectoryError, DirectoryIndex, LoadWarning, Lookup};
-use callnote::enrich::phone::DialPlan;
+use callnote::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Event, Kind, Party, PartyKind, PhoneLabel, Recipient};
 use callnote::intake::{read_file, IntakeOptions, Parsed};

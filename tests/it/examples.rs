@@ -10,7 +10,7 @@ fn reference_config_loads_with_paths_relative_to_it() {
     let examples = path.parent().unwrap();
     assert_eq!(config.directory, Some(DirectorySource::File(examples.join("directory.ldif"))));
     assert_eq!(config.delivery, Some(DeliverySettings::Dir(examples.join("../out/outbox"))));
-    assert_eq!(config.spool_mode, SpoolMode::Tap);
+    assert_eq!(config.spool.mode, SpoolMode::Tap);
     assert_eq!(config.default_locale, "en-US");
     assert_eq!(config.from.email.to_string(), "voicemail@contoso.com");
     assert_eq!(config.dialplan.outside_line_code.as_deref(), Some("9"));

@@ -13,7 +13,7 @@ use callnote::enrich::directory::ldap::{
     LdapDirectory, LdapError, LdapOptions, ServerKind, check_entries, default_filter, directory_check,
 };
 use callnote::enrich::directory::{self, AttributeMap, Directory, DirectoryIndex, Value};
-use callnote::enrich::phone::DialPlan;
+use callnote::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Party, PhoneLabel, Recipient};
 use callnote::intake::{IntakeOptions, Parsed, read_file};

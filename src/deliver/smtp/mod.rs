@@ -32,7 +32,8 @@ use self::session::{Conn, Params, Transaction};
 use self::tls_policy::{TlsLevel, TlsPolicy, TlsSetupError};
 use super::receipt::{SmtpReport, queue_id};
 use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt};
-use crate::config::{SecretSource, SmtpSettings};
+use super::SmtpSettings;
+use crate::settings::SecretSource;
 
 /// Pooled connections idle longer than this are closed instead of reused (servers drop
 /// idle clients after a few minutes; Exchange's default is 5).

@@ -23,7 +23,7 @@ use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
 use super::{guid, Directory, DirectoryError, Entry, Lookup, Value};
-use crate::enrich::phone::{self, DialPlan, Parsed, Source};
+use crate::phone::{self, DialPlan, Parsed, Source};
 use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 
 /// A problem found while indexing, for admins (`directory-check`). Loading goes on.

@@ -7,7 +7,7 @@
 
 use super::attributes::Role;
 use super::{guid, Value};
-use crate::enrich::phone::{self, DialPlan, Parsed, Source};
+use crate::phone::{self, DialPlan, Parsed, Source};
 
 /// A normalized key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,8 +31,8 @@ pub use snapshot::SnapshotHeader;
 pub use sync::{SyncReport, default_filter, requested_attributes};
 
 use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
-use crate::config::LdapSettings;
-use crate::enrich::phone::DialPlan;
+use crate::enrich::directory::settings::LdapSettings;
+use crate::phone::DialPlan;
 use crate::event::{Party, Person, Recipient, Unmatched};
 use live_query::LiveQuery;
 use sync::SyncSpec;

@@ -52,7 +52,7 @@ impl Directory for LiveDirectory {
 mod tests {
     use super::super::Entry;
     use super::*;
-    use crate::enrich::phone::{self, DialPlan};
+    use crate::phone::{self, DialPlan};
 
     #[test]
     fn a_replaced_index_answers_later_lookups_and_earlier_holders_keep_theirs() {

@@ -16,13 +16,14 @@ mod keys;
 pub mod ldap;
 mod ldif;
 mod live;
+pub mod settings;
 mod store;
 mod text;
 
 use std::path::{Path, PathBuf};
 
 use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
 pub use index::{DirectoryIndex, LoadWarning};

@@ -10,9 +10,9 @@ use std::fmt;
 
 use super::sync::{self, SyncReport, SyncSpec};
 use super::{LdapError, connect};
-use crate::config::LdapSettings;
+use crate::enrich::directory::settings::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, LoadWarning};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 /// The findings of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]

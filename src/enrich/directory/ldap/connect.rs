@@ -21,7 +21,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::LdapError;
-use crate::config::{LdapSettings, SecretSource};
+use crate::enrich::directory::settings::LdapSettings;
+use crate::settings::SecretSource;
 use crate::enrich::directory::Value;
 
 /// The rootDSE capability that only Active Directory announces (LDAP_CAP_ACTIVE_DIRECTORY_OID).

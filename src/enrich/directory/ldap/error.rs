@@ -129,19 +129,7 @@ impl LdapError {
     /// The message with every cause (`a: b: c`), a cause left out when the one before
     /// already says it (ldap3 repeats its I/O error's text). For logs and health reports.
     pub fn with_causes(&self) -> String {
-        let mut text = self.to_string();
-        let mut last = text.clone();
-        let mut next = std::error::Error::source(self);
-        while let Some(cause) = next {
-            let shown = cause.to_string();
-            if !last.contains(&shown) {
-                text.push_str(": ");
-                text.push_str(&shown);
-            }
-            last = shown;
-            next = cause.source();
-        }
-        text
+        crate::causes::line(self)
     }
 }
 

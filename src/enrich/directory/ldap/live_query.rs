@@ -241,7 +241,7 @@ mod tests {
     use super::super::connect::test_settings;
     use super::*;
     use crate::enrich::directory::{AttributeMap, AttributeSpec};
-    use crate::enrich::phone::DialPlan;
+    use crate::phone::DialPlan;
     use crate::event::PhoneLabel;
 
     fn spec(map: AttributeMap) -> SyncSpec {

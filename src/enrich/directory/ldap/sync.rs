@@ -12,9 +12,9 @@ use super::LdapError;
 use super::connect::{Endpoint, ServerKind, Session};
 use super::fetch::{self, FetchStats};
 use super::snapshot::{SnapshotHeader, SnapshotWriter};
-use crate::config::LdapSettings;
+use crate::enrich::directory::settings::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, Role};
-use crate::enrich::phone::DialPlan;
+use crate::phone::DialPlan;
 
 /// Active Directory: enabled users (bit 2 of userAccountControl clear) and contacts.
 const AD_OBJECTS: &str = "(|(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))(objectClass=contact))";

@@ -16,6 +16,7 @@
 //! The only error is [`DialPlan::new`]'s, for an unknown region.
 
 mod lexical;
+pub mod settings;
 
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Metadata, Mode, Type};
