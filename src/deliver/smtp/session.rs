@@ -12,16 +12,16 @@
 //! clear under level `none` to a loopback address, which the configuration had to say
 //! explicitly — and are never logged.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::{self, client::AsyncSmtpConnection};
 use rustls::pki_types::ServerName;
 
 use super::link::Link;
@@ -83,6 +83,9 @@ impl Failed {
     }
 }
 
+/// A positive reply, or the server's refusal; `Err` when there was no usable reply at all.
+type Answer = Result<Result<Reply, Reply>, DeliveryError>;
+
 impl Params {
     pub fn server(&self) -> String {
         if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
@@ -100,7 +103,7 @@ impl Params {
     }
 
     /// A lettre error at `step`, as the step's error.
-    fn classify(&self, step: Step, err: lettre::transport::smtp::Error) -> DeliveryError {
+    fn classify(&self, step: Step, err: smtp::Error) -> DeliveryError {
         let server = self.server();
         if let Some(source) = find_rustls_error(&err) {
             return self.tls_error(source);
@@ -111,15 +114,26 @@ impl Params {
         DeliveryError::Connection { step, server, source: Box::new(SmtpCause(err)) }
     }
 
-    /// Sends one command (lettre's) and reads its reply: `Ok(Ok)` positive, `Ok(Err)` the
+    /// Awaits one lettre exchange within `after`: `Ok(Ok)` a positive reply, `Ok(Err)` the
     /// server's refusal, `Err` no usable reply at all.
-    async fn command(&self, conn: &mut AsyncSmtpConnection, step: Step, cmd: impl Display) -> Result<Result<Reply, Reply>, DeliveryError> {
-        match self.timed(step, self.timeout, conn.command(cmd)).await? {
+    async fn reply(&self, step: Step, after: Duration, exchange: impl Future<Output = Result<Response, smtp::Error>>) -> Answer {
+        match self.timed(step, after, exchange).await? {
             Ok(response) => Ok(Ok(Reply::from_response(&response))),
-            Err(e) => match Reply::from_error(&e) {
-                Some(reply) => Ok(Err(reply)),
-                None => Err(self.classify(step, e)),
-            },
+            Err(e) => Reply::from_error(&e).map(Err).ok_or_else(|| self.classify(step, e)),
+        }
+    }
+
+    /// An exchange of a transaction whose refusal ends the transaction.
+    async fn required(
+        &self,
+        step: Step,
+        after: Duration,
+        exchange: impl Future<Output = Result<Response, smtp::Error>>,
+    ) -> Result<Reply, Failed> {
+        match self.reply(step, after, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(reply)) => Err(Failed::refused(step, self.server(), reply)),
+            Err(e) => Err(Failed::broken(e)),
         }
     }
 
@@ -192,7 +206,7 @@ impl Params {
         let greeting = link.greeting().unwrap_or(Reply { code: 220, text: String::new() });
         if tls.is_none() && self.level != TlsLevel::None {
             if conn.server_info().supports_feature(Extension::StartTls) {
-                if let Err(reply) = self.command(&mut conn, Step::StartTls, Starttls).await? {
+                if let Err(reply) = self.reply(Step::StartTls, self.timeout, conn.command(Starttls)).await? {
                     return Err(DeliveryError::Refused { step: Step::StartTls, server: self.server(), reply });
                 }
                 drop(conn); // and with it anything the server sent after its `220`
@@ -256,12 +270,9 @@ impl Params {
             .server_info()
             .get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login])
             .ok_or_else(|| DeliveryError::AuthUnsupported { server: server.clone(), tls: tls_mode != TlsMode::None })?;
-        match self.timed(Step::Auth, self.timeout, conn.auth(&[mechanism], credentials)).await? {
-            Ok(response) => Ok((mechanism.to_string(), user.to_owned(), Reply::from_response(&response))),
-            Err(e) => Err(match Reply::from_error(&e) {
-                Some(reply) => DeliveryError::AuthRefused { server, mechanism: mechanism.to_string(), username: user.to_owned(), reply },
-                None => self.classify(Step::Auth, e),
-            }),
+        match self.reply(Step::Auth, self.timeout, conn.auth(&[mechanism], credentials)).await? {
+            Ok(reply) => Ok((mechanism.to_string(), user.to_owned(), reply)),
+            Err(reply) => Err(DeliveryError::AuthRefused { server, mechanism: mechanism.to_string(), username: user.to_owned(), reply }),
         }
     }
 
@@ -295,15 +306,11 @@ impl Params {
         let server = self.server();
         let conn = &mut c.conn;
         let params = self.mail_parameters(conn, mail)?;
-        let mail_from = match self.command(conn, Step::MailFrom, Mail::new(mail.envelope.from().cloned(), params)).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(reply)) => return Err(Failed::refused(Step::MailFrom, server, reply)),
-            Err(e) => return Err(Failed::broken(e)),
-        };
+        let mail_from = self.required(Step::MailFrom, self.timeout, conn.command(Mail::new(mail.envelope.from().cloned(), params))).await?;
 
         let mut recipients = Vec::with_capacity(mail.envelope.to().len());
         for address in mail.envelope.to() {
-            let reply = match self.command(conn, Step::RcptTo, Rcpt::new(address.clone(), Vec::new())).await {
+            let reply = match self.reply(Step::RcptTo, self.timeout, conn.command(Rcpt::new(address.clone(), Vec::new()))).await {
                 Ok(Ok(reply) | Err(reply)) if reply.code != 421 => reply,
                 Ok(Ok(reply) | Err(reply)) => return Err(Failed::refused(Step::RcptTo, server, reply)),
                 Err(e) => return Err(Failed::broken(e)),
@@ -314,31 +321,20 @@ impl Params {
             return Err(Failed { error: DeliveryError::RecipientsRefused { server, replies: recipients }, reusable: true });
         }
 
-        match self.command(conn, Step::Data, Data).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(reply)) => return Err(Failed::refused(Step::Data, server, reply)),
-            Err(e) => return Err(Failed::broken(e)),
-        }
+        self.required(Step::Data, self.timeout, conn.command(Data)).await?;
 
         // The content may be large: allow for a slow link (64 KiB/s) on top of the timeout.
         let allowance = self.timeout + Duration::from_secs_f64(mail.bytes.len() as f64 / 65_536.0);
         // lettre ends the data with CRLF.CRLF; a message that ends with CRLF already would
         // otherwise gain an empty line.
         let content = mail.bytes.strip_suffix(b"\r\n").unwrap_or(&mail.bytes);
-        let final_reply = match self.timed(Step::Message, allowance, conn.message(content)).await {
-            Ok(Ok(response)) => Reply::from_response(&response),
-            Ok(Err(e)) => match Reply::from_error(&e) {
-                Some(reply) => return Err(Failed::refused(Step::Message, server, reply)),
-                None => return Err(Failed::broken(self.classify(Step::Message, e))),
-            },
-            Err(e) => return Err(Failed::broken(e)),
-        };
+        let final_reply = self.required(Step::Message, allowance, conn.message(content)).await?;
         Ok(Transaction { mail_from, recipients, final_reply })
     }
 
     /// Makes a connection ready for the next transaction after a refused one.
     pub async fn reset(&self, c: &mut Conn) -> bool {
-        matches!(self.command(&mut c.conn, Step::MailFrom, Rset).await, Ok(Ok(_)))
+        matches!(self.reply(Step::MailFrom, self.timeout, c.conn.command(Rset)).await, Ok(Ok(_)))
     }
 }
 
