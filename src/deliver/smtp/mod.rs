@@ -57,8 +57,8 @@ impl std::fmt::Debug for SmtpTransport {
     }
 }
 
-/// The pool opens connections with [`Params::open`]; a connection lettre marked broken is
-/// not handed out again.
+/// The pool opens connections with [`Params::open`]; a connection lettre marked broken, or
+/// one left in the middle of a transaction, is not handed out again.
 impl managed::Manager for Params {
     type Type = Conn;
     type Error = DeliveryError;
@@ -68,7 +68,11 @@ impl managed::Manager for Params {
     }
 
     async fn recycle(&self, c: &mut Conn, _: &Metrics) -> RecycleResult<DeliveryError> {
-        if c.conn.has_broken() { Err(managed::RecycleError::message("the connection broke")) } else { Ok(()) }
+        match (c.ready, c.conn.has_broken()) {
+            (true, false) => Ok(()),
+            (false, _) => Err(managed::RecycleError::message("left in the middle of a transaction")),
+            (_, true) => Err(managed::RecycleError::message("the connection broke")),
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub(super) struct Params {
 pub(super) struct Conn {
     pub conn: AsyncSmtpConnection,
     pub session: Arc<SessionInfo>,
+    /// Between transactions. False from MAIL FROM until the final reply (or a working RSET):
+    /// a delivery abandoned half-way (its future dropped) leaves the server mid-transaction,
+    /// and such a connection must not serve another message.
+    pub ready: bool,
 }
 
 /// The replies of one successful transaction.
@@ -243,7 +247,7 @@ impl Params {
             auth_offered,
             auth,
         };
-        Ok(Conn { conn, session: Arc::new(session) })
+        Ok(Conn { conn, session: Arc::new(session), ready: true })
     }
 
     /// Without TLS, credentials go only under level `none` (configured explicitly, and
@@ -304,8 +308,9 @@ impl Params {
     /// Succeeds when at least one recipient was accepted and the content was.
     pub async fn transaction(&self, c: &mut Conn, mail: &Outgoing) -> Result<Transaction, Failed> {
         let server = self.server();
+        let params = self.mail_parameters(&c.conn, mail)?;
+        c.ready = false;
         let conn = &mut c.conn;
-        let params = self.mail_parameters(conn, mail)?;
         let mail_from = self.required(Step::MailFrom, self.timeout, conn.command(Mail::new(mail.envelope.from().cloned(), params))).await?;
 
         let mut recipients = Vec::with_capacity(mail.envelope.to().len());
@@ -329,12 +334,14 @@ impl Params {
         // otherwise gain an empty line.
         let content = mail.bytes.strip_suffix(b"\r\n").unwrap_or(&mail.bytes);
         let final_reply = self.required(Step::Message, allowance, conn.message(content)).await?;
+        c.ready = true;
         Ok(Transaction { mail_from, recipients, final_reply })
     }
 
     /// Makes a connection ready for the next transaction after a refused one.
     pub async fn reset(&self, c: &mut Conn) -> bool {
-        matches!(self.reply(Step::MailFrom, self.timeout, c.conn.command(Rset)).await, Ok(Ok(_)))
+        c.ready = matches!(self.reply(Step::MailFrom, self.timeout, c.conn.command(Rset)).await, Ok(Ok(_)));
+        c.ready
     }
 }
 

@@ -1,7 +1,8 @@
 //! SMTP against small scripted servers in this process, for what a real server will not do:
 //! plaintext pushed after the `220` to STARTTLS (which must never be read as part of the TLS
-//! session), and a pooled connection the server closes while it is idle (replaced without the
-//! message noticing). Each server records the command lines it received.
+//! session), a pooled connection the server closes while it is idle (replaced without the
+//! message noticing), and a delivery abandoned in the middle of a transaction (its connection
+//! must not serve the next message). Each server records the command lines it received.
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ struct Script {
     queue_id: &'static str,
     /// Hang up right after the first message's final reply (as a server whose idle timer ran out).
     hang_up_after_message: bool,
+    /// At DATA: say so here, and never answer.
+    stall_at_data: Option<tokio::sync::mpsc::UnboundedSender<()>>,
 }
 
 /// Answers commands until QUIT, the client hanging up, STARTTLS (then the stream is returned
@@ -48,6 +51,13 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: BufReader<S>, script: 
             }
             "MAIL" => "250 2.1.0 Ok\r\n".to_owned(),
             "RCPT" => "250 2.1.5 Ok\r\n".to_owned(),
+            "DATA" if script.stall_at_data.is_some() => {
+                let _ = script.stall_at_data.as_ref().map(|tx| tx.send(()));
+                while matches!(s.read_line(&mut line).await, Ok(n) if n > 0) {
+                    seen.push(std::mem::take(&mut line).trim_end().to_owned());
+                }
+                return None;
+            }
             "DATA" => {
                 s.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.ok()?;
                 while matches!(s.read_line(&mut line).await, Ok(n) if n > 0) && std::mem::take(&mut line) != ".\r\n" {}
@@ -88,16 +98,16 @@ async fn serve(tcp: TcpStream, script: Script) -> Vec<String> {
     seen
 }
 
-/// A listener on loopback serving `connections` connections one after the other with
-/// `script`; the handle gives each connection's command lines.
-async fn fake_server(script: Script, connections: usize) -> (u16, tokio::task::JoinHandle<Vec<Vec<String>>>) {
+/// A listener on loopback serving one connection after the other, each with its script; the
+/// handle gives each connection's command lines.
+async fn fake_server(scripts: Vec<Script>) -> (u16, tokio::task::JoinHandle<Vec<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
         let mut all = Vec::new();
-        for _ in 0..connections {
+        for script in scripts {
             let (tcp, _) = listener.accept().await.unwrap();
-            all.push(serve(tcp, script.clone()).await);
+            all.push(serve(tcp, script).await);
         }
         all
     });
@@ -117,7 +127,13 @@ fn plain_script() -> Script {
         tls: None,
         queue_id: "Q1",
         hang_up_after_message: false,
+        stall_at_data: None,
     }
+}
+
+/// The command verbs of each connection.
+fn verbs(seen: &[Vec<String>]) -> Vec<Vec<&str>> {
+    seen.iter().map(|c| c.iter().map(|l| l.split([' ', ':']).next().unwrap()).collect()).collect()
 }
 
 #[tokio::test]
@@ -137,9 +153,9 @@ async fn plaintext_after_the_starttls_220_never_reaches_the_tls_session() {
         starttls_reply: "220 2.0.0 Ready to start TLS\r\n250-injected.invalid\r\n250 AUTH PLAIN\r\n",
         tls: Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
         queue_id: "TLSQ1",
-        hang_up_after_message: false,
+        ..plain_script()
     };
-    let (port, server) = fake_server(script, 1).await;
+    let (port, server) = fake_server(vec![script]).await;
     let t = transport(SmtpSettings { tls_level: TlsLevel::Encrypt, ..smtp_settings("127.0.0.1", port) });
     let receipt = t.deliver(&Outgoing::new(&message(&["a@contoso.test"], "x"), "x")).await.unwrap();
     t.close().await.unwrap();
@@ -148,15 +164,14 @@ async fn plaintext_after_the_starttls_220_never_reaches_the_tls_session() {
     assert_eq!((s.tls_mode, s.ehlo_name.as_str()), (TlsMode::StartTls, "fake-tls.contoso.test"), "the EHLO reply came over TLS");
     assert_eq!(s.greeting, "220 fake.contoso.test ESMTP");
     assert_eq!(receipt.queue_id.as_deref(), Some("TLSQ1"));
-    let seen = server.await.unwrap().remove(0);
-    let verbs: Vec<&str> = seen.iter().map(|l| l.split([' ', ':']).next().unwrap()).collect();
-    assert_eq!(verbs, ["EHLO", "STARTTLS", "<tls>", "EHLO", "MAIL", "RCPT", "DATA", "QUIT"], "{seen:?}");
+    let seen = server.await.unwrap();
+    assert_eq!(verbs(&seen), [["EHLO", "STARTTLS", "<tls>", "EHLO", "MAIL", "RCPT", "DATA", "QUIT"]], "{seen:?}");
 }
 
 #[tokio::test]
 async fn a_pooled_connection_closed_by_the_server_while_idle_is_replaced() {
     let script = Script { hang_up_after_message: true, ..plain_script() };
-    let (port, server) = fake_server(script, 2).await;
+    let (port, server) = fake_server(vec![script.clone(), script]).await;
     let t = transport(SmtpSettings { pool_size: 1, ..smtp_settings("127.0.0.1", port) });
     let mail = Outgoing::new(&message(&["a@contoso.test"], "x"), "x");
     let first = t.deliver(&mail).await.unwrap();
@@ -166,9 +181,26 @@ async fn a_pooled_connection_closed_by_the_server_while_idle_is_replaced() {
     assert_eq!((first.queue_id.as_deref(), second.queue_id.as_deref()), (Some("Q1"), Some("Q1")));
     assert!(!second.smtp.as_ref().unwrap().reused_connection, "delivered on the new connection");
     let seen = server.await.unwrap();
-    assert_eq!(seen.len(), 2, "two connections");
-    for (n, commands) in seen.iter().enumerate() {
-        let verbs: Vec<&str> = commands.iter().map(|l| l.split([' ', ':']).next().unwrap()).collect();
-        assert_eq!(verbs, ["EHLO", "MAIL", "RCPT", "DATA"], "connection {n}: {commands:?}");
+    assert_eq!(verbs(&seen), [["EHLO", "MAIL", "RCPT", "DATA"]; 2], "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_delivery_abandoned_mid_transaction_leaves_its_connection_out_of_the_pool() {
+    let (data_sent, mut data_seen) = tokio::sync::mpsc::unbounded_channel();
+    let stalls = Script { stall_at_data: Some(data_sent), ..plain_script() };
+    let (port, server) = fake_server(vec![stalls, plain_script()]).await;
+    let t = transport(SmtpSettings { pool_size: 1, ..smtp_settings("127.0.0.1", port) });
+    let mail = Outgoing::new(&message(&["a@contoso.test"], "x"), "x");
+    // The caller gives up (a shutdown, a timeout of its own) while the server holds DATA.
+    tokio::select! {
+        result = t.deliver(&mail) => panic!("the server never answers DATA, yet: {result:?}"),
+        _ = data_seen.recv() => {}
     }
+    // The next message does not go into the middle of that transaction: a new connection.
+    let receipt = t.deliver(&mail).await.unwrap();
+    assert!(!receipt.smtp.as_ref().unwrap().reused_connection);
+    assert_eq!(receipt.queue_id.as_deref(), Some("Q1"));
+    t.close().await.unwrap();
+    let seen = server.await.unwrap();
+    assert_eq!(verbs(&seen), [vec!["EHLO", "MAIL", "RCPT", "DATA"], vec!["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]], "{seen:?}");
 }
