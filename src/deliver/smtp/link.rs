@@ -16,8 +16,8 @@
 //! - hands its TCP stream back for STARTTLS ([`Link::start_tls`]). The lettre connection that
 //!   read the `220` to STARTTLS is dropped first, with its read buffer, so nothing the server
 //!   sent in clear can be read as part of the encrypted session;
-//! - after STARTTLS, serves the greeting once more ([`Link::replay`]), re-encoded from the
-//!   parsed reply, because `connect_with_transport` starts by reading one; lettre then says
+//! - after STARTTLS, serves the greeting once more ([`Link::replay_greeting`]), re-encoded from
+//!   the parsed reply, because `connect_with_transport` starts by reading one; lettre then says
 //!   EHLO over TLS.
 //!
 //! Nothing here parses or writes SMTP.
@@ -101,9 +101,11 @@ impl Link {
         text.parse::<Response>().ok().map(|r| Reply::from_response(&r))
     }
 
-    /// Has lettre read `greeting` (one line, so only it) before the stream, as it does on a
-    /// new connection.
-    pub fn replay(&self, greeting: &Reply) {
+    /// Has lettre read the greeting again before the stream, as it does on a new connection:
+    /// one line re-encoded from the parsed reply (a bare `220` if it was not kept), so nothing
+    /// else the server sent comes with it.
+    pub fn replay_greeting(&self) {
+        let greeting = self.greeting().unwrap_or(Reply { code: 220, text: String::new() });
         self.state().replay = format!("{greeting}\r\n").into_bytes();
     }
 

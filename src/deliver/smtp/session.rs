@@ -199,28 +199,37 @@ impl Params {
         self.timed(Step::Greeting, self.timeout, connect).await?.map_err(|e| self.classify(Step::Greeting, e))
     }
 
+    /// STARTTLS on a new connection when the level asks for it and the server offers it: the
+    /// connection over TLS, or the same one without TLS where the level allows that.
+    async fn starttls(&self, link: &Link, mut conn: AsyncSmtpConnection) -> Result<(AsyncSmtpConnection, Option<TlsInfo>), DeliveryError> {
+        if self.level == TlsLevel::None {
+            return Ok((conn, None));
+        }
+        if !conn.server_info().supports_feature(Extension::StartTls) {
+            if self.level.requires_tls() {
+                return Err(DeliveryError::StartTlsNotOffered { server: self.server(), level: self.level });
+            }
+            return Ok((conn, None));
+        }
+        if let Err(reply) = self.reply(Step::StartTls, self.timeout, conn.command(Starttls)).await? {
+            return Err(DeliveryError::Refused { step: Step::StartTls, server: self.server(), reply });
+        }
+        drop(conn); // and with it anything the server sent after its `220`
+        let info = self.start_tls(link).await?;
+        link.replay_greeting();
+        Ok((self.hello(link).await?, Some(info)))
+    }
+
     /// Opens a connection: every step up to and including AUTH.
     pub async fn open(&self) -> Result<Conn, DeliveryError> {
         let link = self.connect(&self.resolve().await?).await?;
-        let mut tls = None;
-        if self.implicit_tls {
-            tls = Some((TlsMode::Implicit, self.start_tls(&link).await?));
-        }
-        let mut conn = self.hello(&link).await?;
-        let greeting = link.greeting().unwrap_or(Reply { code: 220, text: String::new() });
-        if tls.is_none() && self.level != TlsLevel::None {
-            if conn.server_info().supports_feature(Extension::StartTls) {
-                if let Err(reply) = self.reply(Step::StartTls, self.timeout, conn.command(Starttls)).await? {
-                    return Err(DeliveryError::Refused { step: Step::StartTls, server: self.server(), reply });
-                }
-                drop(conn); // and with it anything the server sent after its `220`
-                tls = Some((TlsMode::StartTls, self.start_tls(&link).await?));
-                link.replay(&greeting);
-                conn = self.hello(&link).await?;
-            } else if self.level.requires_tls() {
-                return Err(DeliveryError::StartTlsNotOffered { server: self.server(), level: self.level });
-            }
-        }
+        let (mut conn, tls) = if self.implicit_tls {
+            let info = self.start_tls(&link).await?;
+            (self.hello(&link).await?, Some((TlsMode::Implicit, info)))
+        } else {
+            let (conn, info) = self.starttls(&link, self.hello(&link).await?).await?;
+            (conn, info.map(|info| (TlsMode::StartTls, info)))
+        };
         let tls_mode = tls.as_ref().map_or(TlsMode::None, |(mode, _)| *mode);
         if tls_mode == TlsMode::None {
             self.may_send_credentials_in_clear(&link)?;
@@ -239,7 +248,7 @@ impl Params {
         let session = SessionInfo {
             server: self.server(),
             peer: link.peer().to_string(),
-            greeting: greeting.to_string(),
+            greeting: link.greeting().map(|g| g.to_string()).unwrap_or_default(),
             ehlo_name,
             tls_mode,
             certificate: self.tls.as_ref().filter(|_| tls.is_some()).map(|(policy, _)| policy.check(&self.host)),
