@@ -39,8 +39,8 @@ use super::receipt::{SmtpReport, queue_id};
 use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt};
 use crate::config::{SecretSource, SmtpSettings};
 
-/// Pooled connections idle longer than this are closed instead of reused (servers drop
-/// idle clients after a few minutes; Exchange's default is 5).
+/// Pooled connections not handed out for this long are closed instead of reused (servers
+/// drop idle clients after a few minutes; Exchange's default is 5).
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// The SMTP transport with its connection pool.
