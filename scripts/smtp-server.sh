@@ -26,7 +26,8 @@
 #   SMTP_CA              the test CA (PEM) that signed the main and badname certificates
 #   SMTP_WRONG_CA        an unrelated CA, for "wrong CA" tests
 #   SMTP_SERVER_CERT     the main listener's certificate (PEM; also used by smtps)
-#   SMTP_SELFSIGNED_CERT the self-signed certificate (PEM)
+#   SMTP_SELFSIGNED_CERT the self-signed certificate (PEM), SMTP_SELFSIGNED_KEY its key (for
+#                        tests that run a TLS server of their own)
 #   SMTP_SERVER_FINGERPRINT, SMTP_SELFSIGNED_FINGERPRINT
 #                        their SHA-256 fingerprints as openssl prints them: sha256:AB:CD:…
 #   SMTP_MAILDIR         Maildir: new/<key> (exact bytes) + envelope/<key>.json
@@ -136,6 +137,7 @@ export SMTP_CA=$state/ca.pem
 export SMTP_WRONG_CA=$state/wrong-ca.pem
 export SMTP_SERVER_CERT=$state/server.pem
 export SMTP_SELFSIGNED_CERT=$state/selfsigned.pem
+export SMTP_SELFSIGNED_KEY=$state/selfsigned.key
 export SMTP_SERVER_FINGERPRINT=$(fingerprint "$state/server.pem")
 export SMTP_SELFSIGNED_FINGERPRINT=$(fingerprint "$state/selfsigned.pem")
 export SMTP_MAILDIR=$state/maildir

@@ -1,8 +1,10 @@
 //! Integration tests for the deliver stage: the `.eml` folder and pickup writers, start-up
 //! checks, the TLS settings of `[delivery]`, SMTP failures that need no server (down, silent,
-//! unresolvable, a server that offers AUTH without STARTTLS), and — in [`smtp`] — everything
-//! against the real aiosmtpd that `scripts/smtp-server.sh` starts.
+//! unresolvable, a server that offers AUTH without STARTTLS), — in [`smtp`] — everything
+//! against the real aiosmtpd that `scripts/smtp-server.sh` starts, and — in [`fake`] — what only
+//! a scripted server does.
 
+mod fake;
 mod smtp;
 
 use std::io::{BufRead as _, BufReader, Write as _};

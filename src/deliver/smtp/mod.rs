@@ -11,46 +11,69 @@
 //! "smtp://smtp.office365.com:587"`, the default level `verify`, `username` and
 //! `password_env`: nothing else is needed.
 //!
+//! The SMTP protocol is lettre's low-level connection ([`session`]); the pool is deadpool's,
+//! newest connection first. lettre's own `AsyncSmtpTransport` and its pool are not used: they
+//! cannot check the certificate as `fingerprint` (or a self-signed CA file) asks, would send
+//! AUTH in clear under `may` when STARTTLS is not offered, and stop at the first refused
+//! recipient; what remains ours is the stream below lettre ([`link`], the reason at its top).
+//!
 //! A connection is reused while it is healthy and has been idle less than [`IDLE_LIMIT`];
 //! one the server closed while idle is replaced transparently (nothing was sent on it).
 //! Idle connections end with QUIT on [`Deliver::close`], and when the transport is dropped
 //! inside a tokio runtime (a reload replacing it): servers log a client that just hangs up.
 
+mod link;
 mod session;
 pub mod tls_policy;
-mod wire;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use deadpool::managed::{self, Metrics, Object, Pool, PoolError, QueueMode, RecycleResult};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::ServerName;
-use tokio::sync::Semaphore;
 
-use self::session::{Conn, Params, Transaction};
+use self::session::{Conn, Params, Transaction, quit_all};
 use self::tls_policy::{TlsLevel, TlsPolicy, TlsSetupError};
 use super::receipt::{SmtpReport, queue_id};
-use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt};
 use super::SmtpSettings;
+use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt};
 use crate::settings::SecretSource;
 
-/// Pooled connections idle longer than this are closed instead of reused (servers drop
-/// idle clients after a few minutes; Exchange's default is 5).
+/// Pooled connections not handed out for this long are closed instead of reused (servers
+/// drop idle clients after a few minutes; Exchange's default is 5).
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// The SMTP transport with its connection pool.
 pub struct SmtpTransport {
-    params: Params,
-    idle: Mutex<Vec<Conn>>,
-    /// At most `pool_size` deliveries (and so connections) at once.
-    permits: Semaphore,
+    /// At most `pool_size` connections, and so deliveries, at once.
+    pool: Pool<Params>,
+    pool_size: usize,
     description: String,
 }
 
 impl std::fmt::Debug for SmtpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpTransport").field("description", &self.description).finish_non_exhaustive()
+    }
+}
+
+/// The pool opens connections with [`Params::open`]; a connection lettre marked broken, or
+/// one left in the middle of a transaction, is not handed out again.
+impl managed::Manager for Params {
+    type Type = Conn;
+    type Error = DeliveryError;
+
+    async fn create(&self) -> Result<Conn, DeliveryError> {
+        self.open().await
+    }
+
+    async fn recycle(&self, c: &mut Conn, _: &Metrics) -> RecycleResult<DeliveryError> {
+        match (c.ready, c.conn.has_broken()) {
+            (true, false) => Ok(()),
+            (false, _) => Err(managed::RecycleError::message("left in the middle of a transaction")),
+            (_, true) => Err(managed::RecycleError::message("the connection broke")),
+        }
     }
 }
 
@@ -106,73 +129,75 @@ impl SmtpTransport {
         };
         let description = describe(s, &params);
         let pool_size = usize::try_from(s.pool_size.max(1)).unwrap_or(1);
-        Ok(SmtpTransport { params, idle: Mutex::new(Vec::new()), permits: Semaphore::new(pool_size), description })
+        let pool = Pool::builder(params)
+            .max_size(pool_size)
+            .queue_mode(QueueMode::Lifo)
+            .build()
+            .map_err(|e| config("delivery.pool_size", e.to_string()))?;
+        Ok(SmtpTransport { pool, pool_size, description })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Conn>> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn params(&self) -> &Params {
+        self.pool.manager()
     }
 
-    /// The most recently used healthy connection. Broken idle ones are dropped; those idle
-    /// too long are ended with QUIT in the background.
-    fn take_idle(&self) -> Option<Conn> {
-        let mut idle = self.idle();
-        idle.retain(|c| !c.conn.has_broken());
-        let (fresh, stale): (Vec<Conn>, Vec<Conn>) = idle.drain(..).partition(|c| c.idle_since.elapsed() < IDLE_LIMIT);
-        *idle = fresh;
-        quit_in_background(stale);
-        idle.pop()
-    }
-
-    fn put_back(&self, mut conn: Conn) {
-        conn.idle_since = std::time::Instant::now();
-        self.idle().push(conn);
-    }
-
-    fn receipt(&self, conn: Conn, tx: Transaction, reused: bool) -> Receipt {
-        let (accepted, refused) = tx.recipients.iter().cloned().partition::<Vec<_>, _>(|r| r.is_accepted());
-        let receipt = Receipt {
-            summary: tx.final_reply.to_string(),
-            queue_id: queue_id(&tx.final_reply.text),
-            accepted: accepted.into_iter().map(|r| r.address).collect(),
-            refused,
-            file: None,
-            smtp: Some(SmtpReport {
-                session: conn.session.clone(),
-                reused_connection: reused,
-                mail_from: tx.mail_from,
-                recipients: tx.recipients,
-                final_reply: tx.final_reply,
-            }),
-        };
-        self.put_back(conn);
-        receipt
+    /// Takes the connections idle past [`IDLE_LIMIT`] out of the pool and says QUIT on them
+    /// in the background.
+    fn expire_idle(&self) {
+        quit_in_background(self.pool.retain(|_, metrics| metrics.last_used() < IDLE_LIMIT).removed);
     }
 
     async fn send(&self, mail: &Outgoing) -> Result<Receipt, DeliveryError> {
-        let _permit = self.permits.acquire().await.expect("the pool's semaphore is never closed");
-        if let Some(mut conn) = self.take_idle() {
-            match self.params.transaction(&mut conn, mail).await {
-                Ok(tx) => return Ok(self.receipt(conn, tx, true)),
-                Err(failed) if failed.is_stale_connection() => {
-                    tracing::debug!(error = %failed.error, "pooled connection went stale; opening a new one");
+        self.expire_idle();
+        // A pooled connection the server dropped while idle fails at MAIL FROM with nothing
+        // sent: it is discarded and the next one (in the end a new one) tries.
+        let mut stale_allowed = self.pool_size;
+        loop {
+            let mut conn = self.pool.get().await.map_err(|e| self.pool_error(e))?;
+            let reused = Object::metrics(&conn).recycle_count > 0;
+            match self.params().transaction(&mut conn, mail).await {
+                Ok(tx) => return Ok(receipt(&conn, tx, reused)),
+                Err(failed) if reused && stale_allowed > 0 && failed.is_stale_connection() => {
+                    tracing::debug!(error = %failed.error, "pooled connection went stale; trying another");
+                    stale_allowed -= 1;
+                    drop(Object::take(conn));
                 }
-                Err(failed) => return Err(self.recycle(conn, failed).await),
+                Err(failed) => {
+                    // Kept (back to the pool on drop) only if RSET makes it ready again.
+                    if !(failed.reusable && self.params().reset(&mut conn).await) {
+                        drop(Object::take(conn));
+                    }
+                    return Err(failed.error);
+                }
             }
-        }
-        let mut conn = self.params.open().await?;
-        match self.params.transaction(&mut conn, mail).await {
-            Ok(tx) => Ok(self.receipt(conn, tx, false)),
-            Err(failed) => Err(self.recycle(conn, failed).await),
         }
     }
 
-    /// Keeps a connection after a refused transaction if RSET works; returns the error.
-    async fn recycle(&self, mut conn: Conn, failed: session::Failed) -> DeliveryError {
-        if failed.reusable && self.params.reset(&mut conn).await {
-            self.put_back(conn);
+    /// The pool's own errors besides the connection's: none can happen (no pool timeouts,
+    /// never closed), but if one did, it is a transient connection failure.
+    fn pool_error(&self, e: PoolError<DeliveryError>) -> DeliveryError {
+        match e {
+            PoolError::Backend(e) => e,
+            other => DeliveryError::Connect { server: self.params().server(), source: format!("connection pool: {other}").into() },
         }
-        failed.error
+    }
+}
+
+fn receipt(conn: &Conn, tx: Transaction, reused: bool) -> Receipt {
+    let (accepted, refused) = tx.recipients.iter().cloned().partition::<Vec<_>, _>(|r| r.is_accepted());
+    Receipt {
+        summary: tx.final_reply.to_string(),
+        queue_id: queue_id(&tx.final_reply.text),
+        accepted: accepted.into_iter().map(|r| r.address).collect(),
+        refused,
+        file: None,
+        smtp: Some(SmtpReport {
+            session: conn.session.clone(),
+            reused_connection: reused,
+            mail_from: tx.mail_from,
+            recipients: tx.recipients,
+            final_reply: tx.final_reply,
+        }),
     }
 }
 
@@ -196,12 +221,7 @@ fn describe(s: &SmtpSettings, p: &Params) -> String {
         Some((user, _)) => format!(", AUTH as `{user}`"),
         None => String::new(),
     };
-    format!(
-        "{scheme}://{}, TLS level {} ({tls}{certificate}){auth}, pool of {}",
-        p.server(),
-        s.tls_level,
-        s.pool_size.max(1)
-    )
+    format!("{scheme}://{}, TLS level {} ({tls}{certificate}){auth}, pool of {}", p.server(), s.tls_level, s.pool_size.max(1))
 }
 
 impl Deliver for SmtpTransport {
@@ -214,9 +234,9 @@ impl Deliver for SmtpTransport {
     }
 
     fn close(&self) -> DeliverFuture<'_, ()> {
-        let conns: Vec<Conn> = std::mem::take(&mut *self.idle());
+        let idle = self.pool.retain(|_, _| false).removed;
         Box::pin(async move {
-            session::quit_all(conns).await;
+            quit_all(idle).await;
             Ok(())
         })
     }
@@ -226,7 +246,7 @@ impl Drop for SmtpTransport {
     /// Says QUIT on the idle connections in the background when a runtime is there to run
     /// it (a reload dropped this transport); otherwise they are simply closed.
     fn drop(&mut self) {
-        quit_in_background(std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())));
+        quit_in_background(self.pool.retain(|_, _| false).removed);
     }
 }
 
@@ -235,6 +255,6 @@ fn quit_in_background(conns: Vec<Conn>) {
     if !conns.is_empty()
         && let Ok(runtime) = tokio::runtime::Handle::try_current()
     {
-        runtime.spawn(session::quit_all(conns));
+        runtime.spawn(quit_all(conns));
     }
 }
