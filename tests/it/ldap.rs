@@ -469,10 +469,7 @@ fn threads_child() {
 
     // Many misses, each a number never asked before, so each goes to the server.
     settings.refresh = Duration::from_secs(3600);
-    let options = LdapOptions {
-        live_query: Some(Duration::from_secs(10)),
-        ..LdapOptions::default()
-    };
+    let options = LdapOptions { live_query: Some(Duration::from_secs(10)), ..LdapOptions::default() };
     let ldap = LdapDirectory::open_refreshing(&settings, &plan, options.clone()).unwrap_or_else(|e| panic!("{e:#}"));
     let miss = |n: usize| {
         let mut party = Party::from_raw(Some(format!("+1312555{:04}", 1000 + n)));
@@ -487,10 +484,7 @@ fn threads_child() {
     }
     let after_many = thread_names();
     assert_eq!(ldap.health().live_queries, 61, "every miss asked the server");
-    assert!(
-        after_many.len() <= after_first.len(),
-        "60 more live queries, no more threads: {after_first:?} -> {after_many:?}"
-    );
+    assert!(after_many.len() <= after_first.len(), "60 more live queries, no more threads: {after_first:?} -> {after_many:?}");
     drop(ldap);
     assert_eq!(thread_names(), baseline, "the dropped directory left no thread behind");
 
