@@ -6,7 +6,9 @@
 //! with `BENCH_PEOPLE` generated people (default 100,000; AD-like entries: telephoneNumber,
 //! msRTCSIP-Line, every second person a mobile, every fifth an otherTelephone, SIP and SMTP
 //! proxies, display attributes), then prints:
-//! - sync: entries, wall time of the first sync and of `BENCH_SYNCS` refreshes (min, median);
+//! - sync: entries, wall time of the first sync and of `BENCH_SYNCS` refreshes (min, median),
+//!   and the process CPU time (user + system, every thread) per refresh (median), which a busy
+//!   machine disturbs less than the wall time;
 //! - memory: the index's own estimate per person, and the process RSS growth per person
 //!   (allocator overhead and freed-but-kept pages included, so an upper bound);
 //! - lookups of pre-normalized callers (hits by work number, mobile and SIP; misses):
@@ -94,6 +96,17 @@ fn rss_bytes() -> usize {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// CPU time of this process so far (user + system, all threads), from /proc (0 where there is
+/// none); /proc counts in USER_HZ ticks, 100 a second on Linux.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // the fields after the command name (which is in parentheses and may hold spaces)
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat(5); here, 1-based after the name, 12 and 13
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 /// The generated person `i`'s numbers and SIP address (see `generate_people` in the script).
 fn work(i: usize) -> String {
     format!("+1425{:03}{:04}", 300 + i / 10_000, i % 10_000)
@@ -151,15 +164,21 @@ fn main() {
     let rss_after = rss_bytes();
     let index = ldap.index().expect("synced");
     assert_eq!(index.len(), people, "every generated person indexed");
-    let mut times: Vec<Duration> =
-        (0..syncs).map(|_| runtime.block_on(ldap.refresh_now()).unwrap_or_else(|e| panic!("{}", e.with_causes())).elapsed).collect();
+    let (mut times, mut cpu) = (Vec::with_capacity(syncs), Vec::with_capacity(syncs));
+    for _ in 0..syncs {
+        let cpu_before = cpu_seconds();
+        times.push(runtime.block_on(ldap.refresh_now()).unwrap_or_else(|e| panic!("{}", e.with_causes())).elapsed);
+        cpu.push(cpu_seconds() - cpu_before);
+    }
     times.sort();
+    cpu.sort_by(f64::total_cmp);
     println!(
-        "sync: {people} entries; first sync {:.2} s ({:.0} entries/s); {syncs} refreshes: min {:.2} s, median {:.2} s",
+        "sync: {people} entries; first sync {:.2} s ({:.0} entries/s); {syncs} refreshes: min {:.2} s, median {:.2} s; CPU per refresh: median {:.2} s",
         first.as_secs_f64(),
         people as f64 / first.as_secs_f64(),
         times[0].as_secs_f64(),
-        times[times.len() / 2].as_secs_f64()
+        times[times.len() / 2].as_secs_f64(),
+        cpu[cpu.len() / 2]
     );
     println!(
         "memory: index {:.0} bytes per person (its own estimate, {} MiB); process RSS grew {:.0} bytes per person after the first sync (upper bound)",
