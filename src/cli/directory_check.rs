@@ -36,7 +36,7 @@ pub fn run(mut config: Config, args: DirectoryCheckArgs) -> anyhow::Result<Statu
             )
         }
         Some(DirectorySource::Ldap(settings)) => {
-            match ldap::block_on(ldap::directory_check(settings, &config.dialplan)) {
+            match ldap::directory_check_blocking(settings, &config.dialplan) {
                 Ok(report) => report,
                 Err(e) if e.is_configuration() => {
                     return Err(UsageError(format!("directory-check: {}", e.with_causes())).into());

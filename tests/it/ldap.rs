@@ -1,7 +1,8 @@
 //! The LDAP directory source against a real OpenLDAP slapd (`scripts/ldap-server.sh`, started
 //! by `scripts/test.sh`): the fixture directory gives exactly the LDIF file's answers; TLS
 //! (ldaps and StartTLS) with the test CA, refusals of a wrong CA, host name or password;
-//! paging past the server's size limit; crafted caller ids find nothing; `directory-check`.
+//! paging past the server's size limit; crafted caller ids find nothing; `directory-check`;
+//! the directory's threads (one worker, none per live query, none left after a drop).
 //! Outages, refreshes and the live query are in [`outage`]. Without the server's variables
 //! these tests are skipped (see `common::server_env`).
 
@@ -434,4 +435,89 @@ async fn directory_check_counts_and_reports_what_an_admin_must_clean_up() {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
     assert!(!report.is_clean());
+}
+
+const THREADS_CHILD: &str = "CALLNOTE_TEST_LDAP_THREADS_CHILD";
+
+/// The names of this process's threads, from /proc, sorted.
+fn thread_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .map(|task| {
+            let comm = task.expect("a task").path().join("comm");
+            std::fs::read_to_string(comm).map(|n| n.trim_end().to_owned()).unwrap_or_default()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn count(names: &[String], name: &str) -> usize {
+    names.iter().filter(|n| *n == name).count()
+}
+
+/// Run alone in a child process by the test below, so that the threads it counts are its own
+/// (the other tests of this binary run in parallel threads of the parent).
+#[test]
+#[ignore = "helper: started as a child process by live_queries_start_no_thread_per_call_and_a_dropped_directory_leaves_none"]
+fn threads_child() {
+    if std::env::var(THREADS_CHILD).is_err() {
+        return;
+    }
+    let mut settings = settings("LDAP_URL").expect("the parent checked");
+    let plan = plan();
+    let baseline = thread_names();
+
+    // Many misses, each a number never asked before, so each goes to the server.
+    settings.refresh = Duration::from_secs(3600);
+    let options = LdapOptions { live_query: Some(Duration::from_secs(10)), ..LdapOptions::default() };
+    let ldap = LdapDirectory::open_refreshing(&settings, &plan, options.clone()).unwrap_or_else(|e| panic!("{e:#}"));
+    let miss = |n: usize| {
+        let mut party = Party::from_raw(Some(format!("+1312555{:04}", 1000 + n)));
+        callnote::phone::normalize_party(&mut party, &plan);
+        assert_eq!(ldap.lookup(&party).expect("in memory"), directory::Lookup::Unresolved);
+    };
+    miss(0);
+    let after_first = thread_names();
+    assert_eq!(count(&after_first, "ldap"), count(&baseline, "ldap") + 1, "one worker: {after_first:?}");
+    for n in 1..=60 {
+        miss(n);
+    }
+    let after_many = thread_names();
+    assert_eq!(ldap.health().live_queries, 61, "every miss asked the server");
+    assert!(after_many.len() <= after_first.len(), "60 more live queries, no more threads: {after_first:?} -> {after_many:?}");
+    drop(ldap);
+    assert_eq!(thread_names(), baseline, "the dropped directory left no thread behind");
+
+    // A refresher that runs every second stops with its directory.
+    settings.refresh = Duration::from_secs(1);
+    let ldap = LdapDirectory::open_refreshing(&settings, &plan, options).unwrap_or_else(|e| panic!("{e:#}"));
+    let first = ldap.health().origin;
+    let mut refreshed = false;
+    for _ in 0..600 {
+        if ldap.health().origin != first {
+            refreshed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refreshed, "the refresher synced again: {:?}", ldap.health());
+    drop(ldap);
+    assert_eq!(thread_names(), baseline, "the refresher's worker ended with the directory");
+    println!("threads: {} at start, {} after the first live query, {} after 60 more", baseline.len(), after_first.len(), after_many.len());
+}
+
+#[test]
+fn live_queries_start_no_thread_per_call_and_a_dropped_directory_leaves_none() {
+    if settings("LDAP_URL").is_none() {
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["ldap::threads_child", "--exact", "--ignored", "--test-threads=1", "--nocapture"])
+        .env(THREADS_CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed") && stdout.contains("threads: "), "{stdout}");
 }

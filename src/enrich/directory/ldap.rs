@@ -3,9 +3,12 @@
 //!
 //! Consumes [`LdapSettings`] (`[directory]` with an `ldap://` / `ldaps://` source) and the
 //! dial plan; produces an [`LdapDirectory`] implementing [`Directory`]. Lookups read the
-//! current index, an `Arc` swapped atomically after each complete sync, so a slow or dead
-//! domain controller can never delay a notification; only the optional live query on a
-//! miss ([`LdapOptions::live_query`]) asks the server, within its hard bound. While a refresh
+//! current index, an `Arc` swapped atomically after each complete sync: plain synchronous
+//! code that enters no runtime and waits for nothing, so a slow or dead domain controller can
+//! never delay a notification. Everything that talks to the server (first sync, refreshes,
+//! the optional live query on a miss, [`LdapOptions::live_query`]) runs on the directory's
+//! one worker, a single runtime thread owned by the directory and stopped when it is dropped;
+//! a lookup that asks live waits for the worker's answer at most the query's bound. While a refresh
 //! runs or fails, the previous index keeps answering; after a restart with the server down,
 //! the last snapshot does. Only with no index at all does a lookup fail
 //! ([`DirectoryError::Unavailable`], which enrichment turns into `directory_unavailable`).
@@ -19,12 +22,13 @@ mod fetch;
 mod live_query;
 mod snapshot;
 mod sync;
+mod worker;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-pub use check::{DirectoryReport, check_entries, check_index, directory_check};
+pub use check::{DirectoryReport, check_entries, check_index, directory_check, directory_check_blocking};
 pub use connect::ServerKind;
 pub use error::LdapError;
 pub use snapshot::SnapshotHeader;
@@ -36,6 +40,7 @@ use crate::phone::DialPlan;
 use crate::event::{Party, Person, Recipient, Unmatched};
 use live_query::LiveQuery;
 use sync::SyncSpec;
+use worker::Worker;
 
 /// Where the index being served came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,18 +82,23 @@ pub struct LdapOptions {
 
 impl Default for LdapOptions {
     fn default() -> Self {
-        LdapOptions {
-            map: AttributeMap::default(),
-            live_query: None,
-            negative_ttl: Duration::from_secs(600),
-        }
+        LdapOptions { map: AttributeMap::default(), live_query: None, negative_ttl: Duration::from_secs(600) }
     }
 }
 
-/// An LDAP directory served from memory.
+/// An LDAP directory served from memory, with its own worker for everything that talks to
+/// the server.
 pub struct LdapDirectory {
-    spec: Arc<SyncSpec>,
+    state: Arc<State>,
     live_query: Option<LiveQuery>,
+    /// The one runtime of this directory: first sync, refreshes, live queries. Dropping the
+    /// directory drops it, which stops the refresher and any query at once.
+    worker: Worker,
+}
+
+/// What the directory shares with the tasks on its worker.
+struct State {
+    spec: Arc<SyncSpec>,
     refresh: Duration,
     /// Set by the first sync or snapshot; each later sync replaces its index.
     live: OnceLock<LiveDirectory>,
@@ -100,83 +110,61 @@ pub struct LdapDirectory {
 impl std::fmt::Debug for LdapDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LdapDirectory")
-            .field("url", &self.spec.endpoint.url)
-            .field("base_dn", &self.spec.base_dn)
+            .field("url", &self.state.spec.endpoint.url)
+            .field("base_dn", &self.state.spec.base_dn)
             .finish_non_exhaustive()
     }
 }
 
 impl LdapDirectory {
     /// Checks the settings, syncs once (or, if the server cannot be reached, loads the
-    /// snapshot; or, without one, starts empty), then refreshes every `settings.refresh` on
-    /// the current tokio runtime until the directory is dropped. Fails on configuration
-    /// problems and on errors that retrying cannot fix (refused bind or certificate, bad
-    /// base DN or filter): those need an admin, not a retry.
+    /// snapshot; or, without one, starts empty), then refreshes every `settings.refresh`
+    /// until the directory is dropped. The work runs on the directory's own worker; the
+    /// caller's runtime only awaits it. Fails on configuration problems and on errors that
+    /// retrying cannot fix (refused bind or certificate, bad base DN or filter): those need
+    /// an admin, not a retry.
     pub async fn start(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
         LdapDirectory::start_with(settings, plan, LdapOptions::default()).await
     }
 
     /// [`LdapDirectory::start`] with other options (attribute map, live query).
-    pub async fn start_with(
-        settings: &LdapSettings,
-        plan: &DialPlan,
-        options: LdapOptions,
-    ) -> Result<Arc<LdapDirectory>, LdapError> {
-        let directory = Arc::new(LdapDirectory::new(settings, plan, options)?);
-        directory.first_sync().await?;
-        tokio::spawn(refresh_loop(
-            Arc::downgrade(&directory),
-            directory.refresh,
-            directory.next_delay(),
-        ));
-        Ok(directory)
+    pub async fn start_with(settings: &LdapSettings, plan: &DialPlan, options: LdapOptions) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = LdapDirectory::new(settings, plan, options)?;
+        let state = Arc::clone(&directory.state);
+        directory.worker.run(async move { state.first_sync().await }).await??;
+        directory.keep_refreshing();
+        Ok(Arc::new(directory))
     }
 
-    /// For synchronous commands (`parse`, `render`): the first sync (or snapshot) on a
-    /// private runtime, with no refresh afterwards. Safe to call from any thread, inside a
-    /// tokio runtime or not.
+    /// For synchronous commands (`parse`, `render`): the first sync (or snapshot), waited
+    /// for on this thread, with no refresh afterwards. Safe to call from any thread, inside
+    /// a tokio runtime or not.
     pub fn open_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<Arc<LdapDirectory>, LdapError> {
         LdapDirectory::open_blocking_with(settings, plan, LdapOptions::default())
     }
 
     /// [`LdapDirectory::open_blocking`] with other options.
-    pub fn open_blocking_with(
-        settings: &LdapSettings,
-        plan: &DialPlan,
-        options: LdapOptions,
-    ) -> Result<Arc<LdapDirectory>, LdapError> {
-        let directory = Arc::new(LdapDirectory::new(settings, plan, options)?);
-        block_on(directory.first_sync())?;
-        Ok(directory)
+    pub fn open_blocking_with(settings: &LdapSettings, plan: &DialPlan, options: LdapOptions) -> Result<Arc<LdapDirectory>, LdapError> {
+        let directory = LdapDirectory::new(settings, plan, options)?;
+        let state = Arc::clone(&directory.state);
+        directory.worker.wait(async move { state.first_sync().await })??;
+        Ok(Arc::new(directory))
     }
 
     /// For long-running callers that open the directory before (or without) a tokio runtime
     /// of their own, like the relay: [`LdapDirectory::open_blocking_with`], then refreshes
-    /// every `settings.refresh` on a private background thread until the directory is dropped.
-    pub fn open_refreshing(
-        settings: &LdapSettings,
-        plan: &DialPlan,
-        options: LdapOptions,
-    ) -> Result<Arc<LdapDirectory>, LdapError> {
+    /// every `settings.refresh` until the directory is dropped.
+    pub fn open_refreshing(settings: &LdapSettings, plan: &DialPlan, options: LdapOptions) -> Result<Arc<LdapDirectory>, LdapError> {
         let directory = LdapDirectory::open_blocking_with(settings, plan, options)?;
-        let (weak, interval, first_delay) = (Arc::downgrade(&directory), directory.refresh, directory.next_delay());
-        let spawned = std::thread::Builder::new().name("ldap-refresh".into()).spawn(move || {
-            block_on(refresh_loop(weak, interval, first_delay));
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "ldap refresh thread not started; the directory stays as first synced");
-        }
+        directory.keep_refreshing();
         Ok(directory)
     }
 
     fn new(settings: &LdapSettings, plan: &DialPlan, options: LdapOptions) -> Result<LdapDirectory, LdapError> {
         let spec = Arc::new(SyncSpec::new(settings, plan, options.map)?);
-        let live_query = options
-            .live_query
-            .map(|bound| LiveQuery::spawn(Arc::clone(&spec), bound, options.negative_ttl));
-        Ok(LdapDirectory {
+        let live_query = options.live_query.map(|bound| LiveQuery::new(Arc::clone(&spec), bound, options.negative_ttl));
+        let state = State {
             spec,
-            live_query,
             refresh: settings.refresh.max(Duration::from_secs(1)),
             live: OnceLock::new(),
             health: Mutex::new(Health {
@@ -188,9 +176,37 @@ impl LdapDirectory {
                 live_queries: 0,
             }),
             syncing: tokio::sync::Mutex::new(()),
-        })
+        };
+        Ok(LdapDirectory { state: Arc::new(state), live_query, worker: Worker::start()? })
     }
 
+    /// Starts the refresher on the worker; it ends when the directory is dropped.
+    fn keep_refreshing(&self) {
+        self.worker.spawn(refresh_loop(Arc::clone(&self.state)));
+    }
+
+    /// Syncs now (waiting for a sync already running) and swaps the new index in on
+    /// success. On failure the index being served stays. The sync runs on the directory's
+    /// worker whatever runtime awaits this.
+    pub async fn refresh_now(&self) -> Result<SyncReport, LdapError> {
+        let state = Arc::clone(&self.state);
+        self.worker.run(async move { state.refresh_now().await }).await?
+    }
+
+    /// The index being served, if any.
+    pub fn index(&self) -> Option<Arc<DirectoryIndex>> {
+        self.state.live.get().map(LiveDirectory::current)
+    }
+
+    /// Where the index came from, the last sync and the last error.
+    pub fn health(&self) -> Health {
+        let mut health = self.state.health();
+        health.live_queries = self.live_query.as_ref().map_or(0, LiveQuery::queries);
+        health
+    }
+}
+
+impl State {
     async fn first_sync(&self) -> Result<(), LdapError> {
         let error = match self.refresh_now().await {
             Ok(_) => return Ok(()),
@@ -208,13 +224,7 @@ impl LdapDirectory {
                     error = %error.with_causes(), snapshot = %path.display(), synced = %header.synced_at, people = index.len(),
                     "ldap directory not reachable; serving the last snapshot until a sync succeeds"
                 );
-                self.swap(
-                    index,
-                    Origin::Snapshot {
-                        path: path.clone(),
-                        synced_at: header.synced_at,
-                    },
-                );
+                self.swap(index, Origin::Snapshot { path: path.clone(), synced_at: header.synced_at });
             }
             Err(e) => tracing::warn!(
                 error = %error.with_causes(), snapshot_error = %e.with_causes(),
@@ -224,9 +234,7 @@ impl LdapDirectory {
         Ok(())
     }
 
-    /// Syncs now (waiting for a sync already running) and swaps the new index in on
-    /// success. On failure the index being served stays.
-    pub async fn refresh_now(&self) -> Result<SyncReport, LdapError> {
+    async fn refresh_now(&self) -> Result<SyncReport, LdapError> {
         let _one_at_a_time = self.syncing.lock().await;
         match sync::run(&self.spec).await {
             Ok((index, report)) => {
@@ -253,9 +261,7 @@ impl LdapDirectory {
     fn swap(&self, index: DirectoryIndex, origin: Origin) {
         let people = index.len();
         let mut fresh = Some(index);
-        let live = self
-            .live
-            .get_or_init(|| LiveDirectory::new(fresh.take().expect("taken at most once")));
+        let live = self.live.get_or_init(|| LiveDirectory::new(fresh.take().expect("taken at most once")));
         if let Some(index) = fresh {
             live.replace(index);
         }
@@ -264,16 +270,8 @@ impl LdapDirectory {
         health.people = people;
     }
 
-    /// The index being served, if any.
-    pub fn index(&self) -> Option<Arc<DirectoryIndex>> {
-        self.live.get().map(LiveDirectory::current)
-    }
-
-    /// Where the index came from, the last sync and the last error.
-    pub fn health(&self) -> Health {
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        health.live_queries = self.live_query.as_ref().map_or(0, LiveQuery::queries);
-        health
+    fn health(&self) -> Health {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The delay before the next sync: the refresh interval after a success, a growing
@@ -292,30 +290,25 @@ impl LdapDirectory {
 
 impl Directory for LdapDirectory {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
-        let found = self.current()?.lookup(party)?;
+        let found = self.state.current()?.lookup(party)?;
         if found != Lookup::Unresolved {
             return Ok(found);
         }
         // Someone added since the last sync? Ask the server, within the bound, if allowed.
-        let server = self
-            .health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_sync
-            .as_ref()
-            .map(|s| s.server);
-        match (&self.live_query, server) {
-            (Some(live), Some(server)) => Ok(live.lookup(party, server).unwrap_or(Lookup::Unresolved)),
-            _ => Ok(found),
+        let Some(live) = &self.live_query else { return Ok(found) };
+        let server = self.state.health.lock().unwrap_or_else(PoisonError::into_inner).last_sync.as_ref().map(|s| s.server);
+        match server {
+            Some(server) => Ok(live.lookup(party, server, &self.worker).unwrap_or(Lookup::Unresolved)),
+            None => Ok(found),
         }
     }
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {
-        self.current()?.find_recipient(recipient)
+        self.state.current()?.find_recipient(recipient)
     }
 
     fn explain_unresolved(&self, party: &Party) -> Unmatched {
-        match self.current() {
+        match self.state.current() {
             Ok(live) => live.explain_unresolved(party),
             Err(error) => Unmatched { summary: error.to_string(), ..Unmatched::default() },
         }
@@ -331,38 +324,19 @@ fn retry_delay(failures: u32, interval: Duration) -> Duration {
     backoff.min(interval)
 }
 
-/// Refreshes until the directory is dropped; holds only a weak reference while sleeping.
-async fn refresh_loop(weak: Weak<LdapDirectory>, interval: Duration, first_delay: Duration) {
-    let mut delay = first_delay;
+/// Refreshes forever; runs on the directory's worker, which cancels it when the directory
+/// is dropped.
+async fn refresh_loop(state: Arc<State>) {
     loop {
-        tokio::time::sleep(delay).await;
-        let Some(directory) = weak.upgrade() else { return };
-        if let Err(e) = directory.refresh_now().await {
-            let health = directory.health();
+        tokio::time::sleep(state.next_delay()).await;
+        if let Err(e) = state.refresh_now().await {
+            let health = state.health();
             tracing::warn!(
                 error = %e.with_causes(), failures = health.consecutive_failures, people_served = health.people,
                 "ldap directory refresh failed; still serving the previous index"
             );
         }
-        delay = retry_delay(directory.health().consecutive_failures, interval);
     }
-}
-
-/// Runs a future to completion on a private runtime on its own thread (for synchronous
-/// commands; safe inside or outside a tokio runtime).
-pub(crate) fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> T {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime can be built");
-                runtime.block_on(future)
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }
 
 #[cfg(test)]

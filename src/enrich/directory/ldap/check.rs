@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::sync::{self, SyncReport, SyncSpec};
+use super::worker::Worker;
 use super::{LdapError, connect};
 use crate::enrich::directory::settings::LdapSettings;
 use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, LoadWarning};
@@ -53,6 +54,13 @@ pub async fn directory_check(settings: &LdapSettings, plan: &DialPlan) -> Result
     let mut checked = check_index(&spec.endpoint.url, &index, report.entries, report.phone_values);
     checked.sync = Some(report);
     Ok(checked)
+}
+
+/// [`directory_check`] for synchronous callers (the `directory-check` command): the check
+/// runs on an LDAP worker of its own, stopped when the report is there.
+pub fn directory_check_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<DirectoryReport, LdapError> {
+    let (settings, plan) = (settings.clone(), plan.clone());
+    Worker::start()?.wait(async move { directory_check(&settings, &plan).await })?
 }
 
 /// Reports on entries read from a file (LDIF or CSV), indexed with `map` under `plan`.

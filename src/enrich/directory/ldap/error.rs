@@ -89,6 +89,14 @@ pub enum LdapError {
     /// The snapshot file is not one this version wrote for this directory.
     #[error("directory.snapshot {}: {reason}", path.display())]
     SnapshotContent { path: PathBuf, reason: String },
+    /// The directory's background worker (its thread and runtime) could not start or
+    /// stopped before answering.
+    #[error("LDAP worker {what}")]
+    Worker {
+        what: &'static str,
+        #[source]
+        source: Option<std::io::Error>,
+    },
 }
 
 impl LdapError {
@@ -107,7 +115,8 @@ impl LdapError {
             | LdapError::Certificate { .. }
             | LdapError::Filter(_)
             | LdapError::Snapshot { .. }
-            | LdapError::SnapshotContent { .. } => false,
+            | LdapError::SnapshotContent { .. }
+            | LdapError::Worker { .. } => false,
         }
     }
 }

@@ -2,24 +2,27 @@
 //! since the last sync), ask the server once, within a hard bound, for entries holding that
 //! number, extension or SIP address, and match them with the index's own rules.
 //!
-//! Consumes a normalized [`Party`]; produces a [`Lookup`] or nothing. The caller waits at most
-//! the configured bound (a dedicated thread does the network I/O, so a frozen server delays
-//! nothing further); a number the server did not find is not asked again for a while
-//! (negative cache). Every value from the caller is escaped per RFC 4515 (`ldap_escape`)
-//! before it goes into a filter, and whatever comes back is matched by a [`DirectoryIndex`],
-//! so a crafted caller id can neither widen the search nor match anyone. Never fails: errors
-//! are logged and count as "no answer".
+//! Consumes a normalized [`Party`]; produces a [`Lookup`] or nothing. The query runs on the
+//! directory's worker (its one runtime); the caller waits at most the configured bound and
+//! the query is cancelled when the bound passes, so a frozen server delays nothing further
+//! and leaves no work behind. At most [`AT_ONCE`] queries talk to the server at a time. A
+//! number the server did not find is not asked again for a while (negative cache). Every
+//! value from the caller is escaped per RFC 4515 (`ldap_escape`) before it goes into a
+//! filter, and whatever comes back is matched by a [`DirectoryIndex`], so a crafted caller id
+//! can neither widen the search nor match anyone. Never fails: errors are logged and count
+//! as "no answer".
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ldap3::{Scope, SearchOptions};
+use tokio::sync::Semaphore;
 
 use super::connect::ServerKind;
 use super::sync::{self, SyncSpec};
+use super::worker::Worker;
 use super::{LdapError, entry};
 use crate::enrich::directory::{Directory as _, DirectoryIndex, Entry, Lookup, Role};
 use crate::event::Party;
@@ -28,45 +31,29 @@ use crate::event::Party;
 const SIZE_LIMIT: i32 = 50;
 /// The most numbers remembered as "not found" at once.
 const NEGATIVE_CAPACITY: usize = 10_000;
+/// The most live queries talking to the server at once; more wait for a turn (within their
+/// bound).
+pub(crate) const AT_ONCE: usize = 4;
 
-/// What the worker answers.
-type Answer = Result<Option<Lookup>, ()>;
-
-struct Request {
-    party: Party,
-    server: ServerKind,
-    deadline: Instant,
-    reply: mpsc::SyncSender<Answer>,
-}
-
-/// The live-query worker and its negative cache.
+/// The live query's settings, counter and negative cache.
 pub(crate) struct LiveQuery {
-    requests: mpsc::Sender<Request>,
+    spec: Arc<SyncSpec>,
     bound: Duration,
     negative_ttl: Duration,
     negative: Mutex<HashMap<String, Instant>>,
     queries: Arc<AtomicU64>,
+    turns: Arc<Semaphore>,
 }
 
 impl LiveQuery {
-    /// Starts the worker thread; it ends when this is dropped.
-    pub fn spawn(spec: Arc<SyncSpec>, bound: Duration, negative_ttl: Duration) -> LiveQuery {
-        let (requests, incoming) = mpsc::channel::<Request>();
-        let queries = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&queries);
-        let spawned = std::thread::Builder::new()
-            .name("ldap-live-query".into())
-            .spawn(move || worker(&spec, &incoming, &counter));
-        if let Err(e) = spawned {
-            // Without the thread every request fails at once: lookups stay index-only.
-            tracing::warn!(error = %e, "ldap live query thread not started; lookups use the index only");
-        }
+    pub fn new(spec: Arc<SyncSpec>, bound: Duration, negative_ttl: Duration) -> LiveQuery {
         LiveQuery {
-            requests,
+            spec,
             bound,
             negative_ttl,
             negative: Mutex::new(HashMap::new()),
-            queries,
+            queries: Arc::new(AtomicU64::new(0)),
+            turns: Arc::new(Semaphore::new(AT_ONCE)),
         }
     }
 
@@ -75,71 +62,44 @@ impl LiveQuery {
         self.queries.load(Ordering::Relaxed)
     }
 
-    /// Asks the server about a party the index did not know; `None` when the server does
-    /// not know them either, did not answer within the bound, or was not asked.
-    pub fn lookup(&self, party: &Party, server: ServerKind) -> Option<Lookup> {
+    /// Asks the server, on `worker`, about a party the index did not know; `None` when the
+    /// server does not know them either, did not answer within the bound, or was not asked.
+    pub fn lookup(&self, party: &Party, server: ServerKind, worker: &Worker) -> Option<Lookup> {
         let key = cache_key(party)?;
         let now = Instant::now();
-        let mut negative = self.negative.lock().unwrap_or_else(PoisonError::into_inner);
-        if negative.get(&key).is_some_and(|&until| until > now) {
+        if self.negative.lock().unwrap_or_else(PoisonError::into_inner).get(&key).is_some_and(|&until| until > now) {
             return None;
         }
-        drop(negative);
-        let (reply, answer) = mpsc::sync_channel(1);
-        let deadline = now + self.bound;
-        self.requests
-            .send(Request {
-                party: party.clone(),
-                server,
-                deadline,
-                reply,
-            })
-            .ok()?;
-        match answer.recv_timeout(self.bound) {
-            Ok(Ok(Some(found))) => Some(found),
-            Ok(Ok(None)) => {
-                negative = self.negative.lock().unwrap_or_else(PoisonError::into_inner);
-                if negative.len() >= NEGATIVE_CAPACITY {
-                    negative.retain(|_, until| *until > now);
-                    if negative.len() >= NEGATIVE_CAPACITY {
-                        negative.clear();
-                    }
-                }
-                negative.insert(key, now + self.negative_ttl);
+        let (spec, queries, turns, party) = (Arc::clone(&self.spec), Arc::clone(&self.queries), Arc::clone(&self.turns), party.clone());
+        let ask = async move {
+            let _turn = turns.acquire_owned().await;
+            queries.fetch_add(1, Ordering::Relaxed);
+            query(&spec, &party, server).await
+        };
+        match worker.wait_within(ask, self.bound) {
+            Some(Ok(Some(found))) => Some(found),
+            Some(Ok(None)) => {
+                self.remember_nobody(key, now);
                 None
             }
-            // the server could not be asked, or not in time: nothing is learnt
-            Ok(Err(())) | Err(_) => None,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e.with_causes(), "ldap live query failed");
+                None
+            }
+            // not in time (the query was cancelled): nothing is learnt
+            None => None,
         }
     }
-}
 
-/// Answers requests one at a time on a private runtime until the sender is gone.
-fn worker(spec: &SyncSpec, incoming: &mpsc::Receiver<Request>, queries: &AtomicU64) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::warn!(error = %e, "ldap live query runtime not started; lookups use the index only");
-            return;
-        }
-    };
-    while let Ok(request) = incoming.recv() {
-        let remaining = request.deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            continue; // the caller has given up already
-        }
-        queries.fetch_add(1, Ordering::Relaxed);
-        let answer = runtime
-            .block_on(async { tokio::time::timeout(remaining, query(spec, &request.party, request.server)).await });
-        let answer = match answer {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e.with_causes(), "ldap live query failed");
-                Err(())
+    fn remember_nobody(&self, key: String, now: Instant) {
+        let mut negative = self.negative.lock().unwrap_or_else(PoisonError::into_inner);
+        if negative.len() >= NEGATIVE_CAPACITY {
+            negative.retain(|_, until| *until > now);
+            if negative.len() >= NEGATIVE_CAPACITY {
+                negative.clear();
             }
-            Err(_) => Err(()),
-        };
-        let _ = request.reply.try_send(answer);
+        }
+        negative.insert(key, now + self.negative_ttl);
     }
 }
 
@@ -153,29 +113,14 @@ async fn query(spec: &SyncSpec, party: &Party, server: ServerKind) -> Result<Opt
         .ldap
         .with_search_options(SearchOptions::new().sizelimit(SIZE_LIMIT))
         .with_timeout(session.timeout)
-        .search(
-            &spec.base_dn,
-            Scope::Subtree,
-            &filter,
-            sync::requested_attributes(&spec.map),
-        )
+        .search(&spec.base_dn, Scope::Subtree, &filter, sync::requested_attributes(&spec.map))
         .await;
     let url = session.url.clone();
     session.close().await;
-    let result = searched.map_err(|e| LdapError::Io {
-        url: url.clone(),
-        step: "live query",
-        source: Box::new(e),
-    })?;
+    let result = searched.map_err(|e| LdapError::Io { url: url.clone(), step: "live query", source: Box::new(e) })?;
     // 4 = sizeLimitExceeded: the entries read are still real holders of the value
     if result.1.rc != 0 && result.1.rc != 4 {
-        return Err(LdapError::Search {
-            url,
-            base: spec.base_dn.clone(),
-            filter,
-            rc: result.1.rc,
-            text: result.1.text,
-        });
+        return Err(LdapError::Search { url, base: spec.base_dn.clone(), filter, rc: result.1.rc, text: result.1.text });
     }
     let entries: Vec<Entry> = result.0.into_iter().filter_map(entry::decode).collect();
     let index = DirectoryIndex::build_with(entries, &spec.plan, spec.map.clone());
@@ -189,11 +134,8 @@ async fn query(spec: &SyncSpec, party: &Party, server: ServerKind) -> Result<Opt
 /// value escaped; `None` when the party has nothing to look for.
 fn live_filter(spec: &SyncSpec, party: &Party, server: ServerKind) -> Option<String> {
     let escape = |v: &str| ldap3::ldap_escape(v).into_owned();
-    let numbers: Vec<String> = [&party.e164, &party.international, &party.national, &party.extension]
-        .into_iter()
-        .flatten()
-        .map(|v| escape(v))
-        .collect();
+    let numbers: Vec<String> =
+        [&party.e164, &party.international, &party.national, &party.extension].into_iter().flatten().map(|v| escape(v)).collect();
     let e164 = party.e164.as_deref().map(escape);
     let extension = party.extension.as_deref().map(escape);
     let sip = party.sip.as_deref().map(escape);
@@ -221,10 +163,7 @@ fn live_filter(spec: &SyncSpec, party: &Party, server: ServerKind) -> Option<Str
     if any.is_empty() {
         return None;
     }
-    let objects = spec
-        .filter
-        .clone()
-        .unwrap_or_else(|| sync::objects_filter(server).to_owned());
+    let objects = spec.filter.clone().unwrap_or_else(|| sync::objects_filter(server).to_owned());
     Some(format!("(&{objects}(|{any}))"))
 }
 
@@ -251,22 +190,10 @@ mod tests {
 
     fn map() -> AttributeMap {
         AttributeMap::new([
-            AttributeSpec {
-                name: "mobile".into(),
-                role: Role::Phone(PhoneLabel::Mobile),
-            },
-            AttributeSpec {
-                name: "msRTCSIP-PrimaryUserAddress".into(),
-                role: Role::Sip,
-            },
-            AttributeSpec {
-                name: "proxyAddresses".into(),
-                role: Role::Proxy,
-            },
-            AttributeSpec {
-                name: "displayName".into(),
-                role: Role::Display,
-            },
+            AttributeSpec { name: "mobile".into(), role: Role::Phone(PhoneLabel::Mobile) },
+            AttributeSpec { name: "msRTCSIP-PrimaryUserAddress".into(), role: Role::Sip },
+            AttributeSpec { name: "proxyAddresses".into(), role: Role::Proxy },
+            AttributeSpec { name: "displayName".into(), role: Role::Display },
         ])
     }
 
@@ -302,13 +229,11 @@ mod tests {
         let mut unreachable = test_settings("ldap://127.0.0.1:9");
         (unreachable.bind_dn, unreachable.bind_password) = (None, None);
         settings_spec.endpoint = super::super::connect::Endpoint::new(&unreachable).expect("valid");
-        let live = LiveQuery::spawn(Arc::new(settings_spec), Duration::from_secs(2), Duration::from_secs(60));
-        let party = Party {
-            e164: Some("+14255550187".into()),
-            ..Party::default()
-        };
-        assert_eq!(live.lookup(&party, ServerKind::Other), None);
-        assert_eq!(live.lookup(&party, ServerKind::Other), None);
+        let live = LiveQuery::new(Arc::new(settings_spec), Duration::from_secs(2), Duration::from_secs(60));
+        let worker = Worker::start().expect("starts");
+        let party = Party { e164: Some("+14255550187".into()), ..Party::default() };
+        assert_eq!(live.lookup(&party, ServerKind::Other, &worker), None);
+        assert_eq!(live.lookup(&party, ServerKind::Other, &worker), None);
         assert_eq!(live.queries(), 2, "a failure is not remembered as \"nobody\"");
     }
 }
