@@ -61,10 +61,12 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
     tracing::info!(dir = %options.dir.display(), "relay started");
+    let mut memory = MemoryRelease::default();
     while !stop.load(Ordering::SeqCst) {
         let report = relay.pass(Some(&stop)).await?;
-        if report != PassReport::default() {
-            tracing::info!(?report, "pass done");
+        log_pass(&report);
+        if memory.due(&report) {
+            relay.release_memory();
         }
         let until_due = relay
             .next_due()
@@ -78,6 +80,40 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// A pass is logged at info only when it acted on an item; passes that only found
+/// deferred items not yet due (several a second while files arrive) at debug.
+fn log_pass(report: &PassReport) {
+    if report.handled() > 0 {
+        tracing::info!(?report, "pass done");
+    } else if *report != PassReport::default() {
+        tracing::debug!(?report, "pass done");
+    }
+}
+
+/// When to give memory back: when a busy spell ends (a pass with nothing to do after
+/// passes that handled items), at most every [`MemoryRelease::EVERY`].
+#[derive(Default)]
+struct MemoryRelease {
+    handled: usize,
+    last: Option<std::time::Instant>,
+}
+
+impl MemoryRelease {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn due(&mut self, report: &PassReport) -> bool {
+        self.handled += report.handled();
+        let idle = report.handled() == 0;
+        let spaced = self.last.is_none_or(|at| at.elapsed() >= Self::EVERY);
+        if idle && self.handled > 0 && spaced {
+            self.handled = 0;
+            self.last = Some(std::time::Instant::now());
+            return true;
+        }
+        false
+    }
 }
 
 /// Wakes the loop on any change in `dir` (not on reads).
@@ -153,7 +189,9 @@ fn spawn_signal_handlers(
                 Ok(Err(reason)) => {
                     tracing::error!(%reason, "reload refused; keeping the configuration and templates in use");
                 }
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the configuration and templates in use"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; keeping the configuration and templates in use")
+                }
             }
         }
     });
