@@ -134,7 +134,7 @@ pub fn waiting(root: &Path) -> Result<Vec<Waiting>, SpoolError> {
             let (label, what) = match e.kind {
                 EntryKind::Own => return None,
                 EntryKind::Header => ("waiting", "header, not claimed yet".to_owned()),
-                EntryKind::SideFile => ("waiting", "side file, taken by the header that names it".to_owned()),
+                EntryKind::SideFile => ("waiting", "side file: waits for the header that names it".to_owned()),
                 EntryKind::InProgress => ("waiting", "hidden (being written?): taken once renamed".to_owned()),
                 EntryKind::Stray { reason } => ("unhandled", format!("will be parked: {reason}")),
                 EntryKind::Other => (
