@@ -16,6 +16,7 @@
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
 mod item;
+pub mod memory;
 pub mod metrics;
 pub mod service;
 mod tap;
@@ -285,11 +286,12 @@ impl Relay {
     }
 
     /// Gives memory the last passes no longer need back to the system: the item maps
-    /// shrink to what they hold, and the allocator returns its free pages. Cheap enough
-    /// for the service to call whenever a busy spell ends.
+    /// shrink to what they hold, and the allocator returns its free pages ([`memory`]).
+    /// Cheap enough for the service to call whenever a busy spell ends.
     pub fn release_memory(&self) {
         self.shared.shrink();
-        allocator::collect();
+        memory::release();
+        tracing::debug!("memory released");
     }
 
     /// A handle that replaces the stages (reload) while the relay runs.
@@ -409,23 +411,6 @@ fn close_finished(
         }
     }
     Ok(())
-}
-
-/// Returning free memory to the system.
-mod allocator {
-    unsafe extern "C" {
-        /// mimalloc's own collection (the binary's global allocator; linked through the
-        /// `mimalloc` crate, whose safe API does not offer it).
-        fn mi_collect(force: bool);
-    }
-
-    /// Asks mimalloc to return the free pages of every thread's heap to the system. When
-    /// mimalloc is not the global allocator (tests) it has nothing to return.
-    pub(super) fn collect() {
-        // SAFETY: `mi_collect` takes no pointers and may be called at any time from any
-        // thread; `force` only makes it also free abandoned pages.
-        unsafe { mi_collect(true) }
-    }
 }
 
 type TaskResult = Result<Result<ItemOutcome, SpoolError>, tokio::task::JoinError>;

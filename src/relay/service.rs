@@ -67,12 +67,16 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
         log_pass(&report);
         if memory.due(&report) {
             relay.release_memory();
+            wake_workers();
         }
         let until_due = relay
             .next_due()
             .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
             .unwrap_or(options.rescan);
-        let wait = until_due.min(options.rescan).max(Duration::from_millis(20));
+        let wait = until_due
+            .min(options.rescan)
+            .min(memory.wait().unwrap_or(Duration::MAX))
+            .max(Duration::from_millis(20));
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -92,27 +96,40 @@ fn log_pass(report: &PassReport) {
     }
 }
 
-/// When to give memory back: when a busy spell ends (a pass with nothing to do after
-/// passes that handled items), at most every [`MemoryRelease::EVERY`].
+/// When to give memory back: once per busy spell, at the first pass with nothing to do
+/// after [`MemoryRelease::AFTER`] without work (by then the idle blocking threads have
+/// ended and handed their pages back, see [`super::memory`]).
 #[derive(Default)]
 struct MemoryRelease {
-    handled: usize,
-    last: Option<std::time::Instant>,
+    /// When the last pass that handled items ended, until memory is released after it.
+    busy_until: Option<std::time::Instant>,
 }
 
 impl MemoryRelease {
-    const EVERY: Duration = Duration::from_secs(5);
+    const AFTER: Duration = super::memory::BLOCKING_KEEP_ALIVE.saturating_add(Duration::from_secs(1));
 
     fn due(&mut self, report: &PassReport) -> bool {
-        self.handled += report.handled();
-        let idle = report.handled() == 0;
-        let spaced = self.last.is_none_or(|at| at.elapsed() >= Self::EVERY);
-        if idle && self.handled > 0 && spaced {
-            self.handled = 0;
-            self.last = Some(std::time::Instant::now());
-            return true;
+        if report.handled() > 0 {
+            self.busy_until = Some(std::time::Instant::now());
+            return false;
         }
-        false
+        let due = self.busy_until.is_some_and(|at| at.elapsed() >= Self::AFTER);
+        if due {
+            self.busy_until = None;
+        }
+        due
+    }
+
+    /// How long until a release would be due, if one is pending.
+    fn wait(&self) -> Option<Duration> {
+        self.busy_until.map(|at| Self::AFTER.saturating_sub(at.elapsed()))
+    }
+}
+
+/// Gives each runtime worker a task, so that it parks again and returns its free pages.
+fn wake_workers() {
+    for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
+        tokio::spawn(async {});
     }
 }
 

@@ -659,7 +659,7 @@ fn a_header_with_a_name_at_the_file_system_limit_is_delivered_and_one_that_is_ba
     let archived = s.ls("archive");
     assert_eq!(archived.len(), 1);
     assert!(archived[0].len() <= 255, "{}", archived[0]);
-    assert_eq!(s.ls(&format!("archive/{}", archived[0])), [good.clone()]);
+    assert_eq!(s.ls(&format!("archive/{}", archived[0])), [good]);
 
     let failed = s.ls("failed");
     assert_eq!(failed.len(), 2, "{failed:?}");

@@ -1,7 +1,8 @@
 //! `callnote relay` against the real SMTP test server (scripts/smtp-server.sh, plain port):
 //! every fixture delivered exactly once and read back by Message-ID, bad fixtures parked
 //! with their reason, 451-then-250 delivered once, 550 parked, a server that is down then
-//! back, and a SIGKILL crash test over a spool of 500+ items.
+//! back, a SIGKILL crash test over a spool of 500+ items, and a soak test under mixed faults
+//! (relay/soak.rs).
 //!
 //! Each test gets its own `mail.from` domain, so its Message-IDs
 //! (`<callnote.HASH@DOMAIN>`) are told apart from every other test's in the shared Maildir.
@@ -17,6 +18,7 @@ use callnote::spool::{State, journal};
 use crate::common::{fixture, server_env};
 
 mod service;
+mod soak;
 mod tap;
 
 struct Server {
