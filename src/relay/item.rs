@@ -1,5 +1,9 @@
 //! One item through the relay: claim, resume from the journal, prepare (adopting the side
-//! file), record the attempt, deliver, record the outcome, then archive, defer or park.
+//! file), record the attempt, deliver, record the outcome, then archive, defer or park; or
+//! park a stray of the spool folder as it is. A header is only read once it is known to be
+//! a regular file in the item's own folder; a side file is only ever a `.wav`/`.tif`/`.msg`
+//! regular file (a skipped header takes only `<its stem>.*`), so no header carries off
+//! another item's files.
 //!
 //! Consumes a [`Source`] (a header in the spool folder, or an item in `work/`), produces an
 //! [`ItemOutcome`]; file-system and journal steps run on the blocking pool, the delivery on

@@ -3,9 +3,14 @@
 //!
 //! Consumes a [`Pipeline`] (parse, enrich, render, compose), a [`Deliver`] transport and
 //! the `[spool]` settings; produces spool moves and journal records ([`crate::spool`]). A
-//! pass first resumes the items left in `work/` (by a crash, or deferred), then claims what
-//! waits in the spool folder, at most `concurrency` items at a time and reading the folder
-//! lazily, so a backlog of any size is drained in bounded memory.
+//! pass first resumes the items left in `work/` that are due (by a crash, or deferred),
+//! then claims what waits in the spool folder, at most `concurrency` items at a time and
+//! reading the folder lazily, so a backlog of any size is drained in bounded memory. Every
+//! entry of the folder ends somewhere visible ([`crate::spool::entry`]): a stray (a link, a
+//! folder named like a header, a name that is not UTF-8) is parked as it is, anything else
+//! that is not callnote's is logged once and left. What no retry can fix is parked at once
+//! ([`crate::pipeline::Error::is_bad_input`], [`crate::pipeline::delivery_is_permanent`]).
+//! At start-up, journal entries of items that already left `work/` are closed.
 //!
 //! Exactly once: every state change is durable before it is acted on. The one window that
 //! remains is inherent to SMTP: the server has answered 250 but the `sent` record is not on

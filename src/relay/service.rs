@@ -4,6 +4,9 @@
 //! the items in flight finish; SIGHUP, or a change in the template folder, reloads the
 //! templates, keeping the set in use when the new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
 //!
+//! A pass is logged at info only when it handled items; once a busy spell is over (2 s
+//! without work) the relay gives its free memory back ([`super::memory`]).
+//!
 //! Consumes an open [`Relay`]; produces passes until told to stop. Never stops on a
 //! per-item failure; returns [`RelayError`] only when the spool itself cannot be read.
 

@@ -93,7 +93,7 @@ fn what_else(file_type: FileType, path: &Path) -> Option<String> {
     }
     Some(if file_type.is_symlink() {
         let target = std::fs::read_link(path)
-            .map(|t| names::escaped(t.as_os_str()))
+            .map(|t| names::shown(t.as_os_str()))
             .unwrap_or_else(|_| "?".to_owned());
         format!("a symbolic link (to `{target}`), not a header file: links are never followed")
     } else if file_type.is_dir() {

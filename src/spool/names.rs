@@ -75,6 +75,15 @@ pub fn safe(raw: &OsStr, max: usize) -> String {
     }
 }
 
+/// A name as `queue list` and reports show it: itself when it is UTF-8 without control
+/// characters, otherwise [`escaped`].
+pub fn shown(raw: &OsStr) -> String {
+    match raw.to_str() {
+        Some(name) if !name.chars().any(char::is_control) => name.to_owned(),
+        _ => escaped(raw),
+    }
+}
+
 /// The original bytes of a name, for a report: printable ASCII as is, anything else as
 /// `\xNN`.
 pub fn escaped(raw: &OsStr) -> String {
@@ -149,6 +158,8 @@ mod tests {
         let s = safe(raw, NAME_MAX);
         assert!(s.starts_with("caf__~") && s.ends_with(".txt"), "{s}");
         assert_eq!(escaped(raw), "caf\\xe9\\x01.txt");
+        assert_eq!(shown(raw), "caf\\xe9\\x01.txt");
+        assert_eq!(shown(OsStr::new("résumé.txt")), "résumé.txt");
         assert_eq!(safe(OsStr::new("plain.txt"), NAME_MAX), "plain.txt");
         assert_ne!(
             safe(OsStr::from_bytes(b"\xff.txt"), 255),

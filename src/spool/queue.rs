@@ -118,7 +118,7 @@ fn reports_in(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) -> Resu
 /// An entry of an `own` spool folder that the journal does not know yet, for `queue list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
-    /// The name, escaped when it is not printable ([`names::escaped`]).
+    /// The name, escaped when it is not printable ([`names::shown`]).
     pub name: String,
     /// `waiting` (it will be taken) or `unhandled` (it will be parked, or left alone).
     pub label: &'static str,
@@ -142,7 +142,7 @@ pub fn waiting(root: &Path) -> Result<Vec<Waiting>, SpoolError> {
                     "not a header (*.txt, *.xml) nor a side file: left alone".to_owned(),
                 ),
             };
-            let name = names::escaped(e.path.file_name().unwrap_or_default());
+            let name = names::shown(e.path.file_name().unwrap_or_default());
             Some(Waiting { name, label, what })
         })
         .collect();
