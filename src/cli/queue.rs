@@ -44,9 +44,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
         .clone()
         .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
     let state = match (config.spool_mode, &config.spool.state_dir) {
-        (SpoolMode::Tap, None) => {
-            return Err(UsageError("spool.state_dir must be set in `tap` mode".into()).into());
-        }
+        (SpoolMode::Tap, None) => return Err(UsageError("spool.state_dir must be set in `tap` mode".into()).into()),
         _ => config.spool.state_dir_for(&dir),
     };
     let journal = state.join("journal.jsonl");
@@ -71,9 +69,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
                     State::Claimed { .. } => "queued".to_owned(),
                     State::Attempt { .. } => "sending (or interrupted)".to_owned(),
                     State::Deferred { reason, next_at, .. } => format!("deferred until {next_at}: {reason}"),
-                    State::Sent { queue_id, .. } => {
-                        format!("sent (queue id {})", queue_id.as_deref().unwrap_or("?"))
-                    }
+                    State::Sent { queue_id, .. } => format!("sent (queue id {})", queue_id.as_deref().unwrap_or("?")),
                     State::Skipped { message_type } => format!("skipped ({message_type})"),
                     State::Failed { reason } => format!("parked: {reason}"),
                     State::Done => continue,

@@ -74,15 +74,7 @@ pub(super) struct Pending<H> {
 pub(super) async fn deliver_then_record<H: Send + 'static>(
     shared: Arc<Shared>,
     next: Next<H>,
-    record: impl FnOnce(
-        &Shared,
-        &H,
-        &str,
-        Result<Receipt, DeliveryError>,
-        u32,
-        Timestamp,
-        bool,
-    ) -> Result<ItemOutcome, SpoolError>
+    record: impl FnOnce(&Shared, &H, &str, Result<Receipt, DeliveryError>, u32, Timestamp, bool) -> Result<ItemOutcome, SpoolError>
     + Send
     + 'static,
 ) -> Result<ItemOutcome, SpoolError> {
@@ -94,15 +86,7 @@ pub(super) async fn deliver_then_record<H: Send + 'static>(
     let result = pending.prepared.deliver(transport.as_ref()).await;
     let call_id = pending.prepared.event.call_id.clone();
     tokio::task::spawn_blocking(move || {
-        record(
-            &shared,
-            &pending.handle,
-            &call_id,
-            result,
-            pending.attempt,
-            pending.first_at,
-            pending.resend,
-        )
+        record(&shared, &pending.handle, &call_id, result, pending.attempt, pending.first_at, pending.resend)
     })
     .await
     .map_err(join_error)?
@@ -225,9 +209,7 @@ impl Shared {
                 self.park(&item, status.call_id.as_deref(), status.attempts, &reason, &[])?;
                 return Ok(Next::Done(ItemOutcome::Parked { reason }));
             }
-            State::Deferred { next_at, .. } if *next_at > self.now() => {
-                return Ok(Next::Done(ItemOutcome::NotDue));
-            }
+            State::Deferred { next_at, .. } if *next_at > self.now() => return Ok(Next::Done(ItemOutcome::NotDue)),
             State::Attempt { .. } => {
                 tracing::warn!(item = %item.id, "the last attempt was interrupted; the server may have the message already, sending again");
                 resend = true;
@@ -263,13 +245,7 @@ impl Shared {
                         resend,
                     },
                 )?;
-                Ok(Next::Send(Pending {
-                    handle: item,
-                    prepared,
-                    attempt,
-                    first_at: status.first_at,
-                    resend,
-                }))
+                Ok(Next::Send(Pending { handle: item, prepared, attempt, first_at: status.first_at, resend }))
             }
             Err(e) if e.is_bad_input() => {
                 let reason = format_chain(&e);

@@ -181,9 +181,7 @@ impl Relay {
             SpoolMode::Own => Layout::Own(OwnSpool::open(dir, settings.after_send)?),
             SpoolMode::Tap => match &settings.state_dir {
                 Some(state) if !state.starts_with(dir) => Layout::Tap(TapFolder::open(dir, state)?),
-                _ => {
-                    return Err(RelayError::TapNeedsStateDir { dir: dir.to_owned() });
-                }
+                _ => return Err(RelayError::TapNeedsStateDir { dir: dir.to_owned() }),
             },
         };
         spool::durable::create_dir(&state).map_err(|source| SpoolError::Io {

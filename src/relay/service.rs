@@ -209,9 +209,7 @@ fn spawn_signal_handlers(
                 Ok(Err(reason)) => {
                     tracing::error!(%reason, "reload refused; keeping the configuration and templates in use");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "reload failed; keeping the configuration and templates in use")
-                }
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the configuration and templates in use"),
             }
         }
     });

@@ -30,16 +30,10 @@ pub(crate) async fn process(shared: Arc<Shared>, entry: Entry) -> Result<ItemOut
     let path = entry.path;
     let s = shared.clone();
     let p = path.clone();
-    let next = tokio::task::spawn_blocking(move || s.tap_begin(&p))
-        .await
-        .map_err(join_error)??;
-    deliver_then_record(
-        shared,
-        next,
-        move |s: &Shared, key: &String, call_id, result, attempt, first_at, resend| {
-            s.tap_record(&path, key, call_id, result, attempt, first_at, resend)
-        },
-    )
+    let next = tokio::task::spawn_blocking(move || s.tap_begin(&p)).await.map_err(join_error)??;
+    deliver_then_record(shared, next, move |s: &Shared, key: &String, call_id, result, attempt, first_at, resend| {
+        s.tap_record(&path, key, call_id, result, attempt, first_at, resend)
+    })
     .await
 }
 
@@ -85,18 +79,11 @@ impl Shared {
         if self.status(&key).is_some() {
             return Ok(ItemOutcome::Unchanged);
         }
-        self.note(
-            &key,
-            State::Failed {
-                reason: reason.to_owned(),
-            },
-        )?;
+        self.note(&key, State::Failed { reason: reason.to_owned() })?;
         self.tap()
             .write_report(&entry.path, &report(&key, None, 0, reason, &[], self.now()))?;
         tracing::warn!(file = %entry.path.display(), reason, "not a header file; reported (the folder is left as it is)");
-        Ok(ItemOutcome::Parked {
-            reason: reason.to_owned(),
-        })
+        Ok(ItemOutcome::Parked { reason: reason.to_owned() })
     }
 
     fn tap_begin(&self, path: &Path) -> Result<Next<String>, SpoolError> {
@@ -163,13 +150,7 @@ impl Shared {
             },
         )?;
         let first_at = self.status(&key).map_or_else(|| self.now(), |s| s.first_at);
-        Ok(Next::Send(Pending {
-            handle: key,
-            prepared,
-            attempt,
-            first_at,
-            resend,
-        }))
+        Ok(Next::Send(Pending { handle: key, prepared, attempt, first_at, resend }))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -30,6 +30,36 @@ use std::time::{Duration, Instant, SystemTime};
 use callnote::spool::State;
 
 use super::service::{log_count, signal};
+
+/// Counts log lines as the log grows, reading only what was appended since the last call
+/// (the log of a long run is large).
+struct LogScan {
+    offset: u64,
+    partial: Vec<u8>,
+    started: usize,
+    reloaded: usize,
+}
+
+impl LogScan {
+    fn update(&mut self, log: &Path) {
+        use std::io::{Seek as _, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(log) else { return };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut fresh = Vec::new();
+        let Ok(n) = file.read_to_end(&mut fresh) else { return };
+        self.offset += n as u64;
+        self.partial.extend_from_slice(&fresh);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let whole: Vec<u8> = self.partial.drain(..=end).collect();
+        let text = String::from_utf8_lossy(&whole);
+        self.started += text.matches("relay started").count();
+        self.reloaded += text.matches("configuration and templates reloaded").count();
+    }
+}
 use super::{Rng, Spool, server};
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -139,22 +169,37 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The last lines of the relay's log, for a failure message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 /// The relay processes of the run, one at a time, logging into one file.
 struct Service<'a> {
     spool: &'a Spool,
     log: &'a Path,
     child: Child,
     starts: usize,
+    scan: LogScan,
 }
 
 impl<'a> Service<'a> {
     fn start(spool: &'a Spool, log: &'a Path) -> Service<'a> {
         let child = Self::spawn(spool, log);
+        let scan = LogScan {
+            offset: 0,
+            partial: Vec::new(),
+            started: 0,
+            reloaded: 0,
+        };
         let mut service = Service {
             spool,
             log,
             child,
             starts: 1,
+            scan,
         };
         service.wait_started();
         service
@@ -176,10 +221,22 @@ impl<'a> Service<'a> {
     /// find no handler: SIGHUP would end the process).
     fn wait_started(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while log_count(self.log, "relay started") < self.starts {
-            assert!(Instant::now() < deadline, "relay start {} timed out", self.starts);
-            assert!(self.child.try_wait().unwrap().is_none(), "the relay exited at start-up");
-            std::thread::sleep(Duration::from_millis(20));
+        while {
+            self.scan.update(self.log);
+            self.scan.started < self.starts
+        } {
+            assert!(
+                Instant::now() < deadline,
+                "relay start {} timed out:\n{}",
+                self.starts,
+                tail(self.log)
+            );
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "the relay exited at start-up:\n{}",
+                tail(self.log)
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -214,12 +271,20 @@ impl<'a> Service<'a> {
     /// Writes `config` and sends SIGHUP; waits until the reload is logged.
     fn reload(&mut self, config: &str) {
         std::fs::write(&self.spool.config, config).unwrap();
-        let before = log_count(self.log, "configuration and templates reloaded");
+        self.scan.update(self.log);
+        let before = self.scan.reloaded;
         signal(&self.child, "-HUP");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while log_count(self.log, "configuration and templates reloaded") <= before {
-            assert!(Instant::now() < deadline, "reload not logged");
-            std::thread::sleep(Duration::from_millis(20));
+        while {
+            self.scan.update(self.log);
+            self.scan.reloaded <= before
+        } {
+            assert!(
+                Instant::now() < deadline,
+                "reload not logged; the log ends:\n{}",
+                tail(self.log)
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
