@@ -48,10 +48,43 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the input itself is at fault (parking it is right; retrying is pointless).
+    /// True when retrying cannot help, so the input is parked at once: the input itself is
+    /// at fault (it does not parse, it cannot be composed), or the cause can never heal
+    /// ([`cannot_heal`]). Reading trouble (a file still locked) and render problems (the
+    /// templates, which a reload can fix) are retried. The one rule the relay (both modes)
+    /// and the commands follow; [`delivery_is_permanent`] is its delivery half.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Intake(_) | Error::Compose { .. })
+        let by_kind = match self {
+            Error::Intake(e) => !e.is_transient(),
+            Error::Compose { .. } => true,
+            Error::Render { .. } | Error::SideFile { .. } => false,
+        };
+        by_kind || cannot_heal(self)
     }
+}
+
+/// True when a delivery failure cannot succeed on a retry: the transport says so (5xx, a
+/// TLS or configuration problem), or its cause can never heal ([`cannot_heal`], e.g. an
+/// output file name too long for the file system).
+pub fn delivery_is_permanent(e: &crate::deliver::DeliveryError) -> bool {
+    e.is_permanent() || cannot_heal(e)
+}
+
+/// True when an I/O error in `e`'s cause chain is one no retry can change: a file name too
+/// long for the file system, a path through something that is not a folder, a folder
+/// where a file must be. (A missing file, a full disk, a permission problem can heal.)
+pub fn cannot_heal(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), ErrorKind::InvalidFilename | ErrorKind::NotADirectory | ErrorKind::IsADirectory)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// One event turned into a ready-to-send message.

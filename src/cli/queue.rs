@@ -1,6 +1,8 @@
 //! `callnote queue list | show CALL_ID | retry NAME`: the relay's delivery journal for
 //! admins. `list` shows the items still open (queued, in an attempt, deferred with the last
-//! SMTP reply and the next attempt) and the parked files with their reason; `show` prints
+//! SMTP reply and the next attempt), the parked files with their reason and, in `own` mode,
+//! every other entry of the spool folder (`waiting` to be taken, or `unhandled`: what the
+//! relay will park or leaves alone), so nothing in the folder goes unseen; `show` prints
 //! every journal record of one call (queued, deferred, sent with the queue id, failed with
 //! the reason); `retry` puts a parked item back in the queue.
 //!
@@ -21,7 +23,8 @@ pub struct QueueArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum QueueAction {
-    /// Items in flight or deferred, and parked files with their reason.
+    /// Items in flight or deferred, parked files with their reason, and (own mode) whatever
+    /// else is in the spool folder.
     List,
     /// Every journal record of one call.
     Show {
@@ -77,6 +80,11 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
             }
             for (name, reason) in queue::parked(&failed)? {
                 out += &format!("parked\t{name}\t{reason}\n");
+            }
+            if config.spool.mode == SpoolMode::Own {
+                for w in queue::waiting(&dir)? {
+                    out += &format!("{}\t{}\t{}\n", w.label, w.name, w.what);
+                }
             }
             Status::Ok
         }

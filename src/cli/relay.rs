@@ -93,7 +93,7 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
         })
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = crate::relay::memory::tune(&mut tokio::runtime::Builder::new_multi_thread())
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

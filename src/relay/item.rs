@@ -1,12 +1,15 @@
 //! One item through the relay: claim, resume from the journal, prepare (adopting the side
-//! file), record the attempt, deliver, record the outcome, then archive, defer or park.
+//! file), record the attempt, deliver, record the outcome, then archive, defer or park; or
+//! park a stray of the spool folder as it is. A header is only read once it is known to be
+//! a regular file in the item's own folder; a side file is only ever a `.wav`/`.tif`/`.msg`
+//! regular file (a skipped header takes only `<its stem>.*`), so no header carries off
+//! another item's files.
 //!
 //! Consumes a [`Source`] (a header in the spool folder, or an item in `work/`), produces an
 //! [`ItemOutcome`]; file-system and journal steps run on the blocking pool, the delivery on
 //! the runtime. Every journal record is durable before the step it announces. Returns
 //! [`SpoolError`] only when the spool itself fails; the item then stays where it was.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -15,18 +18,19 @@ use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
 use crate::intake::IntakeErrorKind;
 use crate::pipeline::{self, Outcome, Prepared};
+use crate::spool::names::{self, is_side_file_name};
 use crate::spool::retry::jitter_for;
-use crate::spool::{Decision, ItemStatus, OwnSpool, SpoolError, State, WorkItem};
+use crate::spool::{Decision, Entry, EntryKind, ItemStatus, OwnSpool, SpoolError, State, WorkItem};
 
 /// Where an item comes from.
 #[derive(Debug)]
 pub(crate) enum Source {
-    /// `own`: a header waiting in the spool folder.
-    Incoming(PathBuf),
+    /// `own`: an entry of the spool folder (a header to claim, or a stray to park).
+    Incoming(Entry),
     /// `own`: an item in `work/`.
     Work(WorkItem),
-    /// `tap`: a header in the tapped folder.
-    Tapped(PathBuf),
+    /// `tap`: a header (or a stray) in the tapped folder.
+    Tapped(Entry),
 }
 
 /// How an item ended in one pass.
@@ -90,8 +94,8 @@ pub(super) async fn deliver_then_record<H: Send + 'static>(
 
 /// Runs one item to the end of this pass.
 pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemOutcome, SpoolError> {
-    if let Source::Tapped(path) = source {
-        return super::tap::process(shared, path).await;
+    if let Source::Tapped(entry) = source {
+        return super::tap::process(shared, entry).await;
     }
     let s = shared.clone();
     let next = tokio::task::spawn_blocking(move || s.begin(source))
@@ -134,6 +138,8 @@ impl Shared {
             self.journal.append(id, now, state.clone())?;
         }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let was = open.get(id).is_some_and(|s| super::is_active(&s.last));
+        self.count_active(was, super::is_active(&state));
         if state == State::Done {
             open.remove(id);
         } else {
@@ -150,12 +156,24 @@ impl Shared {
         Ok(())
     }
 
-    /// Claims (or resumes) the item and prepares its message.
+    /// Claims (or resumes) the item and prepares its message; parks a stray.
     fn begin(&self, source: Source) -> Result<Next<WorkItem>, SpoolError> {
         let item = match source {
-            Source::Incoming(path) => match self.own().claim(&path)? {
-                Some(item) => item,
-                None => return Ok(Next::Done(ItemOutcome::Vanished)),
+            Source::Incoming(entry) => match entry.kind {
+                EntryKind::Stray { ref reason } => {
+                    return self.park_stray(&entry, reason).map(Next::Done);
+                }
+                _ => match self.own().claim(&entry.path) {
+                    Ok(Some(item)) => item,
+                    Ok(None) => return Ok(Next::Done(ItemOutcome::Vanished)),
+                    // A name the file system refuses in work/ can never be claimed.
+                    Err(e) if pipeline::cannot_heal(&e) => {
+                        return self
+                            .park_stray(&entry, &format!("cannot be claimed: {}", format_chain(&e)))
+                            .map(Next::Done);
+                    }
+                    Err(e) => return Err(e),
+                },
             },
             Source::Work(item) => item,
             Source::Tapped(_) => unreachable!("tapped files are handled by relay::tap"),
@@ -199,11 +217,16 @@ impl Shared {
             _ => {}
         }
         let attempt = status.attempts + 1;
+        // Swapped for a link or a folder between the listing and the claim: never read.
+        if let Some(reason) = not_a_header_file(&item) {
+            return Ok(Next::Done(self.fail_with(&item, None, attempt, reason, Vec::new())?));
+        }
         match self.prepare(&item)? {
             Ok(Outcome::Skipped(message_type)) => {
-                // Not parsed far enough to find its side file (an XSOVoiceMail's .wav):
-                // take it along by the name the header gives, so nothing is left behind.
-                for side in crate::spool::queue::side_files(&item.header()) {
+                // Takes only the side files named after itself (`<stem>.wav`, as Exchange
+                // names an XSOVoiceMail's audio), never what its fields name: a skipped
+                // header cannot carry off another item's files.
+                for side in own_side_files(&item.name) {
                     self.own().adopt_side_file(&item, &side)?;
                 }
                 self.note(&item.id, State::Skipped { message_type })?;
@@ -224,7 +247,7 @@ impl Shared {
                 )?;
                 Ok(Next::Send(Pending { handle: item, prepared, attempt, first_at: status.first_at, resend }))
             }
-            Err(e) if is_bad_input(&e) => {
+            Err(e) if e.is_bad_input() => {
                 let reason = format_chain(&e);
                 Ok(Next::Done(self.fail(&item, None, attempt, reason, &e)?))
             }
@@ -271,7 +294,7 @@ impl Shared {
                     resent: resend,
                 })
             }
-            Err(e) if e.is_transient() => self.defer(item, Some(call_id), attempt, first_at, &e),
+            Err(e) if !pipeline::delivery_is_permanent(&e) => self.defer(item, Some(call_id), attempt, first_at, &e),
             Err(e) => {
                 let reason = format_chain(&e);
                 self.fail(item, Some(call_id), attempt, reason, &e)
@@ -339,14 +362,41 @@ impl Shared {
         reason: String,
         error: &dyn std::error::Error,
     ) -> Result<ItemOutcome, SpoolError> {
+        self.fail_with(item, call_id, attempts, reason, causes(error))
+    }
+
+    /// [`fail`](Self::fail) with the causes already listed.
+    fn fail_with(
+        &self,
+        item: &WorkItem,
+        call_id: Option<&str>,
+        attempts: u32,
+        reason: String,
+        causes: Vec<String>,
+    ) -> Result<ItemOutcome, SpoolError> {
         self.note(&item.id, State::Failed { reason: reason.clone() })?;
-        let causes = causes(error);
         let call_id = call_id
             .map(str::to_owned)
             .or_else(|| self.status(&item.id).and_then(|s| s.call_id));
         self.park(item, call_id.as_deref(), attempts, &reason, &causes)?;
         tracing::warn!(item = %item.id, reason, "parked");
         Ok(ItemOutcome::Parked { reason })
+    }
+
+    /// Parks an entry of the spool folder that can never be an item, as it is, with its
+    /// report (no journal record: it never was an item).
+    fn park_stray(&self, entry: &Entry, reason: &str) -> Result<ItemOutcome, SpoolError> {
+        let name = entry.display_name();
+        let report = report(&name, None, 0, reason, &[], self.now());
+        match self.own().park_stray(entry, &report)? {
+            Some(parked) => {
+                tracing::warn!(file = %entry.path.display(), parked = %parked.display(), reason, "parked");
+                Ok(ItemOutcome::Parked {
+                    reason: reason.to_owned(),
+                })
+            }
+            None => Ok(ItemOutcome::Vanished),
+        }
     }
 
     fn park(
@@ -396,11 +446,24 @@ pub(super) fn report(
 /// The error and each of its causes, one per entry.
 pub(super) use crate::causes::list as causes;
 
-/// Bad input is parked at once; I/O trouble reading the file and render problems (the
-/// templates, not the input) are retried.
-pub(super) fn is_bad_input(e: &pipeline::Error) -> bool {
-    match e {
-        pipeline::Error::Intake(intake) => !intake.is_transient(),
-        other => other.is_bad_input(),
+/// Why the claimed header of `item` is not a regular file, if it is not one.
+fn not_a_header_file(item: &WorkItem) -> Option<String> {
+    match std::fs::symlink_metadata(item.header()) {
+        Ok(meta) if meta.is_file() => None,
+        Ok(meta) if meta.is_symlink() => {
+            Some("a symbolic link, not a header file: links are never followed".to_owned())
+        }
+        Ok(meta) if meta.is_dir() => Some("a folder, not a header file".to_owned()),
+        Ok(_) => Some("not a regular file (a named pipe, socket or device)".to_owned()),
+        // Reading it will tell (and retry, or park) with the cause.
+        Err(_) => None,
     }
+}
+
+/// The side files a skipped header takes along: `<its stem>.wav`, `.tif`, `.tiff`, `.msg`.
+fn own_side_files(header: &str) -> impl Iterator<Item = String> + '_ {
+    ["wav", "tif", "tiff", "msg"]
+        .into_iter()
+        .map(move |ext| format!("{}.{ext}", names::stem(header)))
+        .filter(|n| is_side_file_name(n))
 }

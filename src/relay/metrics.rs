@@ -1,7 +1,7 @@
 //! `/metrics` (Prometheus text format 0.0.4) and `/healthz` of the running relay, on the
 //! configured `[server] listen` address (loopback by intent).
 //!
-//! Consumes each pass's [`PassReport`] and the journal's count of open items; produces the
+//! Consumes each pass's [`PassReport`] and the journal's live count of open items; produces the
 //! counters and an HTTP/1.1 answer per connection (GET only, one request, then close).
 //! Never exposes file names, addresses or any content of a notification; never blocks the
 //! relay (a slow client holds only its own task). Errors of a connection are logged.
@@ -30,8 +30,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Adds one pass; `open_items` is what the journal still has open after it.
-    pub fn record_pass(&self, r: &PassReport, open_items: usize, now_unix: u64) {
+    /// Adds one pass.
+    pub fn record_pass(&self, r: &PassReport, now_unix: u64) {
         let add = |c: &AtomicU64, n: usize| c.fetch_add(n as u64, Ordering::Relaxed);
         add(&self.delivered, r.delivered);
         add(&self.skipped, r.skipped);
@@ -40,8 +40,13 @@ impl Metrics {
         add(&self.resent, r.resent);
         add(&self.errors, r.errors);
         self.passes.fetch_add(1, Ordering::Relaxed);
-        self.open_items.store(open_items as u64, Ordering::Relaxed);
         self.last_pass_unix.store(now_unix, Ordering::Relaxed);
+    }
+
+    /// The items claimed and not finished, as the journal has them now (kept current by
+    /// every journal record, not only at the end of a pass).
+    pub fn set_open_items(&self, n: usize) {
+        self.open_items.store(n as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -176,13 +181,14 @@ mod tests {
             resent: 1,
             ..PassReport::default()
         };
-        m.record_pass(&report, 2, 1_800_000_000);
+        m.set_open_items(2);
+        m.record_pass(&report, 1_800_000_000);
+        m.set_open_items(0);
         m.record_pass(
             &PassReport {
                 delivered: 1,
                 ..PassReport::default()
             },
-            0,
             1_800_000_005,
         );
         let text = m.render();

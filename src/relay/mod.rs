@@ -3,9 +3,14 @@
 //!
 //! Consumes a [`Pipeline`] (parse, enrich, render, compose), a [`Deliver`] transport and
 //! the `[spool]` settings; produces spool moves and journal records ([`crate::spool`]). A
-//! pass first resumes the items left in `work/` (by a crash, or deferred), then claims what
-//! waits in the spool folder, at most `concurrency` items at a time and reading the folder
-//! lazily, so a backlog of any size is drained in bounded memory.
+//! pass first resumes the items left in `work/` that are due (by a crash, or deferred),
+//! then claims what waits in the spool folder, at most `concurrency` items at a time and
+//! reading the folder lazily, so a backlog of any size is drained in bounded memory. Every
+//! entry of the folder ends somewhere visible ([`crate::spool::entry`]): a stray (a link, a
+//! folder named like a header, a name that is not UTF-8) is parked as it is, anything else
+//! that is not callnote's is logged once and left. What no retry can fix is parked at once
+//! ([`crate::pipeline::Error::is_bad_input`], [`crate::pipeline::delivery_is_permanent`]).
+//! At start-up, journal entries of items that already left `work/` are closed.
 //!
 //! Exactly once: every state change is durable before it is acted on. The one window that
 //! remains is inherent to SMTP: the server has answered 250 but the `sent` record is not on
@@ -16,13 +21,15 @@
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
 mod item;
+pub mod memory;
 pub mod metrics;
 pub mod service;
 mod tap;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -31,7 +38,9 @@ use tokio::task::JoinSet;
 use crate::spool::SpoolMode;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
-use crate::spool::{self, Clock, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};
+use crate::spool::{
+    self, Clock, EntryKind, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder,
+};
 
 pub use item::ItemOutcome;
 
@@ -93,6 +102,12 @@ impl PassReport {
     pub fn all_good(&self) -> bool {
         self.parked == 0 && self.deferred == 0 && self.waiting == 0 && self.errors == 0
     }
+
+    /// Items this pass acted on (delivered, skipped, parked, deferred, or hit an error);
+    /// items only found not due yet are not counted.
+    pub fn handled(&self) -> usize {
+        self.delivered + self.skipped + self.parked + self.deferred + self.errors
+    }
 }
 
 /// The spool folder, by mode.
@@ -116,17 +131,36 @@ pub(crate) struct Shared {
     journal: Journal,
     /// Journal status of every item not `done` (in `tap` mode: the ledger).
     open: Mutex<HashMap<String, ItemStatus>>,
+    /// How many of `open` are claimed and not finished ([`is_active`]); changed only under
+    /// `open`'s lock, mirrored in the `open_items` gauge.
+    active: AtomicUsize,
+    metrics: Arc<metrics::Metrics>,
+    /// Entries of the spool folder that are not callnote's, already logged once.
+    reported: Mutex<HashSet<OsString>>,
     policy: spool::RetryPolicy,
     settle: std::time::Duration,
-    /// `tap`: files already concluded, by path, with the signature they had then.
-    seen: Mutex<HashMap<PathBuf, spool::tap::Signature>>,
+    /// `tap`: files already concluded, by path, with the signature they had then and the
+    /// pass that last saw them (files gone from the folder are forgotten after a pass).
+    seen: Mutex<HashMap<PathBuf, (spool::tap::Signature, u64)>>,
+    /// The number of the pass under way.
+    pass_number: AtomicU64,
     clock: Arc<dyn Clock>,
 }
+
+/// Whether an item in this state is claimed and not finished (in flight or deferred).
+fn is_active(state: &State) -> bool {
+    !matches!(
+        state,
+        State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done
+    )
+}
+
+/// How many names of entries that are not callnote's are remembered as already logged.
+const REPORTED_MAX: usize = 10_000;
 
 /// The relay over an `own` spool.
 pub struct Relay {
     shared: Arc<Shared>,
-    metrics: Arc<metrics::Metrics>,
     concurrency: usize,
     _lock: std::fs::File,
 }
@@ -173,20 +207,29 @@ impl Relay {
         if locked.is_err() {
             return Err(RelayError::Locked { path: lock_path });
         }
-        let (journal, open) = Journal::open(&state.join("journal.jsonl"))?;
+        let (journal, mut open) = Journal::open(&state.join("journal.jsonl"))?;
+        if let Layout::Own(own) = &layout {
+            close_finished(&journal, &mut open, own, clock.now())?;
+        }
+        let active = open.values().filter(|s| is_active(&s.last)).count();
+        let metrics = Arc::new(metrics::Metrics::default());
+        metrics.set_open_items(active);
         let shared = Shared {
             stages: std::sync::RwLock::new(Stages { pipeline, transport }),
             layout,
             journal,
             open: Mutex::new(open),
+            active: AtomicUsize::new(active),
+            metrics,
+            reported: Mutex::default(),
             policy: settings.retry,
             settle: settings.settle,
             seen: Mutex::default(),
+            pass_number: AtomicU64::new(0),
             clock,
         };
         Ok(Relay {
             shared: Arc::new(shared),
-            metrics: Arc::default(),
             concurrency: settings.concurrency,
             _lock: lock,
         })
@@ -197,10 +240,12 @@ impl Relay {
         self.shared.journal.path()
     }
 
-    /// One pass: resumes the items in `work/`, then claims every header waiting in the
-    /// spool folder. Stops claiming when `stop` is set, but finishes the items in flight.
+    /// One pass: resumes the items in `work/` that are due, then claims every header
+    /// waiting in the spool folder and parks its strays. Stops claiming when `stop` is set,
+    /// but finishes the items in flight.
     pub async fn pass(&self, stop: Option<&AtomicBool>) -> Result<PassReport, RelayError> {
         let mut report = PassReport::default();
+        let number = self.shared.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
         let sources: Box<dyn Iterator<Item = item::Source> + Send> = match &self.shared.layout {
             Layout::Own(own) => Box::new(
                 own.in_work()?
@@ -210,9 +255,22 @@ impl Relay {
             Layout::Tap(tap) => Box::new(tap.headers()?.map(item::Source::Tapped)),
         };
         let mut tasks = JoinSet::new();
+        let mut complete = true;
         for source in sources {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                complete = false;
                 break;
+            }
+            match &source {
+                item::Source::Work(item) if self.shared.waiting(&item.id) => {
+                    report.waiting += 1;
+                    continue;
+                }
+                item::Source::Incoming(entry) if entry.kind == EntryKind::Other => {
+                    self.shared.report_other(&entry.path);
+                    continue;
+                }
+                _ => {}
             }
             while tasks.len() >= self.concurrency {
                 collect(tasks.join_next().await, &mut report)?;
@@ -222,20 +280,21 @@ impl Relay {
         while !tasks.is_empty() {
             collect(tasks.join_next().await, &mut report)?;
         }
-        let open = {
-            let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-            open.values()
-                .filter(|s| {
-                    !matches!(
-                        s.last,
-                        State::Sent { .. } | State::Skipped { .. } | State::Failed { .. }
-                    )
-                })
-                .count()
-        };
+        if complete {
+            self.shared.forget_unseen(number);
+        }
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
-        self.metrics.record_pass(&report, open, now);
+        self.shared.metrics.record_pass(&report, now);
         Ok(report)
+    }
+
+    /// Gives memory the last passes no longer need back to the system: the item maps
+    /// shrink to what they hold, and the allocator returns its free pages ([`memory`]).
+    /// Cheap enough for the service to call whenever a busy spell ends.
+    pub fn release_memory(&self) {
+        self.shared.shrink();
+        memory::release();
+        tracing::debug!("memory released");
     }
 
     /// A handle that replaces the stages (reload) while the relay runs.
@@ -252,7 +311,7 @@ impl Relay {
 
     /// The counters `/metrics` shows.
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
-        self.metrics.clone()
+        self.shared.metrics.clone()
     }
 
     /// When the earliest deferred item is due, if any.
@@ -282,6 +341,86 @@ impl Shared {
     pub(crate) fn current(&self) -> Stages {
         self.stages.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Deferred, and its next attempt is not due yet: nothing to do in this pass.
+    fn waiting(&self, id: &str) -> bool {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(open.get(id).map(|s| &s.last), Some(State::Deferred { next_at, .. }) if *next_at > self.clock.now())
+    }
+
+    /// Logs, once per name, an entry of the spool folder that is neither a header nor a
+    /// side file (it stays where it is; `queue list` shows it).
+    fn report_other(&self, path: &Path) {
+        let Some(name) = path.file_name() else { return };
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        if reported.contains(name) {
+            return;
+        }
+        if reported.len() >= REPORTED_MAX {
+            reported.clear();
+        }
+        reported.insert(name.to_owned());
+        tracing::warn!(file = %path.display(), "not a header (*.txt, *.xml) nor a side file: left in the spool folder");
+    }
+
+    /// `tap`: forgets the files not seen in pass `number` (gone from the folder).
+    fn forget_unseen(&self, number: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.is_empty() {
+            seen.retain(|_, (_, last)| *last >= number);
+        }
+    }
+
+    /// Shrinks the maps a backlog made large.
+    fn shrink(&self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.capacity() > 2 * map.len() + 64 {
+                map.shrink_to_fit();
+            }
+        }
+        shrink(&mut self.open.lock().unwrap_or_else(|e| e.into_inner()));
+        shrink(&mut self.seen.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Mirrors a change of `id`'s journal state in the `active` count and the gauge;
+    /// called with `open` locked, before (`was`) and after the change.
+    fn count_active(&self, was: bool, is: bool) {
+        let active = match (was, is) {
+            (false, true) => self.active.fetch_add(1, Ordering::Relaxed) + 1,
+            (true, false) => self.active.fetch_sub(1, Ordering::Relaxed) - 1,
+            _ => return,
+        };
+        self.metrics.set_open_items(active);
+    }
+}
+
+/// `own`: records `done` for every item the journal still has open but whose header has
+/// left `work/` (a crash between archiving or parking it and its `done` record, or an
+/// item removed by hand), so no finished item stays listed as open.
+fn close_finished(
+    journal: &Journal,
+    open: &mut HashMap<String, ItemStatus>,
+    own: &OwnSpool,
+    now: jiff::Timestamp,
+) -> Result<(), SpoolError> {
+    let gone: Vec<String> = open.keys().filter(|id| !own.holds(id)).cloned().collect();
+    for (n, id) in gone.iter().enumerate() {
+        let status = open.remove(id).expect("listed above");
+        match status.last {
+            State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } => {
+                tracing::info!(item = %id, "finished before a restart; its `done` record is written now")
+            }
+            _ => {
+                tracing::warn!(item = %id, "gone from work/ without being finished (removed by hand?); closing it in the journal")
+            }
+        }
+        if n + 1 == gone.len() {
+            journal.append(id, now, State::Done)?;
+        } else {
+            journal.append_unsynced(id, now, State::Done)?;
+        }
+    }
+    Ok(())
 }
 
 type TaskResult = Result<Result<ItemOutcome, SpoolError>, tokio::task::JoinError>;

@@ -4,6 +4,9 @@
 //! the items in flight finish; SIGHUP, or a change in the template folder, reloads the
 //! templates, keeping the set in use when the new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
 //!
+//! A pass is logged at info only when it handled items; once a busy spell is over (2 s
+//! without work) the relay gives its free memory back ([`super::memory`]).
+//!
 //! Consumes an open [`Relay`]; produces passes until told to stop. Never stops on a
 //! per-item failure; returns [`RelayError`] only when the spool itself cannot be read.
 
@@ -61,16 +64,22 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
     tracing::info!(dir = %options.dir.display(), "relay started");
+    let mut memory = MemoryRelease::default();
     while !stop.load(Ordering::SeqCst) {
         let report = relay.pass(Some(&stop)).await?;
-        if report != PassReport::default() {
-            tracing::info!(?report, "pass done");
+        log_pass(&report);
+        if memory.due(&report) {
+            relay.release_memory();
+            wake_workers();
         }
         let until_due = relay
             .next_due()
             .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
             .unwrap_or(options.rescan);
-        let wait = until_due.min(options.rescan).max(Duration::from_millis(20));
+        let wait = until_due
+            .min(options.rescan)
+            .min(memory.wait().unwrap_or(Duration::MAX))
+            .max(Duration::from_millis(20));
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -78,6 +87,53 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// A pass is logged at info only when it acted on an item; passes that only found
+/// deferred items not yet due (several a second while files arrive) at debug.
+fn log_pass(report: &PassReport) {
+    if report.handled() > 0 {
+        tracing::info!(?report, "pass done");
+    } else if *report != PassReport::default() {
+        tracing::debug!(?report, "pass done");
+    }
+}
+
+/// When to give memory back: once per busy spell, at the first pass with nothing to do
+/// after [`MemoryRelease::AFTER`] without work (by then the idle blocking threads have
+/// ended and handed their pages back, see [`super::memory`]).
+#[derive(Default)]
+struct MemoryRelease {
+    /// When the last pass that handled items ended, until memory is released after it.
+    busy_until: Option<std::time::Instant>,
+}
+
+impl MemoryRelease {
+    const AFTER: Duration = super::memory::BLOCKING_KEEP_ALIVE.saturating_add(Duration::from_secs(1));
+
+    fn due(&mut self, report: &PassReport) -> bool {
+        if report.handled() > 0 {
+            self.busy_until = Some(std::time::Instant::now());
+            return false;
+        }
+        let due = self.busy_until.is_some_and(|at| at.elapsed() >= Self::AFTER);
+        if due {
+            self.busy_until = None;
+        }
+        due
+    }
+
+    /// How long until a release would be due, if one is pending.
+    fn wait(&self) -> Option<Duration> {
+        self.busy_until.map(|at| Self::AFTER.saturating_sub(at.elapsed()))
+    }
+}
+
+/// Gives each runtime worker a task, so that it parks again and returns its free pages.
+fn wake_workers() {
+    for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
+        tokio::spawn(async {});
+    }
 }
 
 /// Wakes the loop on any change in `dir` (not on reads).

@@ -6,21 +6,28 @@
 //! Consumes the path of a header, produces an [`ItemOutcome`]; returns [`SpoolError`] only
 //! when the state folder fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use jiff::Timestamp;
 
-use super::item::{ItemOutcome, Next, Pending, causes, deliver_then_record, is_bad_input, join_error, message_id, report};
+use super::item::{ItemOutcome, Next, Pending, causes, deliver_then_record, join_error, message_id, report};
 use super::{Layout, Shared, format_chain};
 use crate::deliver::{DeliveryError, Receipt};
-use crate::pipeline::Outcome;
+use crate::pipeline::{self, Outcome};
 use crate::spool::tap::{Signature, ledger_key};
-use crate::spool::{SpoolError, State, TapFolder};
+use crate::spool::{Entry, EntryKind, SpoolError, State, TapFolder};
 
-/// Runs one tapped file to the end of this pass.
-pub(crate) async fn process(shared: Arc<Shared>, path: PathBuf) -> Result<ItemOutcome, SpoolError> {
+/// Runs one tapped file to the end of this pass; reports a stray once.
+pub(crate) async fn process(shared: Arc<Shared>, entry: Entry) -> Result<ItemOutcome, SpoolError> {
+    if let EntryKind::Stray { reason } = &entry.kind {
+        let (s, reason) = (shared.clone(), reason.clone());
+        return tokio::task::spawn_blocking(move || s.tap_stray(&entry, &reason))
+            .await
+            .map_err(join_error)?;
+    }
+    let path = entry.path;
     let s = shared.clone();
     let p = path.clone();
     let next = tokio::task::spawn_blocking(move || s.tap_begin(&p)).await.map_err(join_error)??;
@@ -46,10 +53,37 @@ impl Shared {
     }
 
     fn remember(&self, path: &Path, sig: Signature) {
+        let pass = self.pass_number.load(std::sync::atomic::Ordering::Relaxed);
         self.seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_owned(), sig);
+            .insert(path.to_owned(), (sig, pass));
+    }
+
+    /// Whether `path` was concluded with this signature; if so it counts as seen in this pass.
+    fn unchanged(&self, path: &Path, sig: Signature) -> bool {
+        let pass = self.pass_number.load(std::sync::atomic::Ordering::Relaxed);
+        match self.seen.lock().unwrap_or_else(|e| e.into_inner()).get_mut(path) {
+            Some((seen, last)) if *seen == sig => {
+                *last = pass;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A stray of the tapped folder (a link, a folder named like a header, a name that is
+    /// not printable): reported once in the ledger and the report folder, never touched.
+    fn tap_stray(&self, entry: &Entry, reason: &str) -> Result<ItemOutcome, SpoolError> {
+        let key = format!("{}/#stray", entry.display_name());
+        if self.status(&key).is_some() {
+            return Ok(ItemOutcome::Unchanged);
+        }
+        self.note(&key, State::Failed { reason: reason.to_owned() })?;
+        self.tap()
+            .write_report(&entry.path, &report(&key, None, 0, reason, &[], self.now()))?;
+        tracing::warn!(file = %entry.path.display(), reason, "not a header file; reported (the folder is left as it is)");
+        Ok(ItemOutcome::Parked { reason: reason.to_owned() })
     }
 
     fn tap_begin(&self, path: &Path) -> Result<Next<String>, SpoolError> {
@@ -60,7 +94,7 @@ impl Shared {
             Err(_) if !path.exists() => return Ok(Next::Done(ItemOutcome::Vanished)),
             Err(e) => return Err(e),
         };
-        if self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&sig) {
+        if self.unchanged(path, sig) {
             return Ok(Next::Done(ItemOutcome::Unchanged));
         }
         let prepared = match self.current().pipeline.prepare_file(path) {
@@ -69,7 +103,7 @@ impl Shared {
                 return Ok(Next::Done(ItemOutcome::Skipped));
             }
             Ok(Outcome::Prepared(prepared)) => prepared,
-            Err(e) if is_bad_input(&e) => {
+            Err(e) if e.is_bad_input() => {
                 let key = ledger_key(path, None)?;
                 if self.status(&key).is_some() {
                     self.remember(path, sig);
@@ -145,7 +179,7 @@ impl Shared {
                     resent: resend,
                 }
             }
-            Err(e) if e.is_transient() => match self.try_defer(key, attempt, first_at, &e)? {
+            Err(e) if !pipeline::delivery_is_permanent(&e) => match self.try_defer(key, attempt, first_at, &e)? {
                 Ok(deferred) => return Ok(deferred),
                 Err(reason) => self.tap_fail(path, key, Some(call_id), attempt, reason, &causes(&e))?,
             },

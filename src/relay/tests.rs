@@ -562,3 +562,352 @@ fn tap_mode_needs_a_state_folder_outside_the_tapped_one() {
     }
     assert_eq!(s.ls(""), Vec::<String>::new());
 }
+
+// ------------------------------------------------------------------------------------------
+// what cannot heal, long names, leftovers, the journal after a crash, the gauge
+// ------------------------------------------------------------------------------------------
+
+/// A missed call to hannah.whitaker@contoso.com with `call_id`.
+fn missed_call(call_id: &str) -> String {
+    std::fs::read_to_string(fixture("mc-legacy-blog-shape.txt"))
+        .unwrap()
+        .replace("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", call_id)
+}
+
+fn relay_with(s: &Setup, transport: Arc<dyn crate::deliver::Deliver>) -> Relay {
+    let pipeline = Pipeline::new(Config::default(), Templates::builtin(), None, None);
+    Relay::open(
+        Arc::new(pipeline),
+        transport,
+        &s.spool,
+        SpoolMode::Own,
+        &s.settings,
+        s.clock.clone(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_failure_no_retry_can_heal_is_parked_in_the_same_pass() {
+    // A call id so long that the .eml file named after it cannot be created: the file
+    // system says "File name too long" on every try, so the item is finished in the first
+    // pass (parked with that reason), never deferred for days.
+    let s = Setup::new(&[], vec![]);
+    std::fs::write(s.spool.join("long.txt"), missed_call(&"c".repeat(240))).unwrap();
+    let outbox = s.spool.parent().unwrap().join("outbox");
+    let transport = Arc::new(crate::deliver::eml_dir::EmlDirTransport::new(&outbox).unwrap());
+    let report = pass(&relay_with(&s, transport));
+    assert_eq!((report.deferred, report.waiting), (0, 0), "{report:?}");
+    assert_eq!(report.parked + report.delivered, 1, "{report:?}");
+    if report.parked == 1 {
+        let text = std::fs::read_to_string(s.spool.join("failed/long.txt.error.txt")).unwrap();
+        assert!(
+            text.starts_with("reason: write: ") && text.contains("File name too long"),
+            "{text}"
+        );
+    }
+    assert_eq!(s.ls("work"), Vec::<String>::new());
+}
+
+#[test]
+fn only_failures_that_can_heal_are_retried() {
+    use crate::deliver::DeliveryError;
+    let io = |kind| DeliveryError::Io {
+        path: "/outbox/x.eml".into(),
+        source: std::io::Error::from(kind),
+    };
+    assert!(crate::pipeline::delivery_is_permanent(&io(
+        std::io::ErrorKind::InvalidFilename
+    )));
+    assert!(crate::pipeline::delivery_is_permanent(&io(
+        std::io::ErrorKind::NotADirectory
+    )));
+    assert!(!crate::pipeline::delivery_is_permanent(&io(
+        std::io::ErrorKind::StorageFull
+    )));
+    assert!(!crate::pipeline::delivery_is_permanent(&io(
+        std::io::ErrorKind::PermissionDenied
+    )));
+    let intake = |kind| {
+        crate::pipeline::Error::Intake(crate::intake::IntakeError {
+            path: "h.txt".into(),
+            line: None,
+            kind,
+        })
+    };
+    let read = |kind| intake(crate::intake::IntakeErrorKind::Io(std::io::Error::from(kind)));
+    assert!(read(std::io::ErrorKind::IsADirectory).is_bad_input());
+    assert!(!read(std::io::ErrorKind::PermissionDenied).is_bad_input());
+    assert!(intake(crate::intake::IntakeErrorKind::Empty).is_bad_input());
+}
+
+#[test]
+fn a_header_with_a_name_at_the_file_system_limit_is_delivered_and_one_that_is_bad_parked_under_a_bounded_name() {
+    let s = Setup::new(&[], vec![]);
+    let good = format!("{}.txt", "g".repeat(251));
+    let bad = format!("{}.txt", "b".repeat(251));
+    std::fs::write(s.spool.join(&good), missed_call("long-name-call")).unwrap();
+    std::fs::write(s.spool.join(&bad), "MessageType : Telepathy\n").unwrap();
+    let relay = s.relay();
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            delivered: 1,
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    let archived = s.ls("archive");
+    assert_eq!(archived.len(), 1);
+    assert!(archived[0].len() <= 255, "{}", archived[0]);
+    assert_eq!(s.ls(&format!("archive/{}", archived[0])), [good]);
+
+    let failed = s.ls("failed");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed.iter().all(|n| n.len() <= 255 && n.starts_with("bbbb")),
+        "{failed:?}"
+    );
+    let report = failed.iter().find(|n| n.ends_with(".error.txt")).unwrap();
+    let text = std::fs::read_to_string(s.spool.join("failed").join(report)).unwrap();
+    assert!(
+        text.starts_with("reason: ") && text.contains("unknown MessageType `Telepathy`"),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("original name: {bad}\n")), "{text}");
+    assert_eq!(s.ls("work"), Vec::<String>::new());
+    assert_eq!(pass(&relay), PassReport::default(), "nothing left to retry");
+}
+
+#[test]
+fn a_skipped_header_takes_only_side_files_named_after_itself() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![]);
+    // A HealthCheck whose fields name another item's header and a stranger's audio.
+    let probe = "MessageType : HealthCheck\nCallId : \nAttachmentName : C:\\voicemail\\mc-legacy-blog-shape.txt\n\
+                 AttachmentPath : C:\\voicemail\\stranger.wav\nMessageFilePath : C:\\voicemail\\stranger.msg\n";
+    std::fs::write(s.spool.join("probe.txt"), probe).unwrap();
+    for name in ["stranger.wav", "stranger.msg", "probe.msg"] {
+        std::fs::write(s.spool.join(name), "RIFF").unwrap();
+    }
+    assert_eq!(
+        pass(&s.relay()),
+        PassReport {
+            delivered: 1,
+            skipped: 1,
+            ..PassReport::default()
+        }
+    );
+    let probe_id = s
+        .ls("archive")
+        .into_iter()
+        .find(|id| id.ends_with("_probe.txt"))
+        .unwrap();
+    assert_eq!(s.ls(&format!("archive/{probe_id}")), ["probe.msg", "probe.txt"]);
+    assert_eq!(
+        s.ls(""),
+        ["archive", "failed", "state", "stranger.msg", "stranger.wav", "work"]
+    );
+    assert_eq!(s.stub.delivered().len(), 1);
+}
+
+#[test]
+fn strays_in_the_spool_folder_are_parked_as_they_are_with_their_reason() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let s = Setup::new(&[], vec![]);
+    let secret = s.spool.parent().unwrap().join("secret.txt");
+    std::fs::write(&secret, missed_call("secret-call")).unwrap();
+    std::os::unix::fs::symlink(&secret, s.spool.join("link.txt")).unwrap();
+    std::fs::create_dir(s.spool.join("folder.txt")).unwrap();
+    std::fs::write(s.spool.join("folder.txt/inside.txt"), "x").unwrap();
+    let raw = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(s.spool.join(raw), missed_call("latin1-call")).unwrap();
+    std::fs::write(s.spool.join("notes.doc"), "x").unwrap();
+    let relay = s.relay();
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            parked: 3,
+            ..PassReport::default()
+        }
+    );
+    assert!(
+        s.stub.attempts().is_empty(),
+        "nothing read through the link or the bad name"
+    );
+    assert_eq!(s.ls(""), ["archive", "failed", "notes.doc", "state", "work"]);
+    let failed = s.spool.join("failed");
+    assert_eq!(
+        std::fs::read_link(failed.join("link.txt")).unwrap(),
+        secret,
+        "moved, not followed"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), missed_call("secret-call"));
+    assert_eq!(
+        std::fs::read_to_string(failed.join("folder.txt/inside.txt")).unwrap(),
+        "x"
+    );
+    let first_line = |name: &str| {
+        std::fs::read_to_string(failed.join(format!("{name}.error.txt")))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        first_line("link.txt"),
+        format!(
+            "reason: a symbolic link (to `{}`), not a header file: links are never followed",
+            secret.display()
+        )
+    );
+    assert_eq!(first_line("folder.txt"), "reason: a folder, not a header file");
+    let safe = crate::spool::names::safe(raw, crate::spool::names::NAME_MAX);
+    assert!(safe.starts_with("caf_~") && safe.ends_with(".txt"), "{safe}");
+    assert_eq!(
+        first_line(&safe),
+        "reason: the file name is not UTF-8 (its bytes: `caf\\xe9.txt`)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(failed.join(&safe)).unwrap(),
+        missed_call("latin1-call")
+    );
+    assert_eq!(pass(&relay), PassReport::default(), "the other file is left alone");
+}
+
+#[test]
+fn a_header_swapped_for_a_link_after_the_listing_is_parked_unread() {
+    let s = Setup::new(&[], vec![]);
+    let secret = s.spool.parent().unwrap().join("secret.txt");
+    std::fs::write(&secret, missed_call("secret-call")).unwrap();
+    std::fs::write(s.spool.join("swap.txt"), missed_call("swap-call")).unwrap();
+    let listed = crate::spool::entry::entries(&s.spool)
+        .unwrap()
+        .find(|e| e.path.ends_with("swap.txt"))
+        .unwrap();
+    assert_eq!(listed.kind, EntryKind::Header);
+    std::fs::remove_file(s.spool.join("swap.txt")).unwrap();
+    std::os::unix::fs::symlink(&secret, s.spool.join("swap.txt")).unwrap();
+    let relay = s.relay();
+    let outcome = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(item::process(relay.shared.clone(), item::Source::Incoming(listed)))
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ItemOutcome::Parked {
+            reason: "a symbolic link, not a header file: links are never followed".into()
+        }
+    );
+    assert!(s.stub.attempts().is_empty());
+    assert!(
+        std::fs::symlink_metadata(s.spool.join("failed/swap.txt"))
+            .unwrap()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_crash_between_archiving_and_the_done_record_leaves_no_open_item() {
+    let s = Setup::new(&[], vec![]);
+    let attempt = State::Attempt {
+        attempt: 1,
+        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
+        message_id: "<m>".into(),
+        resend: false,
+    };
+    let sent = State::Sent {
+        queue_id: Some("Q1".into()),
+        reply: "250 ok".into(),
+    };
+    let id = crashed_item(&s, "mc-legacy-blog-shape.txt", vec![attempt, sent]);
+    // Archived, then killed before `done` reached the journal.
+    std::fs::create_dir_all(s.spool.join("archive")).unwrap();
+    std::fs::rename(s.spool.join("work").join(&id), s.spool.join("archive").join(&id)).unwrap();
+    let journal = s.spool.join("state/journal.jsonl");
+    assert_eq!(crate::spool::queue::open_items(&journal).unwrap().len(), 1);
+    let relay = s.relay();
+    assert!(crate::spool::queue::open_items(&journal).unwrap().is_empty());
+    assert!(matches!(s.journal().last().unwrap().state, State::Done));
+    assert_eq!(pass(&relay), PassReport::default());
+    assert!(s.stub.attempts().is_empty(), "never sent again");
+    assert!(relay.metrics().render().contains("\ncallnote_relay_open_items 0\n"));
+}
+
+/// Accepts everything, noting the `open_items` gauge at the moment of each delivery.
+struct GaugeProbe {
+    metrics: std::sync::OnceLock<Arc<metrics::Metrics>>,
+    seen: Mutex<Vec<u64>>,
+}
+
+impl crate::deliver::Deliver for GaugeProbe {
+    fn deliver<'a>(&'a self, _: &'a crate::deliver::Outgoing) -> crate::deliver::DeliverFuture<'a> {
+        let text = self.metrics.get().unwrap().render();
+        let gauge = text
+            .lines()
+            .find_map(|l| l.strip_prefix("callnote_relay_open_items "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.seen.lock().unwrap().push(gauge);
+        Box::pin(async {
+            Ok(crate::deliver::Receipt {
+                summary: "250 ok".into(),
+                queue_id: None,
+                accepted: Vec::new(),
+                refused: Vec::new(),
+                file: None,
+                smtp: None,
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        "gauge probe".into()
+    }
+}
+
+#[test]
+fn the_open_items_gauge_counts_items_in_flight() {
+    let s = Setup::new(&[], vec![]);
+    for n in 0..6 {
+        std::fs::write(s.spool.join(format!("m{n}.txt")), missed_call(&format!("gauge-{n}"))).unwrap();
+    }
+    let probe = Arc::new(GaugeProbe {
+        metrics: std::sync::OnceLock::new(),
+        seen: Mutex::default(),
+    });
+    let relay = relay_with(&s, probe.clone());
+    probe.metrics.set(relay.metrics()).unwrap();
+    assert_eq!(pass(&relay).delivered, 6);
+    let seen = probe.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 6);
+    assert!(seen.iter().all(|&n| (1..=4).contains(&n)), "in flight: {seen:?}");
+    assert!(relay.metrics().render().contains("\ncallnote_relay_open_items 0\n"));
+}
+
+#[test]
+fn tap_mode_reports_a_stray_once_and_leaves_it() {
+    let s = Setup::new(&[], vec![]);
+    std::os::unix::fs::symlink("/etc/hostname", s.spool.join("link.txt")).unwrap();
+    let relay = tap_relay(&s);
+    assert_eq!(
+        pass(&relay),
+        PassReport {
+            parked: 1,
+            ..PassReport::default()
+        }
+    );
+    assert_eq!(pass(&relay), PassReport::default(), "reported once");
+    assert!(
+        std::fs::symlink_metadata(s.spool.join("link.txt"))
+            .unwrap()
+            .is_symlink()
+    );
+    let report =
+        std::fs::read_to_string(s.spool.parent().unwrap().join("tap-state/failed/link.txt.error.txt")).unwrap();
+    assert!(
+        report.starts_with("reason: a symbolic link (to `/etc/hostname`), not a header file"),
+        "{report}"
+    );
+}

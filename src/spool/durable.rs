@@ -38,6 +38,9 @@ pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
     sync_dir(parent(dir))
 }
 
+/// How much longer than its final name the temporary name of [`write_file`] is (`.NAME.tmp`).
+pub(crate) const TEMP_EXTRA: usize = ".".len() + ".tmp".len();
+
 /// Writes `bytes` to a temporary name beside `path`, syncs it, renames it over `path` and
 /// syncs the folder.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {

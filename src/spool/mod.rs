@@ -8,7 +8,9 @@
 //! as an argument. This module never parses, renders or sends; it returns [`SpoolError`].
 
 pub(crate) mod durable;
+pub mod entry;
 pub mod journal;
+pub mod names;
 pub mod own;
 pub mod queue;
 pub mod retry;
@@ -17,6 +19,7 @@ pub mod tap;
 
 use std::path::PathBuf;
 
+pub use entry::{Entry, EntryKind};
 pub use journal::{ItemStatus, Journal, Record, State};
 pub use own::{OwnSpool, WorkItem};
 pub use retry::{Decision, RetryPolicy};

@@ -5,19 +5,27 @@
 //! <dir>/work/<id>/NAME.txt       claimed by one atomic rename; the side file follows
 //! <dir>/archive/<id>/            accepted by the server (or removed, by config)
 //! <dir>/failed/NAME.txt          parked, with NAME.txt.error.txt holding the reason
+//! <dir>/failed/<id>/NAME.txt     parked when NAME is parked already
 //! ```
 //!
-//! `<id>` is `<unique>_<NAME>`: unique per claim, so a name reused by the producer never
-//! collides with an item still in `work/`. Every move is a rename followed by `fsync` of the
-//! folders involved ([`super::durable`]). Headers are the `*.txt` and `*.xml` files (not
+//! `<id>` is `<unique>_<NAME>`, shortened with a hash to fit the file system
+//! ([`names::bounded`]): unique per claim, so a name reused by the producer never collides
+//! with an item still in `work/`. A parked name too long for its `.error.txt` is shortened
+//! the same way, the original recorded in the report. Every move is a rename followed by
+//! `fsync` of the folders involved ([`super::durable`]). What is taken from the folder is
+//! decided by [`super::entry`]: headers are the regular `*.txt` and `*.xml` files (not
 //! starting with `.`); producers must write elsewhere and rename into the folder, side file
-//! first. Never copies or rewrites an item's bytes; returns [`SpoolError`].
+//! first; a stray (a link, a folder named like a header, an unreadable name) is parked as
+//! it is, never followed or opened. Never copies or rewrites an item's bytes; returns
+//! [`SpoolError`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::SpoolError;
 use super::durable;
+use super::entry::{Entry, EntryKind, entries};
+use super::names::{self, NAME_MAX, is_header_name, is_side_file_name};
 use super::settings::AfterSend;
 
 /// An item that has been claimed: its folder under `work/` and its header's name.
@@ -46,19 +54,19 @@ pub struct OwnSpool {
     seq: AtomicU64,
 }
 
-/// Whether a file name in the spool folder is a header the relay should take.
-pub fn is_header_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    !name.starts_with('.') && (lower.ends_with(".txt") || lower.ends_with(".xml"))
+/// What is appended to a parked file's name for its report.
+const REPORT_SUFFIX: &str = ".error.txt";
+
+/// The name a file is parked under: itself, or shortened so that its report's name (and
+/// the temporary name the report is written under) fits the file system.
+pub fn parked_name(name: &str) -> String {
+    names::bounded(name, NAME_MAX - REPORT_SUFFIX.len() - durable::TEMP_EXTRA)
 }
 
-/// The header files in `dir` (see [`is_header_name`]), read lazily.
-pub fn headers_in(dir: &Path) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
-    let entries = std::fs::read_dir(dir).map_err(io("cannot list the spool folder", dir))?;
-    Ok(entries.filter_map(|e| e.ok()).filter_map(|e| {
-        let name = e.file_name().into_string().ok()?;
-        (is_header_name(&name) && e.file_type().ok()?.is_file()).then(|| e.path())
-    }))
+/// The entries of `dir` the relay acts on: headers, strays and others (see
+/// [`super::entry`]), read lazily.
+pub fn actionable(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use<>, SpoolError> {
+    Ok(entries(dir)?.filter(|e| matches!(e.kind, EntryKind::Header | EntryKind::Stray { .. } | EntryKind::Other)))
 }
 
 pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
@@ -90,10 +98,10 @@ impl OwnSpool {
         &self.root
     }
 
-    /// The headers waiting in the spool folder, read lazily (a backlog of any size is never
-    /// held in memory).
-    pub fn incoming(&self) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
-        headers_in(&self.root)
+    /// The headers, strays and other entries in the spool folder, read lazily (a backlog
+    /// of any size is never held in memory).
+    pub fn incoming(&self) -> Result<impl Iterator<Item = Entry> + Send + use<>, SpoolError> {
+        actionable(&self.root)
     }
 
     /// The items in `work/` (claimed before a crash, or deferred), read lazily. Leftover
@@ -102,16 +110,31 @@ impl OwnSpool {
         let entries = std::fs::read_dir(&self.work).map_err(io("cannot list the work folder", &self.work))?;
         Ok(entries.filter_map(|e| e.ok()).filter_map(|e| {
             let id = e.file_name().into_string().ok()?;
-            let name = id.split_once('_')?.1.to_owned();
             let dir = e.path();
-            if !dir.join(&name).is_file() {
+            let Some(name) = header_in(&dir, &id) else {
                 if let Err(err) = durable::remove_dir(&dir) {
                     tracing::warn!(dir = %dir.display(), error = %err, "cannot remove a leftover work folder");
                 }
                 return None;
-            }
+            };
             Some(WorkItem { id, dir, name })
         }))
+    }
+
+    /// Whether the item `id` still has its header in `work/` (journal replay at start-up).
+    pub fn holds(&self, id: &str) -> bool {
+        header_in(&self.work.join(id), id).is_some()
+    }
+
+    /// A new item id for the header `name`: unique, and short enough for a folder name.
+    fn new_id(&self, name: &str) -> String {
+        let unique = format!(
+            "{:x}{:x}{:x}",
+            jiff::Timestamp::now().as_microsecond(),
+            std::process::id(),
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        names::bounded(&format!("{unique}_{name}"), NAME_MAX)
     }
 
     /// Claims a header by renaming it into a new folder under `work/`. `None` when the file
@@ -120,13 +143,7 @@ impl OwnSpool {
         let Some(name) = header.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
             return Ok(None);
         };
-        let unique = format!(
-            "{:x}{:x}{:x}",
-            jiff::Timestamp::now().as_microsecond(),
-            std::process::id(),
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let id = format!("{unique}_{name}");
+        let id = self.new_id(&name);
         let dir = self.work.join(&id);
         std::fs::create_dir(&dir).map_err(io("cannot create the work folder", &dir))?;
         let item = WorkItem { id, dir, name };
@@ -149,10 +166,12 @@ impl OwnSpool {
     }
 
     /// Moves the side file `name` from the spool folder into the item's folder; false when
-    /// it is not in the spool folder.
+    /// there is no such regular file there, or `name` is not a side file's name (a header,
+    /// a path, a hidden file): a header can never carry off another header.
     pub fn adopt_side_file(&self, item: &WorkItem, name: &str) -> Result<bool, SpoolError> {
         let from = self.root.join(name);
-        if name.contains(['/', '\\']) || !from.is_file() {
+        let regular = std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file());
+        if !is_side_file_name(name) || !regular {
             return Ok(false);
         }
         durable::rename(&from, &item.dir.join(name)).map_err(io("cannot claim the side file", &from))?;
@@ -170,39 +189,90 @@ impl OwnSpool {
         }
     }
 
-    /// Parks an item in `failed/`: writes `<NAME>.error.txt` with `report`, then moves the
-    /// side files and the header beside it. If a file of the same name is parked already,
-    /// the item goes into `failed/<id>/` instead. Returns where the header now is.
+    /// Parks an item in `failed/`: writes the report with `report`, then moves the side
+    /// files and the header beside it. If a file of the same name is parked already, the
+    /// item goes into `failed/<id>/` instead; a header name too long for its report is
+    /// shortened ([`parked_name`]) and the original named in the report. Returns where the
+    /// header now is.
     pub fn park(&self, item: &WorkItem, report: &str) -> Result<PathBuf, SpoolError> {
         let files: Vec<String> = std::fs::read_dir(&item.dir)
             .map_err(io("cannot list", &item.dir))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
+            .filter(|n| !n.starts_with('.') && *n != item.name)
             .collect();
+        let header_as = parked_name(&item.name);
+        let mut report = report.to_owned();
+        if header_as != item.name {
+            report += &format!("original name: {}\n", item.name);
+        }
         // (A park interrupted by a crash is redone: the files it had moved are no longer in
         // the work folder, and its report is simply written again.)
-        let flat_is_free = files.iter().all(|n| !self.failed.join(n).exists());
-        let target = if flat_is_free {
-            self.failed.clone()
-        } else {
-            let dir = self.failed.join(&item.id);
-            durable::create_dir(&dir).map_err(io("cannot create", &dir))?;
-            dir
-        };
-        let report_path = target.join(format!("{}.error.txt", item.name));
+        let mut moves: Vec<(&str, &str)> = files.iter().map(|n| (n.as_str(), n.as_str())).collect();
+        moves.push((&item.name, &header_as));
+        let target = self.park_target(moves.iter().map(|(_, to)| *to), &item.id)?;
+        let report_path = target.join(format!("{header_as}{REPORT_SUFFIX}"));
         durable::write_file(&report_path, report.as_bytes()).map_err(io("cannot write", &report_path))?;
-        for name in files
-            .iter()
-            .filter(|n| **n != item.name)
-            .chain(std::iter::once(&item.name))
-        {
-            let from = item.dir.join(name);
-            std::fs::rename(&from, target.join(name)).map_err(io("cannot park", &from))?;
+        for (from, to) in moves {
+            let from = item.dir.join(from);
+            if from.exists() || from.is_symlink() {
+                std::fs::rename(&from, target.join(to)).map_err(io("cannot park", &from))?;
+            }
         }
         durable::sync_dir(&target).map_err(io("cannot sync", &target))?;
         durable::remove_dir(&item.dir).map_err(io("cannot remove", &item.dir))?;
-        Ok(target.join(&item.name))
+        Ok(target.join(header_as))
     }
+
+    /// Parks a stray entry of the spool folder as it is (a link is moved, never followed;
+    /// a folder is moved whole) under `failed/` with its report; a name that is not
+    /// printable is parked under a safe one ([`names::safe`]) and its bytes are recorded.
+    /// Returns where the entry now is, or `None` when it was gone already.
+    pub fn park_stray(&self, entry: &Entry, report: &str) -> Result<Option<PathBuf>, SpoolError> {
+        let name = parked_name(&entry.display_name());
+        let target = self.park_target(std::iter::once(name.as_str()), &self.new_id(&name))?;
+        let report_path = target.join(format!("{name}{REPORT_SUFFIX}"));
+        durable::write_file(&report_path, report.as_bytes()).map_err(io("cannot write", &report_path))?;
+        match durable::rename(&entry.path, &target.join(&name)) {
+            Ok(()) => Ok(Some(target.join(name))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_file(&report_path);
+                Ok(None)
+            }
+            Err(e) => Err(io("cannot park", &entry.path)(e)),
+        }
+    }
+
+    /// `failed/` when none of `names` (nor their reports) is parked there already, else a
+    /// new `failed/<id>/`.
+    fn park_target<'a>(&self, mut names: impl Iterator<Item = &'a str>, id: &str) -> Result<PathBuf, SpoolError> {
+        let taken = |n: &str| {
+            let (file, report) = (self.failed.join(n), self.failed.join(format!("{n}{REPORT_SUFFIX}")));
+            file.exists() || file.is_symlink() || report.exists()
+        };
+        if names.all(|n| !taken(n)) {
+            return Ok(self.failed.clone());
+        }
+        let dir = self.failed.join(id);
+        durable::create_dir(&dir).map_err(io("cannot create", &dir))?;
+        Ok(dir)
+    }
+}
+
+/// The header of the item folder `dir` (id `id`): `<NAME>` from `<unique>_<NAME>` when that
+/// file is there, else the one header-named regular file in it (a shortened id).
+fn header_in(dir: &Path, id: &str) -> Option<String> {
+    let regular = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_file());
+    if let Some((_, name)) = id.split_once('_')
+        && regular(name)
+    {
+        return Some(name.to_owned());
+    }
+    let mut headers = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| is_header_name(n) && regular(n));
+    let first = headers.next()?;
+    headers.next().is_none().then_some(first)
 }
 
 #[cfg(test)]
@@ -219,12 +289,6 @@ mod tests {
     }
 
     #[test]
-    fn header_names() {
-        assert!(is_header_name("0b1c.txt") && is_header_name("N.XML") && is_header_name("a.TXT"));
-        assert!(!is_header_name("a.wav") && !is_header_name(".a.txt.tmp") && !is_header_name(".hidden.txt"));
-    }
-
-    #[test]
     fn claim_adopt_finish_and_park() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -235,7 +299,7 @@ mod tests {
         let mut incoming: Vec<_> = spool
             .incoming()
             .unwrap()
-            .map(|p| p.file_name().unwrap().to_owned())
+            .map(|p| p.path.file_name().unwrap().to_owned())
             .collect();
         incoming.sort();
         assert_eq!(incoming, ["a.txt", "b.txt"]);

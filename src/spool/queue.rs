@@ -10,9 +10,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::entry::{EntryKind, entries};
 use super::journal::{ItemStatus, Record, State, replay};
 use super::own::io;
-use super::{Journal, SpoolError, durable};
+use super::{Journal, SpoolError, durable, names};
 
 /// Every item whose last record is not `done`, oldest first.
 pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolError> {
@@ -73,55 +74,123 @@ pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError>
     Ok(out)
 }
 
-/// The `.error.txt` reports in a `failed/` folder: (parked file name, first line).
+/// The `.error.txt` reports in a `failed/` folder and in its item folders
+/// (`failed/<id>/`, where a name parked twice goes): (parked name, first line), the name
+/// as `retry` takes it (`NAME` or `<id>/NAME`).
 pub fn parked(failed: &Path) -> Result<Vec<(String, String)>, SpoolError> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(failed) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io("cannot list", failed)(e)),
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if let Some(parked) = name.strip_suffix(".error.txt") {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            out.push((parked.to_owned(), text.lines().next().unwrap_or("").to_owned()));
+    reports_in(failed, "", &mut out)?;
+    for entry in read_dir_or_empty(failed)? {
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && let Ok(id) = entry.file_name().into_string()
+        {
+            reports_in(&entry.path(), &format!("{id}/"), &mut out)?;
         }
     }
     out.sort();
     Ok(out)
 }
 
-/// `own`: moves `failed/NAME` and the side files it names back into the spool folder and
-/// removes its report. Returns the paths now in the spool folder (side files first).
+fn read_dir_or_empty(dir: &Path) -> Result<Vec<std::fs::DirEntry>, SpoolError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.filter_map(|e| e.ok()).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io("cannot list", dir)(e)),
+    }
+}
+
+fn reports_in(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) -> Result<(), SpoolError> {
+    for entry in read_dir_or_empty(dir)? {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if let Some(parked) = name.strip_suffix(".error.txt") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            out.push((
+                format!("{prefix}{parked}"),
+                text.lines().next().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An entry of an `own` spool folder that the journal does not know yet, for `queue list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The name, escaped when it is not printable ([`names::shown`]).
+    pub name: String,
+    /// `waiting` (it will be taken) or `unhandled` (it will be parked, or left alone).
+    pub label: &'static str,
+    /// What will become of it.
+    pub what: String,
+}
+
+/// What is in an `own` spool folder outside the journal: every entry but callnote's own
+/// folders, with what will become of it ([`super::entry`]), sorted by name.
+pub fn waiting(root: &Path) -> Result<Vec<Waiting>, SpoolError> {
+    let mut out: Vec<Waiting> = entries(root)?
+        .filter_map(|e| {
+            let (label, what) = match e.kind {
+                EntryKind::Own => return None,
+                EntryKind::Header => ("waiting", "header, not claimed yet".to_owned()),
+                EntryKind::SideFile => ("waiting", "side file: waits for the header that names it".to_owned()),
+                EntryKind::InProgress => ("waiting", "hidden (being written?): taken once renamed".to_owned()),
+                EntryKind::Stray { reason } => ("unhandled", format!("will be parked: {reason}")),
+                EntryKind::Other => (
+                    "unhandled",
+                    "not a header (*.txt, *.xml) nor a side file: left alone".to_owned(),
+                ),
+            };
+            let name = names::shown(e.path.file_name().unwrap_or_default());
+            Some(Waiting { name, label, what })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `own`: moves `failed/NAME` (or `failed/<id>/NAME`) and the side files it names back into
+/// the spool folder and removes its report. Returns the paths now in the spool folder (side
+/// files first).
 pub fn retry_own(root: &Path, name: &str) -> Result<Vec<PathBuf>, SpoolError> {
     let failed = root.join("failed");
-    let header = failed.join(name);
-    if name.contains(['/', '\\']) || !header.is_file() {
-        return Err(SpoolError::NotParked {
-            name: name.to_owned(),
-            dir: failed,
-        });
+    let not_parked = || SpoolError::NotParked {
+        name: name.to_owned(),
+        dir: failed.clone(),
+    };
+    let (folder, file) = match name.split_once('/') {
+        Some((id, file)) => (failed.join(id), file),
+        None => (failed.clone(), name),
+    };
+    let plain = |n: &str| !n.is_empty() && n != "." && n != ".." && !n.contains('\\');
+    let header = folder.join(file);
+    let in_failed = name.split('/').all(plain) && name.split('/').count() <= 2;
+    if !in_failed || !std::fs::symlink_metadata(&header).is_ok_and(|m| m.is_file()) {
+        return Err(not_parked());
     }
     let mut moved = Vec::new();
     for side in side_files(&header) {
-        let from = failed.join(&side);
-        if from.is_file() {
+        let from = folder.join(&side);
+        if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
             durable::rename(&from, &root.join(&side)).map_err(io("cannot move", &from))?;
             moved.push(root.join(side));
         }
     }
-    durable::rename(&header, &root.join(name)).map_err(io("cannot move", &header))?;
-    moved.push(root.join(name));
-    let report = failed.join(format!("{name}.error.txt"));
+    durable::rename(&header, &root.join(file)).map_err(io("cannot move", &header))?;
+    moved.push(root.join(file));
+    let report = folder.join(format!("{file}.error.txt"));
     std::fs::remove_file(&report).map_err(io("cannot remove", &report))?;
+    if folder != failed {
+        // Empty now unless something else was parked with it; then it stays.
+        let _ = std::fs::remove_dir(&folder);
+    }
     Ok(moved)
 }
 
-/// The side file names a header refers to (`AttachmentName`/`AttachmentPath`), read as
-/// text without parsing the header (it may be the reason it was parked).
+/// The side files a parked header refers to (`AttachmentName`/`AttachmentPath`/
+/// `MessageFilePath`), read as text without parsing the header (it may be the reason it was
+/// parked); only names a side file can have ([`names::is_side_file_name`]), never a header.
 pub(crate) fn side_files(header: &Path) -> Vec<String> {
     let text = std::fs::read(header)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -130,10 +199,12 @@ pub(crate) fn side_files(header: &Path) -> Vec<String> {
         .filter_map(|line| {
             let (key, value) = line.split_once(':')?;
             let key = key.trim();
-            (key.eq_ignore_ascii_case("AttachmentName") || key.eq_ignore_ascii_case("AttachmentPath"))
+            ["AttachmentName", "AttachmentPath", "MessageFilePath"]
+                .iter()
+                .any(|k| key.eq_ignore_ascii_case(k))
                 .then(|| value.trim().rsplit(['\\', '/']).next().unwrap_or("").to_owned())
         })
-        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .filter(|n| names::is_side_file_name(n))
         .collect()
 }
 

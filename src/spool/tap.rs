@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::SpoolError;
 use super::durable;
-use super::own::{headers_in, io};
+use super::entry::{Entry, EntryKind, entries};
+use super::own::{io, parked_name};
 
 /// A folder tapped read-only, and where its reports go.
 #[derive(Debug)]
@@ -60,18 +61,17 @@ impl TapFolder {
         })
     }
 
-    /// The header files in the folder, read lazily.
-    pub fn headers(&self) -> Result<impl Iterator<Item = PathBuf> + Send + use<>, SpoolError> {
-        headers_in(&self.root)
+    /// The header files in the folder and its strays (see [`super::entry`]), read lazily;
+    /// everything else in it is Exchange's business.
+    pub fn headers(&self) -> Result<impl Iterator<Item = Entry> + Send + use<>, SpoolError> {
+        Ok(entries(&self.root)?.filter(|e| matches!(e.kind, EntryKind::Header | EntryKind::Stray { .. })))
     }
 
-    /// Writes the report of a parked file as `<state>/failed/<NAME>.error.txt`.
+    /// Writes the report of a parked file as `<state>/failed/<NAME>.error.txt` (a name that
+    /// is not printable or too long made safe, see [`parked_name`]).
     pub fn write_report(&self, header: &Path, report: &str) -> Result<PathBuf, SpoolError> {
-        let name = header
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = self.reports.join(format!("{name}.error.txt"));
+        let name = super::names::safe(header.file_name().unwrap_or_default(), super::names::NAME_MAX);
+        let path = self.reports.join(format!("{}.error.txt", parked_name(&name)));
         durable::write_file(&path, report.as_bytes()).map_err(io("cannot write", &path))?;
         Ok(path)
     }

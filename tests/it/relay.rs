@@ -1,7 +1,8 @@
 //! `callnote relay` against the real SMTP test server (scripts/smtp-server.sh, plain port):
 //! every fixture delivered exactly once and read back by Message-ID, bad fixtures parked
 //! with their reason, 451-then-250 delivered once, 550 parked, a server that is down then
-//! back, the connection ended with QUIT, and a SIGKILL crash test over a spool of 500+ items.
+//! back, the connection ended with QUIT, a SIGKILL crash test over a spool of 500+ items, and
+//! a soak test under mixed faults (relay/soak.rs).
 //!
 //! Each test gets its own `mail.from` domain, so its Message-IDs
 //! (`<callnote.HASH@DOMAIN>`) are told apart from every other test's in the shared Maildir.
@@ -22,6 +23,7 @@ use callnote::spool::{State, journal};
 use crate::common::{fixture, server_env};
 
 mod service;
+mod soak;
 mod tap;
 
 struct Server {
@@ -259,16 +261,22 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
         29,
         "27 delivered + HealthCheck + XSOVoiceMail"
     );
-    // Nothing is left behind; a skipped XSOVoiceMail takes its .wav into the archive.
-    assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
+    // A skipped header takes only side files named after itself: the XSOVoiceMail
+    // fixture's audio has another name, so it stays, and `queue list` shows it.
+    let xso_audio = "220f1eed-5b92-4853-80b9-a53dc794ffbf.wav";
+    assert_eq!(spool.ls(""), [xso_audio, "archive", "failed", "state", "work"]);
     let xso = spool
         .ls("archive")
         .into_iter()
         .find(|id| id.ends_with("_xsovoicemail-2013.txt"))
         .unwrap();
-    assert_eq!(
-        spool.ls(&format!("archive/{xso}")),
-        ["220f1eed-5b92-4853-80b9-a53dc794ffbf.wav", "xsovoicemail-2013.txt"]
+    assert_eq!(spool.ls(&format!("archive/{xso}")), ["xsovoicemail-2013.txt"]);
+    let (_, list, _) = spool.cli(&["queue", "list"]);
+    assert!(
+        list.ends_with(&format!(
+            "waiting\t{xso_audio}\tside file: waits for the header that names it\n"
+        )),
+        "{list}"
     );
 
     let reasons: [(&str, &str); 11] = [
@@ -647,11 +655,142 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
     assert_eq!(spool.ls("work"), Vec::<String>::new());
     assert_eq!(spool.ls("failed"), Vec::<String>::new());
     assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
+    // No phantom entries: a kill between archiving an item and its `done` record is
+    // closed at the next start.
+    let (code, list, _) = spool.cli(&["queue", "list"]);
+    assert_eq!((code, list.as_str()), (0, ""));
     eprintln!(
         "crash test (seed {seed:x}): {} items, {kills} SIGKILLs in {runs} runs ({sent_while_killing} sent before the final run), {:.1} s; {} resent after an interrupted attempt, {} delivered twice: {duplicates:?}",
         call_ids.len(),
         started.elapsed().as_secs_f64(),
         resent.len(),
         duplicates.len()
+    );
+}
+
+#[test]
+fn a_header_naming_another_header_as_its_side_file_takes_nothing_and_every_item_arrives() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-carry", &server.port, 4);
+    let call_ids: Vec<String> = (0..20).map(|n| unique(&format!("carry{n:02}"))).collect();
+    for (n, call_id) in call_ids.iter().enumerate() {
+        spool.drop_item(
+            &format!("item{n:02}"),
+            call_id,
+            "hannah.whitaker@contoso.com",
+            n % 4 == 0,
+        );
+    }
+    // A HealthCheck (skipped) whose AttachmentName names a waiting header, and whose
+    // AttachmentPath names another item's audio.
+    let probe = "MessageType : HealthCheck\r\nCallId : \r\n\
+                 AttachmentName : C:\\UnifiedMessaging\\voicemail\\item07.txt\r\n\
+                 AttachmentPath : C:\\UnifiedMessaging\\voicemail\\item08.wav\r\n";
+    std::fs::write(spool.dir.join("0000-probe.txt"), probe).unwrap();
+
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("relay: 20 delivered (0 sent again after a crash), 1 skipped, 0 parked, 0 deferred"),
+        "{stderr}"
+    );
+    let want: HashMap<String, usize> = call_ids.iter().map(|c| (spool.message_id(c), 1)).collect();
+    assert_eq!(spool.delivered(&server), want);
+    let probe_id = spool
+        .ls("archive")
+        .into_iter()
+        .find(|id| id.ends_with("_0000-probe.txt"))
+        .unwrap();
+    assert_eq!(spool.ls(&format!("archive/{probe_id}")), ["0000-probe.txt"]);
+    assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
+    let journal_done = spool
+        .records()
+        .iter()
+        .filter(|r| matches!(r.state, State::Done))
+        .count();
+    assert_eq!(journal_done, 21, "every item has its journal record");
+}
+
+#[test]
+fn leftovers_are_listed_then_parked_or_reported_with_a_log_line() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Some(server) = server() else { return };
+    let spool = Spool::new("relay-leftovers", &server.port, 2);
+    let outside = spool.dir.parent().unwrap().join("outside.txt");
+    std::fs::write(&outside, "MessageType : MissedCall\n").unwrap();
+    std::os::unix::fs::symlink(&outside, spool.dir.join("link.txt")).unwrap();
+    std::fs::create_dir(spool.dir.join("x.txt")).unwrap();
+    std::fs::write(
+        spool.dir.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.txt")),
+        "MessageType : MissedCall\n",
+    )
+    .unwrap();
+    std::fs::write(spool.dir.join("notes.doc"), "minutes").unwrap();
+    std::fs::write(spool.dir.join(".half.txt.tmp"), "MessageType : Missed").unwrap();
+    let call_id = unique("leftover-ok");
+    spool.drop_item("ok", &call_id, "hannah.whitaker@contoso.com", false);
+
+    let (code, before, _) = spool.cli(&["queue", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        before,
+        format!(
+            "waiting\t.half.txt.tmp\thidden (being written?): taken once renamed\n\
+             unhandled\tlink.txt\twill be parked: a symbolic link (to `{}`), not a header file: links are never followed\n\
+             unhandled\tnotes.doc\tnot a header (*.txt, *.xml) nor a side file: left alone\n\
+             waiting\tok.txt\theader, not claimed yet\n\
+             unhandled\tr\\xe9sum\\xe9.txt\twill be parked: the file name is not UTF-8 (its bytes: `r\\xe9sum\\xe9.txt`)\n\
+             unhandled\tx.txt\twill be parked: a folder, not a header file\n",
+            outside.display()
+        )
+    );
+
+    let (code, stderr) = spool.run_once();
+    assert_eq!(code, 1, "parked strays make exit status 1: {stderr}");
+    assert!(
+        stderr.contains("relay: 1 delivered (0 sent again after a crash), 0 skipped, 3 parked, 0 deferred"),
+        "{stderr}"
+    );
+    for needle in ["link.txt", "x.txt", "/failed/r_sum_~"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("parked") && l.contains(needle)),
+            "no log line for {needle}: {stderr}"
+        );
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("notes.doc") && l.contains("left in the spool folder")),
+        "{stderr}"
+    );
+    assert_eq!(
+        spool.delivered(&server),
+        HashMap::from([(spool.message_id(&call_id), 1)])
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "MessageType : MissedCall\n");
+    assert_eq!(std::fs::read_link(spool.dir.join("failed/link.txt")).unwrap(), outside);
+
+    let (_, after, _) = spool.cli(&["queue", "list"]);
+    let lines: Vec<&str> = after.lines().collect();
+    assert_eq!(lines.len(), 5, "{after}");
+    assert!(
+        lines[0].starts_with("parked\tlink.txt\treason: a symbolic link (to `"),
+        "{after}"
+    );
+    assert!(
+        lines[1].starts_with("parked\tr_sum_~")
+            && lines[1].ends_with(".txt\treason: the file name is not UTF-8 (its bytes: `r\\xe9sum\\xe9.txt`)"),
+        "{after}"
+    );
+    assert_eq!(lines[2], "parked\tx.txt\treason: a folder, not a header file");
+    assert_eq!(
+        lines[3],
+        "waiting\t.half.txt.tmp\thidden (being written?): taken once renamed"
+    );
+    assert_eq!(
+        lines[4],
+        "unhandled\tnotes.doc\tnot a header (*.txt, *.xml) nor a side file: left alone"
     );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{Server, Spool, server, unique};
 
-fn signal(child: &Child, name: &str) {
+pub(super) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([name, &child.id().to_string()])
         .status()
@@ -17,7 +17,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill {name} failed");
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -42,7 +42,7 @@ fn subject_of(server: &Server, message_id: &str) -> Option<String> {
     None
 }
 
-fn log_count(log: &Path, needle: &str) -> usize {
+pub(super) fn log_count(log: &Path, needle: &str) -> usize {
     std::fs::read_to_string(log).unwrap_or_default().matches(needle).count()
 }
 
