@@ -23,6 +23,8 @@ pub mod config;
 pub mod deliver;
 pub mod enrich;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod intake;
 pub mod pipeline;
 pub mod preview;

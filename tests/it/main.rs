@@ -7,6 +7,7 @@ mod compose;
 mod deliver;
 mod enrich;
 mod examples;
+mod fuzz_smoke;
 mod intake;
 mod ldap;
 mod preview;
