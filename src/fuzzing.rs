@@ -5,7 +5,7 @@
 //! that format (and the pure stage after it), and returns an [`Outcome`] for assertions.
 //! Panics only when a property that must hold for *every* input is broken (an error that
 //! does not name the file or points past the end of the input, an event without a call id,
-//! more entries than lines): that panic is what the fuzzer reports. Never touches the file
+//! an output file name that is not one short plain path component, more entries than lines): that panic is what the fuzzer reports. Never touches the file
 //! system beyond what the parsers themselves read (the time-zone database), never logs.
 //!
 //! Not a stable API: hidden from the docs, kept public only for the fuzz crate.
@@ -118,6 +118,7 @@ fn intake_outcome(bytes: &[u8], parsed: Result<Parsed, IntakeError>) -> Outcome 
         Ok(Parsed::Event(mut event)) => {
             assert!(!event.call_id.is_empty(), "event without a call id");
             assert!(event.attachment.is_none(), "a pure parse found a side file");
+            check_file_stem(&event.safe_call_id());
             crate::enrich::enrich(&mut event, dial_plan(), None);
             serde_json::to_string(&event).expect("an event always serializes");
             Outcome::Accepted(1)
@@ -173,6 +174,22 @@ fn lookup_values(entries: &[Entry]) -> Vec<String> {
             directory::Value::Binary(_) => None,
         });
     texts.take(MAX_LOOKUPS).collect()
+}
+
+/// The name output files get from the call id is one plain, short path component.
+fn check_file_stem(stem: &str) {
+    let plain = stem
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    assert!(
+        plain && !stem.is_empty() && stem != "." && stem != "..",
+        "unsafe file stem `{stem}`"
+    );
+    assert!(
+        stem.len() <= crate::event::MAX_STEM_BYTES,
+        "file stem of {} bytes",
+        stem.len()
+    );
 }
 
 /// One more than the number of line breaks of any kind, counted on the raw bytes (a bound
