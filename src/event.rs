@@ -377,7 +377,13 @@ pub fn flattened(value: String) -> String {
     }
 }
 
-/// Makes any string safe as a file stem (see [`Event::safe_call_id`]).
+/// Longest file stem: far below the 255-byte name limit of common file systems, leaving
+/// room for `.eml` and a temporary suffix.
+pub const MAX_STEM_BYTES: usize = 128;
+
+/// Makes any string safe as a file stem (see [`Event::safe_call_id`]). A stem that would be
+/// longer than [`MAX_STEM_BYTES`] keeps its start and ends in 16 hex digits of SHA-256 of
+/// the whole string, so two long ids still get two names.
 pub fn safe_file_stem(raw: &str) -> String {
     let mut out: String = raw
         .chars()
@@ -388,6 +394,13 @@ pub fn safe_file_stem(raw: &str) -> String {
     }
     if out.is_empty() {
         out.push('_');
+    }
+    if out.len() > MAX_STEM_BYTES {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(raw.as_bytes());
+        out.truncate(MAX_STEM_BYTES - 17); // ASCII only: any byte is a char boundary
+        out.push('-');
+        digest[..8].iter().for_each(|b| out.push_str(&format!("{b:02x}")));
     }
     out
 }
@@ -422,6 +435,17 @@ mod tests {
         }
         assert_eq!(flattened("clean".to_owned()), "clean");
         assert_eq!(flattened("two\nlines".to_owned()), "two lines");
+    }
+
+    #[test]
+    fn long_stems_are_cut_and_stay_distinct() {
+        let a = safe_file_stem(&"x".repeat(300));
+        let b = safe_file_stem(&format!("{}y", "x".repeat(299)));
+        assert_eq!(a.len(), MAX_STEM_BYTES);
+        assert!(a.starts_with(&"x".repeat(MAX_STEM_BYTES - 17)), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(safe_file_stem(&"x".repeat(MAX_STEM_BYTES)), "x".repeat(MAX_STEM_BYTES));
+        assert_eq!(safe_file_stem(&"ü".repeat(200)).len(), MAX_STEM_BYTES);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod config;
 pub mod deliver;
 pub mod enrich;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod intake;
 pub mod phone;
 pub mod pipeline;

@@ -8,6 +8,7 @@ mod compose;
 mod deliver;
 mod enrich;
 mod examples;
+mod fuzz_smoke;
 mod hostile;
 mod intake;
 mod ldap;
