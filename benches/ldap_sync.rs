@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use callnote::config::{LdapSettings, SecretSource};
 use callnote::enrich::directory::Directory;
 use callnote::enrich::directory::ldap::{LdapDirectory, LdapOptions};
-use callnote::phone::{self, DialPlan};
 use callnote::enrich::resolve_party;
 use callnote::event::{CallerStatus, Party};
+use callnote::phone::{self, DialPlan};
 
 #[path = "support/env.rs"]
 mod env;

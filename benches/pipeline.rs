@@ -249,7 +249,6 @@ fn read_and_base64(files: &[PathBuf], write_to: Option<&Path>) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it:
     // then it is a quick smoke run on small corpora.
@@ -257,9 +256,9 @@ fn main() {
     let people = env::usize_or("BENCH_PEOPLE", if full { 10_000 } else { 300 });
     let events = env::usize_or("BENCH_EVENTS", if full { 2_000 } else { 40 });
     callnote::deliver::install_crypto_provider();
-    let base = std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
-    });
+    let base = std::env::var_os("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() });
     let tmp = tempfile::tempdir_in(&base).expect("tempdir");
     println!("corpora and output in {}", base.display());
     let dir_path = tmp.path().join("directory.ldif");
@@ -271,8 +270,11 @@ fn main() {
     let index = directory::load_file(&dir_path, &config.dialplan).expect("load directory");
     let load_secs = start.elapsed().as_secs_f64();
     let per_person = (counting::live() - before) as f64 / people as f64;
-    println!("directory: {people} people loaded in {:.0} ms; {per_person:.0} bytes of heap per person (estimate from the index itself: {:.0})",
-        load_secs * 1000.0, index.heap_bytes() as f64 / people as f64);
+    println!(
+        "directory: {people} people loaded in {:.0} ms; {per_person:.0} bytes of heap per person (estimate from the index itself: {:.0})",
+        load_secs * 1000.0,
+        index.heap_bytes() as f64 / people as f64
+    );
 
     let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(index)), None);
 
@@ -286,9 +288,19 @@ fn main() {
     let chunks: Vec<&[PathBuf]> = missed.chunks(events).collect();
     let a = run(&pipeline, &chunks, &tmp.path().join("out-missed"));
     let m = a.median;
-    println!("missed calls: {passes} passes of {events} events, median {:.2} s = {:.0} events/s per core (slowest {:.0}, fastest {:.0}; median pass: {:.2} s read+parse+enrich, {:.2} s render+compose, {:.2} s format+write); peak heap {} KiB after 500 events, {} KiB after {}",
-        m.secs, a.events_per_pass as f64 / m.secs, a.slowest, a.fastest, m.parse_secs, m.prepare_secs - m.parse_secs, m.secs - m.prepare_secs,
-        a.peak_after_500 / 1024, a.peak_after_all / 1024, events * passes);
+    println!(
+        "missed calls: {passes} passes of {events} events, median {:.2} s = {:.0} events/s per core (slowest {:.0}, fastest {:.0}; median pass: {:.2} s read+parse+enrich, {:.2} s render+compose, {:.2} s format+write); peak heap {} KiB after 500 events, {} KiB after {}",
+        m.secs,
+        a.events_per_pass as f64 / m.secs,
+        a.slowest,
+        a.fastest,
+        m.parse_secs,
+        m.prepare_secs - m.parse_secs,
+        m.secs - m.prepare_secs,
+        a.peak_after_500 / 1024,
+        a.peak_after_all / 1024,
+        events * passes
+    );
 
     if std::env::var("BENCH_ONLY").as_deref() == Ok("missed") {
         return;
@@ -305,6 +317,16 @@ fn main() {
     let repeated: Vec<&[PathBuf]> = (0..passes).map(|_| mixed.as_slice()).collect();
     let b = run(&pipeline, &repeated, &tmp.path().join("out-mixed"));
     let m = b.median;
-    println!("half voicemail (30 s WAV): {events} events, median of {passes} passes {:.2} s = {:.0} events/s per core ({:.2} s parse+enrich+render+compose, {:.2} s format+write); read+base64 alone {floor:.2} s (median), ratio {:.2}x; read+base64+write the audio {floor_written:.2} s, ratio {:.2}x; peak heap {} KiB after 500, {} KiB after {}",
-        m.secs, events as f64 / m.secs, m.prepare_secs, m.secs - m.prepare_secs, m.secs / floor, m.secs / floor_written, b.peak_after_500 / 1024, b.peak_after_all / 1024, events * passes);
+    println!(
+        "half voicemail (30 s WAV): {events} events, median of {passes} passes {:.2} s = {:.0} events/s per core ({:.2} s parse+enrich+render+compose, {:.2} s format+write); read+base64 alone {floor:.2} s (median), ratio {:.2}x; read+base64+write the audio {floor_written:.2} s, ratio {:.2}x; peak heap {} KiB after 500, {} KiB after {}",
+        m.secs,
+        events as f64 / m.secs,
+        m.prepare_secs,
+        m.secs - m.prepare_secs,
+        m.secs / floor,
+        m.secs / floor_written,
+        b.peak_after_500 / 1024,
+        b.peak_after_all / 1024,
+        events * passes
+    );
 }

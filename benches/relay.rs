@@ -46,7 +46,6 @@ mod sink;
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -272,7 +271,8 @@ fn main() {
             appeared
         })
     };
-    let options = ServiceOptions { dir: setup.spool.clone(), rescan: Duration::from_secs(2), templates_dir: None, reload: None, listen: None };
+    let options =
+        ServiceOptions { dir: setup.spool.clone(), rescan: Duration::from_secs(2), templates_dir: None, reload: None, listen: None };
     let start = Instant::now();
     runtime.block_on(serve(&relay, options)).expect("the service runs");
     let took = start.elapsed().as_secs_f64();

@@ -74,8 +74,7 @@ fn main() {
         env::var("SMTP_SMTPS_PORT"),
         env::var("SMTP_USER"),
         env::var("SMTP_CA"),
-    )
-    else {
+    ) else {
         println!("smtp bench skipped: SMTP_PORT etc. not set (eval \"$(scripts/smtp-server.sh start)\" first)");
         return;
     };
@@ -101,11 +100,7 @@ fn main() {
         ca_file: Some(ca.into()),
         ..plain.clone()
     };
-    let smtps = SmtpSettings {
-        port: smtps_port.parse().expect("SMTP_SMTPS_PORT is a port"),
-        implicit_tls: true,
-        ..tls.clone()
-    };
+    let smtps = SmtpSettings { port: smtps_port.parse().expect("SMTP_SMTPS_PORT is a port"), implicit_tls: true, ..tls.clone() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
         run("STARTTLS + AUTH", tls, count).await;

@@ -27,7 +27,12 @@ fn main() -> anyhow::Result<()> {
         Outcome::Skipped(message_type) => println!("{}: skipped ({message_type})", header.display()),
         Outcome::Prepared(prepared) => {
             let caller = &prepared.event.caller;
-            println!("caller:  {} -> {:?} {}", caller.raw.as_deref().unwrap_or("(anonymous)"), caller.status, caller.name.as_deref().unwrap_or(""));
+            println!(
+                "caller:  {} -> {:?} {}",
+                caller.raw.as_deref().unwrap_or("(anonymous)"),
+                caller.status,
+                caller.name.as_deref().unwrap_or("")
+            );
             println!("to:      {}", prepared.event.recipient.address.as_deref().unwrap_or("?"));
             println!("subject: {}\n", prepared.rendered.subject);
             println!("{}", prepared.rendered.text);

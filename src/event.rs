@@ -30,14 +30,8 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a stable order (template folders, samples, `check`).
-    pub const ALL: [Kind; 6] = [
-        Kind::Voicemail,
-        Kind::MissedCall,
-        Kind::CallForwarded,
-        Kind::TeamPickup,
-        Kind::CallNotForwarded,
-        Kind::Fax,
-    ];
+    pub const ALL: [Kind; 6] =
+        [Kind::Voicemail, Kind::MissedCall, Kind::CallForwarded, Kind::TeamPickup, Kind::CallNotForwarded, Kind::Fax];
 
     /// The snake_case name used in JSON and as the template folder name.
     pub fn as_str(self) -> &'static str {
@@ -385,10 +379,7 @@ pub const MAX_STEM_BYTES: usize = 128;
 /// longer than [`MAX_STEM_BYTES`] keeps its start and ends in 16 hex digits of SHA-256 of
 /// the whole string, so two long ids still get two names.
 pub fn safe_file_stem(raw: &str) -> String {
-    let mut out: String = raw
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
-        .collect();
+    let mut out: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     if out.chars().all(|c| c == '.') {
         out = out.replace('.', "_");
     }

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use crate::config::Config;
 use crate::enrich::directory::{self, DirectoryIndex, Entry, SyntaxError};
-use crate::phone::DialPlan;
 use crate::event::Party;
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
+use crate::phone::DialPlan;
 
 /// The name every harness gives its input (a GUID stem, as Exchange names headers).
 const HEADER_PATH: &str = "fuzz/0452b4d7-0ba5-4c52-bd6e-689c633e0ab4.txt";
@@ -39,10 +39,7 @@ pub enum Outcome {
 /// A UM header file (or a bare OCS XML file) as the spool reads it: decoding (BOM, UTF-16),
 /// the header grammar, field values, then phone-number normalization of its parties.
 pub fn header(bytes: &[u8]) -> Outcome {
-    intake_outcome(
-        bytes,
-        intake::parse(bytes, Path::new(HEADER_PATH), intake_options()),
-    )
+    intake_outcome(bytes, intake::parse(bytes, Path::new(HEADER_PATH), intake_options()))
 }
 
 /// An OCS `UserNotification` document, both ways it arrives: as a whole file, and (when it
@@ -77,18 +74,8 @@ pub fn config(bytes: &[u8]) -> Outcome {
         Ok(_) => Outcome::Accepted(1),
         Err(err) => {
             let message = err.to_string();
-            assert!(
-                message.starts_with(CONFIG_PATH),
-                "config error does not name the file: {message}"
-            );
-            let line = message.lines().find_map(|l| {
-                l.strip_prefix(CONFIG_PATH)?
-                    .strip_prefix(':')?
-                    .split(':')
-                    .next()?
-                    .parse()
-                    .ok()
-            });
+            assert!(message.starts_with(CONFIG_PATH), "config error does not name the file: {message}");
+            let line = message.lines().find_map(|l| l.strip_prefix(CONFIG_PATH)?.strip_prefix(':')?.split(':').next()?.parse().ok());
             check_line(line, bytes, &message);
             Outcome::Rejected(line)
         }
@@ -100,11 +87,8 @@ pub fn config(bytes: &[u8]) -> Outcome {
 fn intake_options() -> &'static IntakeOptions {
     static OPTIONS: OnceLock<IntakeOptions> = OnceLock::new();
     OPTIONS.get_or_init(|| {
-        let zone = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3")
-            .unwrap_or(jiff::tz::TimeZone::UTC);
-        IntakeOptions {
-            sent_time_zone: zone,
-        }
+        let zone = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap_or(jiff::tz::TimeZone::UTC);
+        IntakeOptions { sent_time_zone: zone }
     })
 }
 
@@ -129,10 +113,7 @@ fn intake_outcome(bytes: &[u8], parsed: Result<Parsed, IntakeError>) -> Outcome 
         }
         Err(err) => {
             let message = err.to_string();
-            assert!(
-                message.starts_with(HEADER_PATH),
-                "intake error does not name the file: {message}"
-            );
+            assert!(message.starts_with(HEADER_PATH), "intake error does not name the file: {message}");
             check_line(err.line, bytes, &message);
             Outcome::Rejected(err.line)
         }
@@ -143,11 +124,7 @@ fn directory_outcome(bytes: &[u8], parsed: Result<Vec<Entry>, (usize, SyntaxErro
     match parsed {
         Ok(entries) => {
             let count = entries.len();
-            assert!(
-                count <= line_bound(bytes),
-                "{count} entries from {} lines",
-                line_bound(bytes)
-            );
+            assert!(count <= line_bound(bytes), "{count} entries from {} lines", line_bound(bytes));
             let values = lookup_values(&entries);
             let index = DirectoryIndex::build(entries, dial_plan());
             for value in values {
@@ -166,30 +143,18 @@ fn directory_outcome(bytes: &[u8], parsed: Result<Vec<Entry>, (usize, SyntaxErro
 /// The first [`MAX_LOOKUPS`] text values of the export, to be looked up as callers the way
 /// a notification's caller id is resolved.
 fn lookup_values(entries: &[Entry]) -> Vec<String> {
-    let texts = entries
-        .iter()
-        .flat_map(|e| &e.attributes)
-        .filter_map(|(_, value)| match value {
-            directory::Value::Text(text) => Some(text.clone()),
-            directory::Value::Binary(_) => None,
-        });
+    let texts = entries.iter().flat_map(|e| &e.attributes).filter_map(|(_, value)| match value {
+        directory::Value::Text(text) => Some(text.clone()),
+        directory::Value::Binary(_) => None,
+    });
     texts.take(MAX_LOOKUPS).collect()
 }
 
 /// The name output files get from the call id is one plain, short path component.
 fn check_file_stem(stem: &str) {
-    let plain = stem
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    assert!(
-        plain && !stem.is_empty() && stem != "." && stem != "..",
-        "unsafe file stem `{stem}`"
-    );
-    assert!(
-        stem.len() <= crate::event::MAX_STEM_BYTES,
-        "file stem of {} bytes",
-        stem.len()
-    );
+    let plain = stem.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    assert!(plain && !stem.is_empty() && stem != "." && stem != "..", "unsafe file stem `{stem}`");
+    assert!(stem.len() <= crate::event::MAX_STEM_BYTES, "file stem of {} bytes", stem.len());
 }
 
 /// One more than the number of line breaks of any kind, counted on the raw bytes (a bound
@@ -200,9 +165,6 @@ fn line_bound(bytes: &[u8]) -> usize {
 
 fn check_line(line: Option<usize>, bytes: &[u8], message: &str) {
     if let Some(line) = line {
-        assert!(
-            (1..=line_bound(bytes) + 1).contains(&line),
-            "line {line} is outside the input: {message}"
-        );
+        assert!((1..=line_bound(bytes) + 1).contains(&line), "line {line} is outside the input: {message}");
     }
 }

@@ -42,7 +42,12 @@ pub struct DialPlan {
 impl DialPlan {
     /// Validates the region (ISO 3166 alpha-2 known to libphonenumber, any case) and builds
     /// the plan. Error: ``unknown region `XX` ``.
-    pub fn new(region: &str, outside_line_code: Option<&str>, extension_digits: usize, min_suffix_digits: usize) -> Result<DialPlan, String> {
+    pub fn new(
+        region: &str,
+        outside_line_code: Option<&str>,
+        extension_digits: usize,
+        min_suffix_digits: usize,
+    ) -> Result<DialPlan, String> {
         enlarge_regex_cache();
         let upper = region.trim().to_ascii_uppercase();
         let meta = (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_alphabetic()))
@@ -311,7 +316,8 @@ fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
 
 /// The international access code of the plan's region (`011` in the US) or `00`.
 fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'a str> {
-    let by_region = plan.metadata().international_prefix().and_then(|re| re.find(digits)).filter(|m| m.start() == 0).map(|m| &digits[m.end()..]);
+    let by_region =
+        plan.metadata().international_prefix().and_then(|re| re.find(digits)).filter(|m| m.start() == 0).map(|m| &digits[m.end()..]);
     by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
 }
 

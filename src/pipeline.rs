@@ -114,7 +114,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: Config, templates: Templates, directory: Option<Arc<dyn Directory>>, fixed_date: Option<jiff::Timestamp>) -> Pipeline {
+    pub fn new(
+        config: Config,
+        templates: Templates,
+        directory: Option<Arc<dyn Directory>>,
+        fixed_date: Option<jiff::Timestamp>,
+    ) -> Pipeline {
         let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), ..IntakeOptions::default() };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
         Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, intake_options, compose_settings }

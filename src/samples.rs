@@ -24,29 +24,74 @@ pub struct Sample {
 /// Every sample, grouped by kind in [`Kind::ALL`] order. Each kind has every outcome, and
 /// its recipients' cultures cover en, fr, de, es and ja (with regional variants).
 pub const NAMES: [&str; 54] = [
-    "voicemail/resolved-work/en-US", "voicemail/resolved-mobile/fr-FR", "voicemail/ambiguous/de-DE",
-    "voicemail/unresolved/es-ES", "voicemail/anonymous/ja-JP", "voicemail/sip/en-GB",
-    "voicemail/extension/fr-CA", "voicemail/not-looked-up/de-CH", "voicemail/directory-unavailable/es-MX",
-    "missed_call/resolved-work/es-MX", "missed_call/resolved-mobile/en-US", "missed_call/ambiguous/fr-FR",
-    "missed_call/unresolved/de-DE", "missed_call/anonymous/es-ES", "missed_call/sip/ja-JP",
-    "missed_call/extension/en-GB", "missed_call/not-looked-up/fr-CA", "missed_call/directory-unavailable/de-CH",
-    "call_forwarded/resolved-work/de-CH", "call_forwarded/resolved-mobile/es-MX", "call_forwarded/ambiguous/en-US",
-    "call_forwarded/unresolved/fr-FR", "call_forwarded/anonymous/de-DE", "call_forwarded/sip/es-ES",
-    "call_forwarded/extension/ja-JP", "call_forwarded/not-looked-up/en-GB", "call_forwarded/directory-unavailable/fr-CA",
-    "team_pickup/resolved-work/fr-CA", "team_pickup/resolved-mobile/de-CH", "team_pickup/ambiguous/es-MX",
-    "team_pickup/unresolved/en-US", "team_pickup/anonymous/fr-FR", "team_pickup/sip/de-DE",
-    "team_pickup/extension/es-ES", "team_pickup/not-looked-up/ja-JP", "team_pickup/directory-unavailable/en-GB",
-    "call_not_forwarded/resolved-work/en-GB", "call_not_forwarded/resolved-mobile/fr-CA", "call_not_forwarded/ambiguous/de-CH",
-    "call_not_forwarded/unresolved/es-MX", "call_not_forwarded/anonymous/en-US", "call_not_forwarded/sip/fr-FR",
-    "call_not_forwarded/extension/de-DE", "call_not_forwarded/not-looked-up/es-ES", "call_not_forwarded/directory-unavailable/ja-JP",
-    "fax/resolved-work/ja-JP", "fax/resolved-mobile/en-GB", "fax/ambiguous/fr-CA",
-    "fax/unresolved/de-CH", "fax/anonymous/es-MX", "fax/sip/en-US",
-    "fax/extension/fr-FR", "fax/not-looked-up/de-DE", "fax/directory-unavailable/es-ES",
+    "voicemail/resolved-work/en-US",
+    "voicemail/resolved-mobile/fr-FR",
+    "voicemail/ambiguous/de-DE",
+    "voicemail/unresolved/es-ES",
+    "voicemail/anonymous/ja-JP",
+    "voicemail/sip/en-GB",
+    "voicemail/extension/fr-CA",
+    "voicemail/not-looked-up/de-CH",
+    "voicemail/directory-unavailable/es-MX",
+    "missed_call/resolved-work/es-MX",
+    "missed_call/resolved-mobile/en-US",
+    "missed_call/ambiguous/fr-FR",
+    "missed_call/unresolved/de-DE",
+    "missed_call/anonymous/es-ES",
+    "missed_call/sip/ja-JP",
+    "missed_call/extension/en-GB",
+    "missed_call/not-looked-up/fr-CA",
+    "missed_call/directory-unavailable/de-CH",
+    "call_forwarded/resolved-work/de-CH",
+    "call_forwarded/resolved-mobile/es-MX",
+    "call_forwarded/ambiguous/en-US",
+    "call_forwarded/unresolved/fr-FR",
+    "call_forwarded/anonymous/de-DE",
+    "call_forwarded/sip/es-ES",
+    "call_forwarded/extension/ja-JP",
+    "call_forwarded/not-looked-up/en-GB",
+    "call_forwarded/directory-unavailable/fr-CA",
+    "team_pickup/resolved-work/fr-CA",
+    "team_pickup/resolved-mobile/de-CH",
+    "team_pickup/ambiguous/es-MX",
+    "team_pickup/unresolved/en-US",
+    "team_pickup/anonymous/fr-FR",
+    "team_pickup/sip/de-DE",
+    "team_pickup/extension/es-ES",
+    "team_pickup/not-looked-up/ja-JP",
+    "team_pickup/directory-unavailable/en-GB",
+    "call_not_forwarded/resolved-work/en-GB",
+    "call_not_forwarded/resolved-mobile/fr-CA",
+    "call_not_forwarded/ambiguous/de-CH",
+    "call_not_forwarded/unresolved/es-MX",
+    "call_not_forwarded/anonymous/en-US",
+    "call_not_forwarded/sip/fr-FR",
+    "call_not_forwarded/extension/de-DE",
+    "call_not_forwarded/not-looked-up/es-ES",
+    "call_not_forwarded/directory-unavailable/ja-JP",
+    "fax/resolved-work/ja-JP",
+    "fax/resolved-mobile/en-GB",
+    "fax/ambiguous/fr-CA",
+    "fax/unresolved/de-CH",
+    "fax/anonymous/es-MX",
+    "fax/sip/en-US",
+    "fax/extension/fr-FR",
+    "fax/not-looked-up/de-DE",
+    "fax/directory-unavailable/es-ES",
 ];
 
 /// The outcomes every kind has a sample for, in order.
-pub const OUTCOMES: [&str; 9] =
-    ["resolved-work", "resolved-mobile", "ambiguous", "unresolved", "anonymous", "sip", "extension", "not-looked-up", "directory-unavailable"];
+pub const OUTCOMES: [&str; 9] = [
+    "resolved-work",
+    "resolved-mobile",
+    "ambiguous",
+    "unresolved",
+    "anonymous",
+    "sip",
+    "extension",
+    "not-looked-up",
+    "directory-unavailable",
+];
 
 /// Every sample event.
 pub fn all() -> Vec<Sample> {
@@ -220,7 +265,10 @@ mod tests {
     #[test]
     fn outcomes_are_what_their_names_say() {
         let s = by_name("missed_call/resolved-mobile/en-US").unwrap().event;
-        assert_eq!((s.caller.status, s.caller.name.as_deref(), s.caller.label), (CallerStatus::Resolved, Some("Priya Raman"), Some(PhoneLabel::Mobile)));
+        assert_eq!(
+            (s.caller.status, s.caller.name.as_deref(), s.caller.label),
+            (CallerStatus::Resolved, Some("Priya Raman"), Some(PhoneLabel::Mobile))
+        );
         assert_eq!(s.caller.national.as_deref(), Some("(289) 555-0147"));
         assert_eq!(s.message_type, "MissedCall");
         let s = by_name("voicemail/ambiguous/de-DE").unwrap().event;
@@ -239,6 +287,9 @@ mod tests {
 
     #[test]
     fn samples_are_deterministic() {
-        assert_eq!(format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>()), format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>()));
+        assert_eq!(
+            format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>()),
+            format!("{:?}", all().iter().map(|s| &s.event).collect::<Vec<_>>())
+        );
     }
 }

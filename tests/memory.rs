@@ -76,9 +76,7 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
 const WAV: &str = "575a75dc-3e35-4640-97c2-4c7f3f274236.wav";
 
 fn pipeline(max_attachment_mb: u64) -> Pipeline {
-    let toml = format!(
-        "[mail]\nfrom = \"Voice Mail <voicemail@contoso.com>\"\n[delivery]\nmax_attachment_mb = {max_attachment_mb}\n"
-    );
+    let toml = format!("[mail]\nfrom = \"Voice Mail <voicemail@contoso.com>\"\n[delivery]\nmax_attachment_mb = {max_attachment_mb}\n");
     let config = Config::from_toml(&toml, Path::new("test.toml")).expect("test config");
     Pipeline::new(config, Templates::builtin(), None, Some("2026-01-02T03:04:05Z".parse().unwrap()))
 }

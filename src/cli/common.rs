@@ -69,7 +69,12 @@ pub fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::
                 ldap.url = source.to_owned();
                 DirectorySource::Ldap(ldap)
             }
-            _ => return Err(UsageError(format!("--directory {source}: an LDAP source needs the [directory] bind and base_dn settings in --config")).into()),
+            _ => {
+                return Err(UsageError(format!(
+                    "--directory {source}: an LDAP source needs the [directory] bind and base_dn settings in --config"
+                ))
+                .into());
+            }
         }
     } else {
         DirectorySource::File(PathBuf::from(source))
@@ -117,7 +122,8 @@ fn open_directory_noting(
         Some(DirectorySource::Ldap(settings)) => {
             // First sync (or the last good snapshot when the DC is down); a wrong password,
             // CA or host name is an error here, before any input is read.
-            let directory = directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan).map_err(|e| ldap_open_error(&settings.url, e))?;
+            let directory =
+                directory::ldap::LdapDirectory::open_blocking(settings, &config.dialplan).map_err(|e| ldap_open_error(&settings.url, e))?;
             Ok(Some(directory))
         }
     }
@@ -138,7 +144,8 @@ pub fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<
     match &config.directory {
         Some(DirectorySource::Ldap(settings)) => {
             let options = directory::ldap::LdapOptions::default();
-            let directory = directory::ldap::LdapDirectory::open_refreshing(settings, &config.dialplan, options).map_err(|e| ldap_open_error(&settings.url, e))?;
+            let directory = directory::ldap::LdapDirectory::open_refreshing(settings, &config.dialplan, options)
+                .map_err(|e| ldap_open_error(&settings.url, e))?;
             Ok(Some(directory))
         }
         _ => open_directory(config),

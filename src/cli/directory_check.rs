@@ -28,27 +28,16 @@ pub fn run(mut config: Config, args: DirectoryCheckArgs) -> anyhow::Result<Statu
         }
         Some(DirectorySource::File(path)) => {
             let entries = directory::read_entries(path)?;
-            ldap::check_entries(
-                &path.display().to_string(),
-                entries,
-                &config.dialplan,
-                AttributeMap::default(),
-            )
+            ldap::check_entries(&path.display().to_string(), entries, &config.dialplan, AttributeMap::default())
         }
-        Some(DirectorySource::Ldap(settings)) => {
-            match ldap::directory_check_blocking(settings, &config.dialplan) {
-                Ok(report) => report,
-                Err(e) if e.is_configuration() => {
-                    return Err(UsageError(format!("directory-check: {}", e.with_causes())).into());
-                }
-                Err(e) => return Err(e).context("directory-check: cannot read the directory"),
+        Some(DirectorySource::Ldap(settings)) => match ldap::directory_check_blocking(settings, &config.dialplan) {
+            Ok(report) => report,
+            Err(e) if e.is_configuration() => {
+                return Err(UsageError(format!("directory-check: {}", e.with_causes())).into());
             }
-        }
+            Err(e) => return Err(e).context("directory-check: cannot read the directory"),
+        },
     };
     common::write_stdout(report.to_string().as_bytes());
-    Ok(if report.is_clean() {
-        Status::Ok
-    } else {
-        Status::SomeInputsFailed
-    })
+    Ok(if report.is_clean() { Status::Ok } else { Status::SomeInputsFailed })
 }

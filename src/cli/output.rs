@@ -41,9 +41,7 @@ pub fn end_quietly_on_closed_stdout() {
 /// the io error of a closed pipe is EPIPE.
 fn is_closed_stdout_panic(message: &str) -> bool {
     let broken_pipe = std::io::Error::from_raw_os_error(EPIPE).to_string();
-    message
-        .strip_prefix("failed printing to stdout: ")
-        .is_some_and(|rest| rest == broken_pipe)
+    message.strip_prefix("failed printing to stdout: ").is_some_and(|rest| rest == broken_pipe)
 }
 
 /// EPIPE on Linux and the BSDs; Windows has no SIGPIPE and reports a closed pipe otherwise.
@@ -72,13 +70,7 @@ impl RunSummary {
     pub fn new(command: &'static str, total: usize) -> RunSummary {
         let show = total >= PROGRESS_MIN_INPUTS && std::io::stderr().is_terminal();
         let bar = show.then(|| progress_bar(total as u64));
-        RunSummary {
-            command,
-            written: 0,
-            skipped: 0,
-            failed: 0,
-            bar,
-        }
+        RunSummary { command, written: 0, skipped: 0, failed: 0, bar }
     }
 
     /// Records one input's outcome.
@@ -108,10 +100,7 @@ impl RunSummary {
 
     /// The closing line.
     pub fn line(&self) -> String {
-        format!(
-            "{}: {} written, {} skipped, {} failed",
-            self.command, self.written, self.skipped, self.failed
-        )
+        format!("{}: {} written, {} skipped, {} failed", self.command, self.written, self.skipped, self.failed)
     }
 
     /// Removes the bar and prints the closing line.
@@ -125,9 +114,7 @@ impl RunSummary {
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta}")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta}") {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -141,43 +128,25 @@ mod tests {
     #[test]
     fn a_repeated_cause_is_printed_once() {
         let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let repeated = anyhow::Error::new(io)
-            .context("I/O error: connection refused")
-            .context("ldap://dc1: cannot connect");
-        assert_eq!(
-            error_line(&repeated),
-            "ldap://dc1: cannot connect: I/O error: connection refused"
-        );
-        let distinct =
-            anyhow::anyhow!("no such file").context("x.ldif: cannot read directory file");
-        assert_eq!(
-            error_line(&distinct),
-            "x.ldif: cannot read directory file: no such file"
-        );
+        let repeated = anyhow::Error::new(io).context("I/O error: connection refused").context("ldap://dc1: cannot connect");
+        assert_eq!(error_line(&repeated), "ldap://dc1: cannot connect: I/O error: connection refused");
+        let distinct = anyhow::anyhow!("no such file").context("x.ldif: cannot read directory file");
+        assert_eq!(error_line(&distinct), "x.ldif: cannot read directory file: no such file");
     }
 
     #[test]
     fn only_a_broken_pipe_on_stdout_is_quiet() {
         let epipe = std::io::Error::from_raw_os_error(EPIPE);
-        assert!(is_closed_stdout_panic(&format!(
-            "failed printing to stdout: {epipe}"
-        )));
+        assert!(is_closed_stdout_panic(&format!("failed printing to stdout: {epipe}")));
         let full = std::io::Error::from_raw_os_error(28);
-        assert!(!is_closed_stdout_panic(&format!(
-            "failed printing to stdout: {full}"
-        )));
+        assert!(!is_closed_stdout_panic(&format!("failed printing to stdout: {full}")));
         assert!(!is_closed_stdout_panic("index out of bounds"));
     }
 
     #[test]
     fn the_summary_counts_each_outcome() {
         let mut summary = RunSummary::new("render", 3);
-        for outcome in [
-            InputOutcome::Written,
-            InputOutcome::Skipped,
-            InputOutcome::Written,
-            InputOutcome::Failed,
-        ] {
+        for outcome in [InputOutcome::Written, InputOutcome::Skipped, InputOutcome::Written, InputOutcome::Failed] {
             summary.record(outcome);
         }
         assert_eq!(summary.line(), "render: 2 written, 1 skipped, 1 failed");

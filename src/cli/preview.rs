@@ -52,17 +52,13 @@ pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
     // The preview loads the admin's folder itself, leniently: a broken file is shown on the
     // page instead of stopping the command.
     let pipeline = Pipeline::new(config, Templates::builtin(), directory, None);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server =
-            Server::bind(settings, pipeline, super::send_test::sample_side_file).await.map_err(|e| match e {
-                PreviewError::Bind { .. } => anyhow::Error::new(e),
-                other => anyhow::Error::new(UsageError(other.to_string())),
-            })?;
+        let server = Server::bind(settings, pipeline, super::send_test::sample_side_file).await.map_err(|e| match e {
+            PreviewError::Bind { .. } => anyhow::Error::new(e),
+            other => anyhow::Error::new(UsageError(other.to_string())),
+        })?;
         println!("callnote preview: http://{}/  (Ctrl-C to stop)", server.addr);
         tokio::select! {
             _ = server.serve() => {}

@@ -39,10 +39,7 @@ pub enum QueueAction {
 }
 
 pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
-    let dir = config
-        .spool.dir
-        .clone()
-        .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
+    let dir = config.spool.dir.clone().ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
     let state = match (config.spool.mode, &config.spool.state_dir) {
         (SpoolMode::Tap, None) => return Err(UsageError("spool.state_dir must be set in `tap` mode".into()).into()),
         _ => config.spool.state_dir_for(&dir),
@@ -58,10 +55,7 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
             for (item, s) in queue::open_items(&journal)? {
                 // A tap ledger keeps what it sent or parked for good; that is history, not
                 // queue (parked files are listed below, from their reports).
-                let tap_history = matches!(
-                    s.last,
-                    State::Sent { .. } | State::Skipped { .. } | State::Failed { .. }
-                );
+                let tap_history = matches!(s.last, State::Sent { .. } | State::Skipped { .. } | State::Failed { .. });
                 if config.spool.mode == SpoolMode::Tap && tap_history {
                     continue;
                 }

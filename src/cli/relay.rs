@@ -36,53 +36,31 @@ pub struct RelayArgs {
 
 /// The configuration's stages: directory, templates (checked when `check`), pipeline and
 /// transport. Used at start-up and for every reload.
-fn build(
-    config: Config,
-    args_directory: Option<&str>,
-    args_templates: Option<&Path>,
-    check: bool,
-) -> anyhow::Result<Stages> {
+fn build(config: Config, args_directory: Option<&str>, args_templates: Option<&Path>, check: bool) -> anyhow::Result<Stages> {
     let mut config = config;
     common::override_directory(&mut config, args_directory)?;
-    let delivery = config
-        .delivery
-        .clone()
-        .ok_or_else(|| UsageError("no [delivery] in the configuration".into()))?;
+    let delivery = config.delivery.clone().ok_or_else(|| UsageError("no [delivery] in the configuration".into()))?;
     let transport = crate::deliver::from_settings(&delivery).context("step: configure delivery")?;
     if check && let Some(dir) = args_templates.or(config.templates_dir.as_deref()) {
         let problems = crate::render::check::check_dir(dir);
         if let Some(first) = problems.first() {
-            anyhow::bail!(
-                "{}: {} template problem(s), the first: {first}",
-                dir.display(),
-                problems.len()
-            );
+            anyhow::bail!("{}: {} template problem(s), the first: {first}", dir.display(), problems.len());
         }
     }
     let templates = common::load_templates(&config, args_templates)?;
     let directory = common::open_directory_for_service(&config)?;
     let pipeline = Arc::new(Pipeline::new(config, templates, directory, None));
-    Ok(Stages {
-        pipeline,
-        transport: Arc::from(transport),
-    })
+    Ok(Stages { pipeline, transport: Arc::from(transport) })
 }
 
 pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyhow::Result<Status> {
-    let dir = config
-        .spool.dir
-        .clone()
-        .ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
+    let dir = config.spool.dir.clone().ok_or_else(|| UsageError("no [spool] dir in the configuration".into()))?;
     let (settings, mode, listen) = (config.spool.clone(), config.spool.mode, config.server_listen);
     let templates_dir = args.templates.clone().or(config.templates_dir.clone());
     let stages = build(config, args.directory.as_deref(), args.templates.as_deref(), false)?;
 
     let reload: service::Reload = {
-        let (config_path, directory, templates) = (
-            config_path.map(Path::to_owned),
-            args.directory.clone(),
-            args.templates.clone(),
-        );
+        let (config_path, directory, templates) = (config_path.map(Path::to_owned), args.directory.clone(), args.templates.clone());
         let (dir, mode) = (dir.clone(), mode);
         Arc::new(move || {
             let config = common::load_config(config_path.as_deref()).map_err(|e| output::error_line(&e))?;
@@ -98,15 +76,7 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let relay = Relay::open(
-            stages.pipeline,
-            stages.transport,
-            &dir,
-            mode,
-            &settings,
-            Arc::new(SystemClock),
-        )
-        .map_err(|e| match e {
+        let relay = Relay::open(stages.pipeline, stages.transport, &dir, mode, &settings, Arc::new(SystemClock)).map_err(|e| match e {
             e @ RelayError::TapNeedsStateDir { .. } => anyhow::Error::new(UsageError(e.to_string())),
             e => e.into(),
         })?;
@@ -115,19 +85,9 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
             relay.close().await;
             let report = report?;
             print_report(&report);
-            return Ok(if report.all_good() {
-                Status::Ok
-            } else {
-                Status::SomeInputsFailed
-            });
+            return Ok(if report.all_good() { Status::Ok } else { Status::SomeInputsFailed });
         }
-        let options = ServiceOptions {
-            dir,
-            rescan: settings.rescan,
-            templates_dir,
-            reload: Some(reload),
-            listen,
-        };
+        let options = ServiceOptions { dir, rescan: settings.rescan, templates_dir, reload: Some(reload), listen };
         let served = service::serve(&relay, options).await;
         relay.close().await;
         served?;

@@ -72,12 +72,9 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
         };
         let mail = prepared.outgoing();
         match outbox.write(&mail) {
-            Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => summary.note(&format!(
-                "{}: written to {}: {}.eml holds a different message",
-                path.display(),
-                written.display(),
-                mail.stem
-            )),
+            Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => {
+                summary.note(&format!("{}: written to {}: {}.eml holds a different message", path.display(), written.display(), mail.stem))
+            }
             Ok(_) => {}
             Err(e) => {
                 let error = anyhow::Error::new(e).context(format!("{}: cannot write the message", path.display()));

@@ -77,7 +77,12 @@ pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
             }
         },
         None => {
-            let kind = Kind::from_name(&args.kind).ok_or_else(|| UsageError(format!("--kind {}: not one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax", args.kind)))?;
+            let kind = Kind::from_name(&args.kind).ok_or_else(|| {
+                UsageError(format!(
+                    "--kind {}: not one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax",
+                    args.kind
+                ))
+            })?;
             let (mut event, side_file) = built_event(&pipeline, kind, args.caller.as_deref())?;
             event.recipient.culture = Some(pipeline.config().default_locale.clone());
             (event, PathBuf::from(format!("sample:{kind}")), side_file)
@@ -151,11 +156,7 @@ fn enrichment_summary(event: &Event) -> String {
         c.matched_attribute.as_deref().map(|a| format!(" via {a}")).unwrap_or_default(),
     );
     for candidate in &c.candidates {
-        out += &format!(
-            "candidate  {} ({})\n",
-            candidate.display_name.as_deref().unwrap_or("?"),
-            candidate.matched_attribute
-        );
+        out += &format!("candidate  {} ({})\n", candidate.display_name.as_deref().unwrap_or("?"), candidate.matched_attribute);
     }
     out += &format!(
         "recipient  {} {}\n",
@@ -169,8 +170,20 @@ fn enrichment_summary(event: &Event) -> String {
 fn silent_wav(secs: u32) -> Vec<u8> {
     let data_len = 8_000 * 2 * secs;
     let mut w = Vec::with_capacity(44 + data_len as usize);
-    for chunk in [&b"RIFF"[..], &(36 + data_len).to_le_bytes(), b"WAVEfmt ", &16u32.to_le_bytes(), &1u16.to_le_bytes(), &1u16.to_le_bytes(),
-        &8_000u32.to_le_bytes(), &16_000u32.to_le_bytes(), &2u16.to_le_bytes(), &16u16.to_le_bytes(), b"data", &data_len.to_le_bytes()] {
+    for chunk in [
+        &b"RIFF"[..],
+        &(36 + data_len).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &8_000u32.to_le_bytes(),
+        &16_000u32.to_le_bytes(),
+        &2u16.to_le_bytes(),
+        &16u16.to_le_bytes(),
+        b"data",
+        &data_len.to_le_bytes(),
+    ] {
         w.extend_from_slice(chunk);
     }
     w.resize(44 + data_len as usize, 0);
@@ -181,8 +194,14 @@ fn silent_wav(secs: u32) -> Vec<u8> {
 fn tiny_tiff() -> Vec<u8> {
     let mut t = b"II*\0\x08\0\0\0".to_vec();
     let entries: [(u16, u16, u32, u32); 8] = [
-        (256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 1), (259, 3, 1, 1),
-        (262, 3, 1, 0), (273, 4, 1, 8 + 2 + 8 * 12 + 4), (278, 3, 1, 1), (279, 4, 1, 1),
+        (256, 3, 1, 1),
+        (257, 3, 1, 1),
+        (258, 3, 1, 1),
+        (259, 3, 1, 1),
+        (262, 3, 1, 0),
+        (273, 4, 1, 8 + 2 + 8 * 12 + 4),
+        (278, 3, 1, 1),
+        (279, 4, 1, 1),
     ];
     t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
     for (tag, typ, count, value) in entries {

@@ -34,9 +34,9 @@ pub use transfer::AttachmentBody;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::Message;
 use sha2::{Digest, Sha256};
 
 use crate::event::{Event, Importance, Kind, flatten_controls};
@@ -161,7 +161,6 @@ pub fn mark_as_test(message: &mut Message, from: &Mailbox) {
     headers.insert_raw(raw_header("X-Callnote-Test", "yes"));
 }
 
-
 /// Longest header value written, in bytes: with the longest header name we write and its
 /// `: `, a value that cannot be folded (one long word) still fits a 998-byte line.
 pub const MAX_HEADER_VALUE: usize = 900;
@@ -197,7 +196,8 @@ fn content_class(event: &Event) -> Option<&'static str> {
     match event.kind {
         Kind::Voicemail => {
             // CallAnswering False: composed by the owner through Outlook Voice Access.
-            let composed_by_owner = event.fields.iter().any(|(k, v)| k.eq_ignore_ascii_case("CallAnswering") && v.trim().eq_ignore_ascii_case("false"));
+            let composed_by_owner =
+                event.fields.iter().any(|(k, v)| k.eq_ignore_ascii_case("CallAnswering") && v.trim().eq_ignore_ascii_case("false"));
             Some(if composed_by_owner { "voice" } else { "voice-ca" })
         }
         Kind::MissedCall => Some("missedcall"),
@@ -217,8 +217,18 @@ fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
 }
 
 /// Builds the message. `side_file` is the attachment's content when the event has one.
-pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, side_file: Option<AttachmentBody>) -> Result<Message, ComposeError> {
-    let address = event.recipient.address.as_deref().map(str::trim).filter(|a| !a.is_empty())
+pub fn compose(
+    event: &Event,
+    rendered: &Rendered,
+    settings: &ComposeSettings,
+    side_file: Option<AttachmentBody>,
+) -> Result<Message, ComposeError> {
+    let address = event
+        .recipient
+        .address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
         .ok_or_else(|| ComposeError::NoRecipientAddress(event.recipient.object_guid.clone()))?;
     if address.len() > MAX_ADDRESS {
         return Err(ComposeError::RecipientAddressTooLong(address.len()));
@@ -228,7 +238,8 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
     let to = Mailbox::new(name, email);
 
     // Given explicitly, so lettre does not parse From and To back out of the headers.
-    let envelope = lettre::address::Envelope::new(Some(settings.from.email.clone()), vec![to.email.clone()]).map_err(ComposeError::Build)?;
+    let envelope =
+        lettre::address::Envelope::new(Some(settings.from.email.clone()), vec![to.email.clone()]).map_err(ComposeError::Build)?;
     // Boundaries derived from the notification (not random) keep the output reproducible.
     let token = NotificationId::of(event).token();
     let date = settings.fixed_date.map(to_system_time).unwrap_or_else(SystemTime::now);
@@ -277,7 +288,10 @@ pub fn compose(event: &Event, rendered: &Rendered, settings: &ComposeSettings, s
     let body = match (&event.attachment, side_file) {
         (Some(att), Some(AttachmentBody(content))) => {
             let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
-            MultiPart::mixed().boundary(format!("=_callnote_mix_{token}")).multipart(alternative).singlepart(Attachment::new(att.file_name.clone()).body(content, content_type))
+            MultiPart::mixed()
+                .boundary(format!("=_callnote_mix_{token}"))
+                .multipart(alternative)
+                .singlepart(Attachment::new(att.file_name.clone()).body(content, content_type))
         }
         _ => alternative,
     };
@@ -296,7 +310,11 @@ mod tests {
     fn message_id_is_stable_and_one_per_notification() {
         let from: Mailbox = "Voice Mail <vm@contoso.com>".parse().unwrap();
         let a = id("not-a-guid}{1234", "amara.okafor@contoso.com", Kind::MissedCall).message_id(&from);
-        assert_eq!(a, id("not-a-guid}{1234", " Amara.Okafor@contoso.com ", Kind::MissedCall).message_id(&from), "case and space do not count");
+        assert_eq!(
+            a,
+            id("not-a-guid}{1234", " Amara.Okafor@contoso.com ", Kind::MissedCall).message_id(&from),
+            "case and space do not count"
+        );
         assert!(a.starts_with("<callnote.") && a.ends_with("@contoso.com>"));
         assert_eq!(a.len(), "<callnote.".len() + 32 + "@contoso.com>".len());
         let others = [

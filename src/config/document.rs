@@ -12,17 +12,12 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 use toml::de::{DeTable, DeValue};
 
-use super::{
-    ConfigProblem, RawConfig, RawDelivery, RawDialPlan, RawDirectory, RawMail, RawServer, RawSpool,
-    RawTemplates, line_of,
-};
+use super::{ConfigProblem, RawConfig, RawDelivery, RawDialPlan, RawDirectory, RawMail, RawServer, RawSpool, RawTemplates, line_of};
 
 /// Reads `text`; `Err` is a syntax error (nothing else can be checked then).
 pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<ConfigProblem>), ConfigProblem> {
-    let mut doc = DeTable::parse(text).map_err(|e| ConfigProblem {
-        line: e.span().map(|s| line_of(text, s.start)),
-        message: e.message().to_owned(),
-    })?;
+    let mut doc = DeTable::parse(text)
+        .map_err(|e| ConfigProblem { line: e.span().map(|s| line_of(text, s.start)), message: e.message().to_owned() })?;
     let mut problems = Vec::new();
     remove_unknown_keys(doc.get_mut(), text, &mut problems);
     let raw = deserialize_collecting(doc, text, &mut problems);
@@ -53,39 +48,21 @@ fn remove_unknown_keys(doc: &mut DeTable<'_>, text: &str, problems: &mut Vec<Con
         let Some(known) = section_keys(name) else {
             unknown.push(key.get_ref().to_string());
             let message = match value.get_ref() {
-                DeValue::Table(_) => format!(
-                    "unknown section [{name}]{}",
-                    did_you_mean(name, sections, "[", "]")
-                ),
-                _ => format!(
-                    "unknown key `{name}` outside any section{}",
-                    home_of(name).unwrap_or_default()
-                ),
+                DeValue::Table(_) => format!("unknown section [{name}]{}", did_you_mean(name, sections, "[", "]")),
+                _ => format!("unknown key `{name}` outside any section{}", home_of(name).unwrap_or_default()),
             };
-            problems.push(ConfigProblem {
-                line: Some(line_of(text, key.span().start)),
-                message,
-            });
+            problems.push(ConfigProblem { line: Some(line_of(text, key.span().start)), message });
             continue;
         };
         let DeValue::Table(table) = value.get_mut() else {
             continue;
         };
         let mut strays = Vec::new();
-        for key in table
-            .keys()
-            .filter(|k| !known.contains(&k.get_ref().as_ref()))
-        {
+        for key in table.keys().filter(|k| !known.contains(&k.get_ref().as_ref())) {
             let stray = key.get_ref().as_ref();
-            let hint = Some(did_you_mean(stray, known, "`", "`"))
-                .filter(|h| !h.is_empty())
-                .or_else(|| home_of(stray))
-                .unwrap_or_default();
+            let hint = Some(did_you_mean(stray, known, "`", "`")).filter(|h| !h.is_empty()).or_else(|| home_of(stray)).unwrap_or_default();
             let message = format!("unknown key `{stray}` in [{name}]{hint}");
-            problems.push(ConfigProblem {
-                line: Some(line_of(text, key.span().start)),
-                message,
-            });
+            problems.push(ConfigProblem { line: Some(line_of(text, key.span().start)), message });
             strays.push(stray.to_owned());
         }
         for stray in strays {
@@ -114,19 +91,13 @@ fn did_you_mean(word: &str, known: &[&str], open: &str, close: &str) -> String {
 /// `; it belongs in [mail]` when `key` is a key of some section.
 fn home_of(key: &str) -> Option<String> {
     let sections = fields_of::<RawConfig>();
-    let home = sections
-        .iter()
-        .find(|s| section_keys(s).is_some_and(|keys| keys.contains(&key)))?;
+    let home = sections.iter().find(|s| section_keys(s).is_some_and(|keys| keys.contains(&key)))?;
     Some(format!("; it belongs in [{home}]"))
 }
 
 /// Deserializes the document; a value of the wrong type is reported with its line and
 /// removed, and the rest is tried again, until it deserializes.
-fn deserialize_collecting(
-    mut doc: toml::Spanned<DeTable<'_>>,
-    text: &str,
-    problems: &mut Vec<ConfigProblem>,
-) -> RawConfig {
+fn deserialize_collecting(mut doc: toml::Spanned<DeTable<'_>>, text: &str, problems: &mut Vec<ConfigProblem>) -> RawConfig {
     // Each round removes one key, so this many rounds always suffice.
     let rounds = count_entries(doc.get_ref()) + 1;
     for _ in 0..rounds {
@@ -137,15 +108,11 @@ fn deserialize_collecting(
         let offset = error.span().map(|s| s.start);
         let removed = offset.and_then(|at| remove_entry_at(doc.get_mut(), at, ""));
         match removed {
-            Some(path) => problems.push(ConfigProblem {
-                line: offset.map(|at| line_of(text, at)),
-                message: format!("{path}: {}", error.message()),
-            }),
+            Some(path) => {
+                problems.push(ConfigProblem { line: offset.map(|at| line_of(text, at)), message: format!("{path}: {}", error.message()) })
+            }
             None => {
-                problems.push(ConfigProblem {
-                    line: offset.map(|at| line_of(text, at)),
-                    message: error.message().to_owned(),
-                });
+                problems.push(ConfigProblem { line: offset.map(|at| line_of(text, at)), message: error.message().to_owned() });
                 break;
             }
         }
@@ -168,11 +135,7 @@ fn count_entries(table: &DeTable<'_>) -> usize {
 fn remove_entry_at(table: &mut DeTable<'_>, offset: usize, prefix: &str) -> Option<String> {
     let mut hit = None;
     for (key, value) in table.iter_mut() {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
+        let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
         if let DeValue::Table(inner) = value.get_mut()
             && let Some(found) = remove_entry_at(inner, offset, &path)
         {
@@ -235,8 +198,7 @@ mod tests {
     #[test]
     fn every_section_has_its_keys() {
         for section in fields_of::<RawConfig>() {
-            let keys =
-                section_keys(section).unwrap_or_else(|| panic!("[{section}] has no key list"));
+            let keys = section_keys(section).unwrap_or_else(|| panic!("[{section}] has no key list"));
             assert!(!keys.is_empty(), "[{section}]");
         }
         assert!(fields_of::<RawDialPlan>().contains(&"region"));
@@ -248,22 +210,10 @@ mod tests {
         assert_eq!(
             problems(text),
             vec![
-                (
-                    Some(2),
-                    "unknown key `regoin` in [dialplan]; did you mean `region`?".to_owned()
-                ),
-                (
-                    Some(4),
-                    "unknown key `form` in [mail]; did you mean `from`?".to_owned()
-                ),
-                (
-                    Some(5),
-                    "unknown section [delivry]; did you mean [delivery]?".to_owned()
-                ),
-                (
-                    Some(8),
-                    "unknown key `from` in [spool]; it belongs in [mail]".to_owned()
-                ),
+                (Some(2), "unknown key `regoin` in [dialplan]; did you mean `region`?".to_owned()),
+                (Some(4), "unknown key `form` in [mail]; did you mean `from`?".to_owned()),
+                (Some(5), "unknown section [delivry]; did you mean [delivery]?".to_owned()),
+                (Some(8), "unknown key `from` in [spool]; it belongs in [mail]".to_owned()),
                 (Some(9), "unknown key `zzz` in [spool]".to_owned()),
             ]
         );
@@ -273,33 +223,17 @@ mod tests {
     fn wrong_types_are_all_reported_and_the_rest_is_kept() {
         let text = "[delivery]\npool_size = \"four\"\ndir = \"out\"\n[spool]\nconcurrency = -1\n[dialplan]\nregion = 5\n";
         let (raw, found) = read(text).unwrap();
-        let lines: Vec<_> = found
-            .iter()
-            .map(|p| (p.line, p.message.split(':').next().unwrap().to_owned()))
-            .collect();
+        let lines: Vec<_> = found.iter().map(|p| (p.line, p.message.split(':').next().unwrap().to_owned())).collect();
         assert_eq!(lines.len(), 3, "{found:?}");
-        for expected in [
-            (Some(2), "delivery.pool_size"),
-            (Some(5), "spool.concurrency"),
-            (Some(7), "dialplan.region"),
-        ] {
-            assert!(
-                lines.contains(&(expected.0, expected.1.to_owned())),
-                "{expected:?} in {found:?}"
-            );
+        for expected in [(Some(2), "delivery.pool_size"), (Some(5), "spool.concurrency"), (Some(7), "dialplan.region")] {
+            assert!(lines.contains(&(expected.0, expected.1.to_owned())), "{expected:?} in {found:?}");
         }
-        assert_eq!(
-            raw.delivery.dir,
-            Some("out".into()),
-            "the good key next to a bad one is kept"
-        );
+        assert_eq!(raw.delivery.dir, Some("out".into()), "the good key next to a bad one is kept");
     }
 
     #[test]
     fn a_syntax_error_stops_with_its_line() {
-        let Err(problem) = read("[mail]\nfrom = \n") else {
-            panic!("syntax error accepted")
-        };
+        let Err(problem) = read("[mail]\nfrom = \n") else { panic!("syntax error accepted") };
         assert_eq!(problem.line, Some(2));
     }
 }

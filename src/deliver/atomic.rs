@@ -208,11 +208,7 @@ pub(crate) fn remove_stale(staging: &Path, age: Duration) -> usize {
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(TEMP_SUFFIX))
-        .filter(|e| {
-            e.metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= age)
-        })
+        .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= age))
         .filter(|e| std::fs::remove_file(e.path()).is_ok())
         .count()
 }

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt, atomic};
+use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt, atomic};
 
 /// Writes `.eml` files into a folder.
 #[derive(Debug, Clone)]
@@ -22,10 +22,9 @@ pub struct EmlDirTransport {
 impl EmlDirTransport {
     /// Creates the folder if needed and checks that files can be written in it.
     pub fn new(dir: &Path) -> Result<EmlDirTransport, DeliveryError> {
-        std::fs::create_dir_all(dir).and_then(|()| atomic::probe_writable(dir)).map_err(|e| DeliveryError::Config {
-            key: "delivery.dir",
-            message: format!("cannot write into `{}`: {e}", dir.display()),
-        })?;
+        std::fs::create_dir_all(dir)
+            .and_then(|()| atomic::probe_writable(dir))
+            .map_err(|e| DeliveryError::Config { key: "delivery.dir", message: format!("cannot write into `{}`: {e}", dir.display()) })?;
         Ok(EmlDirTransport { dir: dir.to_owned() })
     }
 }

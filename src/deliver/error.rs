@@ -72,19 +72,13 @@ impl Reply {
     }
 
     pub(crate) fn from_response(response: &lettre::transport::smtp::response::Response) -> Reply {
-        Reply {
-            code: response.code().to_string().parse().unwrap_or(0),
-            text: response.message().collect::<Vec<_>>().join(" "),
-        }
+        Reply { code: response.code().to_string().parse().unwrap_or(0), text: response.message().collect::<Vec<_>>().join(" ") }
     }
 
     /// The reply inside a lettre error for a negative reply (4xx/5xx), if it is one.
     pub(crate) fn from_error(err: &lettre::transport::smtp::Error) -> Option<Reply> {
         let code = err.status()?;
-        Some(Reply {
-            code: code.to_string().parse().unwrap_or(0),
-            text: err.source().map(|s| s.to_string()).unwrap_or_default(),
-        })
+        Some(Reply { code: code.to_string().parse().unwrap_or(0), text: err.source().map(|s| s.to_string()).unwrap_or_default() })
     }
 }
 
@@ -232,14 +226,10 @@ impl DeliveryError {
             DeliveryError::Config { .. } | DeliveryError::Envelope(_) => return None,
             DeliveryError::Dns { .. } => Step::Dns,
             DeliveryError::Connect { .. } => Step::Connect,
-            DeliveryError::Timeout { step, .. }
-            | DeliveryError::Refused { step, .. }
-            | DeliveryError::Connection { step, .. } => *step,
+            DeliveryError::Timeout { step, .. } | DeliveryError::Refused { step, .. } | DeliveryError::Connection { step, .. } => *step,
             DeliveryError::Tls { .. } => Step::Tls,
             DeliveryError::StartTlsNotOffered { .. } => Step::StartTls,
-            DeliveryError::AuthUnsupported { .. }
-            | DeliveryError::AuthRefused { .. }
-            | DeliveryError::CleartextAuth { .. } => Step::Auth,
+            DeliveryError::AuthUnsupported { .. } | DeliveryError::AuthRefused { .. } | DeliveryError::CleartextAuth { .. } => Step::Auth,
             DeliveryError::RecipientsRefused { .. } => Step::RcptTo,
             DeliveryError::Io { .. } => Step::Write,
         })
@@ -343,10 +333,7 @@ mod tests {
         assert_eq!(cleartext.step(), Some(Step::Auth));
         let rcpts = |codes: &[u16]| DeliveryError::RecipientsRefused {
             server: server.clone(),
-            replies: codes
-                .iter()
-                .map(|c| RecipientReply { address: format!("u{c}@x.test").parse().unwrap(), reply: reply(*c) })
-                .collect(),
+            replies: codes.iter().map(|c| RecipientReply { address: format!("u{c}@x.test").parse().unwrap(), reply: reply(*c) }).collect(),
         };
         assert!(rcpts(&[550, 451]).is_transient(), "one 4xx makes a retry worthwhile");
         assert!(rcpts(&[550, 553]).is_permanent());

@@ -60,11 +60,7 @@ impl Outgoing {
     /// Takes the envelope and bytes of `message`; `stem` is made safe for a file name
     /// (normally it is [`crate::compose::NotificationId::file_stem`] already).
     pub fn new(message: &lettre::Message, stem: &str) -> Outgoing {
-        Outgoing {
-            envelope: message.envelope().clone(),
-            bytes: message.formatted(),
-            stem: crate::event::safe_file_stem(stem),
-        }
+        Outgoing { envelope: message.envelope().clone(), bytes: message.formatted(), stem: crate::event::safe_file_stem(stem) }
     }
 }
 

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, atomic, eml_dir::file_receipt};
+use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, atomic, eml_dir::file_receipt};
 
 /// The staging subfolder inside the pickup folder.
 pub const STAGING: &str = ".callnote-tmp";

@@ -155,10 +155,7 @@ impl Receipt {
 /// `2.0.0 5AQ1xyz012345 Message accepted for delivery`.
 pub fn queue_id(reply_text: &str) -> Option<String> {
     let token = |rest: &str| {
-        let id: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
-            .collect();
+        let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')).collect();
         let id = id.trim_end_matches('.');
         (!id.is_empty()).then(|| id.to_owned())
     };

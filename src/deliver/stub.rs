@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::error::{Reply, Step};
-use super::{DeliverFuture, Deliver, DeliveryError, Outgoing, Receipt, RecipientReply};
+use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt, RecipientReply};
 
 const SERVER: &str = "stub";
 
@@ -84,18 +84,12 @@ fn answer(planned: Planned, mail: &Outgoing, n: usize) -> Result<Receipt, Delive
         }),
         Planned::RefuseRecipients(code) => Err(DeliveryError::RecipientsRefused {
             server,
-            replies: mail
-                .envelope
-                .to()
-                .iter()
-                .map(|a| RecipientReply { address: a.clone(), reply: reply(code) })
-                .collect(),
+            replies: mail.envelope.to().iter().map(|a| RecipientReply { address: a.clone(), reply: reply(code) }).collect(),
         }),
         Planned::RefuseMessage(code) => Err(DeliveryError::Refused { step: Step::Message, server, reply: reply(code) }),
-        Planned::Unreachable => Err(DeliveryError::Connect {
-            server,
-            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
-        }),
+        Planned::Unreachable => {
+            Err(DeliveryError::Connect { server, source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) })
+        }
         Planned::Timeout => Err(DeliveryError::Timeout { step: Step::Message, server, after: Duration::from_secs(30) }),
     }
 }

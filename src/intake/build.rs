@@ -237,15 +237,12 @@ impl<'h> Reader<'h> {
 /// Builds the event of a header file.
 pub(crate) fn from_header(header: &Header<'_>, path: &Path, opts: &IntakeOptions) -> Result<Built, Problem> {
     let mut r = Reader::new(header);
-    let message_type =
-        r.field(Key::MessageType).ok_or_else(|| Problem::whole_file(IntakeErrorKind::MissingMessageType))?;
+    let message_type = r.field(Key::MessageType).ok_or_else(|| Problem::whole_file(IntakeErrorKind::MissingMessageType))?;
     let class = MESSAGE_TYPES
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(message_type.value))
         .map(|(_, class)| *class)
-        .ok_or_else(|| {
-            Problem::at(message_type.line, IntakeErrorKind::UnknownMessageType { value: message_type.value.to_owned() })
-        })?;
+        .ok_or_else(|| Problem::at(message_type.line, IntakeErrorKind::UnknownMessageType { value: message_type.value.to_owned() }))?;
     let notification = match class {
         Class::Skip => return Ok(Built { parsed: Parsed::Skipped(message_type.value.to_owned()), side: None }),
         Class::Ocs => Some(header_xml(header, &r, message_type.line)?),
@@ -290,8 +287,7 @@ fn common_fields(r: &mut Reader<'_>, message_type: &str, opts: &IntakeOptions) -
     let _ = r.typed(Key::ProcessedCount, FieldProblemKind::InvalidInteger, values::parse_uint);
     let culture_key = if r.field(Key::RecipientCulture).is_some() { Key::RecipientCulture } else { Key::CultureInfo };
     let mut event = new_event(Kind::MissedCall, message_type.to_owned(), String::new());
-    event.time =
-        r.typed(Key::SentTime, FieldProblemKind::InvalidSentTime, |v| values::parse_sent_time(v, &opts.sent_time_zone));
+    event.time = r.typed(Key::SentTime, FieldProblemKind::InvalidSentTime, |v| values::parse_sent_time(v, &opts.sent_time_zone));
     event.subject = r.string(Key::Subject);
     event.importance = if important == Some(true) { Importance::High } else { Importance::Normal };
     event.private = private == Some(true);
@@ -340,8 +336,7 @@ fn fax_fields(r: &mut Reader<'_>, event: &mut Event) -> Option<SideRef> {
 pub(crate) fn from_xml_file(text: &str, path: &Path) -> Result<Built, Problem> {
     let n = ocs_xml::parse(text).map_err(|p| Problem::at(decode::line_at(text, p.offset), p.kind))?;
     let Some(call_id) = call_id(n.call_id.clone(), path) else {
-        let missing =
-            FieldProblem { line: None, key: "CallId".into(), value: None, kind: FieldProblemKind::MissingCallId };
+        let missing = FieldProblem { line: None, key: "CallId".into(), value: None, kind: FieldProblemKind::MissingCallId };
         return Err(Problem::whole_file(IntakeErrorKind::InvalidFields(vec![missing])));
     };
     let mut event = new_event(n.kind, "OCSNotification".to_owned(), call_id);

@@ -225,12 +225,8 @@ impl fmt::Display for FieldProblem {
                 write!(f, "unusable attachment file name in {key}: `{value}`")
             }
             FieldProblemKind::Missing => write!(f, "missing {key}"),
-            FieldProblemKind::MissingRecipient => {
-                f.write_str("missing RecipientAddress or RecipientObjectGuid: nobody to notify")
-            }
-            FieldProblemKind::MissingCallId => {
-                f.write_str("missing CallId (no MessageID either, and the file name is not a GUID)")
-            }
+            FieldProblemKind::MissingRecipient => f.write_str("missing RecipientAddress or RecipientObjectGuid: nobody to notify"),
+            FieldProblemKind::MissingCallId => f.write_str("missing CallId (no MessageID either, and the file name is not a GUID)"),
             FieldProblemKind::TooLong { chars, max } => {
                 write!(f, "{key} is too long: {chars} characters (at most {max}), starting `{value}`")
             }
@@ -283,10 +279,7 @@ mod tests {
         ]);
         assert_eq!(kind.to_string(), "invalid boolean `No` for NDRRequired (expected True or False) (and 1 more)");
         let e = IntakeError { path: "x.txt".into(), line: Some(3), kind };
-        assert_eq!(
-            e.to_string(),
-            "x.txt:3: invalid boolean `No` for NDRRequired (expected True or False)\nx.txt: missing Codec"
-        );
+        assert_eq!(e.to_string(), "x.txt:3: invalid boolean `No` for NDRRequired (expected True or False)\nx.txt: missing Codec");
     }
 
     #[test]

@@ -136,8 +136,7 @@ pub(crate) fn parse(xml: &str) -> Result<Notification, XmlProblem> {
     let mut walk = Walk::default();
     loop {
         let at = reader.buffer_position();
-        let event =
-            reader.read_event().map_err(|e| problem(reader.error_position(), IntakeErrorKind::MalformedXml(e)))?;
+        let event = reader.read_event().map_err(|e| problem(reader.error_position(), IntakeErrorKind::MalformedXml(e)))?;
         match event {
             Event::Start(e) => walk.start(&e, at, false)?,
             Event::Empty(e) => walk.start(&e, at, true)?,
@@ -270,8 +269,7 @@ impl Walk {
         }
         let mut take = |slot: Slot| self.found[slot as usize].take().filter(|f| !f.value.is_empty());
         let user = take(Slot::User).ok_or_else(|| problem(0, IntakeErrorKind::MissingElement { name: "User" }))?;
-        let (event_at, event_type) =
-            self.event.take().ok_or_else(|| problem(0, IntakeErrorKind::MissingElement { name: "Event" }))?;
+        let (event_at, event_type) = self.event.take().ok_or_else(|| problem(0, IntakeErrorKind::MissingElement { name: "Event" }))?;
         let event_type = event_type.ok_or_else(|| problem(event_at, IntakeErrorKind::MissingEventType))?;
         let target = take(Slot::Target);
         let kind = event_kind(&event_type, take(Slot::TargetClass), event_at)?;
@@ -280,16 +278,14 @@ impl Walk {
         }
         let priority = match take(Slot::Priority) {
             Some(p) => Some(
-                parse_priority(&p.value)
-                    .ok_or_else(|| problem(p.offset, IntakeErrorKind::UnknownPriority { value: p.value.clone() }))?,
+                parse_priority(&p.value).ok_or_else(|| problem(p.offset, IntakeErrorKind::UnknownPriority { value: p.value.clone() }))?,
             ),
             None => None,
         };
         let time = match take(Slot::Time) {
-            Some(t) => Some(
-                parse_ocs_time(&t.value)
-                    .ok_or_else(|| problem(t.offset, IntakeErrorKind::InvalidTime { value: t.value.clone() }))?,
-            ),
+            Some(t) => {
+                Some(parse_ocs_time(&t.value).ok_or_else(|| problem(t.offset, IntakeErrorKind::InvalidTime { value: t.value.clone() }))?)
+            }
             None => None,
         };
         Ok(Notification {
@@ -382,24 +378,15 @@ mod tests {
         let body = "<Target>sip:t@contoso.com</Target><TargetClass>secondary</TargetClass>";
         assert_eq!(parse(&doc(" type='Answered'", body)).unwrap().kind, Kind::TeamPickup);
         let n = parse(&doc(" type=\"forbidden\"", "<Target>tel:+1</Target><Priority>non-urgent</Priority>")).unwrap();
-        assert_eq!(
-            (n.kind, n.priority, n.target.as_deref()),
-            (Kind::CallNotForwarded, Some(Importance::Low), Some("tel:+1"))
-        );
+        assert_eq!((n.kind, n.priority, n.target.as_deref()), (Kind::CallNotForwarded, Some(Importance::Low), Some("tel:+1")));
         assert_eq!(n.time.map(|t| t.to_string()).as_deref(), Some("2011-02-11T01:29:39Z"));
     }
 
     #[test]
     fn event_problems() {
         assert_eq!(err(&doc("", "")), "missing event type: `<Event>` has no `type` attribute");
-        assert_eq!(
-            err(&doc(" type=\"rang\"", "")),
-            "unknown event type `rang` (expected missed, answered or forbidden)"
-        );
-        assert_eq!(
-            err(&doc(" type=\"answered\"", "<Target>x</Target>")),
-            "answered event without `<TargetClass>` (Primary or Secondary)"
-        );
+        assert_eq!(err(&doc(" type=\"rang\"", "")), "unknown event type `rang` (expected missed, answered or forbidden)");
+        assert_eq!(err(&doc(" type=\"answered\"", "<Target>x</Target>")), "answered event without `<TargetClass>` (Primary or Secondary)");
         assert_eq!(
             err(&doc(" type=\"answered\"", "<Target>x</Target><TargetClass>Tertiary</TargetClass>")),
             "unknown TargetClass `Tertiary` (expected Primary or Secondary)"
@@ -409,10 +396,7 @@ mod tests {
             err(&doc(" type=\"missed\"", "<Priority>whenever</Priority>")),
             "unknown Priority `whenever` (expected normal, urgent, emergency or non-urgent)"
         );
-        assert_eq!(
-            err(&doc(" type=\"missed\"", "<From>a</From><From>b</From>")),
-            "duplicate element `<From>` in OCS XML"
-        );
+        assert_eq!(err(&doc(" type=\"missed\"", "<From>a</From><From>b</From>")), "duplicate element `<From>` in OCS XML");
         assert_eq!(err("<UserNotification><User>u</User></UserNotification>"), "missing element `<Event>` in OCS XML");
         assert_eq!(
             err("<UserNotification><User> </User><Event type=\"missed\"/></UserNotification>"),
@@ -426,7 +410,8 @@ mod tests {
 
     #[test]
     fn self_closing_event_has_a_type() {
-        let n = parse("<UserNotification><User>u</User><Event type=\"missed\"/><CallId>not under Event</CallId></UserNotification>").unwrap();
+        let n =
+            parse("<UserNotification><User>u</User><Event type=\"missed\"/><CallId>not under Event</CallId></UserNotification>").unwrap();
         assert_eq!((n.kind, n.call_id), (Kind::MissedCall, None));
     }
 
@@ -455,10 +440,7 @@ mod tests {
         let p = parse(bomb).unwrap_err();
         assert_eq!(p.kind.to_string(), "DTD not allowed in OCS XML (`<!DOCTYPE …>`); entities are never expanded");
         assert_eq!(p.offset, 21);
-        assert_eq!(
-            err("<UserNotification><User>&nbsp;</User></UserNotification>"),
-            "undefined entity `&nbsp;` in OCS XML"
-        );
+        assert_eq!(err("<UserNotification><User>&nbsp;</User></UserNotification>"), "undefined entity `&nbsp;` in OCS XML");
         assert_eq!(err("<UserNotification><Event type=\"&x;\"/></UserNotification>"), "malformed XML");
     }
 }

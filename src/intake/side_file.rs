@@ -66,8 +66,7 @@ impl SideKind {
 /// plain file name: not empty, not `.`/`..`, no control characters, no drive colon.
 pub(crate) fn base_name(value: &str) -> Option<&str> {
     let name = value.rsplit(['\\', '/']).next().unwrap_or(value);
-    let plain =
-        !name.is_empty() && name != "." && name != ".." && !name.contains(':') && !name.chars().any(char::is_control);
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(':') && !name.chars().any(char::is_control);
     plain.then_some(name)
 }
 
@@ -150,10 +149,7 @@ mod tests {
 
     #[test]
     fn base_name_of_windows_and_posix_paths() {
-        assert_eq!(
-            base_name(r"E:\Program Files\Microsoft\Exchange Server\UnifiedMessaging\voicemail\575a.wav"),
-            Some("575a.wav")
-        );
+        assert_eq!(base_name(r"E:\Program Files\Microsoft\Exchange Server\UnifiedMessaging\voicemail\575a.wav"), Some("575a.wav"));
         assert_eq!(base_name("/var/spool/x.tif"), Some("x.tif"));
         assert_eq!(base_name("x.wav"), Some("x.wav"));
         assert_eq!(base_name(r"C:\a\..\b/c\d.wav"), Some("d.wav"));
@@ -166,9 +162,7 @@ mod tests {
     fn only_wav_and_tif_names_are_side_files() {
         assert_eq!(side_file_name(r"C:\UM\voicemail\a.wav"), Some("a.wav"));
         assert_eq!(side_file_name(r"C:\UM\voicemail\f.TIF"), Some("f.TIF"));
-        for not in
-            [r"C:\UM\voicemail\other.txt", r"C:\UM\x.msg", "null", r"C:\UM\", "..", "Voice Mail (14 seconds).mp3"]
-        {
+        for not in [r"C:\UM\voicemail\other.txt", r"C:\UM\x.msg", "null", r"C:\UM\", "..", "Voice Mail (14 seconds).mp3"] {
             assert_eq!(side_file_name(not), None, "{not}");
         }
     }
@@ -205,10 +199,7 @@ mod tests {
 
         std::fs::write(dir.path().join("c.wav"), b"ID3\x03junk").unwrap();
         let wrong = locate(&header, &side("c.wav", SideKind::Wav)).unwrap_err();
-        assert_eq!(
-            wrong.kind.to_string(),
-            "side file `c.wav` is not a RIFF/WAVE audio file (its first bytes do not match)"
-        );
+        assert_eq!(wrong.kind.to_string(), "side file `c.wav` is not a RIFF/WAVE audio file (its first bytes do not match)");
 
         std::fs::create_dir(dir.path().join("d.tif")).unwrap();
         let not_file = locate(&header, &side("d.tif", SideKind::Tif)).unwrap_err();
@@ -217,8 +208,7 @@ mod tests {
 
     #[test]
     fn relative_header_looks_in_current_folder() {
-        let err = locate(Path::new("h.txt"), &SideRef { name: "zz-none.wav".into(), line: 1, kind: SideKind::Wav })
-            .unwrap_err();
+        let err = locate(Path::new("h.txt"), &SideRef { name: "zz-none.wav".into(), line: 1, kind: SideKind::Wav }).unwrap_err();
         assert_eq!(err.kind.to_string(), "side file `zz-none.wav` not found in .");
     }
 }

@@ -22,24 +22,18 @@ fn error_of(text: &[u8]) -> IntakeError {
     }
 }
 
-const MISSED: &str =
-    "MessageType : MissedCall\r\nCallerId : +14255550100\r\nRecipientAddress : a@contoso.com\r\nCallId : c-1\r\n";
+const MISSED: &str = "MessageType : MissedCall\r\nCallerId : +14255550100\r\nRecipientAddress : a@contoso.com\r\nCallId : c-1\r\n";
 
 #[test]
 fn key_value_without_spaces_and_any_key_case() {
-    let e = event_of(
-        b"messagetype:MissedCall\ncallerid:+14255550100\nRECIPIENTADDRESS:a@contoso.com\nCallID:c-1\nimportant:tRuE",
-    );
+    let e = event_of(b"messagetype:MissedCall\ncallerid:+14255550100\nRECIPIENTADDRESS:a@contoso.com\nCallID:c-1\nimportant:tRuE");
     assert_eq!(e.kind, Kind::MissedCall);
     assert_eq!(e.message_type, "MissedCall");
     assert_eq!(e.caller.raw.as_deref(), Some("+14255550100"));
     assert_eq!(e.recipient.address.as_deref(), Some("a@contoso.com"));
     assert_eq!(e.call_id, "c-1");
     assert_eq!(e.importance, Importance::High);
-    assert_eq!(
-        e.fields.keys().collect::<Vec<_>>(),
-        ["messagetype", "callerid", "RECIPIENTADDRESS", "CallID", "important"]
-    );
+    assert_eq!(e.fields.keys().collect::<Vec<_>>(), ["messagetype", "callerid", "RECIPIENTADDRESS", "CallID", "important"]);
 }
 
 #[test]
@@ -89,9 +83,7 @@ fn recipient_is_required_for_header_types() {
     let err = error_of(MISSED.replace("RecipientAddress : a@contoso.com\r\n", "").as_bytes());
     assert_eq!(err.to_string(), "spool/h.txt: missing RecipientAddress or RecipientObjectGuid: nobody to notify");
     let e = event_of(
-        MISSED
-            .replace("RecipientAddress : a@contoso.com", "RecipientObjectGuid : 5E7BF87A-C77B-4F0F-820F-5F25609C7F58")
-            .as_bytes(),
+        MISSED.replace("RecipientAddress : a@contoso.com", "RecipientObjectGuid : 5E7BF87A-C77B-4F0F-820F-5F25609C7F58").as_bytes(),
     );
     assert_eq!(e.recipient.object_guid.as_deref(), Some("5E7BF87A-C77B-4F0F-820F-5F25609C7F58"));
     assert_eq!(e.recipient.address, None);
@@ -107,10 +99,7 @@ fn sent_time_is_read_in_the_configured_zone() {
     }
     let err = error_of(format!("{MISSED}SentTime : last tuesday\r\n").as_bytes());
     assert_eq!(err.line, Some(5));
-    assert_eq!(
-        err.to_string(),
-        "spool/h.txt:5: invalid time `last tuesday` for SentTime (expected MM/dd/yyyy HH:mm:ss)"
-    );
+    assert_eq!(err.to_string(), "spool/h.txt:5: invalid time `last tuesday` for SentTime (expected MM/dd/yyyy HH:mm:ss)");
 }
 
 #[test]
@@ -136,8 +125,7 @@ fn voicemail_needs_duration_codec_and_a_wav() {
     assert_eq!(err.line, None);
     assert_eq!(err.to_string(), "spool/h.txt: missing Duration\nspool/h.txt: missing Codec");
 
-    let err =
-        error_of(b"MessageType : VoiceMail\r\nRecipientAddress : a@b\r\nCallId : v\r\nDuration : 4\r\nCodec : Gsm\r\n");
+    let err = error_of(b"MessageType : VoiceMail\r\nRecipientAddress : a@b\r\nCallId : v\r\nDuration : 4\r\nCodec : Gsm\r\n");
     assert_eq!(err.to_string(), "spool/h.txt: missing AttachmentName");
 
     let err = error_of(
@@ -160,9 +148,7 @@ fn fax_needs_pages_and_a_tif() {
     let base = "MessageType : Fax\r\nRecipientAddress : a@b\r\nCallId : f\r\n";
     let err = error_of(base.as_bytes());
     assert_eq!(err.to_string(), "spool/h.txt: missing NumberOfPages\nspool/h.txt: missing AttachmentPath");
-    let err = error_of(
-        format!("{base}NumberOfPages : -3\r\nAttachmentPath : C:\\x\\f.pdf\r\nInComplete : nope\r\n").as_bytes(),
-    );
+    let err = error_of(format!("{base}NumberOfPages : -3\r\nAttachmentPath : C:\\x\\f.pdf\r\nInComplete : nope\r\n").as_bytes());
     assert_eq!(
         err.to_string(),
         "spool/h.txt:4: invalid whole number `-3` for NumberOfPages\n\
@@ -177,17 +163,8 @@ fn fax_needs_pages_and_a_tif() {
 
 #[test]
 fn skipped_types_are_named_as_written() {
-    for t in [
-        "HealthCheck",
-        "CDR",
-        "IncomingCallLog",
-        "OutgoingCallLog",
-        "XSOVoiceMail",
-        "PartnerTranscriptionRequest",
-        "healthcheck",
-    ] {
-        let parsed =
-            parse(format!("MessageType : {t}\r\nCallId : \r\n").as_bytes(), Path::new(PATH), &IntakeOptions::default());
+    for t in ["HealthCheck", "CDR", "IncomingCallLog", "OutgoingCallLog", "XSOVoiceMail", "PartnerTranscriptionRequest", "healthcheck"] {
+        let parsed = parse(format!("MessageType : {t}\r\nCallId : \r\n").as_bytes(), Path::new(PATH), &IntakeOptions::default());
         assert_eq!(parsed.unwrap(), Parsed::Skipped(t.to_owned()));
     }
 }
@@ -233,18 +210,13 @@ fn standalone_xml_file() {
 #[test]
 fn ocs_header_without_xml() {
     let err = error_of(b"ProcessedCount : 0\r\nMessageType : OCSNotification\r\n");
-    assert_eq!(
-        err.to_string(),
-        "spool/h.txt:2: OCSNotification without XML: no OCSNotificationData and no line starting with `<`"
-    );
+    assert_eq!(err.to_string(), "spool/h.txt:2: OCSNotification without XML: no OCSNotificationData and no line starting with `<`");
 }
 
 #[test]
 fn ocs_xml_errors_name_the_header_line() {
-    let text = format!(
-        "MessageType : OCSNotification\r\nProcessedCount : 0\r\nOCSNotificationData : {}\r\n",
-        XML.replace("missed", "rang")
-    );
+    let text =
+        format!("MessageType : OCSNotification\r\nProcessedCount : 0\r\nOCSNotificationData : {}\r\n", XML.replace("missed", "rang"));
     let err = error_of(text.as_bytes());
     assert_eq!(err.to_string(), "spool/h.txt:3: unknown event type `rang` (expected missed, answered or forbidden)");
 }

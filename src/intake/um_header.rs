@@ -135,14 +135,8 @@ mod tests {
     fn key_value_shapes() {
         assert_eq!(split_line("MessageType : VoiceMail"), Some(("MessageType", "VoiceMail")));
         assert_eq!(split_line("MessageType:VoiceMail"), Some(("MessageType", "VoiceMail")));
-        assert_eq!(
-            split_line("  X-Contoso-Trace\t:  relay=um01;hop=2  "),
-            Some(("X-Contoso-Trace", "relay=um01;hop=2"))
-        );
-        assert_eq!(
-            split_line("Subject : Re: Q3 numbers : please call back"),
-            Some(("Subject", "Re: Q3 numbers : please call back"))
-        );
+        assert_eq!(split_line("  X-Contoso-Trace\t:  relay=um01;hop=2  "), Some(("X-Contoso-Trace", "relay=um01;hop=2")));
+        assert_eq!(split_line("Subject : Re: Q3 numbers : please call back"), Some(("Subject", "Re: Q3 numbers : please call back")));
         assert_eq!(split_line("RecipientAddress :"), Some(("RecipientAddress", "")));
         assert_eq!(split_line("Duration : :5"), Some(("Duration", ":5")));
         assert_eq!(split_line("Message Type : X"), None);
@@ -166,11 +160,7 @@ mod tests {
         let text = "RecipientName : Hannah\r\nRecipientAddress :\r\n\r\n  hannah.whitaker@contoso.com \r\nCallId : c";
         assert_eq!(
             fields(text),
-            vec![
-                (1, "RecipientName", "Hannah"),
-                (2, "RecipientAddress", "hannah.whitaker@contoso.com"),
-                (5, "CallId", "c")
-            ]
+            vec![(1, "RecipientName", "Hannah"), (2, "RecipientAddress", "hannah.whitaker@contoso.com"), (5, "CallId", "c")]
         );
         // an empty value followed by a key line stays empty
         assert_eq!(fields("CallId : \r\nTenantGuid : 0"), vec![(1, "CallId", ""), (2, "TenantGuid", "0")]);
@@ -180,8 +170,7 @@ mod tests {
 
     #[test]
     fn bare_xml_line_is_remembered() {
-        let h =
-            read("MessageType : OCSNotification\r\n <?xml version=\"1.0\"?><UserNotification/> \r\n<second/>").unwrap();
+        let h = read("MessageType : OCSNotification\r\n <?xml version=\"1.0\"?><UserNotification/> \r\n<second/>").unwrap();
         assert_eq!(h.bare_xml, Some((2, "<?xml version=\"1.0\"?><UserNotification/>")));
         assert_eq!(h.fields.len(), 1);
     }
@@ -200,10 +189,7 @@ mod tests {
             let mut text: String = (0..repeat).map(|i| format!("K{i} : v\n")).collect();
             text.push_str(&format!("k{} : again\n", first - 1));
             let p = read(&text).unwrap_err();
-            assert_eq!(
-                (p.line, p.kind.to_string()),
-                (Some(repeat + 1), format!("duplicate key `k{}` (first on line {first})", first - 1))
-            );
+            assert_eq!((p.line, p.kind.to_string()), (Some(repeat + 1), format!("duplicate key `k{}` (first on line {first})", first - 1)));
         }
     }
 

@@ -91,9 +91,7 @@ pub(crate) fn is_guid(value: &str) -> bool {
 /// `SentTime` (`MM/dd/yyyy HH:mm:ss`, server local time, no zone) read in `zone`; an ISO
 /// `yyyy-MM-ddTHH:mm:ss` is accepted too.
 pub(crate) fn parse_sent_time(value: &str, zone: &TimeZone) -> Option<Timestamp> {
-    let civil = jiff::civil::DateTime::strptime("%m/%d/%Y %H:%M:%S", value)
-        .or_else(|_| value.parse::<jiff::civil::DateTime>())
-        .ok()?;
+    let civil = jiff::civil::DateTime::strptime("%m/%d/%Y %H:%M:%S", value).or_else(|_| value.parse::<jiff::civil::DateTime>()).ok()?;
     civil.to_zoned(zone.clone()).ok().map(|z| z.timestamp())
 }
 
@@ -108,12 +106,8 @@ pub(crate) fn parse_ocs_time(value: &str) -> Option<Timestamp> {
 
 /// OCS `Event/Priority`, case-insensitive: normal, urgent, emergency, non-urgent.
 pub(crate) fn parse_priority(value: &str) -> Option<Importance> {
-    const TABLE: [(&str, Importance); 4] = [
-        ("normal", Importance::Normal),
-        ("urgent", Importance::High),
-        ("emergency", Importance::High),
-        ("non-urgent", Importance::Low),
-    ];
+    const TABLE: [(&str, Importance); 4] =
+        [("normal", Importance::Normal), ("urgent", Importance::High), ("emergency", Importance::High), ("non-urgent", Importance::Low)];
     TABLE.into_iter().find(|(name, _)| name.eq_ignore_ascii_case(value)).map(|(_, i)| i)
 }
 

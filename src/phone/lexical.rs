@@ -174,7 +174,9 @@ mod tests {
 
     #[test]
     fn withheld_numbers_are_anonymous() {
-        for raw in ["", "  ", "Anonymous", "sip:anonymous@anonymous.invalid;user=phone", "UNAVAILABLE", "Restricted", "sip:@contoso.com", "sip:"] {
+        for raw in
+            ["", "  ", "Anonymous", "sip:anonymous@anonymous.invalid;user=phone", "UNAVAILABLE", "Restricted", "sip:@contoso.com", "sip:"]
+        {
             assert_eq!(shape(raw), Shape::Anonymous, "{raw:?}");
         }
     }

@@ -54,9 +54,7 @@ pub fn event_of(pipeline: &Pipeline, source: &Source) -> Result<(Event, PathBuf)
         }
         Source::File(path) => match pipeline.parse_file(path) {
             Ok(Parsed::Event(event)) => Ok((*event, path.clone())),
-            Ok(Parsed::Skipped(message_type)) => {
-                Err(format!("{}: skipped: {message_type} is not a notification", file_name(path)))
-            }
+            Ok(Parsed::Skipped(message_type)) => Err(format!("{}: skipped: {message_type} is not a notification", file_name(path))),
             Err(e) => Err(chain(&e)),
         },
         Source::Upload { name, event } => Ok(((**event).clone(), PathBuf::from(format!("upload:{name}")))),
@@ -100,7 +98,9 @@ pub fn problem_json(p: &TemplateProblem) -> Value {
 /// load, that located load problem is the error, not the knock-on "no complete folder".
 pub fn error_json(error: &PipelineError, load_problems: &[TemplateProblem]) -> Value {
     let problem = match error {
-        PipelineError::Render { source: RenderError::NoTemplates { kind, .. }, .. } => cause_of_missing_folder(kind.as_str(), load_problems),
+        PipelineError::Render { source: RenderError::NoTemplates { kind, .. }, .. } => {
+            cause_of_missing_folder(kind.as_str(), load_problems)
+        }
         PipelineError::Render { source, .. } => source.problem(),
         _ => None,
     };
@@ -148,8 +148,7 @@ mod tests {
 
     #[test]
     fn headers_are_unfolded_in_order() {
-        let raw =
-            b"From: a@b.c\r\nSubject: =?utf-8?b?QQ==?=\r\n =?utf-8?b?Qg==?=\r\nTo: d@e.f\r\n\r\nbody: not a header\r\n";
+        let raw = b"From: a@b.c\r\nSubject: =?utf-8?b?QQ==?=\r\n =?utf-8?b?Qg==?=\r\nTo: d@e.f\r\n\r\nbody: not a header\r\n";
         assert_eq!(
             headers(raw),
             vec![

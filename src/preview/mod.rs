@@ -90,9 +90,7 @@ impl Default for Limits {
 /// Why the preview cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    #[error(
-        "--listen {0}: not a loopback address; pass --allow-remote to serve other machines (the page can send mail)"
-    )]
+    #[error("--listen {0}: not a loopback address; pass --allow-remote to serve other machines (the page can send mail)")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {addr}")]
     Bind {
@@ -116,11 +114,7 @@ pub struct Server {
 impl Server {
     /// Checks the settings, loads the templates and binds the socket (not yet serving).
     /// `side_file` makes the bytes of a sample's attachment for "send test".
-    pub async fn bind(
-        settings: Settings,
-        pipeline: Pipeline,
-        side_file: SideFileMaker,
-    ) -> Result<Server, PreviewError> {
+    pub async fn bind(settings: Settings, pipeline: Pipeline, side_file: SideFileMaker) -> Result<Server, PreviewError> {
         if !settings.listen.ip().is_loopback() && !settings.allow_remote {
             return Err(PreviewError::NotLoopback(settings.listen));
         }
@@ -134,9 +128,8 @@ impl Server {
         {
             return Err(PreviewError::TemplatesDir(dir.clone()));
         }
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| PreviewError::Bind { addr: settings.listen, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(settings.listen).await.map_err(|source| PreviewError::Bind { addr: settings.listen, source })?;
         let addr = listener.local_addr().map_err(|source| PreviewError::Bind { addr: settings.listen, source })?;
         let preview = Arc::new(Preview::new(settings, pipeline, side_file));
         Ok(Server { addr, preview, listener })

@@ -115,10 +115,12 @@ impl Preview {
     /// The list the page shows: `[{id, label, group}]`, samples first.
     pub fn items_json(&self) -> Value {
         let inner = self.lock();
-        let samples =
-            crate::samples::NAMES.iter().map(|n| json!({ "id": format!("sample/{n}"), "label": n, "group": "sample" }));
+        let samples = crate::samples::NAMES.iter().map(|n| json!({ "id": format!("sample/{n}"), "label": n, "group": "sample" }));
         let files = inner.dropped.keys().map(|n| json!({ "id": format!("file/{n}"), "label": n, "group": "file" }));
-        let uploads = inner.uploads.iter().map(|(id, e)| json!({ "id": id, "label": format!("{} ({})", &id["upload/".len()..], e.kind), "group": "upload" }));
+        let uploads = inner
+            .uploads
+            .iter()
+            .map(|(id, e)| json!({ "id": id, "label": format!("{} ({})", &id["upload/".len()..], e.kind), "group": "upload" }));
         json!({ "generation": inner.generation, "items": samples.chain(files).chain(uploads).collect::<Vec<_>>() })
     }
 
@@ -135,11 +137,7 @@ impl Preview {
         if let Some(name) = id.strip_prefix("file/") {
             return inner.dropped.get(name).map(|p| Source::File(p.clone()));
         }
-        inner
-            .uploads
-            .iter()
-            .find(|(u, _)| u == id)
-            .map(|(u, e)| Source::Upload { name: u.clone(), event: Box::new(e.clone()) })
+        inner.uploads.iter().find(|(u, _)| u == id).map(|(u, e)| Source::Upload { name: u.clone(), event: Box::new(e.clone()) })
     }
 
     /// The view of item `id` through the current templates, or `None` for an unknown id.
@@ -154,9 +152,7 @@ impl Preview {
         let html_url = format!("/html?id={}&g={generation}", encode(id));
         let outcome = match items::event_of(&self.pipeline, &source) {
             Err(message) => Err(json!({ "text": message })),
-            Ok((event, path)) => {
-                self.pipeline.prepare_event_with(event, &path, None).map_err(|e| items::error_json(&e, &load_problems))
-            }
+            Ok((event, path)) => self.pipeline.prepare_event_with(event, &path, None).map_err(|e| items::error_json(&e, &load_problems)),
         };
         let (mut view, error, stale) = match outcome {
             Ok(prepared) => {
@@ -226,20 +222,16 @@ impl Preview {
         let result = prepared.deliver(transport.as_ref()).await;
         let _ = transport.close().await;
         match result {
-            Ok(receipt) => Ok(
-                json!({ "transcript": receipt.transcript(), "accepted": receipt.refused.is_empty(), "transport": transport.describe() }),
-            ),
+            Ok(receipt) => {
+                Ok(json!({ "transcript": receipt.transcript(), "accepted": receipt.refused.is_empty(), "transport": transport.describe() }))
+            }
             Err(e) => Err((502, items::chain(&e))),
         }
     }
 
     /// The test message for "send test" and the transport to send it with.
     fn prepare_send(&self, id: &str, to: &str) -> Result<(Prepared, Box<dyn Deliver>), (u16, String)> {
-        let delivery = self
-            .settings
-            .delivery
-            .clone()
-            .ok_or((409, "no [delivery] in the configuration: send test is off".to_owned()))?;
+        let delivery = self.settings.delivery.clone().ok_or((409, "no [delivery] in the configuration: send test is off".to_owned()))?;
         let to: lettre::Address = to.trim().parse().map_err(|e| (422, format!("`{to}`: not a mail address: {e}")))?;
         let source = self.source(id).ok_or_else(|| (404, format!("no item `{id}`")))?;
         let (mut event, path) = items::event_of(&self.pipeline, &source).map_err(|e| (422, e))?;

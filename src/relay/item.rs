@@ -98,9 +98,7 @@ pub(crate) async fn process(shared: Arc<Shared>, source: Source) -> Result<ItemO
         return super::tap::process(shared, entry).await;
     }
     let s = shared.clone();
-    let next = tokio::task::spawn_blocking(move || s.begin(source))
-        .await
-        .map_err(join_error)??;
+    let next = tokio::task::spawn_blocking(move || s.begin(source)).await.map_err(join_error)??;
     deliver_then_record(shared, next, Shared::record).await
 }
 
@@ -144,13 +142,7 @@ impl Shared {
             open.remove(id);
         } else {
             open.entry(id.to_owned())
-                .or_insert_with(|| ItemStatus {
-                    name: None,
-                    call_id: None,
-                    first_at: now,
-                    attempts: 0,
-                    last: state.clone(),
-                })
+                .or_insert_with(|| ItemStatus { name: None, call_id: None, first_at: now, attempts: 0, last: state.clone() })
                 .apply(&state);
         }
         Ok(())
@@ -168,9 +160,7 @@ impl Shared {
                     Ok(None) => return Ok(Next::Done(ItemOutcome::Vanished)),
                     // A name the file system refuses in work/ can never be claimed.
                     Err(e) if pipeline::cannot_heal(&e) => {
-                        return self
-                            .park_stray(&entry, &format!("cannot be claimed: {}", format_chain(&e)))
-                            .map(Next::Done);
+                        return self.park_stray(&entry, &format!("cannot be claimed: {}", format_chain(&e))).map(Next::Done);
                     }
                     Err(e) => return Err(e),
                 },
@@ -181,12 +171,7 @@ impl Shared {
         let status = match self.status(&item.id) {
             Some(status) => status,
             None => {
-                self.note(
-                    &item.id,
-                    State::Claimed {
-                        name: item.name.clone(),
-                    },
-                )?;
+                self.note(&item.id, State::Claimed { name: item.name.clone() })?;
                 self.status(&item.id).expect("just recorded")
             }
         };
@@ -195,10 +180,7 @@ impl Shared {
             State::Sent { queue_id, .. } => {
                 let queue_id = queue_id.clone();
                 self.finish(&item)?;
-                return Ok(Next::Done(ItemOutcome::Delivered {
-                    queue_id,
-                    resent: false,
-                }));
+                return Ok(Next::Done(ItemOutcome::Delivered { queue_id, resent: false }));
             }
             State::Skipped { .. } => {
                 self.finish(&item)?;
@@ -236,15 +218,7 @@ impl Shared {
             Ok(Outcome::Prepared(prepared)) => {
                 let call_id = prepared.event.call_id.clone();
                 let message_id = message_id(&prepared);
-                self.note(
-                    &item.id,
-                    State::Attempt {
-                        attempt,
-                        call_id,
-                        message_id,
-                        resend,
-                    },
-                )?;
+                self.note(&item.id, State::Attempt { attempt, call_id, message_id, resend })?;
                 Ok(Next::Send(Pending { handle: item, prepared, attempt, first_at: status.first_at, resend }))
             }
             Err(e) if e.is_bad_input() => {
@@ -280,19 +254,10 @@ impl Shared {
     ) -> Result<ItemOutcome, SpoolError> {
         match result {
             Ok(receipt) => {
-                self.note(
-                    &item.id,
-                    State::Sent {
-                        queue_id: receipt.queue_id.clone(),
-                        reply: receipt.summary.clone(),
-                    },
-                )?;
+                self.note(&item.id, State::Sent { queue_id: receipt.queue_id.clone(), reply: receipt.summary.clone() })?;
                 self.finish(item)?;
                 tracing::info!(item = %item.id, call_id, reply = %receipt.summary, "delivered");
-                Ok(ItemOutcome::Delivered {
-                    queue_id: receipt.queue_id,
-                    resent: resend,
-                })
+                Ok(ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: resend })
             }
             Err(e) if !pipeline::delivery_is_permanent(&e) => self.defer(item, Some(call_id), attempt, first_at, &e),
             Err(e) => {
@@ -335,14 +300,7 @@ impl Shared {
         let reason = format_chain(error);
         match self.policy.decide(attempt, first_at, now, jitter_for(id, attempt)) {
             Decision::RetryAt(next_at) => {
-                self.note(
-                    id,
-                    State::Deferred {
-                        attempt,
-                        reason: reason.clone(),
-                        next_at,
-                    },
-                )?;
+                self.note(id, State::Deferred { attempt, reason: reason.clone(), next_at })?;
                 tracing::warn!(item = %id, attempt, %next_at, reason, "deferred");
                 Ok(Ok(ItemOutcome::Deferred { next_at, reason }))
             }
@@ -375,9 +333,7 @@ impl Shared {
         causes: Vec<String>,
     ) -> Result<ItemOutcome, SpoolError> {
         self.note(&item.id, State::Failed { reason: reason.clone() })?;
-        let call_id = call_id
-            .map(str::to_owned)
-            .or_else(|| self.status(&item.id).and_then(|s| s.call_id));
+        let call_id = call_id.map(str::to_owned).or_else(|| self.status(&item.id).and_then(|s| s.call_id));
         self.park(item, call_id.as_deref(), attempts, &reason, &causes)?;
         tracing::warn!(item = %item.id, reason, "parked");
         Ok(ItemOutcome::Parked { reason })
@@ -391,22 +347,13 @@ impl Shared {
         match self.own().park_stray(entry, &report)? {
             Some(parked) => {
                 tracing::warn!(file = %entry.path.display(), parked = %parked.display(), reason, "parked");
-                Ok(ItemOutcome::Parked {
-                    reason: reason.to_owned(),
-                })
+                Ok(ItemOutcome::Parked { reason: reason.to_owned() })
             }
             None => Ok(ItemOutcome::Vanished),
         }
     }
 
-    fn park(
-        &self,
-        item: &WorkItem,
-        call_id: Option<&str>,
-        attempts: u32,
-        reason: &str,
-        causes: &[String],
-    ) -> Result<(), SpoolError> {
+    fn park(&self, item: &WorkItem, call_id: Option<&str>, attempts: u32, reason: &str, causes: &[String]) -> Result<(), SpoolError> {
         let report = report(&item.id, call_id, attempts, reason, causes, self.now());
         self.own().park(item, &report)?;
         self.note(&item.id, State::Done)
@@ -415,32 +362,16 @@ impl Shared {
 
 /// The Message-ID the message carries (one per notification, see `compose::NotificationId`).
 pub(super) fn message_id(prepared: &Prepared) -> String {
-    prepared
-        .message
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or_default()
-        .to_owned()
+    prepared.message.headers().get_raw("Message-ID").unwrap_or_default().to_owned()
 }
 
 /// The text of a `.error.txt` report: the reason, the error's cause chain, then the facts.
-pub(super) fn report(
-    id: &str,
-    call_id: Option<&str>,
-    attempts: u32,
-    reason: &str,
-    causes: &[String],
-    at: Timestamp,
-) -> String {
+pub(super) fn report(id: &str, call_id: Option<&str>, attempts: u32, reason: &str, causes: &[String], at: Timestamp) -> String {
     let mut report = format!("reason: {reason}\n");
     for (n, cause) in causes.iter().enumerate() {
         report += &format!("{}: {cause}\n", if n == 0 { "error" } else { "caused by" });
     }
-    report
-        + &format!(
-            "item: {id}\ncall id: {}\nattempts: {attempts}\nparked at: {at}\n",
-            call_id.unwrap_or("(unknown)")
-        )
+    report + &format!("item: {id}\ncall id: {}\nattempts: {attempts}\nparked at: {at}\n", call_id.unwrap_or("(unknown)"))
 }
 
 /// The error and each of its causes, one per entry.
@@ -450,9 +381,7 @@ pub(super) use crate::causes::list as causes;
 fn not_a_header_file(item: &WorkItem) -> Option<String> {
     match std::fs::symlink_metadata(item.header()) {
         Ok(meta) if meta.is_file() => None,
-        Ok(meta) if meta.is_symlink() => {
-            Some("a symbolic link, not a header file: links are never followed".to_owned())
-        }
+        Ok(meta) if meta.is_symlink() => Some("a symbolic link, not a header file: links are never followed".to_owned()),
         Ok(meta) if meta.is_dir() => Some("a folder, not a header file".to_owned()),
         Ok(_) => Some("not a regular file (a named pipe, socket or device)".to_owned()),
         // Reading it will tell (and retry, or park) with the cause.
@@ -462,8 +391,5 @@ fn not_a_header_file(item: &WorkItem) -> Option<String> {
 
 /// The side files a skipped header takes along: `<its stem>.wav`, `.tif`, `.tiff`, `.msg`.
 fn own_side_files(header: &str) -> impl Iterator<Item = String> + '_ {
-    ["wav", "tif", "tiff", "msg"]
-        .into_iter()
-        .map(move |ext| format!("{}.{ext}", names::stem(header)))
-        .filter(|n| is_side_file_name(n))
+    ["wav", "tif", "tiff", "msg"].into_iter().map(move |ext| format!("{}.{ext}", names::stem(header))).filter(|n| is_side_file_name(n))
 }

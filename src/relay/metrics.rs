@@ -56,12 +56,9 @@ impl Metrics {
             "# HELP callnote_relay_items_total Items finished by the relay, by outcome.\n\
              # TYPE callnote_relay_items_total counter\n",
         );
-        for (outcome, c) in [
-            ("delivered", &self.delivered),
-            ("skipped", &self.skipped),
-            ("parked", &self.parked),
-            ("deferred", &self.deferred),
-        ] {
+        for (outcome, c) in
+            [("delivered", &self.delivered), ("skipped", &self.skipped), ("parked", &self.parked), ("deferred", &self.deferred)]
+        {
             out += &format!("callnote_relay_items_total{{outcome=\"{outcome}\"}} {}\n", get(c));
         }
         let one = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
@@ -74,20 +71,8 @@ impl Metrics {
             "Items sent again after a crash interrupted their attempt.",
             get(&self.resent),
         );
-        one(
-            &mut out,
-            "callnote_relay_spool_errors_total",
-            "counter",
-            "Items that hit a spool (file-system) error.",
-            get(&self.errors),
-        );
-        one(
-            &mut out,
-            "callnote_relay_passes_total",
-            "counter",
-            "Passes over the spool.",
-            get(&self.passes),
-        );
+        one(&mut out, "callnote_relay_spool_errors_total", "counter", "Items that hit a spool (file-system) error.", get(&self.errors));
+        one(&mut out, "callnote_relay_passes_total", "counter", "Passes over the spool.", get(&self.passes));
         one(
             &mut out,
             "callnote_relay_open_items",
@@ -144,25 +129,16 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
         }
         Ok::<_, std::io::Error>(())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), read)
-        .await
-        .map_err(std::io::Error::other)??;
+    tokio::time::timeout(std::time::Duration::from_secs(5), read).await.map_err(std::io::Error::other)??;
     let request = String::from_utf8_lossy(&buf[..len]);
     let mut words = request.split_whitespace();
     let (status, content_type, body) = match (words.next(), words.next()) {
         (Some("GET"), Some("/metrics")) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
         (Some("GET"), Some("/healthz")) => ("200 OK", "text/plain; charset=utf-8", "ok\n".to_owned()),
         (Some("GET"), Some(_)) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "only GET\n".to_owned(),
-        ),
+        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET\n".to_owned()),
     };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
+    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
@@ -175,44 +151,18 @@ mod tests {
     #[test]
     fn renders_counters_in_prometheus_text_format() {
         let m = Metrics::default();
-        let report = PassReport {
-            delivered: 3,
-            parked: 1,
-            resent: 1,
-            ..PassReport::default()
-        };
+        let report = PassReport { delivered: 3, parked: 1, resent: 1, ..PassReport::default() };
         m.set_open_items(2);
         m.record_pass(&report, 1_800_000_000);
         m.set_open_items(0);
-        m.record_pass(
-            &PassReport {
-                delivered: 1,
-                ..PassReport::default()
-            },
-            1_800_000_005,
-        );
+        m.record_pass(&PassReport { delivered: 1, ..PassReport::default() }, 1_800_000_005);
         let text = m.render();
-        assert!(
-            text.contains("callnote_relay_items_total{outcome=\"delivered\"} 4\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("callnote_relay_items_total{outcome=\"parked\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("# TYPE callnote_relay_open_items gauge\ncallnote_relay_open_items 0\n"),
-            "{text}"
-        );
+        assert!(text.contains("callnote_relay_items_total{outcome=\"delivered\"} 4\n"), "{text}");
+        assert!(text.contains("callnote_relay_items_total{outcome=\"parked\"} 1\n"), "{text}");
+        assert!(text.contains("# TYPE callnote_relay_open_items gauge\ncallnote_relay_open_items 0\n"), "{text}");
         assert!(text.contains("callnote_relay_passes_total 2\n"), "{text}");
-        assert!(
-            text.contains("callnote_relay_last_pass_timestamp_seconds 1800000005\n"),
-            "{text}"
-        );
-        assert!(
-            text.lines().all(|l| l.starts_with('#') || l.split(' ').count() == 2),
-            "{text}"
-        );
+        assert!(text.contains("callnote_relay_last_pass_timestamp_seconds 1800000005\n"), "{text}");
+        assert!(text.lines().all(|l| l.starts_with('#') || l.split(' ').count() == 2), "{text}");
     }
 
     async fn get(addr: SocketAddr, request: &str) -> String {
@@ -235,20 +185,9 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
         );
         let metrics = get(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
-        assert!(
-            metrics.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"),
-            "{metrics}"
-        );
+        assert!(metrics.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"), "{metrics}");
         assert!(metrics.contains("callnote_relay_passes_total 0\n"));
-        assert!(
-            get(addr, "GET /nope HTTP/1.1\r\n\r\n")
-                .await
-                .starts_with("HTTP/1.1 404 Not Found\r\n")
-        );
-        assert!(
-            get(addr, "POST /metrics HTTP/1.1\r\n\r\n")
-                .await
-                .starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
-        );
+        assert!(get(addr, "GET /nope HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
     }
 }

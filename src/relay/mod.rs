@@ -35,12 +35,10 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use tokio::task::JoinSet;
 
-use crate::spool::SpoolMode;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
-use crate::spool::{
-    self, Clock, EntryKind, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder,
-};
+use crate::spool::SpoolMode;
+use crate::spool::{self, Clock, EntryKind, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};
 
 pub use item::ItemOutcome;
 
@@ -149,10 +147,7 @@ pub(crate) struct Shared {
 
 /// Whether an item in this state is claimed and not finished (in flight or deferred).
 fn is_active(state: &State) -> bool {
-    !matches!(
-        state,
-        State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done
-    )
+    !matches!(state, State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done)
 }
 
 /// How many names of entries that are not callnote's are remembered as already logged.
@@ -195,11 +190,7 @@ impl Relay {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| SpoolError::Io {
-                action: "cannot open the lock file",
-                path: lock_path.clone(),
-                source,
-            })?;
+            .map_err(|source| SpoolError::Io { action: "cannot open the lock file", path: lock_path.clone(), source })?;
         // `File::try_lock` is Rust 1.89 (the crate says 1.88, set by notify; the toolchain
         // here is newer). The lock dies with the process, so a SIGKILL never leaves it stale.
         #[allow(clippy::incompatible_msrv)]
@@ -228,11 +219,7 @@ impl Relay {
             pass_number: AtomicU64::new(0),
             clock,
         };
-        Ok(Relay {
-            shared: Arc::new(shared),
-            concurrency: settings.concurrency,
-            _lock: lock,
-        })
+        Ok(Relay { shared: Arc::new(shared), concurrency: settings.concurrency, _lock: lock })
     }
 
     /// The journal file (for `callnote queue` and tests).
@@ -247,11 +234,7 @@ impl Relay {
         let mut report = PassReport::default();
         let number = self.shared.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
         let sources: Box<dyn Iterator<Item = item::Source> + Send> = match &self.shared.layout {
-            Layout::Own(own) => Box::new(
-                own.in_work()?
-                    .map(item::Source::Work)
-                    .chain(own.incoming()?.map(item::Source::Incoming)),
-            ),
+            Layout::Own(own) => Box::new(own.in_work()?.map(item::Source::Work).chain(own.incoming()?.map(item::Source::Incoming))),
             Layout::Tap(tap) => Box::new(tap.headers()?.map(item::Source::Tapped)),
         };
         let mut tasks = JoinSet::new();

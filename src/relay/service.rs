@@ -41,13 +41,7 @@ pub type Reload = Arc<dyn Fn() -> Result<Stages, String> + Send + Sync>;
 pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayError> {
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
-    spawn_signal_handlers(
-        stop.clone(),
-        wake.clone(),
-        relay.stages(),
-        options.reload.clone(),
-        options.templates_dir.clone(),
-    )?;
+    spawn_signal_handlers(stop.clone(), wake.clone(), relay.stages(), options.reload.clone(), options.templates_dir.clone())?;
     // Kept alive for the whole run; without events the rescan still finds everything.
     let _watcher = match watch(&options.dir, notify::RecursiveMode::NonRecursive, wake.clone()) {
         Ok(w) => Some(w),
@@ -57,9 +51,7 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
         }
     };
     if let Some(addr) = options.listen {
-        let listener = super::metrics::bind(addr)
-            .await
-            .map_err(|source| RelayError::Listen { addr, source })?;
+        let listener = super::metrics::bind(addr).await.map_err(|source| RelayError::Listen { addr, source })?;
         tokio::spawn(super::metrics::serve(listener, relay.metrics()));
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
@@ -72,14 +64,8 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
             relay.release_memory();
             wake_workers();
         }
-        let until_due = relay
-            .next_due()
-            .map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs())
-            .unwrap_or(options.rescan);
-        let wait = until_due
-            .min(options.rescan)
-            .min(memory.wait().unwrap_or(Duration::MAX))
-            .max(Duration::from_millis(20));
+        let until_due = relay.next_due().map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs()).unwrap_or(options.rescan);
+        let wait = until_due.min(options.rescan).min(memory.wait().unwrap_or(Duration::MAX)).max(Duration::from_millis(20));
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -159,11 +145,7 @@ fn spawn_signal_handlers(
 ) -> Result<(), RelayError> {
     use tokio::signal::unix::{SignalKind, signal};
     let sig = |kind| signal(kind).map_err(|source| RelayError::Signals { source });
-    let (mut term, mut int, mut hup) = (
-        sig(SignalKind::terminate())?,
-        sig(SignalKind::interrupt())?,
-        sig(SignalKind::hangup())?,
-    );
+    let (mut term, mut int, mut hup) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?, sig(SignalKind::hangup())?);
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}

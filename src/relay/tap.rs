@@ -23,9 +23,7 @@ use crate::spool::{Entry, EntryKind, SpoolError, State, TapFolder};
 pub(crate) async fn process(shared: Arc<Shared>, entry: Entry) -> Result<ItemOutcome, SpoolError> {
     if let EntryKind::Stray { reason } = &entry.kind {
         let (s, reason) = (shared.clone(), reason.clone());
-        return tokio::task::spawn_blocking(move || s.tap_stray(&entry, &reason))
-            .await
-            .map_err(join_error)?;
+        return tokio::task::spawn_blocking(move || s.tap_stray(&entry, &reason)).await.map_err(join_error)?;
     }
     let path = entry.path;
     let s = shared.clone();
@@ -54,10 +52,7 @@ impl Shared {
 
     fn remember(&self, path: &Path, sig: Signature) {
         let pass = self.pass_number.load(std::sync::atomic::Ordering::Relaxed);
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_owned(), (sig, pass));
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_owned(), (sig, pass));
     }
 
     /// Whether `path` was concluded with this signature; if so it counts as seen in this pass.
@@ -80,8 +75,7 @@ impl Shared {
             return Ok(ItemOutcome::Unchanged);
         }
         self.note(&key, State::Failed { reason: reason.to_owned() })?;
-        self.tap()
-            .write_report(&entry.path, &report(&key, None, 0, reason, &[], self.now()))?;
+        self.tap().write_report(&entry.path, &report(&key, None, 0, reason, &[], self.now()))?;
         tracing::warn!(file = %entry.path.display(), reason, "not a header file; reported (the folder is left as it is)");
         Ok(ItemOutcome::Parked { reason: reason.to_owned() })
     }
@@ -140,15 +134,7 @@ impl Shared {
         }
         let attempt = status.as_ref().map_or(0, |s| s.attempts) + 1;
         let message_id = message_id(&prepared);
-        self.note(
-            &key,
-            State::Attempt {
-                attempt,
-                call_id,
-                message_id,
-                resend,
-            },
-        )?;
+        self.note(&key, State::Attempt { attempt, call_id, message_id, resend })?;
         let first_at = self.status(&key).map_or_else(|| self.now(), |s| s.first_at);
         Ok(Next::Send(Pending { handle: key, prepared, attempt, first_at, resend }))
     }
@@ -166,18 +152,9 @@ impl Shared {
     ) -> Result<ItemOutcome, SpoolError> {
         let outcome = match result {
             Ok(receipt) => {
-                self.note(
-                    key,
-                    State::Sent {
-                        queue_id: receipt.queue_id.clone(),
-                        reply: receipt.summary.clone(),
-                    },
-                )?;
+                self.note(key, State::Sent { queue_id: receipt.queue_id.clone(), reply: receipt.summary.clone() })?;
                 tracing::info!(file = %path.display(), call_id, reply = %receipt.summary, "delivered");
-                ItemOutcome::Delivered {
-                    queue_id: receipt.queue_id,
-                    resent: resend,
-                }
+                ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: resend }
             }
             Err(e) if !pipeline::delivery_is_permanent(&e) => match self.try_defer(key, attempt, first_at, &e)? {
                 Ok(deferred) => return Ok(deferred),
@@ -202,8 +179,7 @@ impl Shared {
         causes: &[String],
     ) -> Result<ItemOutcome, SpoolError> {
         self.note(key, State::Failed { reason: reason.clone() })?;
-        self.tap()
-            .write_report(path, &report(key, call_id, attempts, &reason, causes, self.now()))?;
+        self.tap().write_report(path, &report(key, call_id, attempts, &reason, causes, self.now()))?;
         tracing::warn!(file = %path.display(), reason, "parked (the file stays where it is)");
         Ok(ItemOutcome::Parked { reason })
     }

@@ -9,9 +9,9 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::config::Config;
-use crate::spool::SpoolMode;
 use crate::deliver::stub::{Planned, StubTransport};
 use crate::render::Templates;
+use crate::spool::SpoolMode;
 use crate::spool::{Record, RetryPolicy};
 
 struct ManualClock(Mutex<Timestamp>);
@@ -59,35 +59,19 @@ impl Setup {
             ..SpoolSettings::default()
         };
         let clock = Arc::new(ManualClock(Mutex::new(Timestamp::from_second(1_800_000_000).unwrap())));
-        Setup {
-            _dir: dir,
-            spool,
-            stub: Arc::new(StubTransport::with_plan(plan)),
-            clock,
-            settings,
-        }
+        Setup { _dir: dir, spool, stub: Arc::new(StubTransport::with_plan(plan)), clock, settings }
     }
 
     fn relay(&self) -> Relay {
         let config = Config::default();
         let directory = crate::enrich::directory::load_file(&fixture("directory.ldif"), &config.dialplan).unwrap();
         let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(directory)), None);
-        Relay::open(
-            Arc::new(pipeline),
-            self.stub.clone(),
-            &self.spool,
-            SpoolMode::Own,
-            &self.settings,
-            self.clock.clone(),
-        )
-        .unwrap()
+        Relay::open(Arc::new(pipeline), self.stub.clone(), &self.spool, SpoolMode::Own, &self.settings, self.clock.clone()).unwrap()
     }
 
     fn ls(&self, sub: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.spool.join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(self.spool.join(sub)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }
@@ -100,13 +84,7 @@ impl Setup {
 }
 
 fn pass(relay: &Relay) -> PassReport {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(relay.pass(None))
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(relay.pass(None)).unwrap()
 }
 
 #[test]
@@ -122,32 +100,15 @@ fn delivers_skips_and_parks_in_one_pass() {
         vec![],
     );
     let report = pass(&s.relay());
-    assert_eq!(
-        report,
-        PassReport {
-            delivered: 2,
-            skipped: 1,
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(report, PassReport { delivered: 2, skipped: 1, parked: 1, ..PassReport::default() });
     assert!(!report.all_good());
     assert_eq!(s.ls(""), ["archive", "failed", "state", "work"]);
     assert_eq!(s.ls("work"), Vec::<String>::new());
     let archived = s.ls("archive");
     assert_eq!(archived.len(), 3);
-    let vm = archived
-        .iter()
-        .find(|id| id.ends_with("_vm-legacy-blog-shape.txt"))
-        .unwrap();
-    assert_eq!(
-        s.ls(&format!("archive/{vm}")),
-        ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]
-    );
-    assert_eq!(
-        s.ls("failed"),
-        ["unknown-messagetype.txt", "unknown-messagetype.txt.error.txt"]
-    );
+    let vm = archived.iter().find(|id| id.ends_with("_vm-legacy-blog-shape.txt")).unwrap();
+    assert_eq!(s.ls(&format!("archive/{vm}")), ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]);
+    assert_eq!(s.ls("failed"), ["unknown-messagetype.txt", "unknown-messagetype.txt.error.txt"]);
     let report_text = std::fs::read_to_string(s.spool.join("failed/unknown-messagetype.txt.error.txt")).unwrap();
     let first = report_text.lines().next().unwrap();
     assert!(
@@ -188,32 +149,14 @@ fn a_temporary_failure_is_retried_when_due_and_delivered_once() {
     let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![Planned::RefuseRecipients(451)]);
     let relay = s.relay();
     let first = pass(&relay);
-    assert_eq!(
-        first,
-        PassReport {
-            deferred: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(first, PassReport { deferred: 1, ..PassReport::default() });
     assert_eq!(s.ls("work").len(), 1);
     let due = relay.next_due().unwrap();
     let wait = due.duration_since(s.clock.now()).as_secs();
     assert!((45..=75).contains(&wait), "first retry after 60 s ± 25 %, got {wait}");
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            waiting: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&relay), PassReport { waiting: 1, ..PassReport::default() });
     s.clock.advance(Duration::from_secs(76));
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            delivered: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&relay), PassReport { delivered: 1, ..PassReport::default() });
     assert_eq!(s.stub.attempts().len(), 2);
     assert_eq!(s.stub.delivered().len(), 1);
     assert_eq!(s.ls("work"), Vec::<String>::new());
@@ -223,11 +166,7 @@ fn a_temporary_failure_is_retried_when_due_and_delivered_once() {
     });
     assert_eq!(
         deferred,
-        Some((
-            1,
-            "rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 451 4.0.0 planned by the stub"
-                .to_owned()
-        ))
+        Some((1, "rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 451 4.0.0 planned by the stub".to_owned()))
     );
 }
 
@@ -249,38 +188,23 @@ fn a_deferred_item_survives_a_restart_and_is_given_up_at_max_age() {
         }
         assert_eq!(report.deferred, 1, "pass {passes}");
     };
-    assert_eq!(
-        outcome,
-        PassReport {
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(outcome, PassReport { parked: 1, ..PassReport::default() });
     let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
     let first = text.lines().next().unwrap();
-    assert!(
-        first.starts_with("reason: gave up after ") && first.contains(" s: connect: cannot connect to stub"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\ncall id: 6e838afc-7d1a-4ad5-b1e3-fde1990e11e7\n"),
-        "{text}"
-    );
+    assert!(first.starts_with("reason: gave up after ") && first.contains(" s: connect: cannot connect to stub"), "{text}");
+    assert!(text.contains("\ncall id: 6e838afc-7d1a-4ad5-b1e3-fde1990e11e7\n"), "{text}");
     assert!(s.stub.delivered().is_empty());
 }
 
 #[test]
 fn a_permanent_refusal_is_parked_with_the_reply() {
     let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![Planned::RefuseRecipients(550)]);
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&s.relay()), PassReport { parked: 1, ..PassReport::default() });
     let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
-    assert!(text.starts_with("reason: rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 550 5.0.0 planned by the stub\n"), "{text}");
+    assert!(
+        text.starts_with("reason: rcpt to: stub refused every recipient: <hannah.whitaker@contoso.com> 550 5.0.0 planned by the stub\n"),
+        "{text}"
+    );
 }
 
 /// Puts `fixture` into `work/` as if a relay had claimed it and crashed after `states`.
@@ -291,15 +215,7 @@ fn crashed_item(s: &Setup, fixture_name: &str, states: Vec<State>) -> String {
     std::fs::copy(fixture(fixture_name), dir.join(fixture_name)).unwrap();
     std::fs::create_dir_all(s.spool.join("state")).unwrap();
     let (journal, _) = Journal::open(&s.spool.join("state/journal.jsonl")).unwrap();
-    journal
-        .append(
-            &id,
-            s.clock.now(),
-            State::Claimed {
-                name: fixture_name.into(),
-            },
-        )
-        .unwrap();
+    journal.append(&id, s.clock.now(), State::Claimed { name: fixture_name.into() }).unwrap();
     for state in states {
         journal.append(&id, s.clock.now(), state).unwrap();
     }
@@ -309,30 +225,11 @@ fn crashed_item(s: &Setup, fixture_name: &str, states: Vec<State>) -> String {
 #[test]
 fn after_a_crash_a_sent_item_is_archived_without_sending_again() {
     let s = Setup::new(&[], vec![]);
-    let attempt = State::Attempt {
-        attempt: 1,
-        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
-        message_id: "<m>".into(),
-        resend: false,
-    };
-    let id = crashed_item(
-        &s,
-        "mc-legacy-blog-shape.txt",
-        vec![
-            attempt,
-            State::Sent {
-                queue_id: Some("Q9".into()),
-                reply: "250 ok".into(),
-            },
-        ],
-    );
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            delivered: 1,
-            ..PassReport::default()
-        }
-    );
+    let attempt =
+        State::Attempt { attempt: 1, call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(), message_id: "<m>".into(), resend: false };
+    let id =
+        crashed_item(&s, "mc-legacy-blog-shape.txt", vec![attempt, State::Sent { queue_id: Some("Q9".into()), reply: "250 ok".into() }]);
+    assert_eq!(pass(&s.relay()), PassReport { delivered: 1, ..PassReport::default() });
     assert!(s.stub.attempts().is_empty());
     assert_eq!(s.ls("archive"), [id]);
 }
@@ -340,21 +237,10 @@ fn after_a_crash_a_sent_item_is_archived_without_sending_again() {
 #[test]
 fn after_a_crash_during_an_attempt_the_item_is_sent_again_and_marked() {
     let s = Setup::new(&[], vec![]);
-    let attempt = State::Attempt {
-        attempt: 1,
-        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
-        message_id: "<m>".into(),
-        resend: false,
-    };
+    let attempt =
+        State::Attempt { attempt: 1, call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(), message_id: "<m>".into(), resend: false };
     crashed_item(&s, "mc-legacy-blog-shape.txt", vec![attempt]);
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            delivered: 1,
-            resent: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&s.relay()), PassReport { delivered: 1, resent: 1, ..PassReport::default() });
     assert_eq!(s.stub.delivered().len(), 1);
     let resend = s
         .journal()
@@ -370,44 +256,20 @@ fn after_a_crash_during_an_attempt_the_item_is_sent_again_and_marked() {
 #[test]
 fn after_a_crash_while_parking_the_park_is_finished() {
     let s = Setup::new(&[], vec![]);
-    crashed_item(
-        &s,
-        "mc-legacy-blog-shape.txt",
-        vec![State::Failed {
-            reason: "rcpt to: 550 no such user".into(),
-        }],
-    );
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    crashed_item(&s, "mc-legacy-blog-shape.txt", vec![State::Failed { reason: "rcpt to: 550 no such user".into() }]);
+    assert_eq!(pass(&s.relay()), PassReport { parked: 1, ..PassReport::default() });
     assert!(s.stub.attempts().is_empty());
     let text = std::fs::read_to_string(s.spool.join("failed/mc-legacy-blog-shape.txt.error.txt")).unwrap();
-    assert!(
-        text.starts_with("reason: rcpt to: 550 no such user\nitem: 1a2b_mc-legacy-blog-shape.txt\n"),
-        "{text}"
-    );
+    assert!(text.starts_with("reason: rcpt to: 550 no such user\nitem: 1a2b_mc-legacy-blog-shape.txt\n"), "{text}");
 }
 
 #[test]
 fn a_side_file_left_in_the_spool_folder_by_a_crash_is_adopted() {
     let s = Setup::new(&["575a75dc-3e35-4640-97c2-4c7f3f274236.wav"], vec![]);
     crashed_item(&s, "vm-legacy-blog-shape.txt", vec![]);
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            delivered: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&s.relay()), PassReport { delivered: 1, ..PassReport::default() });
     assert_eq!(s.ls(""), ["archive", "failed", "state", "work"]);
-    assert_eq!(
-        s.ls("archive/1a2b_vm-legacy-blog-shape.txt"),
-        ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]
-    );
+    assert_eq!(s.ls("archive/1a2b_vm-legacy-blog-shape.txt"), ["575a75dc-3e35-4640-97c2-4c7f3f274236.wav", "vm-legacy-blog-shape.txt"]);
 }
 
 #[test]
@@ -416,17 +278,8 @@ fn a_second_relay_on_the_same_spool_is_refused() {
     let _first = s.relay();
     let config = Config::default();
     let pipeline = Arc::new(Pipeline::new(config, Templates::builtin(), None, None));
-    let second = Relay::open(
-        pipeline,
-        s.stub.clone(),
-        &s.spool,
-        SpoolMode::Own,
-        &s.settings,
-        s.clock.clone(),
-    );
-    let Err(RelayError::Locked { path }) = second else {
-        panic!("expected Locked")
-    };
+    let second = Relay::open(pipeline, s.stub.clone(), &s.spool, SpoolMode::Own, &s.settings, s.clock.clone());
+    let Err(RelayError::Locked { path }) = second else { panic!("expected Locked") };
     assert_eq!(path, s.spool.join("state/relay.lock"));
 }
 
@@ -436,8 +289,7 @@ fn a_second_relay_on_the_same_spool_is_refused() {
 
 fn age(path: &Path, secs: u64) {
     let file = std::fs::File::options().append(true).open(path).unwrap();
-    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs))
-        .unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs)).unwrap();
 }
 
 fn tap_relay(s: &Setup) -> Relay {
@@ -445,20 +297,8 @@ fn tap_relay(s: &Setup) -> Relay {
     let directory = crate::enrich::directory::load_file(&fixture("directory.ldif"), &config.dialplan).unwrap();
     let pipeline = Pipeline::new(config, Templates::builtin(), Some(Arc::new(directory)), None);
     let state = s.spool.parent().unwrap().join("tap-state");
-    let settings = SpoolSettings {
-        state_dir: Some(state),
-        settle: Duration::from_secs(10),
-        ..s.settings.clone()
-    };
-    Relay::open(
-        Arc::new(pipeline),
-        s.stub.clone(),
-        &s.spool,
-        SpoolMode::Tap,
-        &settings,
-        s.clock.clone(),
-    )
-    .unwrap()
+    let settings = SpoolSettings { state_dir: Some(state), settle: Duration::from_secs(10), ..s.settings.clone() };
+    Relay::open(Arc::new(pipeline), s.stub.clone(), &s.spool, SpoolMode::Tap, &settings, s.clock.clone()).unwrap()
 }
 
 #[test]
@@ -477,56 +317,19 @@ fn tap_mode_sends_once_per_file_guid_and_call_id_and_never_touches_the_folder() 
     let before = s.ls("");
     {
         let relay = tap_relay(&s);
-        assert_eq!(
-            pass(&relay),
-            PassReport {
-                delivered: 2,
-                skipped: 1,
-                parked: 1,
-                ..PassReport::default()
-            }
-        );
-        assert_eq!(
-            pass(&relay),
-            PassReport::default(),
-            "the same files again: nothing to do"
-        );
+        assert_eq!(pass(&relay), PassReport { delivered: 2, skipped: 1, parked: 1, ..PassReport::default() });
+        assert_eq!(pass(&relay), PassReport::default(), "the same files again: nothing to do");
     }
-    assert_eq!(
-        s.ls(""),
-        before,
-        "nothing created, moved or removed in the tapped folder"
-    );
-    let report = std::fs::read_to_string(
-        s.spool
-            .parent()
-            .unwrap()
-            .join("tap-state/failed/unknown-messagetype.txt.error.txt"),
-    )
-    .unwrap();
-    assert!(
-        report
-            .lines()
-            .next()
-            .unwrap()
-            .ends_with("unknown-messagetype.txt:1: unknown MessageType `Telepathy`"),
-        "{report}"
-    );
+    assert_eq!(s.ls(""), before, "nothing created, moved or removed in the tapped folder");
+    let report = std::fs::read_to_string(s.spool.parent().unwrap().join("tap-state/failed/unknown-messagetype.txt.error.txt")).unwrap();
+    assert!(report.lines().next().unwrap().ends_with("unknown-messagetype.txt:1: unknown MessageType `Telepathy`"), "{report}");
 
     // Exchange rewrites a header it is retrying (ProcessedCount grows): same GUID, same call.
     let header = s.spool.join("mc-legacy-blog-shape.txt");
     let text = std::fs::read_to_string(&header).unwrap() + "ProcessedCount : 1\n";
     std::fs::write(&header, text).unwrap();
     let relay = tap_relay(&s);
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            waiting: 1,
-            skipped: 1,
-            ..PassReport::default()
-        },
-        "still changing"
-    );
+    assert_eq!(pass(&relay), PassReport { waiting: 1, skipped: 1, ..PassReport::default() }, "still changing");
     age(&header, 60);
     assert_eq!(pass(&relay), PassReport::default(), "rewritten, but sent already");
     assert_eq!(s.stub.delivered().len(), 2);
@@ -536,29 +339,11 @@ fn tap_mode_sends_once_per_file_guid_and_call_id_and_never_touches_the_folder() 
 fn tap_mode_needs_a_state_folder_outside_the_tapped_one() {
     let s = Setup::new(&[], vec![]);
     let pipeline = Arc::new(Pipeline::new(Config::default(), Templates::builtin(), None, None));
-    let inside = SpoolSettings {
-        state_dir: Some(s.spool.join("state")),
-        ..s.settings.clone()
-    };
+    let inside = SpoolSettings { state_dir: Some(s.spool.join("state")), ..s.settings.clone() };
     for settings in [&s.settings, &inside] {
-        let r = Relay::open(
-            pipeline.clone(),
-            s.stub.clone(),
-            &s.spool,
-            SpoolMode::Tap,
-            settings,
-            s.clock.clone(),
-        );
-        let Err(e @ RelayError::TapNeedsStateDir { .. }) = r else {
-            panic!("expected TapNeedsStateDir")
-        };
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode",
-                s.spool.display()
-            )
-        );
+        let r = Relay::open(pipeline.clone(), s.stub.clone(), &s.spool, SpoolMode::Tap, settings, s.clock.clone());
+        let Err(e @ RelayError::TapNeedsStateDir { .. }) = r else { panic!("expected TapNeedsStateDir") };
+        assert_eq!(e.to_string(), format!("{}: spool.state_dir must be set, outside the tapped folder, in `tap` mode", s.spool.display()));
     }
     assert_eq!(s.ls(""), Vec::<String>::new());
 }
@@ -569,22 +354,12 @@ fn tap_mode_needs_a_state_folder_outside_the_tapped_one() {
 
 /// A missed call to hannah.whitaker@contoso.com with `call_id`.
 fn missed_call(call_id: &str) -> String {
-    std::fs::read_to_string(fixture("mc-legacy-blog-shape.txt"))
-        .unwrap()
-        .replace("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", call_id)
+    std::fs::read_to_string(fixture("mc-legacy-blog-shape.txt")).unwrap().replace("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", call_id)
 }
 
 fn relay_with(s: &Setup, transport: Arc<dyn crate::deliver::Deliver>) -> Relay {
     let pipeline = Pipeline::new(Config::default(), Templates::builtin(), None, None);
-    Relay::open(
-        Arc::new(pipeline),
-        transport,
-        &s.spool,
-        SpoolMode::Own,
-        &s.settings,
-        s.clock.clone(),
-    )
-    .unwrap()
+    Relay::open(Arc::new(pipeline), transport, &s.spool, SpoolMode::Own, &s.settings, s.clock.clone()).unwrap()
 }
 
 #[test]
@@ -601,10 +376,7 @@ fn a_failure_no_retry_can_heal_is_parked_in_the_same_pass() {
     assert_eq!(report.parked + report.delivered, 1, "{report:?}");
     if report.parked == 1 {
         let text = std::fs::read_to_string(s.spool.join("failed/long.txt.error.txt")).unwrap();
-        assert!(
-            text.starts_with("reason: write: ") && text.contains("File name too long"),
-            "{text}"
-        );
+        assert!(text.starts_with("reason: write: ") && text.contains("File name too long"), "{text}");
     }
     assert_eq!(s.ls("work"), Vec::<String>::new());
 }
@@ -612,29 +384,12 @@ fn a_failure_no_retry_can_heal_is_parked_in_the_same_pass() {
 #[test]
 fn only_failures_that_can_heal_are_retried() {
     use crate::deliver::DeliveryError;
-    let io = |kind| DeliveryError::Io {
-        path: "/outbox/x.eml".into(),
-        source: std::io::Error::from(kind),
-    };
-    assert!(crate::pipeline::delivery_is_permanent(&io(
-        std::io::ErrorKind::InvalidFilename
-    )));
-    assert!(crate::pipeline::delivery_is_permanent(&io(
-        std::io::ErrorKind::NotADirectory
-    )));
-    assert!(!crate::pipeline::delivery_is_permanent(&io(
-        std::io::ErrorKind::StorageFull
-    )));
-    assert!(!crate::pipeline::delivery_is_permanent(&io(
-        std::io::ErrorKind::PermissionDenied
-    )));
-    let intake = |kind| {
-        crate::pipeline::Error::Intake(crate::intake::IntakeError {
-            path: "h.txt".into(),
-            line: None,
-            kind,
-        })
-    };
+    let io = |kind| DeliveryError::Io { path: "/outbox/x.eml".into(), source: std::io::Error::from(kind) };
+    assert!(crate::pipeline::delivery_is_permanent(&io(std::io::ErrorKind::InvalidFilename)));
+    assert!(crate::pipeline::delivery_is_permanent(&io(std::io::ErrorKind::NotADirectory)));
+    assert!(!crate::pipeline::delivery_is_permanent(&io(std::io::ErrorKind::StorageFull)));
+    assert!(!crate::pipeline::delivery_is_permanent(&io(std::io::ErrorKind::PermissionDenied)));
+    let intake = |kind| crate::pipeline::Error::Intake(crate::intake::IntakeError { path: "h.txt".into(), line: None, kind });
     let read = |kind| intake(crate::intake::IntakeErrorKind::Io(std::io::Error::from(kind)));
     assert!(read(std::io::ErrorKind::IsADirectory).is_bad_input());
     assert!(!read(std::io::ErrorKind::PermissionDenied).is_bad_input());
@@ -649,14 +404,7 @@ fn a_header_with_a_name_at_the_file_system_limit_is_delivered_and_one_that_is_ba
     std::fs::write(s.spool.join(&good), missed_call("long-name-call")).unwrap();
     std::fs::write(s.spool.join(&bad), "MessageType : Telepathy\n").unwrap();
     let relay = s.relay();
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            delivered: 1,
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&relay), PassReport { delivered: 1, parked: 1, ..PassReport::default() });
     let archived = s.ls("archive");
     assert_eq!(archived.len(), 1);
     assert!(archived[0].len() <= 255, "{}", archived[0]);
@@ -664,16 +412,10 @@ fn a_header_with_a_name_at_the_file_system_limit_is_delivered_and_one_that_is_ba
 
     let failed = s.ls("failed");
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(
-        failed.iter().all(|n| n.len() <= 255 && n.starts_with("bbbb")),
-        "{failed:?}"
-    );
+    assert!(failed.iter().all(|n| n.len() <= 255 && n.starts_with("bbbb")), "{failed:?}");
     let report = failed.iter().find(|n| n.ends_with(".error.txt")).unwrap();
     let text = std::fs::read_to_string(s.spool.join("failed").join(report)).unwrap();
-    assert!(
-        text.starts_with("reason: ") && text.contains("unknown MessageType `Telepathy`"),
-        "{text}"
-    );
+    assert!(text.starts_with("reason: ") && text.contains("unknown MessageType `Telepathy`"), "{text}");
     assert!(text.ends_with(&format!("original name: {bad}\n")), "{text}");
     assert_eq!(s.ls("work"), Vec::<String>::new());
     assert_eq!(pass(&relay), PassReport::default(), "nothing left to retry");
@@ -689,24 +431,10 @@ fn a_skipped_header_takes_only_side_files_named_after_itself() {
     for name in ["stranger.wav", "stranger.msg", "probe.msg"] {
         std::fs::write(s.spool.join(name), "RIFF").unwrap();
     }
-    assert_eq!(
-        pass(&s.relay()),
-        PassReport {
-            delivered: 1,
-            skipped: 1,
-            ..PassReport::default()
-        }
-    );
-    let probe_id = s
-        .ls("archive")
-        .into_iter()
-        .find(|id| id.ends_with("_probe.txt"))
-        .unwrap();
+    assert_eq!(pass(&s.relay()), PassReport { delivered: 1, skipped: 1, ..PassReport::default() });
+    let probe_id = s.ls("archive").into_iter().find(|id| id.ends_with("_probe.txt")).unwrap();
     assert_eq!(s.ls(&format!("archive/{probe_id}")), ["probe.msg", "probe.txt"]);
-    assert_eq!(
-        s.ls(""),
-        ["archive", "failed", "state", "stranger.msg", "stranger.wav", "work"]
-    );
+    assert_eq!(s.ls(""), ["archive", "failed", "state", "stranger.msg", "stranger.wav", "work"]);
     assert_eq!(s.stub.delivered().len(), 1);
 }
 
@@ -723,55 +451,24 @@ fn strays_in_the_spool_folder_are_parked_as_they_are_with_their_reason() {
     std::fs::write(s.spool.join(raw), missed_call("latin1-call")).unwrap();
     std::fs::write(s.spool.join("notes.doc"), "x").unwrap();
     let relay = s.relay();
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            parked: 3,
-            ..PassReport::default()
-        }
-    );
-    assert!(
-        s.stub.attempts().is_empty(),
-        "nothing read through the link or the bad name"
-    );
+    assert_eq!(pass(&relay), PassReport { parked: 3, ..PassReport::default() });
+    assert!(s.stub.attempts().is_empty(), "nothing read through the link or the bad name");
     assert_eq!(s.ls(""), ["archive", "failed", "notes.doc", "state", "work"]);
     let failed = s.spool.join("failed");
-    assert_eq!(
-        std::fs::read_link(failed.join("link.txt")).unwrap(),
-        secret,
-        "moved, not followed"
-    );
+    assert_eq!(std::fs::read_link(failed.join("link.txt")).unwrap(), secret, "moved, not followed");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), missed_call("secret-call"));
-    assert_eq!(
-        std::fs::read_to_string(failed.join("folder.txt/inside.txt")).unwrap(),
-        "x"
-    );
-    let first_line = |name: &str| {
-        std::fs::read_to_string(failed.join(format!("{name}.error.txt")))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    assert_eq!(std::fs::read_to_string(failed.join("folder.txt/inside.txt")).unwrap(), "x");
+    let first_line =
+        |name: &str| std::fs::read_to_string(failed.join(format!("{name}.error.txt"))).unwrap().lines().next().unwrap().to_owned();
     assert_eq!(
         first_line("link.txt"),
-        format!(
-            "reason: a symbolic link (to `{}`), not a header file: links are never followed",
-            secret.display()
-        )
+        format!("reason: a symbolic link (to `{}`), not a header file: links are never followed", secret.display())
     );
     assert_eq!(first_line("folder.txt"), "reason: a folder, not a header file");
     let safe = crate::spool::names::safe(raw, crate::spool::names::NAME_MAX);
     assert!(safe.starts_with("caf_~") && safe.ends_with(".txt"), "{safe}");
-    assert_eq!(
-        first_line(&safe),
-        "reason: the file name is not UTF-8 (its bytes: `caf\\xe9.txt`)"
-    );
-    assert_eq!(
-        std::fs::read_to_string(failed.join(&safe)).unwrap(),
-        missed_call("latin1-call")
-    );
+    assert_eq!(first_line(&safe), "reason: the file name is not UTF-8 (its bytes: `caf\\xe9.txt`)");
+    assert_eq!(std::fs::read_to_string(failed.join(&safe)).unwrap(), missed_call("latin1-call"));
     assert_eq!(pass(&relay), PassReport::default(), "the other file is left alone");
 }
 
@@ -781,45 +478,24 @@ fn a_header_swapped_for_a_link_after_the_listing_is_parked_unread() {
     let secret = s.spool.parent().unwrap().join("secret.txt");
     std::fs::write(&secret, missed_call("secret-call")).unwrap();
     std::fs::write(s.spool.join("swap.txt"), missed_call("swap-call")).unwrap();
-    let listed = crate::spool::entry::entries(&s.spool)
-        .unwrap()
-        .find(|e| e.path.ends_with("swap.txt"))
-        .unwrap();
+    let listed = crate::spool::entry::entries(&s.spool).unwrap().find(|e| e.path.ends_with("swap.txt")).unwrap();
     assert_eq!(listed.kind, EntryKind::Header);
     std::fs::remove_file(s.spool.join("swap.txt")).unwrap();
     std::os::unix::fs::symlink(&secret, s.spool.join("swap.txt")).unwrap();
     let relay = s.relay();
-    let outcome = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(item::process(relay.shared.clone(), item::Source::Incoming(listed)))
-        .unwrap();
-    assert_eq!(
-        outcome,
-        ItemOutcome::Parked {
-            reason: "a symbolic link, not a header file: links are never followed".into()
-        }
-    );
+    let outcome =
+        tokio::runtime::Runtime::new().unwrap().block_on(item::process(relay.shared.clone(), item::Source::Incoming(listed))).unwrap();
+    assert_eq!(outcome, ItemOutcome::Parked { reason: "a symbolic link, not a header file: links are never followed".into() });
     assert!(s.stub.attempts().is_empty());
-    assert!(
-        std::fs::symlink_metadata(s.spool.join("failed/swap.txt"))
-            .unwrap()
-            .is_symlink()
-    );
+    assert!(std::fs::symlink_metadata(s.spool.join("failed/swap.txt")).unwrap().is_symlink());
 }
 
 #[test]
 fn a_crash_between_archiving_and_the_done_record_leaves_no_open_item() {
     let s = Setup::new(&[], vec![]);
-    let attempt = State::Attempt {
-        attempt: 1,
-        call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(),
-        message_id: "<m>".into(),
-        resend: false,
-    };
-    let sent = State::Sent {
-        queue_id: Some("Q1".into()),
-        reply: "250 ok".into(),
-    };
+    let attempt =
+        State::Attempt { attempt: 1, call_id: "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7".into(), message_id: "<m>".into(), resend: false };
+    let sent = State::Sent { queue_id: Some("Q1".into()), reply: "250 ok".into() };
     let id = crashed_item(&s, "mc-legacy-blog-shape.txt", vec![attempt, sent]);
     // Archived, then killed before `done` reached the journal.
     std::fs::create_dir_all(s.spool.join("archive")).unwrap();
@@ -843,12 +519,7 @@ struct GaugeProbe {
 impl crate::deliver::Deliver for GaugeProbe {
     fn deliver<'a>(&'a self, _: &'a crate::deliver::Outgoing) -> crate::deliver::DeliverFuture<'a> {
         let text = self.metrics.get().unwrap().render();
-        let gauge = text
-            .lines()
-            .find_map(|l| l.strip_prefix("callnote_relay_open_items "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let gauge = text.lines().find_map(|l| l.strip_prefix("callnote_relay_open_items ")).unwrap().parse().unwrap();
         self.seen.lock().unwrap().push(gauge);
         Box::pin(async {
             Ok(crate::deliver::Receipt {
@@ -873,10 +544,7 @@ fn the_open_items_gauge_counts_items_in_flight() {
     for n in 0..6 {
         std::fs::write(s.spool.join(format!("m{n}.txt")), missed_call(&format!("gauge-{n}"))).unwrap();
     }
-    let probe = Arc::new(GaugeProbe {
-        metrics: std::sync::OnceLock::new(),
-        seen: Mutex::default(),
-    });
+    let probe = Arc::new(GaugeProbe { metrics: std::sync::OnceLock::new(), seen: Mutex::default() });
     let relay = relay_with(&s, probe.clone());
     probe.metrics.set(relay.metrics()).unwrap();
     assert_eq!(pass(&relay).delivered, 6);
@@ -891,23 +559,9 @@ fn tap_mode_reports_a_stray_once_and_leaves_it() {
     let s = Setup::new(&[], vec![]);
     std::os::unix::fs::symlink("/etc/hostname", s.spool.join("link.txt")).unwrap();
     let relay = tap_relay(&s);
-    assert_eq!(
-        pass(&relay),
-        PassReport {
-            parked: 1,
-            ..PassReport::default()
-        }
-    );
+    assert_eq!(pass(&relay), PassReport { parked: 1, ..PassReport::default() });
     assert_eq!(pass(&relay), PassReport::default(), "reported once");
-    assert!(
-        std::fs::symlink_metadata(s.spool.join("link.txt"))
-            .unwrap()
-            .is_symlink()
-    );
-    let report =
-        std::fs::read_to_string(s.spool.parent().unwrap().join("tap-state/failed/link.txt.error.txt")).unwrap();
-    assert!(
-        report.starts_with("reason: a symbolic link (to `/etc/hostname`), not a header file"),
-        "{report}"
-    );
+    assert!(std::fs::symlink_metadata(s.spool.join("link.txt")).unwrap().is_symlink());
+    let report = std::fs::read_to_string(s.spool.parent().unwrap().join("tap-state/failed/link.txt.error.txt")).unwrap();
+    assert!(report.starts_with("reason: a symbolic link (to `/etc/hostname`), not a header file"), "{report}");
 }

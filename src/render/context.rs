@@ -43,7 +43,8 @@ impl Words {
 
 /// The whole context as JSON: the event, then the extras at the top level.
 pub fn to_json(event: &Event, extras: &Extras) -> Result<Value, RenderError> {
-    let mut value = serde_json::to_value(event).map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })?;
+    let mut value =
+        serde_json::to_value(event).map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })?;
     if let Value::Object(map) = &mut value {
         map.insert("locale".into(), Value::String(extras.locale.clone()));
         map.insert("lang".into(), Value::String(extras.lang.clone()));
@@ -56,7 +57,8 @@ pub fn to_json(event: &Event, extras: &Extras) -> Result<Value, RenderError> {
 /// The Tera context for `event`: the same content as [`to_json`], built without the JSON
 /// detour (the event serializes straight into Tera values; the word table is shared).
 pub fn build(event: &Event, extras: &Extras) -> Result<tera::Context, RenderError> {
-    let mut context = tera::Context::from_serialize(event).map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })?;
+    let mut context = tera::Context::from_serialize(event)
+        .map_err(|e| RenderError::Context { call_id: event.call_id.clone(), message: e.to_string() })?;
     context.insert("locale", &extras.locale);
     context.insert("lang", &extras.lang);
     context.insert("timezone", &extras.timezone);
@@ -114,9 +116,22 @@ mod tests {
             "list": ["a", "b"]
         });
         let paths: Vec<String> = variable_paths(&ctx).into_iter().collect();
-        assert_eq!(paths, [
-            "caller", "caller.candidates", "caller.candidates[].label", "caller.candidates[].mail",
-            "caller.person", "caller.person.attributes", "caller.person.title", "fields", "kind", "list", "t", "target",
-        ]);
+        assert_eq!(
+            paths,
+            [
+                "caller",
+                "caller.candidates",
+                "caller.candidates[].label",
+                "caller.candidates[].mail",
+                "caller.person",
+                "caller.person.attributes",
+                "caller.person.title",
+                "fields",
+                "kind",
+                "list",
+                "t",
+                "target",
+            ]
+        );
     }
 }

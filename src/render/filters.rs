@@ -211,12 +211,8 @@ fn duration(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String>
 fn datetime(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
     let style = style("datetime", &kwargs, &[("long", DateStyle::Long), ("short", DateStyle::Short), ("time", DateStyle::Time)])?;
     let Some(value) = defined("datetime", &value)? else { return Ok(String::new()) };
-    let text = value
-        .as_str()
-        .ok_or_else(|| tera::Error::message(format!("datetime: expected an RFC 3339 time, got {}", value.name())))?;
-    let at: jiff::Timestamp = text
-        .parse()
-        .map_err(|e| tera::Error::message(format!("datetime: `{text}` is not an RFC 3339 time: {e}")))?;
+    let text = value.as_str().ok_or_else(|| tera::Error::message(format!("datetime: expected an RFC 3339 time, got {}", value.name())))?;
+    let at: jiff::Timestamp = text.parse().map_err(|e| tera::Error::message(format!("datetime: `{text}` is not an RFC 3339 time: {e}")))?;
     Ok(with_env(|env| format::datetime(at, &env.timezone, &env.reader, style)))
 }
 
@@ -243,8 +239,11 @@ mod tests {
 
     #[test]
     fn phone_shows_number_extension_or_sip() {
-        let number = party("number", serde_json::json!({"raw": "+12895550147", "e164": "+12895550147",
-            "national": "(289) 555-0147", "international": "+1 289-555-0147"}));
+        let number = party(
+            "number",
+            serde_json::json!({"raw": "+12895550147", "e164": "+12895550147",
+            "national": "(289) 555-0147", "international": "+1 289-555-0147"}),
+        );
         let ctx = serde_json::json!({"p": number});
         assert_eq!(render("{{ p | phone }}", ctx.clone()).unwrap(), "+1 289-555-0147");
         assert_eq!(render("{{ p | phone(style='national') }}", ctx.clone()).unwrap(), "(289) 555-0147");
@@ -267,8 +266,10 @@ mod tests {
     #[test]
     fn phone_uri_cannot_smuggle_markup_or_schemes() {
         let ctx = serde_json::json!({"p": party("number", serde_json::json!({"raw": "javascript:alert(1)\"><b>"}))});
-        assert_eq!(render("<a href=\"{{ p | phone_uri }}\">{{ p | phone }}</a>", ctx).unwrap(),
-            "<a href=\"tel:1\">javascript:alert(1)&quot;&gt;&lt;b&gt;</a>");
+        assert_eq!(
+            render("<a href=\"{{ p | phone_uri }}\">{{ p | phone }}</a>", ctx).unwrap(),
+            "<a href=\"tel:1\">javascript:alert(1)&quot;&gt;&lt;b&gt;</a>"
+        );
     }
 
     #[test]

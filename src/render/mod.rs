@@ -141,7 +141,12 @@ impl Templates {
 
     /// Renders the three parts ([`PARTS`] order) separately, so that each one's problem is
     /// seen (`check`); the outer error is a context that cannot be built.
-    pub(crate) fn render_each(&self, event: &Event, settings: &RenderSettings, lang: &str) -> Result<[Result<String, RenderError>; 3], RenderError> {
+    pub(crate) fn render_each(
+        &self,
+        event: &Event,
+        settings: &RenderSettings,
+        lang: &str,
+    ) -> Result<[Result<String, RenderError>; 3], RenderError> {
         let (extras, env) = self.extras(event, settings, lang);
         let context = context::build(event, &extras)?;
         let _reader = filters::enter(env);
@@ -169,10 +174,7 @@ impl Templates {
         let region = crate::phone::region_of_culture(&culture)
             .or_else(|| crate::phone::region_of_culture(&settings.default_locale))
             .map(str::to_owned);
-        let env = filters::FilterEnv {
-            reader: format::Reader { language: locale::language(lang), region },
-            timezone: tz.clone(),
-        };
+        let env = filters::FilterEnv { reader: format::Reader { language: locale::language(lang), region }, timezone: tz.clone() };
         (Extras { locale: culture, lang: lang.to_owned(), timezone, t }, env)
     }
 
@@ -204,13 +206,7 @@ impl Templates {
 
 /// The recipient's culture when it is a valid name, else the configured default.
 fn culture_of(event: &Event, settings: &RenderSettings) -> String {
-    event
-        .recipient
-        .culture
-        .as_deref()
-        .filter(|c| locale::is_valid_culture(c))
-        .unwrap_or(&settings.default_locale)
-        .to_owned()
+    event.recipient.culture.as_deref().filter(|c| locale::is_valid_culture(c)).unwrap_or(&settings.default_locale).to_owned()
 }
 
 /// Lays `over`'s keys onto `base`, recursing into tables.

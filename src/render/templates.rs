@@ -101,8 +101,7 @@ const ENGINE_FAILURE: &str = "the template engine failed on this template";
 
 /// Runs a Tera call, turning a panic inside Tera into an error.
 pub fn guarded<T>(f: impl FnOnce() -> tera::TeraResult<T>) -> tera::TeraResult<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(tera::Error::message(ENGINE_FAILURE)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(tera::Error::message(ENGINE_FAILURE)))
 }
 
 /// Loads `files`; every problem found is returned beside the (possibly partial) set.
@@ -123,7 +122,8 @@ pub fn load(files: Sources) -> (Loaded, Vec<TemplateProblem>) {
                     }
                     Err(p) => problems.push(p),
                 },
-                _ => problems.push(TemplateProblem::file(name, "word files are named after a culture, like `_i18n/fr.toml` or `_i18n/fr-CA.toml`")),
+                _ => problems
+                    .push(TemplateProblem::file(name, "word files are named after a culture, like `_i18n/fr.toml` or `_i18n/fr-CA.toml`")),
             },
             _ if is_toml => problems.push(TemplateProblem::file(name, "word files (.toml) belong in `_i18n/`")),
             [first, ..] if first.starts_with('_') || parts.len() == 1 => {
@@ -138,7 +138,10 @@ pub fn load(files: Sources) -> (Loaded, Vec<TemplateProblem>) {
                 None => problems.push(unknown_kind(name, kind)),
             },
             [kind, ..] if Kind::from_name(kind).is_some() => {
-                problems.push(TemplateProblem::file(name, format!("a kind folder holds one folder per locale: `{kind}/<locale>/{}`", PARTS.join("|"))));
+                problems.push(TemplateProblem::file(
+                    name,
+                    format!("a kind folder holds one folder per locale: `{kind}/<locale>/{}`", PARTS.join("|")),
+                ));
             }
             [kind, ..] => problems.push(unknown_kind(name, kind)),
             [] => {}
@@ -167,7 +170,10 @@ fn unknown_kind(name: &str, kind: &str) -> TemplateProblem {
     let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
     TemplateProblem::file(
         name,
-        format!("unknown kind folder `{kind}` (expected one of {}; shared files go in folders whose name starts with `_`)", kinds.join(", ")),
+        format!(
+            "unknown kind folder `{kind}` (expected one of {}; shared files go in folders whose name starts with `_`)",
+            kinds.join(", ")
+        ),
     )
 }
 
@@ -241,10 +247,13 @@ mod tests {
             ("fax/en/body.txt", "ok"),
             ("fax/en/body.html", "ok"),
         ]));
-        assert_eq!(shown(&problems), [
-            "fax/en/subject.txt:1:11: found `%}` but expected one of: integer, float, string, bool, ident, `-`, `not`, `<`, `{`, `[` or `(`",
-            "_layouts/body.txt:1:13: unknown filter `nope`",
-        ]);
+        assert_eq!(
+            shown(&problems),
+            [
+                "fax/en/subject.txt:1:11: found `%}` but expected one of: integer, float, string, bool, ident, `-`, `not`, `<`, `{`, `[` or `(`",
+                "_layouts/body.txt:1:13: unknown filter `nope`",
+            ]
+        );
         assert!(loaded.tera.contains_template("missed_call/en/subject.txt"));
         assert!(!loaded.tera.contains_template("missed_call/en/body.txt"));
         assert!(loaded.folders.is_empty(), "{:?}", loaded.folders);
@@ -263,15 +272,18 @@ mod tests {
             ("_partials/x.toml", "a = 'b'"),
             ("_i18n/de.toml", "a = 'b'\n[labels]\nwork = 'Büro'"),
         ]));
-        assert_eq!(shown(&problems), [
-            "_i18n/it.toml:1:7: invalid TOML: invalid literal string, expected `'`",
-            "_i18n/italiano.toml:1:1: word files are named after a culture, like `_i18n/fr.toml` or `_i18n/fr-CA.toml`",
-            "_partials/x.toml:1:1: word files (.toml) belong in `_i18n/`",
-            "fax/subject.txt:1:1: a kind folder holds one folder per locale: `fax/<locale>/subject.txt|body.txt|body.html`",
-            "fax/xx-INVALID/subject.txt:1:1: `xx-INVALID` is not a culture name like `fr` or `fr-CA`",
-            "missed-call/en/subject.txt:1:1: unknown kind folder `missed-call` (expected one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax; shared files go in folders whose name starts with `_`)",
-            "voicemail/it/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html",
-        ]);
+        assert_eq!(
+            shown(&problems),
+            [
+                "_i18n/it.toml:1:7: invalid TOML: invalid literal string, expected `'`",
+                "_i18n/italiano.toml:1:1: word files are named after a culture, like `_i18n/fr.toml` or `_i18n/fr-CA.toml`",
+                "_partials/x.toml:1:1: word files (.toml) belong in `_i18n/`",
+                "fax/subject.txt:1:1: a kind folder holds one folder per locale: `fax/<locale>/subject.txt|body.txt|body.html`",
+                "fax/xx-INVALID/subject.txt:1:1: `xx-INVALID` is not a culture name like `fr` or `fr-CA`",
+                "missed-call/en/subject.txt:1:1: unknown kind folder `missed-call` (expected one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax; shared files go in folders whose name starts with `_`)",
+                "voicemail/it/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html",
+            ]
+        );
         assert_eq!(loaded.strings["de"], serde_json::json!({"a": "b", "labels": {"work": "Büro"}}));
     }
 

@@ -27,51 +27,131 @@ pub fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
     match language {
         "fr" => [
             (
-                Someone { name: "Élodie Marchand", given: "Élodie", surname: "Marchand", mail: "elodie.marchand@contoso.com", title: "Responsable des achats", department: "Achats", office: "Paris – La Défense" },
+                Someone {
+                    name: "Élodie Marchand",
+                    given: "Élodie",
+                    surname: "Marchand",
+                    mail: "elodie.marchand@contoso.com",
+                    title: "Responsable des achats",
+                    department: "Achats",
+                    office: "Paris – La Défense",
+                },
                 Number { e164: "+33199001234", national: "01 99 00 12 34", international: "+33 1 99 00 12 34" },
             ),
             (
-                Someone { name: "Amélie Dubois", given: "Amélie", surname: "Dubois", mail: "amelie.dubois@contoso.com", title: "Chargée de clientèle", department: "Ventes", office: "Lyon" },
+                Someone {
+                    name: "Amélie Dubois",
+                    given: "Amélie",
+                    surname: "Dubois",
+                    mail: "amelie.dubois@contoso.com",
+                    title: "Chargée de clientèle",
+                    department: "Ventes",
+                    office: "Lyon",
+                },
                 Number { e164: "+33612345678", national: "06 12 34 56 78", international: "+33 6 12 34 56 78" },
             ),
         ],
         "de" => [
             (
-                Someone { name: "Lukas Brunner", given: "Lukas", surname: "Brunner", mail: "lukas.brunner@contoso.com", title: "Leiter Einkauf", department: "Einkauf", office: "Zürich" },
+                Someone {
+                    name: "Lukas Brunner",
+                    given: "Lukas",
+                    surname: "Brunner",
+                    mail: "lukas.brunner@contoso.com",
+                    title: "Leiter Einkauf",
+                    department: "Einkauf",
+                    office: "Zürich",
+                },
                 Number { e164: "+41445550178", national: "044 555 01 78", international: "+41 44 555 01 78" },
             ),
             (
-                Someone { name: "Anneliese Vogt", given: "Anneliese", surname: "Vogt", mail: "anneliese.vogt@contoso.com", title: "Außendienst", department: "Vertrieb", office: "Berlin" },
+                Someone {
+                    name: "Anneliese Vogt",
+                    given: "Anneliese",
+                    surname: "Vogt",
+                    mail: "anneliese.vogt@contoso.com",
+                    title: "Außendienst",
+                    department: "Vertrieb",
+                    office: "Berlin",
+                },
                 Number { e164: "+4915123456789", national: "01512 3456789", international: "+49 1512 3456789" },
             ),
         ],
         "es" => [
             (
-                Someone { name: "José Ángel Peña", given: "José Ángel", surname: "Peña", mail: "jose.pena@contoso.com", title: "Jefe de compras", department: "Compras", office: "Madrid" },
+                Someone {
+                    name: "José Ángel Peña",
+                    given: "José Ángel",
+                    surname: "Peña",
+                    mail: "jose.pena@contoso.com",
+                    title: "Jefe de compras",
+                    department: "Compras",
+                    office: "Madrid",
+                },
                 Number { e164: "+34915550123", national: "915 55 01 23", international: "+34 915 55 01 23" },
             ),
             (
-                Someone { name: "Lucía Fernández", given: "Lucía", surname: "Fernández", mail: "lucia.fernandez@contoso.com", title: "Gestora de cuentas", department: "Ventas", office: "Sevilla" },
+                Someone {
+                    name: "Lucía Fernández",
+                    given: "Lucía",
+                    surname: "Fernández",
+                    mail: "lucia.fernandez@contoso.com",
+                    title: "Gestora de cuentas",
+                    department: "Ventas",
+                    office: "Sevilla",
+                },
                 Number { e164: "+34612345678", national: "612 34 56 78", international: "+34 612 34 56 78" },
             ),
         ],
         "ja" => [
             (
-                Someone { name: "佐藤 花子", given: "花子", surname: "佐藤", mail: "hanako.sato@contoso.com", title: "購買部長", department: "購買部", office: "東京本社" },
+                Someone {
+                    name: "佐藤 花子",
+                    given: "花子",
+                    surname: "佐藤",
+                    mail: "hanako.sato@contoso.com",
+                    title: "購買部長",
+                    department: "購買部",
+                    office: "東京本社",
+                },
                 Number { e164: "+81355550123", national: "03-5555-0123", international: "+81 3-5555-0123" },
             ),
             (
-                Someone { name: "鈴木 一郎", given: "一郎", surname: "鈴木", mail: "ichiro.suzuki@contoso.com", title: "営業担当", department: "営業部", office: "大阪支店" },
+                Someone {
+                    name: "鈴木 一郎",
+                    given: "一郎",
+                    surname: "鈴木",
+                    mail: "ichiro.suzuki@contoso.com",
+                    title: "営業担当",
+                    department: "営業部",
+                    office: "大阪支店",
+                },
                 Number { e164: "+819012345678", national: "090-1234-5678", international: "+81 90-1234-5678" },
             ),
         ],
         _ => [
             (
-                Someone { name: "Mateo García Núñez", given: "Mateo", surname: "García Núñez", mail: "mateo.garcia@contoso.com", title: "Account Executive", department: "Sales", office: "Redmond B2" },
+                Someone {
+                    name: "Mateo García Núñez",
+                    given: "Mateo",
+                    surname: "García Núñez",
+                    mail: "mateo.garcia@contoso.com",
+                    title: "Account Executive",
+                    department: "Sales",
+                    office: "Redmond B2",
+                },
                 Number { e164: "+14255550110", national: "(425) 555-0110", international: "+1 425-555-0110" },
             ),
             (
-                Someone { name: "Priya Raman", given: "Priya", surname: "Raman", mail: "priya.raman@contoso.com", title: "Product Manager", department: "Product", office: "Toronto" },
+                Someone {
+                    name: "Priya Raman",
+                    given: "Priya",
+                    surname: "Raman",
+                    mail: "priya.raman@contoso.com",
+                    title: "Product Manager",
+                    department: "Product",
+                    office: "Toronto",
+                },
                 Number { e164: "+12895550147", national: "(289) 555-0147", international: "+1 289-555-0147" },
             ),
         ],
@@ -175,7 +255,15 @@ pub fn unresolved() -> Party {
 
 /// An internal Lync caller, known by SIP address.
 pub fn sip_caller() -> Party {
-    let kwame = Someone { name: "Kwame Mensah", given: "Kwame", surname: "Mensah", mail: "kwame.mensah@contoso.com", title: "Solutions Architect", department: "Consulting", office: "Accra" };
+    let kwame = Someone {
+        name: "Kwame Mensah",
+        given: "Kwame",
+        surname: "Mensah",
+        mail: "kwame.mensah@contoso.com",
+        title: "Solutions Architect",
+        department: "Consulting",
+        office: "Accra",
+    };
     let party = Party {
         raw: Some("kwame.mensah@contoso.com".to_owned()),
         kind: PartyKind::Sip,
@@ -187,26 +275,51 @@ pub fn sip_caller() -> Party {
 
 /// An internal caller known by extension only.
 pub fn extension_caller() -> Party {
-    let siobhan = Someone { name: "Siobhán Ní Bhriain", given: "Siobhán", surname: "Ní Bhriain", mail: "siobhan.nibhriain@contoso.com", title: "Office Manager", department: "Facilities", office: "Dublin" };
-    let party = Party {
-        raw: Some("4567".to_owned()),
-        kind: PartyKind::Extension,
-        extension: Some("4567".to_owned()),
-        ..Party::default()
+    let siobhan = Someone {
+        name: "Siobhán Ní Bhriain",
+        given: "Siobhán",
+        surname: "Ní Bhriain",
+        mail: "siobhan.nibhriain@contoso.com",
+        title: "Office Manager",
+        department: "Facilities",
+        office: "Dublin",
     };
+    let party = Party { raw: Some("4567".to_owned()), kind: PartyKind::Extension, extension: Some("4567".to_owned()), ..Party::default() };
     resolve(party, &siobhan, PhoneLabel::Work, "ipPhone", "4567")
 }
 
 /// Where a forwarded call was answered: a colleague's mobile.
 pub fn forwarding_target() -> Party {
     let n = Number { e164: "+447700900123", national: "07700 900123", international: "+44 7700 900123" };
-    let siobhan = Someone { name: "Siobhán Ní Bhriain", given: "Siobhán", surname: "Ní Bhriain", mail: "siobhan.nibhriain@contoso.com", title: "Office Manager", department: "Facilities", office: "Dublin" };
-    resolve(number("sip:+447700900123@contoso.com;user=phone", &n, CallerStatus::NotLookedUp), &siobhan, PhoneLabel::Mobile, "mobile", "+44 7700 900123")
+    let siobhan = Someone {
+        name: "Siobhán Ní Bhriain",
+        given: "Siobhán",
+        surname: "Ní Bhriain",
+        mail: "siobhan.nibhriain@contoso.com",
+        title: "Office Manager",
+        department: "Facilities",
+        office: "Dublin",
+    };
+    resolve(
+        number("sip:+447700900123@contoso.com;user=phone", &n, CallerStatus::NotLookedUp),
+        &siobhan,
+        PhoneLabel::Mobile,
+        "mobile",
+        "+44 7700 900123",
+    )
 }
 
 /// Who picked up a team call: a colleague known by SIP address.
 pub fn pickup_target() -> Party {
-    let olivia = Someone { name: "Olivia Chen", given: "Olivia", surname: "Chen", mail: "olivia.chen@contoso.com", title: "Team Lead", department: "Customer Care", office: "Redmond B2" };
+    let olivia = Someone {
+        name: "Olivia Chen",
+        given: "Olivia",
+        surname: "Chen",
+        mail: "olivia.chen@contoso.com",
+        title: "Team Lead",
+        department: "Customer Care",
+        office: "Redmond B2",
+    };
     let party = Party {
         raw: Some("sip:olivia.chen@contoso.com".to_owned()),
         kind: PartyKind::Sip,

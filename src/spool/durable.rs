@@ -44,10 +44,7 @@ pub(crate) const TEMP_EXTRA: usize = ".".len() + ".tmp".len();
 /// Writes `bytes` to a temporary name beside `path`, syncs it, renames it over `path` and
 /// syncs the folder.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent(path).join(format!(".{name}.tmp"));
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
@@ -84,10 +81,7 @@ mod tests {
         assert_eq!(std::fs::read(sub.join("a.txt")).unwrap(), b"two");
         remove_dir(&dir.path().join("x")).unwrap();
         remove_dir(&dir.path().join("x")).unwrap();
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -59,14 +59,8 @@ pub fn classify(name: &OsStr, file_type: FileType, path: &Path) -> EntryKind {
         if hidden {
             return EntryKind::InProgress;
         }
-        let what = if name.to_str().is_some() {
-            "has control characters"
-        } else {
-            "is not UTF-8"
-        };
-        return EntryKind::Stray {
-            reason: format!("the file name {what} (its bytes: `{}`)", names::escaped(name)),
-        };
+        let what = if name.to_str().is_some() { "has control characters" } else { "is not UTF-8" };
+        return EntryKind::Stray { reason: format!("the file name {what} (its bytes: `{}`)", names::escaped(name)) };
     };
     if file_type.is_dir() && OWN_FOLDERS.contains(&text) {
         return EntryKind::Own;
@@ -92,9 +86,7 @@ fn what_else(file_type: FileType, path: &Path) -> Option<String> {
         return None;
     }
     Some(if file_type.is_symlink() {
-        let target = std::fs::read_link(path)
-            .map(|t| names::shown(t.as_os_str()))
-            .unwrap_or_else(|_| "?".to_owned());
+        let target = std::fs::read_link(path).map(|t| names::shown(t.as_os_str())).unwrap_or_else(|_| "?".to_owned());
         format!("a symbolic link (to `{target}`), not a header file: links are never followed")
     } else if file_type.is_dir() {
         "a folder, not a header file".to_owned()
@@ -133,33 +125,20 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", d.join("link.txt")).unwrap();
         std::fs::write(d.join(OsStr::from_bytes(b"caf\xe9.txt")), "x").unwrap();
         std::fs::write(d.join("tab\there.txt"), "x").unwrap();
-        let mut got: Vec<(String, EntryKind)> = entries(d)
-            .unwrap()
-            .map(|e| (names::escaped(e.path.file_name().unwrap()), e.kind))
-            .collect();
+        let mut got: Vec<(String, EntryKind)> =
+            entries(d).unwrap().map(|e| (names::escaped(e.path.file_name().unwrap()), e.kind)).collect();
         got.sort_by(|a, b| a.0.cmp(&b.0));
-        let stray = |reason: &str| EntryKind::Stray {
-            reason: reason.to_owned(),
-        };
+        let stray = |reason: &str| EntryKind::Stray { reason: reason.to_owned() };
         assert_eq!(
             got,
             vec![
                 (".b.txt.tmp".to_owned(), EntryKind::InProgress),
                 ("a.txt".to_owned(), EntryKind::Header),
                 ("a.wav".to_owned(), EntryKind::SideFile),
-                (
-                    "caf\\xe9.txt".to_owned(),
-                    stray("the file name is not UTF-8 (its bytes: `caf\\xe9.txt`)")
-                ),
-                (
-                    "link.txt".to_owned(),
-                    stray("a symbolic link (to `/etc/passwd`), not a header file: links are never followed")
-                ),
+                ("caf\\xe9.txt".to_owned(), stray("the file name is not UTF-8 (its bytes: `caf\\xe9.txt`)")),
+                ("link.txt".to_owned(), stray("a symbolic link (to `/etc/passwd`), not a header file: links are never followed")),
                 ("notes.doc".to_owned(), EntryKind::Other),
-                (
-                    "tab\\x09here.txt".to_owned(),
-                    stray("the file name has control characters (its bytes: `tab\\x09here.txt`)")
-                ),
+                ("tab\\x09here.txt".to_owned(), stray("the file name has control characters (its bytes: `tab\\x09here.txt`)")),
                 ("work".to_owned(), EntryKind::Own),
                 ("x.txt".to_owned(), stray("a folder, not a header file")),
             ]

@@ -78,13 +78,7 @@ pub struct ItemStatus {
 
 impl ItemStatus {
     fn new(at: Timestamp, state: State) -> ItemStatus {
-        ItemStatus {
-            name: None,
-            call_id: None,
-            first_at: at,
-            attempts: 0,
-            last: state,
-        }
+        ItemStatus { name: None, call_id: None, first_at: at, attempts: 0, last: state }
     }
 
     /// Applies one record.
@@ -145,28 +139,15 @@ impl Journal {
     }
 
     fn open_plain(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
-        let io = |action: &'static str| {
-            move |source| SpoolError::Io {
-                action,
-                path: path.to_owned(),
-                source,
-            }
-        };
+        let io = |action: &'static str| move |source| SpoolError::Io { action, path: path.to_owned(), source };
         let mut open = HashMap::new();
         let good_len = replay(path, |record| match record.state {
             State::Done => {
                 open.remove(&record.item);
             }
-            state => open
-                .entry(record.item)
-                .or_insert_with(|| ItemStatus::new(record.at, state.clone()))
-                .apply(&state),
+            state => open.entry(record.item).or_insert_with(|| ItemStatus::new(record.at, state.clone())).apply(&state),
         })?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io("cannot open the journal"))?;
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io("cannot open the journal"))?;
         if file.metadata().map_err(io("cannot read the journal"))?.len() > good_len {
             tracing::warn!(journal = %path.display(), "cutting off a record torn by a crash");
             file.set_len(good_len).map_err(io("cannot repair the journal"))?;
@@ -176,11 +157,8 @@ impl Journal {
             super::durable::sync_dir(dir).map_err(io("cannot sync the journal's folder"))?;
         }
         let sync_handle = file.try_clone().map_err(io("cannot open the journal"))?;
-        let journal = Journal {
-            path: path.to_owned(),
-            writer: Mutex::new(Writer { file, written: 0 }),
-            syncer: Mutex::new((sync_handle, 0)),
-        };
+        let journal =
+            Journal { path: path.to_owned(), writer: Mutex::new(Writer { file, written: 0 }), syncer: Mutex::new((sync_handle, 0)) };
         Ok((journal, open))
     }
 
@@ -209,11 +187,7 @@ impl Journal {
     }
 
     fn write(&self, item: &str, at: Timestamp, state: State) -> Result<u64, SpoolError> {
-        let record = Record {
-            at,
-            item: item.to_owned(),
-            state,
-        };
+        let record = Record { at, item: item.to_owned(), state };
         let mut line = serde_json::to_vec(&record).expect("a journal record always serializes");
         line.push(b'\n');
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,11 +202,7 @@ impl Journal {
     }
 
     fn error(&self, source: std::io::Error) -> SpoolError {
-        SpoolError::Io {
-            action: "cannot append to the journal",
-            path: self.path.clone(),
-            source,
-        }
+        SpoolError::Io { action: "cannot append to the journal", path: self.path.clone(), source }
     }
 }
 
@@ -244,21 +214,13 @@ pub const ROTATE_AT: u64 = 64 << 20;
 fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_owned();
-        move |source| SpoolError::Io {
-            action,
-            path: p,
-            source,
-        }
+        move |source| SpoolError::Io { action, path: p, source }
     };
     let mut items: Vec<(&String, &ItemStatus)> = open.iter().collect();
     items.sort_by(|a, b| (a.1.first_at, a.0).cmp(&(b.1.first_at, b.0)));
     let mut text = Vec::new();
     let mut push = |item: &str, at: Timestamp, state: State| {
-        let record = Record {
-            at,
-            item: item.to_owned(),
-            state,
-        };
+        let record = Record { at, item: item.to_owned(), state };
         text.extend(serde_json::to_vec(&record).expect("a journal record always serializes"));
         text.push(b'\n');
     };
@@ -268,16 +230,7 @@ fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolEr
         }
         if s.attempts > 0 && !matches!(s.last, State::Attempt { .. }) {
             let call_id = s.call_id.clone().unwrap_or_default();
-            push(
-                item,
-                s.first_at,
-                State::Attempt {
-                    attempt: s.attempts,
-                    call_id,
-                    message_id: String::new(),
-                    resend: false,
-                },
-            );
+            push(item, s.first_at, State::Attempt { attempt: s.attempts, call_id, message_id: String::new(), resend: false });
         }
         push(item, s.first_at, s.last.clone());
     }
@@ -297,11 +250,7 @@ pub fn replay(path: &Path, mut each: impl FnMut(Record)) -> Result<u64, SpoolErr
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(source) => {
-            return Err(SpoolError::Io {
-                action: "cannot read the journal",
-                path: path.to_owned(),
-                source,
-            });
+            return Err(SpoolError::Io { action: "cannot read the journal", path: path.to_owned(), source });
         }
     };
     let mut reader = BufReader::new(file);
@@ -345,39 +294,16 @@ mod tests {
             assert!(open.is_empty());
             j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
             j.append("b", t(1), State::Claimed { name: "b.txt".into() }).unwrap();
-            let attempt = State::Attempt {
-                attempt: 1,
-                call_id: "c-a".into(),
-                message_id: "<m@x>".into(),
-                resend: false,
-            };
+            let attempt = State::Attempt { attempt: 1, call_id: "c-a".into(), message_id: "<m@x>".into(), resend: false };
             j.append("a", t(2), attempt).unwrap();
-            j.append(
-                "b",
-                t(3),
-                State::Sent {
-                    queue_id: Some("Q1".into()),
-                    reply: "250 ok".into(),
-                },
-            )
-            .unwrap();
+            j.append("b", t(3), State::Sent { queue_id: Some("Q1".into()), reply: "250 ok".into() }).unwrap();
             j.append("b", t(4), State::Done).unwrap();
         }
         let (_, open) = Journal::open(&path).unwrap();
         assert_eq!(open.len(), 1);
         let a = &open["a"];
-        assert_eq!(
-            (a.name.as_deref(), a.call_id.as_deref(), a.first_at, a.attempts),
-            (Some("a.txt"), Some("c-a"), t(0), 1)
-        );
-        assert!(matches!(
-            a.last,
-            State::Attempt {
-                attempt: 1,
-                resend: false,
-                ..
-            }
-        ));
+        assert_eq!((a.name.as_deref(), a.call_id.as_deref(), a.first_at, a.attempts), (Some("a.txt"), Some("c-a"), t(0), 1));
+        assert!(matches!(a.last, State::Attempt { attempt: 1, resend: false, .. }));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.lines().nth(2).unwrap(),
@@ -415,8 +341,7 @@ mod tests {
                 scope.spawn(move || {
                     for n in 0..25 {
                         let item = format!("t{thread}-{n}");
-                        j.append_unsynced(&item, t(n), State::Claimed { name: item.clone() })
-                            .unwrap();
+                        j.append_unsynced(&item, t(n), State::Claimed { name: item.clone() }).unwrap();
                         j.append(&item, t(n), State::Failed { reason: "r".into() }).unwrap();
                     }
                 });
@@ -437,37 +362,15 @@ mod tests {
         {
             let (j, _) = Journal::open(&path).unwrap();
             j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
-            let attempt = State::Attempt {
-                attempt: 2,
-                call_id: "c-a".into(),
-                message_id: "<m>".into(),
-                resend: false,
-            };
+            let attempt = State::Attempt { attempt: 2, call_id: "c-a".into(), message_id: "<m>".into(), resend: false };
             j.append("a", t(1), attempt).unwrap();
-            j.append(
-                "a",
-                t(2),
-                State::Deferred {
-                    attempt: 2,
-                    reason: "451".into(),
-                    next_at: t(99),
-                },
-            )
-            .unwrap();
+            j.append("a", t(2), State::Deferred { attempt: 2, reason: "451".into(), next_at: t(99) }).unwrap();
             for n in 0..20 {
                 let item = format!("done{n}");
-                j.append(
-                    &item,
-                    t(3),
-                    State::Claimed {
-                        name: format!("{item}.txt"),
-                    },
-                )
-                .unwrap();
+                j.append(&item, t(3), State::Claimed { name: format!("{item}.txt") }).unwrap();
                 j.append(&item, t(4), State::Done).unwrap();
             }
-            j.append("k/call", t(5), State::Failed { reason: "550".into() })
-                .unwrap();
+            j.append("k/call", t(5), State::Failed { reason: "550".into() }).unwrap();
         }
         let whole = std::fs::read(&path).unwrap();
         let (_, before) = Journal::open(&path).unwrap();
@@ -475,11 +378,7 @@ mod tests {
         assert_eq!(after, before);
         assert_eq!(after["a"].attempts, 2);
         assert_eq!(after["a"].first_at, t(0));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap().lines().count(),
-            4,
-            "claimed + attempt + deferred, failed"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 4, "claimed + attempt + deferred, failed");
         let archived: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -499,11 +398,7 @@ mod tests {
     fn a_damaged_middle_record_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        std::fs::write(
-            &path,
-            "garbage\n{\"at\":\"2027-01-15T08:00:00Z\",\"item\":\"x\",\"state\":\"failed\",\"reason\":\"r\"}\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "garbage\n{\"at\":\"2027-01-15T08:00:00Z\",\"item\":\"x\",\"state\":\"failed\",\"reason\":\"r\"}\n").unwrap();
         let (_, open) = Journal::open(&path).unwrap();
         assert_eq!(open["x"].last, State::Failed { reason: "r".into() });
     }

@@ -25,8 +25,7 @@ fn extension(name: &str) -> Option<&str> {
 /// Whether a file name in the spool folder is a header the relay should take: `*.txt` or
 /// `*.xml`, not starting with `.` (a producer's file in progress).
 pub fn is_header_name(name: &str) -> bool {
-    !name.starts_with('.')
-        && extension(name).is_some_and(|ext| ext.eq_ignore_ascii_case("txt") || ext.eq_ignore_ascii_case("xml"))
+    !name.starts_with('.') && extension(name).is_some_and(|ext| ext.eq_ignore_ascii_case("txt") || ext.eq_ignore_ascii_case("xml"))
 }
 
 /// Whether `name` can be a side file: a plain name (no separator, not hidden) ending in
@@ -62,13 +61,7 @@ pub fn safe(raw: &OsStr, max: usize) -> String {
             let bytes = raw.as_encoded_bytes();
             let printable: String = String::from_utf8_lossy(bytes)
                 .chars()
-                .map(|c| {
-                    if c.is_control() || c == char::REPLACEMENT_CHARACTER {
-                        '_'
-                    } else {
-                        c
-                    }
-                })
+                .map(|c| if c.is_control() || c == char::REPLACEMENT_CHARACTER { '_' } else { c })
                 .collect();
             shortened(&printable, bytes, max)
         }
@@ -143,10 +136,7 @@ mod tests {
         let b = bounded(&long, 100);
         assert!(b.len() <= 100 && b.ends_with(".txt") && b.starts_with("éé"), "{b}");
         assert_eq!(b.matches('~').count(), 1);
-        assert_ne!(
-            bounded(&format!("{}x.txt", "a".repeat(300)), 100),
-            bounded(&format!("{}y.txt", "a".repeat(300)), 100)
-        );
+        assert_ne!(bounded(&format!("{}x.txt", "a".repeat(300)), 100), bounded(&format!("{}y.txt", "a".repeat(300)), 100));
         assert_eq!(bounded(&long, 100), b, "stable");
         let no_ext = "z".repeat(300);
         assert_eq!(bounded(&no_ext, 40).len(), 40);
@@ -161,9 +151,6 @@ mod tests {
         assert_eq!(shown(raw), "caf\\xe9\\x01.txt");
         assert_eq!(shown(OsStr::new("résumé.txt")), "résumé.txt");
         assert_eq!(safe(OsStr::new("plain.txt"), NAME_MAX), "plain.txt");
-        assert_ne!(
-            safe(OsStr::from_bytes(b"\xff.txt"), 255),
-            safe(OsStr::from_bytes(b"\xfe.txt"), 255)
-        );
+        assert_ne!(safe(OsStr::from_bytes(b"\xff.txt"), 255), safe(OsStr::from_bytes(b"\xfe.txt"), 255));
     }
 }

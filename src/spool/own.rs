@@ -70,11 +70,7 @@ pub fn actionable(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use
 }
 
 pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
+    move |source| SpoolError::Io { action, path: path.to_owned(), source }
 }
 
 impl OwnSpool {
@@ -128,12 +124,8 @@ impl OwnSpool {
 
     /// A new item id for the header `name`: unique, and short enough for a folder name.
     fn new_id(&self, name: &str) -> String {
-        let unique = format!(
-            "{:x}{:x}{:x}",
-            jiff::Timestamp::now().as_microsecond(),
-            std::process::id(),
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
+        let unique =
+            format!("{:x}{:x}{:x}", jiff::Timestamp::now().as_microsecond(), std::process::id(), self.seq.fetch_add(1, Ordering::Relaxed));
         names::bounded(&format!("{unique}_{name}"), NAME_MAX)
     }
 
@@ -267,10 +259,8 @@ fn header_in(dir: &Path, id: &str) -> Option<String> {
     {
         return Some(name.to_owned());
     }
-    let mut headers = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| is_header_name(n) && regular(n));
+    let mut headers =
+        std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| is_header_name(n) && regular(n));
     let first = headers.next()?;
     headers.next().is_none().then_some(first)
 }
@@ -280,10 +270,7 @@ mod tests {
     use super::*;
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }
@@ -296,11 +283,7 @@ mod tests {
         std::fs::write(root.join("a.txt"), "A").unwrap();
         std::fs::write(root.join("a.wav"), "W").unwrap();
         std::fs::write(root.join("b.txt"), "B").unwrap();
-        let mut incoming: Vec<_> = spool
-            .incoming()
-            .unwrap()
-            .map(|p| p.path.file_name().unwrap().to_owned())
-            .collect();
+        let mut incoming: Vec<_> = spool.incoming().unwrap().map(|p| p.path.file_name().unwrap().to_owned()).collect();
         incoming.sort();
         assert_eq!(incoming, ["a.txt", "b.txt"]);
 
@@ -319,10 +302,7 @@ mod tests {
         assert_eq!(names(&root.join("archive").join(&a.id)), ["a.txt", "a.wav"]);
         let parked = spool.park(&b, "reason: bad\n").unwrap();
         assert_eq!(parked, root.join("failed/b.txt"));
-        assert_eq!(
-            std::fs::read_to_string(root.join("failed/b.txt.error.txt")).unwrap(),
-            "reason: bad\n"
-        );
+        assert_eq!(std::fs::read_to_string(root.join("failed/b.txt.error.txt")).unwrap(), "reason: bad\n");
         assert_eq!(names(&root.join("work")), Vec::<String>::new());
         assert_eq!(names(root), ["archive", "failed", "work"]);
 
@@ -331,10 +311,7 @@ mod tests {
         let b2 = spool.claim(&root.join("b.txt")).unwrap().unwrap();
         let parked = spool.park(&b2, "again\n").unwrap();
         assert_eq!(parked, root.join("failed").join(&b2.id).join("b.txt"));
-        assert_eq!(
-            std::fs::read_to_string(root.join("failed").join(&b2.id).join("b.txt.error.txt")).unwrap(),
-            "again\n"
-        );
+        assert_eq!(std::fs::read_to_string(root.join("failed").join(&b2.id).join("b.txt.error.txt")).unwrap(), "again\n");
     }
 
     #[test]

@@ -24,13 +24,7 @@ pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolErro
         }
         state => open
             .entry(r.item)
-            .or_insert_with(|| ItemStatus {
-                name: None,
-                call_id: None,
-                first_at: r.at,
-                attempts: 0,
-                last: state.clone(),
-            })
+            .or_insert_with(|| ItemStatus { name: None, call_id: None, first_at: r.at, attempts: 0, last: state.clone() })
             .apply(&state),
     })?;
     let mut items: Vec<_> = open.into_iter().collect();
@@ -56,9 +50,7 @@ pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError>
     let mut items = HashSet::new();
     for file in &files {
         replay(file, |r| {
-            if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id)
-                || r.item.ends_with(&format!("/{call_id}"))
-            {
+            if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id) || r.item.ends_with(&format!("/{call_id}")) {
                 items.insert(r.item);
             }
         })?;
@@ -106,10 +98,7 @@ fn reports_in(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) -> Resu
         };
         if let Some(parked) = name.strip_suffix(".error.txt") {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            out.push((
-                format!("{prefix}{parked}"),
-                text.lines().next().unwrap_or("").to_owned(),
-            ));
+            out.push((format!("{prefix}{parked}"), text.lines().next().unwrap_or("").to_owned()));
         }
     }
     Ok(())
@@ -137,10 +126,7 @@ pub fn waiting(root: &Path) -> Result<Vec<Waiting>, SpoolError> {
                 EntryKind::SideFile => ("waiting", "side file: waits for the header that names it".to_owned()),
                 EntryKind::InProgress => ("waiting", "hidden (being written?): taken once renamed".to_owned()),
                 EntryKind::Stray { reason } => ("unhandled", format!("will be parked: {reason}")),
-                EntryKind::Other => (
-                    "unhandled",
-                    "not a header (*.txt, *.xml) nor a side file: left alone".to_owned(),
-                ),
+                EntryKind::Other => ("unhandled", "not a header (*.txt, *.xml) nor a side file: left alone".to_owned()),
             };
             let name = names::shown(e.path.file_name().unwrap_or_default());
             Some(Waiting { name, label, what })
@@ -155,10 +141,7 @@ pub fn waiting(root: &Path) -> Result<Vec<Waiting>, SpoolError> {
 /// files first).
 pub fn retry_own(root: &Path, name: &str) -> Result<Vec<PathBuf>, SpoolError> {
     let failed = root.join("failed");
-    let not_parked = || SpoolError::NotParked {
-        name: name.to_owned(),
-        dir: failed.clone(),
-    };
+    let not_parked = || SpoolError::NotParked { name: name.to_owned(), dir: failed.clone() };
     let (folder, file) = match name.split_once('/') {
         Some((id, file)) => (failed.join(id), file),
         None => (failed.clone(), name),
@@ -192,9 +175,7 @@ pub fn retry_own(root: &Path, name: &str) -> Result<Vec<PathBuf>, SpoolError> {
 /// `MessageFilePath`), read as text without parsing the header (it may be the reason it was
 /// parked); only names a side file can have ([`names::is_side_file_name`]), never a header.
 pub(crate) fn side_files(header: &Path) -> Vec<String> {
-    let text = std::fs::read(header)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let text = std::fs::read(header).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -225,10 +206,7 @@ pub fn retry_tap(state: &Path, name: &str, now: jiff::Timestamp) -> Result<Vec<S
         }
         Err(_) => None,
     };
-    let stem = Path::new(name)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let journal_path = state.join("journal.jsonl");
     let keys: Vec<String> = open_items(&journal_path)?
         .into_iter()
@@ -236,10 +214,7 @@ pub fn retry_tap(state: &Path, name: &str, now: jiff::Timestamp) -> Result<Vec<S
         .map(|(key, _)| key)
         .collect();
     if keys.is_empty() {
-        return Err(SpoolError::NotParked {
-            name: name.to_owned(),
-            dir: state.join("failed"),
-        });
+        return Err(SpoolError::NotParked { name: name.to_owned(), dir: state.join("failed") });
     }
     let (journal, _) = Journal::open(&journal_path)?;
     for key in &keys {
@@ -265,46 +240,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
         let (j, _) = Journal::open(&path).unwrap();
-        let attempt = |c: &str| State::Attempt {
-            attempt: 1,
-            call_id: c.into(),
-            message_id: "<m>".into(),
-            resend: false,
-        };
+        let attempt = |c: &str| State::Attempt { attempt: 1, call_id: c.into(), message_id: "<m>".into(), resend: false };
         j.append("a", t(0), State::Claimed { name: "a.txt".into() }).unwrap();
         j.append("a", t(1), attempt("call-a")).unwrap();
         j.append("b", t(2), attempt("call-b")).unwrap();
-        j.append(
-            "a",
-            t(3),
-            State::Deferred {
-                attempt: 1,
-                reason: "451".into(),
-                next_at: t(60),
-            },
-        )
-        .unwrap();
-        j.append(
-            "b",
-            t(4),
-            State::Sent {
-                queue_id: None,
-                reply: "250".into(),
-            },
-        )
-        .unwrap();
+        j.append("a", t(3), State::Deferred { attempt: 1, reason: "451".into(), next_at: t(60) }).unwrap();
+        j.append("b", t(4), State::Sent { queue_id: None, reply: "250".into() }).unwrap();
         j.append("b", t(5), State::Done).unwrap();
         let open = open_items(&path).unwrap();
         assert_eq!(open.len(), 1);
-        assert_eq!(
-            (open[0].0.as_str(), open[0].1.attempts, open[0].1.call_id.as_deref()),
-            ("a", 1, Some("call-a"))
-        );
-        let h: Vec<(String, i64)> = history(&path, "call-b")
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.item, r.at.as_second() - 1_800_000_000))
-            .collect();
+        assert_eq!((open[0].0.as_str(), open[0].1.attempts, open[0].1.call_id.as_deref()), ("a", 1, Some("call-a")));
+        let h: Vec<(String, i64)> =
+            history(&path, "call-b").unwrap().into_iter().map(|r| (r.item, r.at.as_second() - 1_800_000_000)).collect();
         assert_eq!(h, [("b".to_owned(), 2), ("b".to_owned(), 4), ("b".to_owned(), 5)]);
     }
 
@@ -313,29 +260,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir(root.join("failed")).unwrap();
-        std::fs::write(
-            root.join("failed/x.txt"),
-            "MessageType : VoiceMail\r\nAttachmentName : C:\\vm\\x.wav\r\n",
-        )
-        .unwrap();
+        std::fs::write(root.join("failed/x.txt"), "MessageType : VoiceMail\r\nAttachmentName : C:\\vm\\x.wav\r\n").unwrap();
         std::fs::write(root.join("failed/x.wav"), "RIFF").unwrap();
-        std::fs::write(
-            root.join("failed/x.txt.error.txt"),
-            "reason: rcpt to: 550 no such user\nitem: 1_x.txt\n",
-        )
-        .unwrap();
-        assert_eq!(
-            parked(&root.join("failed")).unwrap(),
-            [("x.txt".to_owned(), "reason: rcpt to: 550 no such user".to_owned())]
-        );
+        std::fs::write(root.join("failed/x.txt.error.txt"), "reason: rcpt to: 550 no such user\nitem: 1_x.txt\n").unwrap();
+        assert_eq!(parked(&root.join("failed")).unwrap(), [("x.txt".to_owned(), "reason: rcpt to: 550 no such user".to_owned())]);
         let moved = retry_own(root, "x.txt").unwrap();
         assert_eq!(moved, [root.join("x.wav"), root.join("x.txt")]);
         assert_eq!(std::fs::read_dir(root.join("failed")).unwrap().count(), 0);
         let err = retry_own(root, "x.txt").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("`x.txt` is not parked in {}", root.join("failed").display())
-        );
+        assert_eq!(err.to_string(), format!("`x.txt` is not parked in {}", root.join("failed").display()));
     }
 
     #[test]
@@ -343,28 +276,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path();
         let (j, _) = Journal::open(&state.join("journal.jsonl")).unwrap();
-        j.append("0b1c/call-1", t(0), State::Failed { reason: "550".into() })
-            .unwrap();
-        j.append(
-            "9f9f/call-2",
-            t(0),
-            State::Sent {
-                queue_id: None,
-                reply: "250".into(),
-            },
-        )
-        .unwrap();
+        j.append("0b1c/call-1", t(0), State::Failed { reason: "550".into() }).unwrap();
+        j.append("9f9f/call-2", t(0), State::Sent { queue_id: None, reply: "250".into() }).unwrap();
         drop(j);
         assert_eq!(retry_tap(state, "0b1c.txt", t(9)).unwrap(), ["0b1c/call-1"]);
-        let open: Vec<String> = open_items(&state.join("journal.jsonl"))
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let open: Vec<String> = open_items(&state.join("journal.jsonl")).unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(open, ["9f9f/call-2"]);
-        assert!(matches!(
-            retry_tap(state, "9f9f.txt", t(9)),
-            Err(SpoolError::NotParked { .. })
-        ));
+        assert!(matches!(retry_tap(state, "9f9f.txt", t(9)), Err(SpoolError::NotParked { .. })));
     }
 }

@@ -43,10 +43,7 @@ impl RetryPolicy {
     /// jitter: `min_backoff * 2^(attempts-1)`, at most `max_backoff`.
     pub fn backoff(&self, attempts: u32) -> Duration {
         let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
-        self.min_backoff
-            .checked_mul(factor)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        self.min_backoff.checked_mul(factor).unwrap_or(self.max_backoff).min(self.max_backoff)
     }
 
     /// Decides after a temporary failure. `jitter` in `[0, 1)` spreads the delay over
@@ -102,11 +99,8 @@ mod tests {
 
     #[test]
     fn gives_up_at_max_age_and_never_schedules_past_it() {
-        let p = RetryPolicy {
-            min_backoff: Duration::from_secs(60),
-            max_backoff: Duration::from_secs(600),
-            max_age: Duration::from_secs(1000),
-        };
+        let p =
+            RetryPolicy { min_backoff: Duration::from_secs(60), max_backoff: Duration::from_secs(600), max_age: Duration::from_secs(1000) };
         assert_eq!(p.decide(5, t(0), t(900), 0.5), Decision::RetryAt(t(1000)));
         assert_eq!(p.decide(6, t(0), t(1000), 0.5), Decision::GiveUp);
         assert_eq!(p.decide(1, t(0), t(5000), 0.5), Decision::GiveUp);
@@ -116,10 +110,6 @@ mod tests {
     fn jitter_is_stable_per_item_and_in_range() {
         assert_eq!(jitter_for("a", 1), jitter_for("a", 1));
         assert_ne!(jitter_for("a", 1), jitter_for("b", 1));
-        assert!(
-            (0..1000)
-                .map(|n| jitter_for("item", n))
-                .all(|j| (0.0..1.0).contains(&j))
-        );
+        assert!((0..1000).map(|n| jitter_for("item", n)).all(|j| (0.0..1.0).contains(&j)));
     }
 }

@@ -34,13 +34,8 @@ pub struct Signature {
 impl Signature {
     pub fn of(path: &Path) -> Result<Signature, SpoolError> {
         let meta = std::fs::metadata(path).map_err(io("cannot read the metadata of", path))?;
-        let modified = meta
-            .modified()
-            .map_err(io("cannot read the modification time of", path))?;
-        Ok(Signature {
-            len: meta.len(),
-            modified,
-        })
+        let modified = meta.modified().map_err(io("cannot read the modification time of", path))?;
+        Ok(Signature { len: meta.len(), modified })
     }
 
     /// Unchanged for at least `settle` before `now`.
@@ -55,10 +50,7 @@ impl TapFolder {
     pub fn open(root: &Path, state: &Path) -> Result<TapFolder, SpoolError> {
         let reports = state.join("failed");
         durable::create_dir(&reports).map_err(io("cannot create the report folder", &reports))?;
-        Ok(TapFolder {
-            root: root.to_owned(),
-            reports,
-        })
+        Ok(TapFolder { root: root.to_owned(), reports })
     }
 
     /// The header files in the folder and its strays (see [`super::entry`]), read lazily;
@@ -81,10 +73,7 @@ impl TapFolder {
 /// `<GUID>.txt`). A file that cannot be read as an event has no call id: its key is
 /// `<file stem>/#<SHA-256 of its bytes>`, so a rewritten file is looked at again.
 pub fn ledger_key(header: &Path, call_id: Option<&str>) -> Result<String, SpoolError> {
-    let stem = header
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = header.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(match call_id {
         Some(call_id) => format!("{stem}/{call_id}"),
         None => {
@@ -111,10 +100,7 @@ mod tests {
         assert_eq!(sig.len, 24);
         assert!(sig.settled(sig.modified + Duration::from_secs(5), Duration::from_secs(5)));
         assert!(!sig.settled(sig.modified + Duration::from_secs(4), Duration::from_secs(5)));
-        assert!(
-            !sig.settled(sig.modified - Duration::from_secs(1), Duration::ZERO),
-            "modified in the future"
-        );
+        assert!(!sig.settled(sig.modified - Duration::from_secs(1), Duration::ZERO), "modified in the future");
     }
 
     #[test]

@@ -8,11 +8,7 @@ use std::process::{Command, Output};
 use crate::common::fixture;
 
 fn callnote(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callnote"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_callnote")).args(args).env_remove("RUST_LOG").output().expect("the binary runs")
 }
 
 fn stderr(output: &Output) -> String {
@@ -47,31 +43,17 @@ fn three_config_mistakes_are_reported_in_one_run() {
 
 #[test]
 fn a_missing_directory_file_is_a_configuration_error() {
-    let out = callnote(&[
-        "parse",
-        "--directory",
-        "/nonexistent/directory.ldif",
-        &fixture_str("mc-legacy-blog-shape.txt"),
-    ]);
+    let out = callnote(&["parse", "--directory", "/nonexistent/directory.ldif", &fixture_str("mc-legacy-blog-shape.txt")]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        stderr(&out),
-        "error: /nonexistent/directory.ldif: cannot read directory file: No such file or directory (os error 2)\n"
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "nothing is parsed without the directory"
-    );
+    assert_eq!(stderr(&out), "error: /nonexistent/directory.ldif: cannot read directory file: No such file or directory (os error 2)\n");
+    assert!(out.stdout.is_empty(), "nothing is parsed without the directory");
 }
 
 #[test]
 fn a_missing_templates_folder_is_a_configuration_error_named_once() {
     let expected = "error: /nonexistent/templates: cannot read the templates folder: No such file or directory (os error 2)\n";
     let check = callnote(&["check", "--templates", "/nonexistent/templates"]);
-    assert_eq!(
-        (check.status.code(), stderr(&check).as_str()),
-        (Some(2), expected)
-    );
+    assert_eq!((check.status.code(), stderr(&check).as_str()), (Some(2), expected));
     assert!(check.stdout.is_empty(), "no `.:1:1:` problem line");
     let out = tempfile::tempdir().unwrap();
     let render = callnote(&[
@@ -82,10 +64,7 @@ fn a_missing_templates_folder_is_a_configuration_error_named_once() {
         out.path().to_str().unwrap(),
         &fixture_str("mc-legacy-blog-shape.txt"),
     ]);
-    assert_eq!(
-        (render.status.code(), stderr(&render).as_str()),
-        (Some(2), expected)
-    );
+    assert_eq!((render.status.code(), stderr(&render).as_str()), (Some(2), expected));
 }
 
 #[test]
@@ -93,32 +72,19 @@ fn a_cause_repeated_by_a_library_is_printed_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
     // Nothing listens on port 1 of loopback: the connection is refused at once.
-    std::fs::write(
-        &config,
-        "[directory]\nsource = \"ldap://127.0.0.1:1\"\nbase_dn = \"dc=contoso,dc=com\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "[directory]\nsource = \"ldap://127.0.0.1:1\"\nbase_dn = \"dc=contoso,dc=com\"\n").unwrap();
     let out = callnote(&["--config", config.to_str().unwrap(), "directory-check"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert_eq!(text.matches("Connection refused").count(), 1, "{text}");
-    assert!(
-        text.starts_with(
-            "error: directory-check: cannot read the directory: ldap://127.0.0.1:1: cannot connect"
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("error: directory-check: cannot read the directory: ldap://127.0.0.1:1: cannot connect"), "{text}");
 }
 
 /// Runs the binary with stdout a pipe whose reading end is already closed.
 fn with_closed_stdout(args: &[&str]) -> Output {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    Command::new(env!("CARGO_BIN_EXE_callnote"))
-        .args(args)
-        .stdout(writer)
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_callnote")).args(args).stdout(writer).output().expect("the binary runs")
 }
 
 #[test]
@@ -128,22 +94,13 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
     let runs: [&[&str]; 4] = [
         &["parse", &header],
         &["render", "--out", "-", &header],
-        &[
-            "send-test",
-            "--to",
-            "pat@contoso.com",
-            "--dry-run",
-            dry_run.path().to_str().unwrap(),
-        ],
+        &["send-test", "--to", "pat@contoso.com", "--dry-run", dry_run.path().to_str().unwrap()],
         &["--help"],
     ];
     for args in runs {
         let out = with_closed_stdout(args);
         let text = stderr(&out);
-        assert!(
-            !text.contains("panicked") && !text.contains("Broken pipe"),
-            "{args:?}: {text}"
-        );
+        assert!(!text.contains("panicked") && !text.contains("Broken pipe"), "{args:?}: {text}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
     }
 }
@@ -162,11 +119,7 @@ fn render_closes_with_what_it_wrote_skipped_and_failed() {
     ]);
     assert_eq!(out.status.code(), Some(1), "one input failed");
     let text = stderr(&out);
-    assert_eq!(
-        text.lines().last(),
-        Some("render: 2 written, 1 skipped, 1 failed"),
-        "{text}"
-    );
+    assert_eq!(text.lines().last(), Some("render: 2 written, 1 skipped, 1 failed"), "{text}");
     assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 2);
 }
 
@@ -175,39 +128,22 @@ fn log_lines_carry_no_colour_codes_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
     // An unreachable directory makes every lookup log a warning.
-    std::fs::write(
-        &config,
-        "[directory]\nsource = \"ldap://127.0.0.1:1\"\nbase_dn = \"dc=contoso,dc=com\"\n",
-    )
-    .unwrap();
-    let out = callnote(&[
-        "--config",
-        config.to_str().unwrap(),
-        "parse",
-        &fixture_str("mc-legacy-blog-shape.txt"),
-    ]);
+    std::fs::write(&config, "[directory]\nsource = \"ldap://127.0.0.1:1\"\nbase_dn = \"dc=contoso,dc=com\"\n").unwrap();
+    let out = callnote(&["--config", config.to_str().unwrap(), "parse", &fixture_str("mc-legacy-blog-shape.txt")]);
     let text = stderr(&out);
     assert!(text.contains(" WARN "), "{text}");
-    assert!(
-        !text.contains('\u{1b}'),
-        "ANSI escape in a log that is not a terminal: {text:?}"
-    );
+    assert!(!text.contains('\u{1b}'), "ANSI escape in a log that is not a terminal: {text:?}");
 }
 
 /// Each README row `callnote CMD [--flag …]` of the command table, as (CMD, flags).
 fn readme_commands() -> Vec<(String, Vec<String>)> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     readme
         .lines()
         .filter_map(|line| line.strip_prefix("| `callnote "))
         .map(|row| {
             let usage = row.split('`').next().unwrap_or_default();
-            let command = usage
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let command = usage.split_whitespace().next().unwrap_or_default().to_owned();
             let flags = usage
                 .split(|c: char| c.is_whitespace() || c == '[' || c == ']')
                 .filter(|w| w.starts_with("--"))
@@ -227,26 +163,16 @@ fn help_names_every_flag_the_readme_shows_and_says_templates_overlay() {
         assert_eq!(out.status.code(), Some(0), "{command} --help");
         let help = String::from_utf8_lossy(&out.stdout);
         for flag in flags {
-            assert!(
-                help.contains(flag.as_str()),
-                "`callnote {command} --help` lacks {flag}:\n{help}"
-            );
+            assert!(help.contains(flag.as_str()), "`callnote {command} --help` lacks {flag}:\n{help}");
         }
         if flags.iter().any(|f| f == "--templates") {
             let squeezed = help.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(
-                squeezed.contains("laid over the built-in set, file by file"),
-                "{command}: {help}"
-            );
+            assert!(squeezed.contains("laid over the built-in set, file by file"), "{command}: {help}");
             assert!(!help.contains("replacing"), "{command}: {help}");
         }
     }
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(
-        readme.contains("**`--templates DIR` overlays**"),
-        "the README says the folder overlays the built-in set"
-    );
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains("**`--templates DIR` overlays**"), "the README says the folder overlays the built-in set");
 }
 
 #[test]
@@ -267,11 +193,15 @@ fn parse_says_why_a_caller_is_unresolved_and_lists_what_the_directory_load_found
     assert_eq!(reason["tried"], serde_json::json!(["e164 +447700900456"]), "{reason}");
     let unreadable = reason["unreadable"][0].as_str().expect("an unreadable look-alike");
     assert!(unreadable.ends_with(": otherMobile `07700 900456` does not read under the US dial plan; it will never match"), "{reason}");
-    assert!(reason["summary"].as_str().unwrap().starts_with("no directory entry holds e164 +447700900456; 1 directory value(s)"), "{reason}");
+    assert!(
+        reason["summary"].as_str().unwrap().starts_with("no directory entry holds e164 +447700900456; 1 directory value(s)"),
+        "{reason}"
+    );
     let warning = format!("{directory}: warning: ");
     let text = stderr(&out);
     assert!(
-        text.lines().any(|l| l.starts_with(&warning) && l.ends_with("otherMobile `07700 900456` does not read under the US dial plan; it will never match")),
+        text.lines().any(|l| l.starts_with(&warning)
+            && l.ends_with("otherMobile `07700 900456` does not read under the US dial plan; it will never match")),
         "{text}"
     );
 }

@@ -23,7 +23,9 @@ pub fn server_env(var: &str) -> Option<String> {
         record_skip(var);
         return None;
     }
-    panic!("{var} is not set: start the real servers with scripts/test.sh, or set CALLNOTE_SKIP_SERVER_TESTS=1 to skip server tests on purpose")
+    panic!(
+        "{var} is not set: start the real servers with scripts/test.sh, or set CALLNOTE_SKIP_SERVER_TESTS=1 to skip server tests on purpose"
+    )
 }
 
 /// Appends one line per skipped server test, for the test script's summary.

@@ -89,7 +89,11 @@ fn every_fixture_becomes_a_well_formed_mail_with_number_and_name() {
             Kind::Voicemail => {
                 assert_eq!(attachments.len(), 1, "{name}: one audio attachment");
                 assert_eq!(attachments[0].content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))), "{name}");
-                assert_eq!(attachments[0].contents().len() as u64, prepared.event.attachment.as_ref().unwrap().size_bytes, "{name}: audio intact");
+                assert_eq!(
+                    attachments[0].contents().len() as u64,
+                    prepared.event.attachment.as_ref().unwrap().size_bytes,
+                    "{name}: audio intact"
+                );
                 assert!(attachments[0].contents().starts_with(b"RIFF"), "{name}");
             }
             Kind::Fax => {
@@ -127,7 +131,11 @@ fn outlook_headers_importance_and_class() {
     let bytes = private.message.formatted();
     let mail = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(mail.header_raw("Sensitivity").map(str::trim), Some("Private"));
-    assert_eq!(mail.to().and_then(|a| a.first()).and_then(|a| a.address()), Some("oliver.pennington-smythe@contoso.com"), "recipient found by objectGUID");
+    assert_eq!(
+        mail.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("oliver.pennington-smythe@contoso.com"),
+        "recipient found by objectGUID"
+    );
 }
 
 #[test]
@@ -136,7 +144,12 @@ fn guid_only_recipient_missing_from_directory_is_a_clear_error() {
     assert!(err.is_bad_input());
     let text = format!("{:#}", anyhow::Error::from(err));
     assert!(text.contains("fax-2013-three-pages.txt: call e0179f19-a6e5-4581-8799-32524d688d70: cannot compose the message"), "{text}");
-    assert!(text.contains("recipient has no mail address (RecipientObjectGuid 5e7bf87a-c77b-4f0f-820f-5f25609c7f58 not found in the directory)"), "{text}");
+    assert!(
+        text.contains(
+            "recipient has no mail address (RecipientObjectGuid 5e7bf87a-c77b-4f0f-820f-5f25609c7f58 not found in the directory)"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -206,7 +219,13 @@ fn context_json_snapshots() {
 #[test]
 fn eml_snapshots() {
     let p = pipeline();
-    for name in ["mc-legacy-blog-shape.txt", "mc-legacy-minimal-fields.txt", "ocs-legacy-anonymous-from.txt", "ocs-2013-answered-forwarded-primary.txt", "mc-legacy-important-subject-de-DE.txt"] {
+    for name in [
+        "mc-legacy-blog-shape.txt",
+        "mc-legacy-minimal-fields.txt",
+        "ocs-legacy-anonymous-from.txt",
+        "ocs-2013-answered-forwarded-primary.txt",
+        "mc-legacy-important-subject-de-DE.txt",
+    ] {
         let prepared = prepare(&p, name).unwrap();
         let text = String::from_utf8(prepared.message.formatted()).unwrap();
         insta::with_settings!({filters => vec![(r"(?m)^Date: .*$", "Date: [date]"), (r"=_callnote_(alt|mix)_[0-9a-f]{32}", "=_callnote_$1_[boundary]")]}, {
@@ -224,9 +243,13 @@ fn callnote() -> Command {
 #[test]
 fn parse_prints_one_json_line_per_input_and_skips_probes() {
     let out = callnote()
-        .args(["parse", "--directory"]).arg(fixture("directory.ldif"))
-        .arg(fixture("mc-legacy-blog-shape.txt")).arg(fixture("healthcheck-2013.txt")).arg(fixture("ocs-legacy-blog-shape.txt"))
-        .output().unwrap();
+        .args(["parse", "--directory"])
+        .arg(fixture("directory.ldif"))
+        .arg(fixture("mc-legacy-blog-shape.txt"))
+        .arg(fixture("healthcheck-2013.txt"))
+        .arg(fixture("ocs-legacy-blog-shape.txt"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -247,10 +270,15 @@ fn parse_prints_one_json_line_per_input_and_skips_probes() {
 fn render_continues_past_bad_inputs_and_exits_1() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = callnote()
-        .args(["render", "--date", "2026-01-02T03:04:05Z", "--directory"]).arg(fixture("directory.ldif"))
-        .arg("--out").arg(out_dir.path())
-        .arg(fixture("bad/duplicate-keys.txt")).arg(fixture("mc-legacy-blog-shape.txt")).arg(fixture("bad/empty.txt"))
-        .output().unwrap();
+        .args(["render", "--date", "2026-01-02T03:04:05Z", "--directory"])
+        .arg(fixture("directory.ldif"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg(fixture("bad/duplicate-keys.txt"))
+        .arg(fixture("mc-legacy-blog-shape.txt"))
+        .arg(fixture("bad/empty.txt"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
@@ -267,9 +295,12 @@ fn render_is_reproducible_with_source_date_epoch() {
     let run = || {
         callnote()
             .env("SOURCE_DATE_EPOCH", "1767322800")
-            .args(["render", "--out", "-", "--directory"]).arg(fixture("directory.ldif"))
-            .arg(fixture("mc-legacy-blog-shape.txt")).arg(fixture("vm-legacy-blog-shape.txt"))
-            .output().unwrap()
+            .args(["render", "--out", "-", "--directory"])
+            .arg(fixture("directory.ldif"))
+            .arg(fixture("mc-legacy-blog-shape.txt"))
+            .arg(fixture("vm-legacy-blog-shape.txt"))
+            .output()
+            .unwrap()
     };
     let (a, b) = (run(), run());
     assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));

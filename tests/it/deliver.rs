@@ -235,10 +235,7 @@ fn startup_errors_name_the_setting() {
     );
 
     s.password = None;
-    assert_eq!(
-        startup_error(DeliverySettings::Smtp(s.clone())),
-        "delivery.username: is set, but neither password_env nor password_file"
-    );
+    assert_eq!(startup_error(DeliverySettings::Smtp(s.clone())), "delivery.username: is set, but neither password_env nor password_file");
 
     let tmp = tempfile::tempdir().unwrap();
     let not_pem = tmp.path().join("ca.pem");
@@ -251,10 +248,10 @@ fn startup_errors_name_the_setting() {
         format!("delivery.ca_file: `{}` holds no PEM certificate", not_pem.display())
     );
     s.ca_file = Some(tmp.path().join("missing.pem"));
-    assert!(startup_error(DeliverySettings::Smtp(s.clone())).starts_with(&format!(
-        "delivery.ca_file: `{}` cannot be read: ",
-        tmp.path().join("missing.pem").display()
-    )));
+    assert!(
+        startup_error(DeliverySettings::Smtp(s.clone()))
+            .starts_with(&format!("delivery.ca_file: `{}` cannot be read: ", tmp.path().join("missing.pem").display()))
+    );
 
     s.ca_file = None;
     s.host = "bad host".into();
@@ -324,9 +321,14 @@ fn tls_levels_and_the_old_starttls_values() {
 fn tls_fingerprint_pins_the_certificate() {
     let hex = "EC1F82B25030E0A48E56AD6633A647FECD32F6A84AB211D4C97C8814783522FF";
     let url = "url = \"smtps://mail.contoso.test\"\n";
-    let s = delivery_toml(&format!("{url}tls_fingerprint = \"sha256:{}\"\n", hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":"))).unwrap();
+    let s = delivery_toml(&format!(
+        "{url}tls_fingerprint = \"sha256:{}\"\n",
+        hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":")
+    ))
+    .unwrap();
     assert_eq!((s.tls_level, s.tls_fingerprints.len()), (TlsLevel::Fingerprint, 1), "a fingerprint alone means level fingerprint");
-    let two = delivery_toml(&format!("{url}tls_security_level = \"fingerprint\"\ntls_fingerprint = \"{hex}, {}\"\n", hex.to_lowercase())).unwrap();
+    let two = delivery_toml(&format!("{url}tls_security_level = \"fingerprint\"\ntls_fingerprint = \"{hex}, {}\"\n", hex.to_lowercase()))
+        .unwrap();
     assert_eq!(two.tls_fingerprints, vec![hex.parse().unwrap(); 2], "several, for a certificate being renewed");
     assert_eq!(
         delivery_toml(&format!("{url}tls_security_level = \"fingerprint\"\n")).unwrap_err(),
@@ -357,7 +359,10 @@ fn credentials_in_clear_are_refused_at_config_time_except_to_loopback() {
     assert!(delivery_toml(&format!("url = \"smtp://mail.contoso.test\"\nstarttls = \"off\"\n{creds}")).is_err(), "the old name too");
     let local = delivery_toml(&format!("url = \"smtp://127.0.0.1:25\"\ntls_security_level = \"none\"\n{creds}")).unwrap();
     assert_eq!((local.tls_level, local.username.as_deref()), (TlsLevel::None, Some("svc-callnote")));
-    assert!(delivery_toml("url = \"smtp://mail.contoso.test\"\ntls_security_level = \"none\"\n").is_ok(), "no credentials, nothing to leak");
+    assert!(
+        delivery_toml("url = \"smtp://mail.contoso.test\"\ntls_security_level = \"none\"\n").is_ok(),
+        "no credentials, nothing to leak"
+    );
     assert_eq!(
         delivery_toml("url = \"smtps://mail.contoso.test\"\nstarttls = \"off\"\n").unwrap_err(),
         "c.toml:3: delivery.tls_security_level: `none` cannot apply to smtps://, which is TLS from the first byte; use \

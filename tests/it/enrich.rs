@@ -5,10 +5,10 @@
 //! URI verbatim. Expectations are the `→ dir:` lines of `tests/fixtures/README.md`.
 
 use callnote::enrich::directory::{self, Directory, DirectoryError, DirectoryIndex, LoadWarning, Lookup};
-use callnote::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Event, Kind, Party, PartyKind, PhoneLabel, Recipient};
-use callnote::intake::{read_file, IntakeOptions, Parsed};
+use callnote::intake::{IntakeOptions, Parsed, read_file};
+use callnote::phone::DialPlan;
 
 use crate::common::fixture;
 
@@ -56,24 +56,59 @@ const fn case(fixture: &'static str, caller: Option<&'static str>, e164: Option<
 /// skipped by intake and never enriched).
 const CASES: &[Case] = &[
     case("vm-legacy-blog-shape.txt", Some("+12895550147"), Some("+12895550147"), Resolved("Priya Raman", Some(Mobile), "mobile")),
-    case("vm-legacy-wrapped-recipientaddress.txt", Some("+14255550110"), Some("+14255550110"), Resolved("Mateo García Núñez", Some(Work), "telephoneNumber")),
+    case(
+        "vm-legacy-wrapped-recipientaddress.txt",
+        Some("+14255550110"),
+        Some("+14255550110"),
+        Resolved("Mateo García Núñez", Some(Work), "telephoneNumber"),
+    ),
     case("vm-legacy-lf-line-endings.txt", Some("+61491570156"), Some("+61491570156"), Resolved("Jack Thompson", Some(Mobile), "mobile")),
     // Only because "+33 (0)1 99 00 12 34" loses its "(0)".
-    case("vm-legacy-utf8-bom-fr-FR.txt", Some("+33199001234"), Some("+33199001234"), Resolved("Élodie Marchand", Some(Work), "telephoneNumber")),
-    case("vm-legacy-utf16le-bom-de-DE.txt", Some("+41445550178"), Some("+41445550178"), Resolved("Lukas Brunner", Some(Work), "telephoneNumber")),
+    case(
+        "vm-legacy-utf8-bom-fr-FR.txt",
+        Some("+33199001234"),
+        Some("+33199001234"),
+        Resolved("Élodie Marchand", Some(Work), "telephoneNumber"),
+    ),
+    case(
+        "vm-legacy-utf16le-bom-de-DE.txt",
+        Some("+41445550178"),
+        Some("+41445550178"),
+        Resolved("Lukas Brunner", Some(Work), "telephoneNumber"),
+    ),
     // Callum Fraser's otherMobile "07700 900456" does not read under the US plan.
     case("vm-legacy-important-long-duration-en-GB.txt", Some("+447700900456"), Some("+447700900456"), Unresolved),
     case("vm-legacy-ja-JP-g711.txt", Some("+81355550123"), Some("+81355550123"), Resolved("佐藤 花子", Some(Work), "telephoneNumber")),
     // ipPhone, EUM:4567 and ;ext=4567 all match; proxyAddresses comes first in the map.
     case("vm-legacy-extension-caller.txt", Some("4567"), None, Resolved("Mateo García Núñez", Some(Work), "proxyAddresses")),
-    case("vm-legacy-sip-caller-internal-user.txt", Some("kwame.mensah@contoso.com"), None, Resolved("Kwame Mensah", Some(Work), "msRTCSIP-PrimaryUserAddress")),
+    case(
+        "vm-legacy-sip-caller-internal-user.txt",
+        Some("kwame.mensah@contoso.com"),
+        None,
+        Resolved("Kwame Mensah", Some(Work), "msRTCSIP-PrimaryUserAddress"),
+    ),
     case("vm-legacy-anonymous-no-callerid.txt", None, None, Anonymous),
     // "425.555.0123" has no country code.
-    case("vm-legacy-extra-unknown-fields.txt", Some("+14255550123"), Some("+14255550123"), Resolved("Ingrid Solberg", Some(Work), "telephoneNumber")),
+    case(
+        "vm-legacy-extra-unknown-fields.txt",
+        Some("+14255550123"),
+        Some("+14255550123"),
+        Resolved("Ingrid Solberg", Some(Work), "telephoneNumber"),
+    ),
     // Outside-line 9 stripped; Björn's "289-555-0163 x123" matches without its extension.
-    case("vm-legacy-outside-line-prefix-caller.txt", Some("912895550163"), Some("+12895550163"), Resolved("Björn Åkesson", Some(Work), "telephoneNumber")),
+    case(
+        "vm-legacy-outside-line-prefix-caller.txt",
+        Some("912895550163"),
+        Some("+12895550163"),
+        Resolved("Björn Åkesson", Some(Work), "telephoneNumber"),
+    ),
     case("mc-legacy-blog-shape.txt", Some("+12895550147"), Some("+12895550147"), Resolved("Priya Raman", Some(Mobile), "mobile")),
-    case("mc-legacy-important-subject-de-DE.txt", Some("+493023125017"), Some("+493023125017"), Resolved("Anneliese Vogt", Some(Home), "homePhone")),
+    case(
+        "mc-legacy-important-subject-de-DE.txt",
+        Some("+493023125017"),
+        Some("+493023125017"),
+        Resolved("Anneliese Vogt", Some(Home), "homePhone"),
+    ),
     case(
         "mc-legacy-minimal-fields.txt",
         Some("+14255550100"),
@@ -81,29 +116,74 @@ const CASES: &[Case] = &[
         Ambiguous(&[("Darnell Brooks", "otherTelephone"), ("Olivia Chen", "telephoneNumber")]),
     ),
     case("mc-legacy-callid-not-a-guid.txt", Some("+14255550199"), Some("+14255550199"), Unresolved),
-    case("ocs-legacy-blog-shape.txt", Some("sip:+12895550147@contoso.com;user=phone"), Some("+12895550147"), Resolved("Priya Raman", Some(Mobile), "mobile")),
+    case(
+        "ocs-legacy-blog-shape.txt",
+        Some("sip:+12895550147@contoso.com;user=phone"),
+        Some("+12895550147"),
+        Resolved("Priya Raman", Some(Mobile), "mobile"),
+    ),
     case("ocs-2013-ocsnotificationdata.txt", Some("sip:+16045550188@contoso.com;user=phone"), Some("+16045550188"), Unresolved),
     // Nadia's telephoneNumber is itself "tel:+14255550131".
-    case("ocs-legacy-tel-uri-from.txt", Some("tel:+14255550131"), Some("+14255550131"), Resolved("Nadia Haddad", Some(Work), "telephoneNumber")),
+    case(
+        "ocs-legacy-tel-uri-from.txt",
+        Some("tel:+14255550131"),
+        Some("+14255550131"),
+        Resolved("Nadia Haddad", Some(Work), "telephoneNumber"),
+    ),
     case("ocs-legacy-anonymous-from.txt", Some("sip:anonymous@anonymous.invalid;user=phone"), None, Anonymous),
-    case("ocs-legacy-internal-sip-urgent-subject.txt", Some("sip:kwame.mensah@contoso.com"), None, Resolved("Kwame Mensah", Some(Work), "msRTCSIP-PrimaryUserAddress")),
+    case(
+        "ocs-legacy-internal-sip-urgent-subject.txt",
+        Some("sip:kwame.mensah@contoso.com"),
+        None,
+        Resolved("Kwame Mensah", Some(Work), "msRTCSIP-PrimaryUserAddress"),
+    ),
     Case {
         target: Some(("sip:+447700900123@contoso.com;user=phone", Resolved("Siobhán Ní Bhriain", Some(Mobile), "mobile"))),
-        ..case("ocs-2013-answered-forwarded-primary.txt", Some("sip:+14255550177@contoso.com;user=phone"), Some("+14255550177"), Resolved("Chidi Eze", Some(Work), "msRTCSIP-Line"))
+        ..case(
+            "ocs-2013-answered-forwarded-primary.txt",
+            Some("sip:+14255550177@contoso.com;user=phone"),
+            Some("+14255550177"),
+            Resolved("Chidi Eze", Some(Work), "msRTCSIP-Line"),
+        )
     },
     Case {
         target: Some(("sip:olivia.chen@contoso.com", Resolved("Olivia Chen", Some(Work), "msRTCSIP-PrimaryUserAddress"))),
-        ..case("ocs-2013-answered-teampickup-secondary.txt", Some("sip:+14255550101@contoso.com;user=phone"), Some("+14255550101"), Resolved("Priya Raman", Some(Work), "telephoneNumber"))
+        ..case(
+            "ocs-2013-answered-teampickup-secondary.txt",
+            Some("sip:+14255550101@contoso.com;user=phone"),
+            Some("+14255550101"),
+            Resolved("Priya Raman", Some(Work), "telephoneNumber"),
+        )
     },
     Case {
         target: Some(("sip:+16045550199@contoso.com;user=phone", Unresolved)),
-        ..case("ocs-2013-forbidden-not-forwarded.txt", Some("sip:+14255550150@contoso.com;user=phone"), Some("+14255550150"), Resolved("Rafael Costa", Some(Work), "msExchUMCallingLineIds"))
+        ..case(
+            "ocs-2013-forbidden-not-forwarded.txt",
+            Some("sip:+14255550150@contoso.com;user=phone"),
+            Some("+14255550150"),
+            Resolved("Rafael Costa", Some(Work), "msExchUMCallingLineIds"),
+        )
     },
     // The README gives Exchange's label ("none"); the documented label for a fax number (docs/template-context.md) is `fax`.
-    case("fax-2013-three-pages.txt", Some("+14255550140"), Some("+14255550140"), Resolved("Grace Kim", Some(Fax), "facsimileTelephoneNumber")),
-    case("vm-2013-smtpvoicemail-private.txt", Some("+447700900123"), Some("+447700900123"), Resolved("Siobhán Ní Bhriain", Some(Mobile), "mobile")),
+    case(
+        "fax-2013-three-pages.txt",
+        Some("+14255550140"),
+        Some("+14255550140"),
+        Resolved("Grace Kim", Some(Fax), "facsimileTelephoneNumber"),
+    ),
+    case(
+        "vm-2013-smtpvoicemail-private.txt",
+        Some("+447700900123"),
+        Some("+447700900123"),
+        Resolved("Siobhán Ní Bhriain", Some(Mobile), "mobile"),
+    ),
     // "425.555.0102" (telephoneNumber) and tel:+14255550102 (msRTCSIP-Line): one candidate.
-    case("mc-2013-retry-contactinfo-callername.txt", Some("+14255550102"), Some("+14255550102"), Resolved("Kwame Mensah", Some(Work), "telephoneNumber")),
+    case(
+        "mc-2013-retry-contactinfo-callername.txt",
+        Some("+14255550102"),
+        Some("+14255550102"),
+        Resolved("Kwame Mensah", Some(Work), "telephoneNumber"),
+    ),
 ];
 
 /// An event as intake builds it, with only what enrichment reads filled in.
@@ -129,7 +209,8 @@ fn check(fixture: &str, role: &str, party: &Party, expect: Expect) {
         Ambiguous(expected) => {
             assert_eq!(party.status, CallerStatus::Ambiguous, "{at}");
             assert_eq!((party.name.as_deref(), party.person.as_ref(), party.label), (None, None, None), "{at}: none is picked");
-            let got: Vec<(&str, &str)> = party.candidates.iter().map(|c| (c.display_name.as_deref().unwrap_or(""), c.matched_attribute.as_str())).collect();
+            let got: Vec<(&str, &str)> =
+                party.candidates.iter().map(|c| (c.display_name.as_deref().unwrap_or(""), c.matched_attribute.as_str())).collect();
             assert_eq!(got, expected, "{at}");
         }
         Unresolved => {
@@ -225,7 +306,10 @@ fn the_template_context_of_an_ambiguous_caller() {
     let json = serde_json::to_value(&ev.caller).expect("serializable");
     assert_eq!(json["status"], "ambiguous");
     assert_eq!(json["name"], serde_json::Value::Null);
-    assert_eq!(json["candidates"][1], serde_json::json!({"display_name": "Olivia Chen", "mail": "olivia.chen@contoso.com", "label": "work", "matched_attribute": "telephoneNumber"}));
+    assert_eq!(
+        json["candidates"][1],
+        serde_json::json!({"display_name": "Olivia Chen", "mail": "olivia.chen@contoso.com", "label": "work", "matched_attribute": "telephoneNumber"})
+    );
 }
 
 #[test]
@@ -250,7 +334,11 @@ fn recipients_named_by_sip_or_eum_are_completed_from_the_ldif() {
     }
     // ocs-2013-ocsnotificationdata: its RecipientObjectGuid is in nobody's entry; the SIP
     // address still finds Hannah.
-    let mut ev = event(None, None, Recipient { object_guid: Some("72b4ce60-5154-42c5-9a45-1687d6511d8f".into()), ..ocs("hannah.whitaker@contoso.com") });
+    let mut ev = event(
+        None,
+        None,
+        Recipient { object_guid: Some("72b4ce60-5154-42c5-9a45-1687d6511d8f".into()), ..ocs("hannah.whitaker@contoso.com") },
+    );
     enrich(&mut ev, &plan(), Some(&directory));
     assert_eq!(ev.recipient.address.as_deref(), Some("hannah.whitaker@contoso.com"));
     // mc-legacy-minimal-fields: address only; name and culture come from the directory.
@@ -266,8 +354,20 @@ fn recipients_named_by_object_guid_are_found_in_the_csv_export() {
     let by_guid = |guid: &str, name: &str| Recipient { object_guid: Some(guid.into()), name: Some(name.into()), ..Recipient::default() };
     for (fixture, guid, name, address, culture) in [
         ("fax-2013-three-pages.txt", "5e7bf87a-c77b-4f0f-820f-5f25609c7f58", "Hannah Whitaker", "hannah.whitaker@contoso.com", "en-US"),
-        ("vm-2013-smtpvoicemail-private.txt", "e5caf65d-f722-41cb-b2f1-0b81c310d795", "Oliver Pennington-Smythe", "oliver.pennington-smythe@contoso.com", "en-GB"),
-        ("mc-2013-retry-contactinfo-callername.txt", "5179ea6e-6657-4e59-a162-d9c13a14c2fc", "Liam O'Connor", "liam.oconnor@contoso.com", "en-US"),
+        (
+            "vm-2013-smtpvoicemail-private.txt",
+            "e5caf65d-f722-41cb-b2f1-0b81c310d795",
+            "Oliver Pennington-Smythe",
+            "oliver.pennington-smythe@contoso.com",
+            "en-GB",
+        ),
+        (
+            "mc-2013-retry-contactinfo-callername.txt",
+            "5179ea6e-6657-4e59-a162-d9c13a14c2fc",
+            "Liam O'Connor",
+            "liam.oconnor@contoso.com",
+            "en-US",
+        ),
     ] {
         let mut ev = event(None, None, by_guid(guid, name));
         enrich(&mut ev, &plan(), Some(&csv()));
@@ -292,7 +392,10 @@ fn without_a_directory_parties_are_normalized_but_not_looked_up() {
     assert_eq!(caller.national.as_deref(), Some("(289) 555-0163"));
     assert_eq!(caller.international.as_deref(), Some("+1 289-555-0163"));
     let target = ev.target.as_ref().expect("target");
-    assert_eq!((target.kind, target.sip.as_deref(), target.status), (PartyKind::Sip, Some("olivia.chen@contoso.com"), CallerStatus::NotLookedUp));
+    assert_eq!(
+        (target.kind, target.sip.as_deref(), target.status),
+        (PartyKind::Sip, Some("olivia.chen@contoso.com"), CallerStatus::NotLookedUp)
+    );
 
     let mut ev = event(Some("4567"), None, Recipient::default());
     enrich(&mut ev, &plan(), None);
@@ -332,7 +435,10 @@ fn bad_directory_files_name_file_and_line() {
     assert!(matches!(err, DirectoryError::Syntax { line: 5, .. }));
     assert_eq!(
         err.to_string(),
-        format!("{}:5: `changetype: delete` records are not a directory export; only entries (or `changetype: add`) are read", ldif.display())
+        format!(
+            "{}:5: `changetype: delete` records are not a directory export; only entries (or `changetype: add`) are read",
+            ldif.display()
+        )
     );
 
     let csv = write("people.CSV", "\"mail\",\"mobile\"\n\"a@contoso.com\",\"+1 425 555 0100\"\n\"b@contoso.com\"\n");

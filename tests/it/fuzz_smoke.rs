@@ -103,30 +103,17 @@ fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
 
 /// The committed corpus of one target: `(file name, bytes)`, sorted by name.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
             let path = entry.expect("a corpus entry").path();
-            let name = path
-                .file_name()
-                .expect("a file name")
-                .to_string_lossy()
-                .into_owned();
-            (
-                name,
-                std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-            )
+            let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         })
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 5,
-        "{target}: only {} corpus files",
-        files.len()
-    );
+    assert!(files.len() >= 5, "{target}: only {} corpus files", files.len());
     files
 }
 
@@ -135,11 +122,7 @@ fn run(harness: Harness, input: &[u8], what: &str) -> Outcome {
     let started = Instant::now();
     let outcome = harness(input);
     let took = started.elapsed();
-    assert!(
-        took < HANG_LIMIT,
-        "{what}: took {took:?} on {} bytes (hang?)",
-        input.len()
-    );
+    assert!(took < HANG_LIMIT, "{what}: took {took:?} on {} bytes (hang?)", input.len());
     outcome
 }
 
@@ -150,15 +133,9 @@ fn smoke(target: &str, harness: Harness) -> (usize, usize) {
     for (name, bytes) in &files {
         let outcome = run(harness, bytes, name);
         if name.starts_with("bad-") {
-            assert!(
-                matches!(outcome, Outcome::Rejected(_)),
-                "{target}/{name}: expected an error, got {outcome:?}"
-            );
+            assert!(matches!(outcome, Outcome::Rejected(_)), "{target}/{name}: expected an error, got {outcome:?}");
         } else {
-            assert!(
-                !matches!(outcome, Outcome::Rejected(_)),
-                "{target}/{name}: expected to be read, got {outcome:?}"
-            );
+            assert!(!matches!(outcome, Outcome::Rejected(_)), "{target}/{name}: expected to be read, got {outcome:?}");
         }
     }
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ target.len() as u64);
@@ -167,11 +144,7 @@ fn smoke(target: &str, harness: Harness) -> (usize, usize) {
         let (seed_name, seed) = &files[i % files.len()];
         let other = &files[rng.below(files.len())].1;
         let mutant = mutate(&mut rng, seed, other);
-        match run(
-            harness,
-            &mutant,
-            &format!("{target}: mutant {i} of {seed_name}"),
-        ) {
+        match run(harness, &mutant, &format!("{target}: mutant {i} of {seed_name}")) {
             Outcome::Rejected(_) => refused += 1,
             Outcome::Accepted(_) | Outcome::Skipped => read += 1,
         }
@@ -183,70 +156,42 @@ fn smoke(target: &str, harness: Harness) -> (usize, usize) {
 fn assert_mixed(target: &str, (read, refused): (usize, usize)) {
     eprintln!("{target}: {read} mutants read, {refused} refused");
     assert_eq!(read + refused, MUTANTS);
-    assert!(
-        read >= MUTANTS / 100,
-        "{target}: only {read} of {MUTANTS} mutants were read"
-    );
-    assert!(
-        refused >= MUTANTS / 100,
-        "{target}: only {refused} of {MUTANTS} mutants were refused"
-    );
+    assert!(read >= MUTANTS / 100, "{target}: only {read} of {MUTANTS} mutants were read");
+    assert!(refused >= MUTANTS / 100, "{target}: only {refused} of {MUTANTS} mutants were refused");
 }
 
 #[test]
 fn header_corpus_and_mutants() {
     assert_mixed("header", smoke("header", fuzzing::header));
-    assert_eq!(
-        fuzzing::header(b"MessageType : HealthCheck\r\n"),
-        Outcome::Skipped
-    );
-    assert_eq!(
-        fuzzing::header(b"MessageType : Telepathy\r\n"),
-        Outcome::Rejected(Some(1))
-    );
+    assert_eq!(fuzzing::header(b"MessageType : HealthCheck\r\n"), Outcome::Skipped);
+    assert_eq!(fuzzing::header(b"MessageType : Telepathy\r\n"), Outcome::Rejected(Some(1)));
 }
 
 #[test]
 fn ocs_xml_corpus_and_mutants() {
     assert_mixed("ocs_xml", smoke("ocs_xml", fuzzing::ocs_xml));
-    assert_eq!(
-        fuzzing::ocs_xml(
-            b"<UserNotification><User>u</User><Event type=\"missed\"/></UserNotification>"
-        ),
-        Outcome::Accepted(1)
-    );
+    assert_eq!(fuzzing::ocs_xml(b"<UserNotification><User>u</User><Event type=\"missed\"/></UserNotification>"), Outcome::Accepted(1));
 }
 
 #[test]
 fn ldif_corpus_and_mutants() {
     assert_mixed("ldif", smoke("ldif", fuzzing::ldif));
-    let directory =
-        std::fs::read(crate::common::fixture("directory.ldif")).expect("the LDIF fixture");
+    let directory = std::fs::read(crate::common::fixture("directory.ldif")).expect("the LDIF fixture");
     assert_eq!(fuzzing::ldif(&directory), Outcome::Accepted(33));
-    assert_eq!(
-        fuzzing::ldif(b"dn: cn=a\nno colon here\n"),
-        Outcome::Rejected(Some(2))
-    );
+    assert_eq!(fuzzing::ldif(b"dn: cn=a\nno colon here\n"), Outcome::Rejected(Some(2)));
 }
 
 #[test]
 fn csv_corpus_and_mutants() {
     assert_mixed("csv", smoke("csv", fuzzing::csv));
-    let directory =
-        std::fs::read(crate::common::fixture("directory.csv")).expect("the CSV fixture");
+    let directory = std::fs::read(crate::common::fixture("directory.csv")).expect("the CSV fixture");
     assert_eq!(fuzzing::csv(&directory), Outcome::Accepted(31));
-    assert_eq!(
-        fuzzing::csv(b"mail,mobile\na@b\n"),
-        Outcome::Rejected(Some(2))
-    );
+    assert_eq!(fuzzing::csv(b"mail,mobile\na@b\n"), Outcome::Rejected(Some(2)));
 }
 
 #[test]
 fn config_corpus_and_mutants() {
     assert_mixed("config", smoke("config", fuzzing::config));
-    assert_eq!(
-        fuzzing::config(b"[delivery]\nprot = 1\n"),
-        Outcome::Rejected(Some(2))
-    );
+    assert_eq!(fuzzing::config(b"[delivery]\nprot = 1\n"), Outcome::Rejected(Some(2)));
     assert_eq!(fuzzing::config(b"\xFF"), Outcome::Rejected(None));
 }

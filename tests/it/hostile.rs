@@ -77,8 +77,7 @@ fn a_side_file_swapped_for_a_link_never_attaches_what_the_link_points_to() {
     let stop = Arc::new(AtomicBool::new(false));
     let swaps = Arc::new(AtomicUsize::new(0));
     let swapper = {
-        let (stop, swaps, dir, wav, real) =
-            (stop.clone(), swaps.clone(), spool.path().to_owned(), wav.clone(), real.clone());
+        let (stop, swaps, dir, wav, real) = (stop.clone(), swaps.clone(), spool.path().to_owned(), wav.clone(), real.clone());
         std::thread::spawn(move || {
             let (link, copy) = (dir.join(".link"), dir.join(".copy"));
             while !stop.load(Ordering::Relaxed) {
@@ -130,9 +129,8 @@ fn a_header_can_only_name_a_side_file_of_its_kind_and_of_its_own() {
     let before = std::fs::read(&other_header).unwrap();
 
     // a voicemail naming another item's header
-    let vm = place(dir.path(), "vm-legacy-blog-shape.txt", "vm.txt", |t| {
-        t.replace(&format!(r"voicemail\{WAV}"), r"voicemail\other-item.txt")
-    });
+    let vm =
+        place(dir.path(), "vm-legacy-blog-shape.txt", "vm.txt", |t| t.replace(&format!(r"voicemail\{WAV}"), r"voicemail\other-item.txt"));
     let err = intake_error(&vm);
     assert_eq!(
         err.to_string(),
@@ -147,16 +145,11 @@ fn a_header_can_only_name_a_side_file_of_its_kind_and_of_its_own() {
     std::fs::hard_link(dir.path().join("their.wav"), dir.path().join(WAV)).unwrap();
     let err = intake_error(&vm_with_own_wav(dir.path()));
     assert_eq!(err.line, Some(8));
-    assert_eq!(
-        err.kind.to_string(),
-        format!("side file `{WAV}` has 2 names (hard links); only a file of its own is attached")
-    );
+    assert_eq!(err.kind.to_string(), format!("side file `{WAV}` has 2 names (hard links); only a file of its own is attached"));
 
     // a skipped type names a side file, existing or not: nothing is opened, nothing goes with it
     for named in ["other-item.txt", "missing.wav"] {
-        let xso = place(dir.path(), "xsovoicemail-2013.txt", "xso.txt", |t| {
-            t.replace("220f1eed-5b92-4853-80b9-a53dc794ffbf.wav", named)
-        });
+        let xso = place(dir.path(), "xsovoicemail-2013.txt", "xso.txt", |t| t.replace("220f1eed-5b92-4853-80b9-a53dc794ffbf.wav", named));
         assert_eq!(intake::read_file(&xso, &IntakeOptions::default()).unwrap(), Parsed::Skipped("XSOVoiceMail".into()));
         assert!(matches!(pipeline(None).prepare_file(&xso), Ok(Outcome::Skipped(t)) if t == "XSOVoiceMail"));
     }
@@ -176,10 +169,7 @@ fn a_header_that_is_a_link_or_a_fifo_is_refused_without_waiting() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let err = intake_error(&link);
     assert!(matches!(err.kind, IntakeErrorKind::NotRegularFile));
-    assert_eq!(
-        err.to_string(),
-        format!("{}: not a regular file (a link, folder, FIFO or device is never read)", link.display())
-    );
+    assert_eq!(err.to_string(), format!("{}: not a regular file (a link, folder, FIFO or device is never read)", link.display()));
     assert!(!err.is_transient());
 
     let fifo = dir.path().join("fifo.txt");
@@ -225,11 +215,9 @@ fn a_header_of_100k_keys_is_refused_at_the_line_limit() {
 fn a_5000_character_call_id_or_caller_id_is_bad_input_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let long = "9".repeat(5_000);
-    let cases =
-        [("CallId : 6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", "CallId", 7), ("CallerId : +12895550147", "CallerId", 2)];
+    let cases = [("CallId : 6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", "CallId", 7), ("CallerId : +12895550147", "CallerId", 2)];
     for (line, key, number) in cases {
-        let header =
-            place(dir.path(), "mc-legacy-blog-shape.txt", "mc.txt", |t| t.replace(line, &format!("{key} : {long}")));
+        let header = place(dir.path(), "mc-legacy-blog-shape.txt", "mc.txt", |t| t.replace(line, &format!("{key} : {long}")));
         let err = match pipeline(None).prepare_file(&header) {
             Err(Error::Intake(e)) => e,
             other => panic!("{key}: expected bad input, got {other:?}"),
@@ -250,10 +238,7 @@ fn a_5000_character_call_id_or_caller_id_is_bad_input_naming_file_and_line() {
         t.replace("<CallId>7b487c48-c388-4446-b285-e6420e3073a8</CallId>", &format!("<CallId>{long}</CallId>"))
     });
     let err = intake_error(&header);
-    assert_eq!(
-        err.to_string(),
-        format!("{}:2: `<CallId>` in OCS XML is too long: 5000 characters (at most 256)", header.display())
-    );
+    assert_eq!(err.to_string(), format!("{}:2: `<CallId>` in OCS XML is too long: 5000 characters (at most 256)", header.display()));
 }
 
 /// An LDIF entry for the caller `+1 289 555 0147` with the given extra attribute lines.
@@ -333,10 +318,7 @@ fn crlf_and_bidi_overrides_from_ocs_xml_are_flattened() {
     let dir = tempfile::tempdir().unwrap();
     let header = place(dir.path(), "ocs-legacy-blog-shape.txt", "ocs.txt", |t| {
         t.replace("<MissedReason>", &format!("<Subject>Call me&#13;&#10;{EVIL}&#x202E;</Subject><MissedReason>"))
-            .replace(
-                "<From>sip:+12895550147@contoso.com;user=phone</From>",
-                &format!("<From>+12895550147&#13;&#10;{EVIL}</From>"),
-            )
+            .replace("<From>sip:+12895550147@contoso.com;user=phone</From>", &format!("<From>+12895550147&#13;&#10;{EVIL}</From>"))
     });
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/directory.ldif");
     let p = prepared(pipeline(Some(&directory)).prepare_file(&header));

@@ -33,7 +33,6 @@ fn error(name: &str) -> IntakeError {
     }
 }
 
-
 #[test]
 fn every_good_fixture_parses_as_the_readme_says() {
     let wants = good_fixtures();
@@ -124,10 +123,7 @@ fn fields_are_kept_as_written_in_file_order() {
 fn ocs_headers_keep_their_xml_in_fields() {
     let legacy = event("ocs-legacy-blog-shape.txt");
     assert_eq!(legacy.fields.keys().collect::<Vec<_>>(), ["MessageType", "OCSNotificationData"]);
-    assert!(
-        legacy.fields["OCSNotificationData"]
-            .starts_with("<?xml version=\"1.0\" encoding=\"us-ascii\"?><UserNotification>")
-    );
+    assert!(legacy.fields["OCSNotificationData"].starts_with("<?xml version=\"1.0\" encoding=\"us-ascii\"?><UserNotification>"));
     assert!(legacy.fields["OCSNotificationData"].ends_with("</UserNotification>"));
     let modern = event("ocs-2013-ocsnotificationdata.txt");
     assert_eq!(modern.fields.keys().collect::<Vec<_>>(), ["MessageType", "ProcessedCount", "OCSNotificationData"]);
@@ -176,9 +172,7 @@ fn every_line_ending_and_encoding_gives_the_same_event() {
                 be.extend_from_slice(&u.to_be_bytes());
             });
             let bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
-            for (label, variant) in
-                [("utf-8", text.as_bytes().to_vec()), ("utf-8 bom", bom), ("utf-16le", le), ("utf-16be", be)]
-            {
+            for (label, variant) in [("utf-8", text.as_bytes().to_vec()), ("utf-8 bom", bom), ("utf-16le", le), ("utf-16be", be)] {
                 let got = intake::parse(&variant, &path, &IntakeOptions::default()).unwrap();
                 assert_eq!(got, base, "{}: {label} with {eol:?}", want.file);
             }
@@ -196,21 +190,9 @@ const BAD: [(&str, Option<usize>, &str); 11] = [
     ("bad/duplicate-keys.txt", Some(4), "duplicate key `CallerId` (first on line 2)"),
     ("bad/ocs-truncated-xml.txt", Some(2), "malformed XML: unexpected end of input inside `<From>`"),
     ("bad/ocs-missing-event-type.txt", Some(2), "missing event type: `<Event>` has no `type` attribute"),
-    (
-        "bad/ocs-doctype-entity-expansion.txt",
-        Some(2),
-        "DTD not allowed in OCS XML (`<!DOCTYPE …>`); entities are never expanded",
-    ),
-    (
-        "bad/invalid-field-values.txt",
-        Some(3),
-        "invalid boolean `No` for NDRRequired (expected True or False) (and 5 more)",
-    ),
-    (
-        "bad/utf16le-no-bom.txt",
-        Some(1),
-        "encoding not detectable: NUL character in text (UTF-16 needs a byte-order mark)",
-    ),
+    ("bad/ocs-doctype-entity-expansion.txt", Some(2), "DTD not allowed in OCS XML (`<!DOCTYPE …>`); entities are never expanded"),
+    ("bad/invalid-field-values.txt", Some(3), "invalid boolean `No` for NDRRequired (expected True or False) (and 5 more)"),
+    ("bad/utf16le-no-bom.txt", Some(1), "encoding not detectable: NUL character in text (UTF-16 needs a byte-order mark)"),
 ];
 
 #[test]
@@ -237,17 +219,13 @@ fn bad_fixture_kinds() {
     assert!(matches!(error("bad/empty.txt").kind, IntakeErrorKind::Empty));
     assert!(matches!(error("bad/binary-garbage.txt").kind, IntakeErrorKind::InvalidUtf8 { offset: 0 }));
     assert!(matches!(error("bad/missing-messagetype.txt").kind, IntakeErrorKind::MissingMessageType));
-    assert!(
-        matches!(error("bad/unknown-messagetype.txt").kind, IntakeErrorKind::UnknownMessageType { value } if value == "Telepathy")
-    );
+    assert!(matches!(error("bad/unknown-messagetype.txt").kind, IntakeErrorKind::UnknownMessageType { value } if value == "Telepathy"));
     assert!(matches!(error("bad/one-mb-junk-line.txt").kind, IntakeErrorKind::LineTooLong { limit: 65536 }));
     assert!(matches!(
         error("bad/duplicate-keys.txt").kind,
         IntakeErrorKind::DuplicateKey { key, first_line: 2 } if key == "CallerId"
     ));
-    assert!(
-        matches!(error("bad/ocs-truncated-xml.txt").kind, IntakeErrorKind::XmlUnexpectedEnd { inside } if inside == "From")
-    );
+    assert!(matches!(error("bad/ocs-truncated-xml.txt").kind, IntakeErrorKind::XmlUnexpectedEnd { inside } if inside == "From"));
     assert!(matches!(error("bad/ocs-missing-event-type.txt").kind, IntakeErrorKind::MissingEventType));
     assert!(matches!(error("bad/ocs-doctype-entity-expansion.txt").kind, IntakeErrorKind::DtdNotAllowed));
     assert!(matches!(error("bad/utf16le-no-bom.txt").kind, IntakeErrorKind::NulCharacter));
@@ -289,8 +267,7 @@ fn invalid_field_values_lists_every_problem_with_its_line() {
 fn malformed_xml_keeps_the_parser_error_as_its_source() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.txt");
-    std::fs::write(&path, "MessageType : OCSNotification\r\n<UserNotification><User>u</Event></UserNotification>\r\n")
-        .unwrap();
+    std::fs::write(&path, "MessageType : OCSNotification\r\n<UserNotification><User>u</Event></UserNotification>\r\n").unwrap();
     let err = intake::read_file(&path, &IntakeOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), format!("{}:2: malformed XML", path.display()));
     let source = std::error::Error::source(&err).map(|s| s.to_string());

@@ -14,10 +14,10 @@ use callnote::enrich::directory::ldap::{
     LdapDirectory, LdapError, LdapOptions, ServerKind, check_entries, default_filter, directory_check,
 };
 use callnote::enrich::directory::{self, AttributeMap, Directory, DirectoryIndex, Value};
-use callnote::phone::DialPlan;
 use callnote::enrich::{enrich, resolve_party};
 use callnote::event::{CallerStatus, Party, PhoneLabel, Recipient};
 use callnote::intake::{IntakeOptions, Parsed, read_file};
+use callnote::phone::DialPlan;
 
 use crate::common::{fixture, server_env};
 
@@ -70,13 +70,8 @@ fn resolved_name(raw: &str, directory: &dyn Directory) -> Option<String> {
 
 /// Syncs again now, from a synchronous test.
 fn block_on_refresh(ldap: &LdapDirectory) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(ldap.refresh_now())
-        .unwrap_or_else(|e| panic!("{}", e.with_causes()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(ldap.refresh_now()).unwrap_or_else(|e| panic!("{}", e.with_causes()));
 }
 
 /// Every header and OCS fixture at the top of `tests/fixtures`.
@@ -97,17 +92,12 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
     let file = ldif();
     let served = ldap.index().expect("synced");
     assert_eq!((served.len(), file.len()), (31, 31));
-    assert_eq!(
-        served.warnings(),
-        file.warnings(),
-        "the same values are unreadable or shared"
-    );
+    assert_eq!(served.warnings(), file.warnings(), "the same values are unreadable or shared");
 
     // every fixture event, enriched through each directory: the same template context
     let mut tally = std::collections::BTreeMap::new();
     for path in fixture_files() {
-        let Parsed::Event(event) = read_file(&path, &IntakeOptions::default()).unwrap_or_else(|e| panic!("{e:#}"))
-        else {
+        let Parsed::Event(event) = read_file(&path, &IntakeOptions::default()).unwrap_or_else(|e| panic!("{e:#}")) else {
             continue;
         };
         let (mut through_file, mut through_ldap) = (event.clone(), event);
@@ -121,43 +111,17 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
     }
     let tally: Vec<(String, i32)> = tally.into_iter().collect();
     let count = |s: &str| tally.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
-    assert_eq!(
-        (
-            count("Resolved"),
-            count("Ambiguous"),
-            count("Unresolved"),
-            count("Anonymous")
-        ),
-        (23, 1, 4, 2),
-        "{tally:?}"
-    );
+    assert_eq!((count("Resolved"), count("Ambiguous"), count("Unresolved"), count("Anonymous")), (23, 1, 4, 2), "{tally:?}");
 
     // every number, extension and address stored in the directory, as a caller id
     let mut values = 0;
     for entry in directory::read_entries(&fixture("directory.ldif")).expect("LDIF") {
         for (name, value) in &entry.attributes {
             let Value::Text(text) = value else { continue };
-            if AttributeMap::default()
-                .specs()
-                .iter()
-                .any(|s| s.name.eq_ignore_ascii_case(name) && s.role.label().is_some())
-            {
-                assert_eq!(
-                    party(text, ldap.as_ref()),
-                    party(text, &file),
-                    "{}: {name} `{text}`",
-                    entry.dn
-                );
-                let recipient = Recipient {
-                    address: Some(text.clone()),
-                    sip: Some(text.clone()),
-                    ..Recipient::default()
-                };
-                assert_eq!(
-                    ldap.find_recipient(&recipient).ok(),
-                    file.find_recipient(&recipient).ok(),
-                    "{text}"
-                );
+            if AttributeMap::default().specs().iter().any(|s| s.name.eq_ignore_ascii_case(name) && s.role.label().is_some()) {
+                assert_eq!(party(text, ldap.as_ref()), party(text, &file), "{}: {name} `{text}`", entry.dn);
+                let recipient = Recipient { address: Some(text.clone()), sip: Some(text.clone()), ..Recipient::default() };
+                assert_eq!(ldap.find_recipient(&recipient).ok(), file.find_recipient(&recipient).ok(), "{text}");
                 values += 1;
             }
         }
@@ -174,21 +138,12 @@ fn ldaps_and_starttls_with_the_test_ca() {
     starttls.ca_file = Some(env("LDAP_CA").into());
     starttls.starttls = true;
     for settings in [ldaps, starttls] {
-        let ldap =
-            LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
+        let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
         let health = ldap.health();
         let sync = health.last_sync.expect("synced");
-        assert_eq!(
-            (sync.entries, sync.people, sync.server),
-            (31, 31, ServerKind::Other),
-            "{}",
-            settings.url
-        );
+        assert_eq!((sync.entries, sync.people, sync.server), (31, 31, ServerKind::Other), "{}", settings.url);
         assert_eq!(sync.filter, default_filter(ServerKind::Other, &AttributeMap::default()));
-        assert_eq!(
-            resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-            Some("Priya Raman")
-        );
+        assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
     }
 }
 
@@ -215,18 +170,9 @@ fn a_wrong_ca_or_host_name_is_refused() {
         s
     };
     let cases = [
-        (
-            ca(ldaps.clone(), "LDAP_WRONG_CA", false),
-            "invalid peer certificate: UnknownIssuer",
-        ),
-        (
-            ca(plain, "LDAP_WRONG_CA", true),
-            "invalid peer certificate: UnknownIssuer",
-        ),
-        (
-            ca(wrong_host.clone(), "LDAP_CA", false),
-            "invalid peer certificate: certificate not valid for name \"127.0.0.2\"",
-        ),
+        (ca(ldaps.clone(), "LDAP_WRONG_CA", false), "invalid peer certificate: UnknownIssuer"),
+        (ca(plain, "LDAP_WRONG_CA", true), "invalid peer certificate: UnknownIssuer"),
+        (ca(wrong_host.clone(), "LDAP_CA", false), "invalid peer certificate: certificate not valid for name \"127.0.0.2\""),
         // no CA file: the system roots, which do not know the test CA
         (ldaps.clone(), "invalid peer certificate: UnknownIssuer"),
     ];
@@ -235,10 +181,7 @@ fn a_wrong_ca_or_host_name_is_refused() {
         assert!(matches!(error, LdapError::Certificate { .. }), "{chain}");
         assert!(!error.is_transient(), "{chain}");
         let url = settings.url.trim_end_matches('/');
-        assert!(
-            chain.starts_with(&format!("{url}: TLS certificate of the server refused: ")),
-            "{chain}"
-        );
+        assert!(chain.starts_with(&format!("{url}: TLS certificate of the server refused: ")), "{chain}");
         assert!(chain.contains(reason), "{chain}");
     }
 }
@@ -253,23 +196,13 @@ fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
     std::fs::write(&secret, "not-the-Password-42\n").expect("written");
     settings.bind_password = Some(SecretSource::File(secret));
     let (error, chain) = refused(&settings);
-    assert_eq!(
-        chain,
-        format!(
-            "{}: bind as `{}` refused: invalidCredentials (result code 49)",
-            settings.url,
-            env("LDAP_BIND_DN")
-        )
-    );
+    assert_eq!(chain, format!("{}: bind as `{}` refused: invalidCredentials (result code 49)", settings.url, env("LDAP_BIND_DN")));
     assert!(!error.is_transient());
     assert!(!format!("{error:?}").contains("not-the-Password-42"));
 
     settings.bind_password = Some(SecretSource::Env("CALLNOTE_TEST_UNSET_VARIABLE".into()));
     let (_, chain) = refused(&settings);
-    assert_eq!(
-        chain,
-        "directory.bind_password: environment variable `CALLNOTE_TEST_UNSET_VARIABLE` is not set"
-    );
+    assert_eq!(chain, "directory.bind_password: environment variable `CALLNOTE_TEST_UNSET_VARIABLE` is not set");
 }
 
 #[tokio::test]
@@ -280,70 +213,34 @@ async fn paging_reads_past_the_server_size_limit() {
     settings.base_dn = env("LDAP_PAGED_BASE");
     let count: usize = env("LDAP_PAGED_COUNT").parse().expect("a number");
     let limit: usize = env("LDAP_PAGED_SIZELIMIT").parse().expect("a number");
-    assert!(
-        count > limit,
-        "the bulk suffix must hold more people than one search may return"
-    );
+    assert!(count > limit, "the bulk suffix must hold more people than one search may return");
 
     // the limit is real: a plain search stops at it
     let (conn, mut plain) = ldap3::LdapConnAsync::new(&settings.url).await.expect("connects");
     tokio::spawn(async move { conn.drive().await });
-    plain
-        .simple_bind(&env("LDAP_BIND_DN"), &env("LDAP_BIND_PW"))
-        .await
-        .expect("bind")
-        .success()
-        .expect("bound");
-    let result = plain
-        .search(
-            &settings.base_dn,
-            ldap3::Scope::Subtree,
-            "(objectClass=inetOrgPerson)",
-            vec!["uid"],
-        )
-        .await
-        .expect("search");
-    assert_eq!(
-        (result.0.len(), result.1.rc),
-        (limit, 4),
-        "sizeLimitExceeded after {limit}"
-    );
+    plain.simple_bind(&env("LDAP_BIND_DN"), &env("LDAP_BIND_PW")).await.expect("bind").success().expect("bound");
+    let result = plain.search(&settings.base_dn, ldap3::Scope::Subtree, "(objectClass=inetOrgPerson)", vec!["uid"]).await.expect("search");
+    assert_eq!((result.0.len(), result.1.rc), (limit, 4), "sizeLimitExceeded after {limit}");
 
-    let ldap = LdapDirectory::start(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let ldap = LdapDirectory::start(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
     let sync = ldap.health().last_sync.expect("synced");
     assert_eq!((sync.entries, sync.people), (count, count));
     let last = count - 1;
-    let names = [
-        "Ada", "Ben", "Chloe", "Dev", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mika", "Nora",
-        "Omar", "Pia",
-    ];
-    let surnames = [
-        "Abbott", "Baker", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski",
-        "Lopez",
-    ];
+    let names =
+        ["Ada", "Ben", "Chloe", "Dev", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mika", "Nora", "Omar", "Pia"];
+    let surnames = ["Abbott", "Baker", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski", "Lopez"];
     let expected = format!("{} {} {last}", names[last % 16], surnames[(last / 16) % 12]);
     let number = format!("+1425{:03}{:04}", 300 + last / 10_000, last % 10_000);
     assert_eq!(resolved_name(&number, ldap.as_ref()), Some(expected));
-    let mobile = party(
-        &format!("+1206{:03}{:04}", 300 + (last - 1) / 10_000, (last - 1) % 10_000),
-        ldap.as_ref(),
-    );
-    assert_eq!(
-        (mobile.label, mobile.matched_attribute.as_deref()),
-        (Some(PhoneLabel::Mobile), Some("mobile"))
-    );
+    let mobile = party(&format!("+1206{:03}{:04}", 300 + (last - 1) / 10_000, (last - 1) % 10_000), ldap.as_ref());
+    assert_eq!((mobile.label, mobile.matched_attribute.as_deref()), (Some(PhoneLabel::Mobile), Some("mobile")));
 }
 
 #[test]
 fn crafted_caller_ids_find_nothing_and_break_nothing() {
     let Some(settings) = settings("LDAP_URL") else { return };
     // with the live query on, index misses reach the server: escaped, matched by an index
-    let options = LdapOptions {
-        live_query: Some(Duration::from_secs(5)),
-        ..LdapOptions::default()
-    };
+    let options = LdapOptions { live_query: Some(Duration::from_secs(5)), ..LdapOptions::default() };
     let ldap = LdapDirectory::open_blocking_with(&settings, &plan(), options).unwrap_or_else(|e| panic!("{e:#}"));
     let crafted = [
         "*",
@@ -363,32 +260,17 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
     ];
     for raw in crafted {
         let p = party(raw, ldap.as_ref());
-        assert!(
-            matches!(p.status, CallerStatus::Unresolved | CallerStatus::Anonymous),
-            "{raw}: {:?}",
-            p.status
-        );
+        assert!(matches!(p.status, CallerStatus::Unresolved | CallerStatus::Anonymous), "{raw}: {:?}", p.status);
         assert_eq!((p.name, p.candidates.len()), (None, 0), "{raw}");
-        let recipient = Recipient {
-            address: Some(raw.into()),
-            sip: Some(raw.into()),
-            eum_proxy: Some(raw.into()),
-            ..Recipient::default()
-        };
+        let recipient = Recipient { address: Some(raw.into()), sip: Some(raw.into()), eum_proxy: Some(raw.into()), ..Recipient::default() };
         assert_eq!(ldap.find_recipient(&recipient).expect("in memory"), None, "{raw}");
     }
     // nothing was broken: the index and the server still answer
-    assert_eq!(
-        resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-        Some("Priya Raman")
-    );
+    assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
     assert_eq!(ldap.index().expect("synced").len(), 31);
     let asked = ldap.health().live_queries;
     // the ones that normalize to a SIP address or number (sip:…@contoso.com, …@contoso.com)
-    assert_eq!(
-        asked, 4,
-        "crafted values the server was asked about, escaped, finding nobody"
-    );
+    assert_eq!(asked, 4, "crafted values the server was asked about, escaped, finding nobody");
     block_on_refresh(&ldap);
 
     // a filter in the configuration is checked before anything is sent
@@ -396,29 +278,18 @@ fn crafted_caller_ids_find_nothing_and_break_nothing() {
     bad.filter = Some("(objectClass=inetOrgPerson".into());
     let (error, chain) = refused(&bad);
     assert!(matches!(error, LdapError::Filter(_)));
-    assert_eq!(
-        chain,
-        "directory.filter `(objectClass=inetOrgPerson` is not a valid LDAP filter"
-    );
+    assert_eq!(chain, "directory.filter `(objectClass=inetOrgPerson` is not a valid LDAP filter");
 }
 
 #[tokio::test]
 async fn directory_check_counts_and_reports_what_an_admin_must_clean_up() {
     let Some(settings) = settings("LDAP_URL") else { return };
-    let report = directory_check(&settings, &plan())
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let report = directory_check(&settings, &plan()).await.unwrap_or_else(|e| panic!("{e:#}"));
     let entries = directory::read_entries(&fixture("directory.ldif")).expect("LDIF");
     let from_file = check_entries("directory.ldif", entries, &plan(), AttributeMap::default());
     assert_eq!((report.entries, report.people, report.phone_values), (31, 31, 62));
-    assert_eq!(
-        (from_file.entries, from_file.people, from_file.phone_values),
-        (33, 31, 62)
-    );
-    assert_eq!(
-        (&report.unreadable, &report.shared),
-        (&from_file.unreadable, &from_file.shared)
-    );
+    assert_eq!((from_file.entries, from_file.people, from_file.phone_values), (33, 31, 62));
+    assert_eq!((&report.unreadable, &report.shared), (&from_file.unreadable, &from_file.shared));
     assert_eq!((report.unreadable.len(), report.shared.len()), (3, 1));
     let text = report.to_string();
     for line in [

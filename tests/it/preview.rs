@@ -49,11 +49,7 @@ fn template_dir() -> tempfile::TempDir {
     let en = dir.path().join("missed_call/en");
     std::fs::create_dir_all(&en).unwrap();
     for part in ["subject.txt", "body.txt", "body.html"] {
-        let text = Templates::builtin()
-            .files()
-            .find(|(n, _)| *n == format!("missed_call/en/{part}"))
-            .map(|(_, t)| t.to_owned())
-            .unwrap();
+        let text = Templates::builtin().files().find(|(n, _)| *n == format!("missed_call/en/{part}")).map(|(_, t)| t.to_owned()).unwrap();
         std::fs::write(en.join(part), text).unwrap();
     }
     dir
@@ -82,8 +78,7 @@ async fn lists_every_sample_and_the_dropped_header_files() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
     let items = reply.json()["items"].as_array().unwrap().clone();
-    let samples: Vec<&str> =
-        items.iter().filter(|i| i["group"] == "sample").map(|i| i["label"].as_str().unwrap()).collect();
+    let samples: Vec<&str> = items.iter().filter(|i| i["group"] == "sample").map(|i| i["label"].as_str().unwrap()).collect();
     assert_eq!(samples, callnote::samples::NAMES);
     let files: Vec<&str> = items.iter().filter(|i| i["group"] == "file").map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(files, ["file/mc-legacy-minimal-fields.txt"]);
@@ -112,11 +107,7 @@ async fn shows_a_rendered_sample_with_headers_and_trace() {
     assert_eq!(v["error"], serde_json::Value::Null);
     assert_eq!(v["stale"], false);
     assert_eq!(v["locale"], "en");
-    assert!(
-        v["text"].as_str().unwrap().starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\n"),
-        "{}",
-        v["text"]
-    );
+    assert!(v["text"].as_str().unwrap().starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\n"), "{}", v["text"]);
     let headers = v["headers"].as_array().unwrap();
     assert!(headers.contains(&serde_json::json!(["Subject", SAMPLE_SUBJECT])), "{headers:?}");
     assert!(headers.contains(&serde_json::json!(["X-CallingTelephoneNumber", "+12895550147"])), "{headers:?}");
@@ -161,8 +152,7 @@ async fn a_broken_template_is_located_and_the_last_good_rendering_stays() {
 
     let subject = templates.path().join("missed_call/en/subject.txt");
     std::fs::write(&subject, "{#- edited -#}\nMissed: {{ caller.name }\n").unwrap();
-    let v =
-        wait_json(addr, &format!("/api/item?id={SAMPLE_Q}"), |v| !v["problems"].as_array().unwrap().is_empty()).await;
+    let v = wait_json(addr, &format!("/api/item?id={SAMPLE_Q}"), |v| !v["problems"].as_array().unwrap().is_empty()).await;
     let problem = &v["problems"][0];
     assert_eq!(problem["file"], "missed_call/en/subject.txt");
     assert_eq!(problem["line"], 2);
@@ -186,10 +176,7 @@ async fn a_broken_template_is_located_and_the_last_good_rendering_stays() {
     assert_eq!(v["error"]["file"], "missed_call/en/subject.txt");
     assert_eq!((v["error"]["line"].as_u64(), v["error"]["col"].as_u64()), (Some(1), Some(19)));
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("field `nmae` is not defined. Available fields: candidates,"),
+        v["error"]["message"].as_str().unwrap().starts_with("field `nmae` is not defined. Available fields: candidates,"),
         "{}",
         v["error"]
     );
@@ -235,19 +222,13 @@ async fn refuses_unknown_ids_foreign_hosts_and_remote_binding() {
     assert_eq!(r.status, 405);
 
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n")
-        .await
-        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n").await.unwrap();
     let mut raw = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut raw).await.unwrap();
     assert!(raw.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{raw}");
-    assert!(
-        raw.ends_with(r#"{"error":"host `attacker.example`: the preview answers only to a loopback name"}"#),
-        "{raw}"
-    );
+    assert!(raw.ends_with(r#"{"error":"host `attacker.example`: the preview answers only to a loopback name"}"#), "{raw}");
 
-    let r =
-        request(addr, "POST", "/api/send", &["Origin: http://attacker.example"], br#"{"id":"x","to":"a@b.c"}"#).await;
+    let r = request(addr, "POST", "/api/send", &["Origin: http://attacker.example"], br#"{"id":"x","to":"a@b.c"}"#).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
         (403, serde_json::json!("origin `http://attacker.example`: not this preview's page"))
@@ -275,21 +256,11 @@ async fn send_test_goes_through_the_configured_delivery() {
     let addr = start(None, None, None).await;
     let body = format!(r#"{{"id":"{SAMPLE}","to":"admin@contoso.com"}}"#);
     let r = request(addr, "POST", "/api/send", &["Content-Type: application/json"], body.as_bytes()).await;
-    assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (409, serde_json::json!("no [delivery] in the configuration: send test is off"))
-    );
+    assert_eq!((r.status, r.json()["error"].clone()), (409, serde_json::json!("no [delivery] in the configuration: send test is off")));
 
     let outbox = tempfile::tempdir().unwrap();
     let addr = start(None, None, Some(DeliverySettings::Dir(outbox.path().to_path_buf()))).await;
-    let r = request(
-        addr,
-        "POST",
-        "/api/send",
-        &["Content-Type: application/json"],
-        b"{\"id\":\"x\",\"to\":\"not an address\"}",
-    )
-    .await;
+    let r = request(addr, "POST", "/api/send", &["Content-Type: application/json"], b"{\"id\":\"x\",\"to\":\"not an address\"}").await;
     assert_eq!(r.status, 422);
     assert!(r.json()["error"].as_str().unwrap().starts_with("`not an address`: not a mail address"), "{}", r.text());
 
@@ -318,12 +289,7 @@ async fn events_announce_the_generation() {
     let templates = template_dir();
     let addr = start(Some(templates.path()), None, None).await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(
-        &mut stream,
-        format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     let mut buf = [0u8; 1024];
     let mut touched = false;
@@ -405,10 +371,7 @@ async fn idle_clients_and_surplus_streams_cannot_starve_the_page() {
     let refused = get(addr, "/events").await;
     assert_eq!(refused.status, 503);
     assert_eq!(refused.header("retry-after"), Some("5"));
-    assert_eq!(
-        refused.json()["error"],
-        "2 pages are following changes already; close some and reload"
-    );
+    assert_eq!(refused.json()["error"], "2 pages are following changes already; close some and reload");
 
     // Twelve clients connect and send nothing: more than all the connections left.
     let mut idle = Vec::new();
@@ -469,9 +432,7 @@ async fn a_request_that_stops_arriving_is_answered_408_and_closed() {
     let expected = r#"{"error":"no complete request within 300ms"}"#;
     // Part of a head, then nothing.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("GET / HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
-        .await
-        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("GET / HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.unwrap();
     let reply = read_until_closed(&mut stream).await;
     assert!(reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{reply}");
     assert!(reply.ends_with(expected), "{reply}");
@@ -496,10 +457,7 @@ struct Gate {
 }
 
 impl callnote::enrich::directory::Directory for Gate {
-    fn lookup(
-        &self,
-        _: &callnote::Party,
-    ) -> Result<callnote::enrich::directory::Lookup, callnote::enrich::directory::DirectoryError> {
+    fn lookup(&self, _: &callnote::Party) -> Result<callnote::enrich::directory::Lookup, callnote::enrich::directory::DirectoryError> {
         if let Some(entered) = self.entered.lock().unwrap().take() {
             entered.send(()).unwrap();
             // Bounded, so a server that blocks its runtime fails the test instead of hanging it.
@@ -611,8 +569,7 @@ async fn browser_follows_template_edits_and_shows_errors_inline() {
     browser.type_into(&to, "admin@contoso.com").await;
     let send = browser.wait_find("#send", 5).await;
     browser.click(&send).await;
-    let (result, _) =
-        browser.wait_text("#send-result", 10, |t| t.starts_with("accepted") || t.starts_with("not sent")).await;
+    let (result, _) = browser.wait_text("#send-result", 10, |t| t.starts_with("accepted") || t.starts_with("not sent")).await;
     assert!(result.starts_with("accepted via "), "{result}");
     let sent: Vec<PathBuf> = std::fs::read_dir(outbox.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(sent.len(), 1);
@@ -640,8 +597,7 @@ fn the_command_serves_on_loopback_and_refuses_remote_without_the_flag() {
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};
 
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_callnote")).args(["preview", "--listen", "0.0.0.0:8025"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_callnote")).args(["preview", "--listen", "0.0.0.0:8025"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

@@ -32,10 +32,7 @@ struct Server {
 }
 
 fn server() -> Option<Server> {
-    Some(Server {
-        port: server_env("SMTP_PLAIN_PORT")?,
-        maildir: PathBuf::from(server_env("SMTP_MAILDIR")?),
-    })
+    Some(Server { port: server_env("SMTP_PLAIN_PORT")?, maildir: PathBuf::from(server_env("SMTP_MAILDIR")?) })
 }
 
 /// A spool, its configuration and a unique sender domain.
@@ -50,10 +47,7 @@ struct Spool {
 }
 
 fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
     format!("{tag}-{}-{nanos:x}", std::process::id())
 }
 
@@ -63,14 +57,8 @@ impl Spool {
         let dir = tmp.path().join("spool");
         std::fs::create_dir(&dir).unwrap();
         let domain = format!("{}.test", unique(tag));
-        let spool = Spool {
-            config: tmp.path().join("callnote.toml"),
-            _tmp: tmp,
-            dir,
-            domain,
-            started: SystemTime::now(),
-            ids: Mutex::default(),
-        };
+        let spool =
+            Spool { config: tmp.path().join("callnote.toml"), _tmp: tmp, dir, domain, started: SystemTime::now(), ids: Mutex::default() };
         spool.write_config(port, concurrency);
         spool
     }
@@ -126,21 +114,14 @@ impl Spool {
 
     /// Runs `callnote ARGS --config <this spool's config>`: exit code, stdout, stderr.
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_callnote")).args(args).arg("--config").arg(&self.config).output().unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
     }
 
     fn ls(&self, sub: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir.join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(self.dir.join(sub)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }
@@ -157,11 +138,7 @@ impl Spool {
         let mut counts = HashMap::new();
         for entry in std::fs::read_dir(server.maildir.join("new")).unwrap() {
             let entry = entry.unwrap();
-            if entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < self.started - Duration::from_secs(2))
-            {
+            if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < self.started - Duration::from_secs(2)) {
                 continue;
             }
             let Ok(bytes) = std::fs::read(entry.path()) else {
@@ -185,11 +162,8 @@ impl Spool {
     fn drop_item(&self, name: &str, call_id: &str, recipient: &str, wav: bool) {
         let kind = if wav { callnote::Kind::Voicemail } else { callnote::Kind::MissedCall };
         self.note(NotificationId { call_id, recipient, kind });
-        let (template, side) = if wav {
-            ("vm-legacy-blog-shape.txt", Some(format!("{name}.wav")))
-        } else {
-            ("mc-legacy-blog-shape.txt", None)
-        };
+        let (template, side) =
+            if wav { ("vm-legacy-blog-shape.txt", Some(format!("{name}.wav"))) } else { ("mc-legacy-blog-shape.txt", None) };
         let mut text = std::fs::read_to_string(fixture(template))
             .unwrap()
             .replace("hannah.whitaker@contoso.com", recipient)
@@ -206,11 +180,7 @@ impl Spool {
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     v.sort();
     v
 }
@@ -241,86 +211,36 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "parked items make exit status 1: {stderr}");
-    assert!(
-        stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"), "{stderr}");
 
     let delivered = spool.delivered(&server);
     for (name, call_id) in &expected {
-        assert_eq!(
-            delivered.get(&spool.message_id(call_id)),
-            Some(&1),
-            "{name} (call {call_id}) must arrive exactly once"
-        );
+        assert_eq!(delivered.get(&spool.message_id(call_id)), Some(&1), "{name} (call {call_id}) must arrive exactly once");
     }
     assert_eq!(delivered.len(), 27);
     assert_eq!(spool.ls("work"), Vec::<String>::new());
-    assert_eq!(
-        spool.ls("archive").len(),
-        29,
-        "27 delivered + HealthCheck + XSOVoiceMail"
-    );
+    assert_eq!(spool.ls("archive").len(), 29, "27 delivered + HealthCheck + XSOVoiceMail");
     // A skipped header takes only side files named after itself: the XSOVoiceMail
     // fixture's audio has another name, so it stays, and `queue list` shows it.
     let xso_audio = "220f1eed-5b92-4853-80b9-a53dc794ffbf.wav";
     assert_eq!(spool.ls(""), [xso_audio, "archive", "failed", "state", "work"]);
-    let xso = spool
-        .ls("archive")
-        .into_iter()
-        .find(|id| id.ends_with("_xsovoicemail-2013.txt"))
-        .unwrap();
+    let xso = spool.ls("archive").into_iter().find(|id| id.ends_with("_xsovoicemail-2013.txt")).unwrap();
     assert_eq!(spool.ls(&format!("archive/{xso}")), ["xsovoicemail-2013.txt"]);
     let (_, list, _) = spool.cli(&["queue", "list"]);
-    assert!(
-        list.ends_with(&format!(
-            "waiting\t{xso_audio}\tside file: waits for the header that names it\n"
-        )),
-        "{list}"
-    );
+    assert!(list.ends_with(&format!("waiting\t{xso_audio}\tside file: waits for the header that names it\n")), "{list}");
 
     let reasons: [(&str, &str); 11] = [
-        (
-            "binary-garbage.txt",
-            "binary-garbage.txt:1: not text: invalid UTF-8 at byte 0",
-        ),
-        (
-            "duplicate-keys.txt",
-            "duplicate-keys.txt:4: duplicate key `CallerId` (first on line 2)",
-        ),
+        ("binary-garbage.txt", "binary-garbage.txt:1: not text: invalid UTF-8 at byte 0"),
+        ("duplicate-keys.txt", "duplicate-keys.txt:4: duplicate key `CallerId` (first on line 2)"),
         ("empty.txt", "empty.txt: empty file"),
-        (
-            "invalid-field-values.txt",
-            "invalid-field-values.txt:3: invalid boolean `No` for NDRRequired (expected True or False)",
-        ),
-        (
-            "missing-messagetype.txt",
-            "missing-messagetype.txt: missing MessageType",
-        ),
-        (
-            "ocs-doctype-entity-expansion.txt",
-            "ocs-doctype-entity-expansion.txt:2: DTD not allowed in OCS XML",
-        ),
-        (
-            "ocs-missing-event-type.txt",
-            "ocs-missing-event-type.txt:2: missing event type: `<Event>` has no `type` attribute",
-        ),
-        (
-            "ocs-truncated-xml.txt",
-            "ocs-truncated-xml.txt:2: malformed XML: unexpected end of input inside `<From>`",
-        ),
-        (
-            "one-mb-junk-line.txt",
-            "one-mb-junk-line.txt:3: line too long: over 65536 bytes",
-        ),
-        (
-            "unknown-messagetype.txt",
-            "unknown-messagetype.txt:1: unknown MessageType `Telepathy`",
-        ),
-        (
-            "utf16le-no-bom.txt",
-            "utf16le-no-bom.txt:1: encoding not detectable: NUL character in text",
-        ),
+        ("invalid-field-values.txt", "invalid-field-values.txt:3: invalid boolean `No` for NDRRequired (expected True or False)"),
+        ("missing-messagetype.txt", "missing-messagetype.txt: missing MessageType"),
+        ("ocs-doctype-entity-expansion.txt", "ocs-doctype-entity-expansion.txt:2: DTD not allowed in OCS XML"),
+        ("ocs-missing-event-type.txt", "ocs-missing-event-type.txt:2: missing event type: `<Event>` has no `type` attribute"),
+        ("ocs-truncated-xml.txt", "ocs-truncated-xml.txt:2: malformed XML: unexpected end of input inside `<From>`"),
+        ("one-mb-junk-line.txt", "one-mb-junk-line.txt:3: line too long: over 65536 bytes"),
+        ("unknown-messagetype.txt", "unknown-messagetype.txt:1: unknown MessageType `Telepathy`"),
+        ("utf16le-no-bom.txt", "utf16le-no-bom.txt:1: encoding not detectable: NUL character in text"),
     ];
     let failed = spool.ls("failed");
     assert_eq!(failed.len(), 22, "{failed:?}");
@@ -328,10 +248,7 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
         assert!(failed.contains(&name.to_owned()), "{name} not parked: {failed:?}");
         let report = std::fs::read_to_string(spool.dir.join("failed").join(format!("{name}.error.txt"))).unwrap();
         let first = report.lines().next().unwrap();
-        assert!(
-            first.starts_with("reason: ") && first.contains(reason),
-            "{name}: {report}"
-        );
+        assert!(first.starts_with("reason: ") && first.contains(reason), "{name}: {report}");
         assert!(report.contains("\nattempts: 1\n"), "{report}");
     }
 }
@@ -341,19 +258,11 @@ fn a_greylisting_server_gets_the_message_once_after_the_retry() {
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-grey", &server.port, 2);
     let call_id = unique("grey");
-    spool.drop_item(
-        "grey",
-        &call_id,
-        &format!("greylist-{}@contoso.com", unique("g")),
-        false,
-    );
+    spool.drop_item("grey", &call_id, &format!("greylist-{}@contoso.com", unique("g")), false);
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("relay: 0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 1 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 1 deferred"), "{stderr}");
     assert_eq!(spool.ls("work").len(), 1);
     let deferred: Vec<String> = spool
         .records()
@@ -364,19 +273,13 @@ fn a_greylisting_server_gets_the_message_once_after_the_retry() {
         })
         .collect();
     assert_eq!(deferred.len(), 1);
-    assert!(
-        deferred[0].starts_with("rcpt to: ") && deferred[0].contains(" 451 "),
-        "{deferred:?}"
-    );
+    assert!(deferred[0].starts_with("rcpt to: ") && deferred[0].contains(" 451 "), "{deferred:?}");
     assert!(spool.delivered(&server).is_empty());
 
     std::thread::sleep(Duration::from_millis(300));
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        spool.delivered(&server),
-        HashMap::from([(spool.message_id(&call_id), 1)])
-    );
+    assert_eq!(spool.delivered(&server), HashMap::from([(spool.message_id(&call_id), 1)]));
     assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 1));
 }
 
@@ -390,16 +293,10 @@ fn a_refused_recipient_is_parked_with_the_servers_reply() {
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(
-        spool.ls("failed"),
-        ["refused.txt", "refused.txt.error.txt", "refused.wav"]
-    );
+    assert_eq!(spool.ls("failed"), ["refused.txt", "refused.txt.error.txt", "refused.wav"]);
     let report = std::fs::read_to_string(spool.dir.join("failed/refused.txt.error.txt")).unwrap();
     let first = report.lines().next().unwrap();
-    let expected = format!(
-        "reason: rcpt to: 127.0.0.1:{} refused every recipient: <{rcpt}> 550",
-        server.port
-    );
+    let expected = format!("reason: rcpt to: 127.0.0.1:{} refused every recipient: <{rcpt}> 550", server.port);
     assert!(first.starts_with(&expected), "{report}");
     assert!(spool.delivered(&server).is_empty());
 
@@ -408,35 +305,18 @@ fn a_refused_recipient_is_parked_with_the_servers_reply() {
     assert_eq!((code, list.lines().count()), (0, 1), "{list}");
     assert_eq!(list, format!("parked\trefused.txt\t{first}\n"));
     let (code, show, _) = spool.cli(&["queue", "show", &call_id]);
-    let states: Vec<&str> = show
-        .lines()
-        .map(|l| l.split("\"state\":\"").nth(1).unwrap().split('"').next().unwrap())
-        .collect();
-    assert_eq!(
-        (code, states),
-        (0, vec!["claimed", "attempt", "failed", "done"]),
-        "{show}"
-    );
+    let states: Vec<&str> = show.lines().map(|l| l.split("\"state\":\"").nth(1).unwrap().split('"').next().unwrap()).collect();
+    assert_eq!((code, states), (0, vec!["claimed", "attempt", "failed", "done"]), "{show}");
     let (code, _, stderr) = spool.cli(&["queue", "show", "no-such-call"]);
-    assert_eq!(
-        (code, stderr.as_str()),
-        (1, "no-such-call: no journal record for this call\n")
-    );
+    assert_eq!((code, stderr.as_str()), (1, "no-such-call: no journal record for this call\n"));
     let (code, retried, _) = spool.cli(&["queue", "retry", "refused.txt"]);
     assert_eq!(code, 0);
     assert_eq!(
         retried,
-        format!(
-            "queued again: {}\nqueued again: {}\n",
-            spool.dir.join("refused.wav").display(),
-            spool.dir.join("refused.txt").display()
-        )
+        format!("queued again: {}\nqueued again: {}\n", spool.dir.join("refused.wav").display(), spool.dir.join("refused.txt").display())
     );
     assert_eq!(spool.ls("failed"), Vec::<String>::new());
-    assert_eq!(
-        spool.ls(""),
-        ["archive", "failed", "refused.txt", "refused.wav", "state", "work"]
-    );
+    assert_eq!(spool.ls(""), ["archive", "failed", "refused.txt", "refused.wav", "state", "work"]);
 }
 
 #[test]
@@ -463,12 +343,7 @@ fn the_relay_ends_its_smtp_connections_with_quit() {
 #[test]
 fn items_wait_while_the_server_is_down_and_all_go_once_it_is_back() {
     let Some(server) = server() else { return };
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let spool = Spool::new("relay-down", &closed, 4);
     let call_ids: Vec<String> = (0..6).map(|n| unique(&format!("down{n}"))).collect();
     for (n, call_id) in call_ids.iter().enumerate() {
@@ -476,10 +351,7 @@ fn items_wait_while_the_server_is_down_and_all_go_once_it_is_back() {
     }
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 6 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("0 delivered (0 sent again after a crash), 0 skipped, 0 parked, 6 deferred"), "{stderr}");
     assert_eq!(spool.ls("work").len(), 6);
     let reasons: HashSet<String> = spool
         .records()
@@ -516,23 +388,14 @@ impl Rng {
 fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-crash", &server.port, 8);
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     let mut rng = Rng(seed);
     let mut call_ids = Vec::new();
     let mut add = |spool: &Spool, n: usize| {
         for _ in 0..n {
             let i = call_ids.len();
             let call_id = format!("crash-{seed:x}-{i:05}");
-            spool.drop_item(
-                &format!("item{i:05}"),
-                &call_id,
-                "hannah.whitaker@contoso.com",
-                i % 5 == 0,
-            );
+            spool.drop_item(&format!("item{i:05}"), &call_id, "hannah.whitaker@contoso.com", i % 5 == 0);
             call_ids.push(call_id);
         }
     };
@@ -540,13 +403,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
 
     let started = Instant::now();
     let (mut kills, mut runs) = (0, 0);
-    let sent = |spool: &Spool| {
-        spool
-            .records()
-            .iter()
-            .filter(|r| matches!(r.state, State::Sent { .. }))
-            .count()
-    };
+    let sent = |spool: &Spool| spool.records().iter().filter(|r| matches!(r.state, State::Sent { .. })).count();
     // At least 20 kills, and enough of them landing on work that 100+ items got through
     // the killed runs (a loaded machine is slower; more runs then).
     while (kills < 20 || sent(&spool) < 100) && runs < 300 {
@@ -572,9 +429,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
                 break;
             }
             match kill_at {
-                None if len(&journal) > before => {
-                    kill_at = Some(Instant::now() + Duration::from_millis(rng.below(400)))
-                }
+                None if len(&journal) > before => kill_at = Some(Instant::now() + Duration::from_millis(rng.below(400))),
                 Some(at) if Instant::now() >= at => break,
                 _ => {}
             }
@@ -591,10 +446,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
         }
     }
     let sent_while_killing = sent(&spool);
-    assert!(
-        sent_while_killing >= 100,
-        "the kills must land on work: only {sent_while_killing} sent in {runs} runs"
-    );
+    assert!(sent_while_killing >= 100, "the kills must land on work: only {sent_while_killing} sent in {runs} runs");
     let mut last = (1, String::new());
     for _ in 0..5 {
         last = spool.run_once();
@@ -610,11 +462,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
     let resent: HashSet<String> = records
         .iter()
         .filter_map(|r| match &r.state {
-            State::Attempt {
-                message_id,
-                resend: true,
-                ..
-            } => Some(message_id.clone()),
+            State::Attempt { message_id, resend: true, .. } => Some(message_id.clone()),
             _ => None,
         })
         .collect();
@@ -625,11 +473,7 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
             State::Attempt { call_id, .. } => {
                 call_of_item.insert(&r.item, call_id);
             }
-            State::Sent { .. } => {
-                *sent_per_call
-                    .entry(call_of_item[r.item.as_str()].to_owned())
-                    .or_default() += 1
-            }
+            State::Sent { .. } => *sent_per_call.entry(call_of_item[r.item.as_str()].to_owned()).or_default() += 1,
             _ => {}
         }
     }
@@ -638,16 +482,9 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
         let message_id = spool.message_id(call_id);
         let n = delivered.get(&message_id).copied().unwrap_or(0);
         assert!(n >= 1, "{call_id} was never delivered");
-        assert_eq!(
-            sent_per_call.get(call_id),
-            Some(&1),
-            "{call_id}: exactly one `sent` record"
-        );
+        assert_eq!(sent_per_call.get(call_id), Some(&1), "{call_id}: exactly one `sent` record");
         if n > 1 {
-            assert!(
-                resent.contains(&message_id),
-                "{call_id} arrived {n} times but was never in the at-least-once window"
-            );
+            assert!(resent.contains(&message_id), "{call_id} arrived {n} times but was never in the at-least-once window");
             duplicates.push((call_id.clone(), n));
         }
     }
@@ -674,12 +511,7 @@ fn a_header_naming_another_header_as_its_side_file_takes_nothing_and_every_item_
     let spool = Spool::new("relay-carry", &server.port, 4);
     let call_ids: Vec<String> = (0..20).map(|n| unique(&format!("carry{n:02}"))).collect();
     for (n, call_id) in call_ids.iter().enumerate() {
-        spool.drop_item(
-            &format!("item{n:02}"),
-            call_id,
-            "hannah.whitaker@contoso.com",
-            n % 4 == 0,
-        );
+        spool.drop_item(&format!("item{n:02}"), call_id, "hannah.whitaker@contoso.com", n % 4 == 0);
     }
     // A HealthCheck (skipped) whose AttachmentName names a waiting header, and whose
     // AttachmentPath names another item's audio.
@@ -690,24 +522,13 @@ fn a_header_naming_another_header_as_its_side_file_takes_nothing_and_every_item_
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("relay: 20 delivered (0 sent again after a crash), 1 skipped, 0 parked, 0 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 20 delivered (0 sent again after a crash), 1 skipped, 0 parked, 0 deferred"), "{stderr}");
     let want: HashMap<String, usize> = call_ids.iter().map(|c| (spool.message_id(c), 1)).collect();
     assert_eq!(spool.delivered(&server), want);
-    let probe_id = spool
-        .ls("archive")
-        .into_iter()
-        .find(|id| id.ends_with("_0000-probe.txt"))
-        .unwrap();
+    let probe_id = spool.ls("archive").into_iter().find(|id| id.ends_with("_0000-probe.txt")).unwrap();
     assert_eq!(spool.ls(&format!("archive/{probe_id}")), ["0000-probe.txt"]);
     assert_eq!(spool.ls(""), ["archive", "failed", "state", "work"]);
-    let journal_done = spool
-        .records()
-        .iter()
-        .filter(|r| matches!(r.state, State::Done))
-        .count();
+    let journal_done = spool.records().iter().filter(|r| matches!(r.state, State::Done)).count();
     assert_eq!(journal_done, 21, "every item has its journal record");
 }
 
@@ -720,11 +541,7 @@ fn leftovers_are_listed_then_parked_or_reported_with_a_log_line() {
     std::fs::write(&outside, "MessageType : MissedCall\n").unwrap();
     std::os::unix::fs::symlink(&outside, spool.dir.join("link.txt")).unwrap();
     std::fs::create_dir(spool.dir.join("x.txt")).unwrap();
-    std::fs::write(
-        spool.dir.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.txt")),
-        "MessageType : MissedCall\n",
-    )
-    .unwrap();
+    std::fs::write(spool.dir.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.txt")), "MessageType : MissedCall\n").unwrap();
     std::fs::write(spool.dir.join("notes.doc"), "minutes").unwrap();
     std::fs::write(spool.dir.join(".half.txt.tmp"), "MessageType : Missed").unwrap();
     let call_id = unique("leftover-ok");
@@ -747,50 +564,28 @@ fn leftovers_are_listed_then_parked_or_reported_with_a_log_line() {
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "parked strays make exit status 1: {stderr}");
-    assert!(
-        stderr.contains("relay: 1 delivered (0 sent again after a crash), 0 skipped, 3 parked, 0 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 1 delivered (0 sent again after a crash), 0 skipped, 3 parked, 0 deferred"), "{stderr}");
     for needle in ["link.txt", "x.txt", "/failed/r_sum_~"] {
         assert!(
-            stderr
-                .lines()
-                .any(|l| l.contains("WARN") && l.contains("parked") && l.contains(needle)),
+            stderr.lines().any(|l| l.contains("WARN") && l.contains("parked") && l.contains(needle)),
             "no log line for {needle}: {stderr}"
         );
     }
-    assert!(
-        stderr
-            .lines()
-            .any(|l| l.contains("WARN") && l.contains("notes.doc") && l.contains("left in the spool folder")),
-        "{stderr}"
-    );
-    assert_eq!(
-        spool.delivered(&server),
-        HashMap::from([(spool.message_id(&call_id), 1)])
-    );
+    assert!(stderr.lines().any(|l| l.contains("WARN") && l.contains("notes.doc") && l.contains("left in the spool folder")), "{stderr}");
+    assert_eq!(spool.delivered(&server), HashMap::from([(spool.message_id(&call_id), 1)]));
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "MessageType : MissedCall\n");
     assert_eq!(std::fs::read_link(spool.dir.join("failed/link.txt")).unwrap(), outside);
 
     let (_, after, _) = spool.cli(&["queue", "list"]);
     let lines: Vec<&str> = after.lines().collect();
     assert_eq!(lines.len(), 5, "{after}");
-    assert!(
-        lines[0].starts_with("parked\tlink.txt\treason: a symbolic link (to `"),
-        "{after}"
-    );
+    assert!(lines[0].starts_with("parked\tlink.txt\treason: a symbolic link (to `"), "{after}");
     assert!(
         lines[1].starts_with("parked\tr_sum_~")
             && lines[1].ends_with(".txt\treason: the file name is not UTF-8 (its bytes: `r\\xe9sum\\xe9.txt`)"),
         "{after}"
     );
     assert_eq!(lines[2], "parked\tx.txt\treason: a folder, not a header file");
-    assert_eq!(
-        lines[3],
-        "waiting\t.half.txt.tmp\thidden (being written?): taken once renamed"
-    );
-    assert_eq!(
-        lines[4],
-        "unhandled\tnotes.doc\tnot a header (*.txt, *.xml) nor a side file: left alone"
-    );
+    assert_eq!(lines[3], "waiting\t.half.txt.tmp\thidden (being written?): taken once renamed");
+    assert_eq!(lines[4], "unhandled\tnotes.doc\tnot a header (*.txt, *.xml) nor a side file: left alone");
 }

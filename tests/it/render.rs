@@ -47,7 +47,10 @@ fn english_subjects_name_the_caller_with_label_and_number() {
     assert_eq!(render("missed_call/resolved-mobile/en-US").subject, "Missed call from Priya Raman (mobile), (289) 555-0147");
     assert_eq!(render("voicemail/resolved-work/en-US").subject, "Voice mail from Mateo García Núñez (work), (425) 555-0110 (0:42)");
     assert_eq!(render("missed_call/extension/en-GB").subject, "Missed call from Siobhán Ní Bhriain (work), 4567");
-    assert_eq!(render("call_forwarded/ambiguous/en-US").subject, "Call from (425) 555-0100 (2 possible callers) answered by Siobhán Ní Bhriain");
+    assert_eq!(
+        render("call_forwarded/ambiguous/en-US").subject,
+        "Call from (425) 555-0100 (2 possible callers) answered by Siobhán Ní Bhriain"
+    );
     assert_eq!(render("team_pickup/unresolved/en-US").subject, "Call from (425) 555-0199 picked up by Olivia Chen");
     assert_eq!(render("call_not_forwarded/anonymous/en-US").subject, "Call from an anonymous caller not forwarded to (604) 555-0199");
     assert_eq!(render("fax/sip/en-US").subject, "Fax from Kwame Mensah (work), kwame.mensah@contoso.com (2 pages)");
@@ -70,7 +73,11 @@ fn text_and_html_show_name_number_and_directory_details() {
     assert!(r.text.starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\nTitle: Product Manager\n"), "{}", r.text);
     assert!(r.text.contains("\nEmail: priya.raman@contoso.com\nDirectory match: mobile\n"), "{}", r.text);
     assert!(r.html.contains("<strong>Priya Raman</strong> <span style=\"color:#57606a;\">(mobile)</span>"), "{}", r.html);
-    assert!(r.html.contains("<a href=\"tel:+12895550147\" style=\"color:#0b62d6;text-decoration:none;font-size:16px;\">(289) 555-0147</a>"), "{}", r.html);
+    assert!(
+        r.html.contains("<a href=\"tel:+12895550147\" style=\"color:#0b62d6;text-decoration:none;font-size:16px;\">(289) 555-0147</a>"),
+        "{}",
+        r.html
+    );
     assert!(r.html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{}", r.html);
     assert!(!r.html.contains("src=") && !r.html.contains("<link"), "no external assets");
 
@@ -238,14 +245,20 @@ fn readme_lists_exactly_the_context_variables() {
         seen.extend(context::variable_paths(&json));
     }
     // `target` is documented as "same fields as `caller`".
-    let used: BTreeSet<String> = seen.into_iter().map(|p| match p.strip_prefix("target.") {
-        Some(rest) => format!("caller.{rest}"),
-        None => p,
-    }).collect();
+    let used: BTreeSet<String> = seen
+        .into_iter()
+        .map(|p| match p.strip_prefix("target.") {
+            Some(rest) => format!("caller.{rest}"),
+            None => p,
+        })
+        .collect();
     let documented = documented_variables();
     let undocumented: Vec<_> = used.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&used).collect();
-    assert!(undocumented.is_empty() && stale.is_empty(), "missing from README: {undocumented:?}; in README but not in the context: {stale:?}");
+    assert!(
+        undocumented.is_empty() && stale.is_empty(),
+        "missing from README: {undocumented:?}; in README but not in the context: {stale:?}"
+    );
 }
 
 #[test]

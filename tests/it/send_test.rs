@@ -105,12 +105,16 @@ fn a_dry_run_is_for_exactly_the_given_address_dated_now_and_new_every_time() {
     let out = dir.path().join("out");
     let run = |to: &str| {
         let output = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .arg("--config").arg(&config)
-            .args(["send-test", "--to", to, "--caller", "+1 289 555 0147", "--dry-run"]).arg(&out)
-            .output().unwrap();
+            .arg("--config")
+            .arg(&config)
+            .args(["send-test", "--to", to, "--caller", "+1 289 555 0147", "--dry-run"])
+            .arg(&out)
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let written = stdout.lines().find_map(|l| l.strip_prefix("wrote ")).and_then(|l| l.split(" (").next()).unwrap_or_else(|| panic!("{stdout}"));
+        let written =
+            stdout.lines().find_map(|l| l.strip_prefix("wrote ")).and_then(|l| l.split(" (").next()).unwrap_or_else(|| panic!("{stdout}"));
         std::fs::read(written).unwrap()
     };
 
@@ -210,8 +214,11 @@ fn a_missing_password_variable_is_a_configuration_error_before_anything_is_sent(
     let config = config(dir.path(), &smtp);
     let out = Command::new(env!("CARGO_BIN_EXE_callnote"))
         .env_remove("CALLNOTE_TEST_SMTP_PASSWORD")
-        .arg("--config").arg(&config).args(["send-test", "--to", "admin@contoso.com"])
-        .output().unwrap();
+        .arg("--config")
+        .arg(&config)
+        .args(["send-test", "--to", "admin@contoso.com"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("CALLNOTE_TEST_SMTP_PASSWORD") && stderr.contains("not set"), "{stderr}");
     assert!(stderr.contains("step: configure delivery"), "{stderr}");

@@ -71,9 +71,7 @@ fn scores(output: &str) -> BTreeMap<(String, String), (f64, String)> {
         let head = message.split("\n\n").next().unwrap_or_default().replace("\n\t", " ").replace("\n ", " ");
         let header = |name: &str| {
             head.lines()
-                .find_map(|l| {
-                    l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
-                })
+                .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned()))
                 .unwrap_or_default()
         };
         let status = header("X-Spam-Status");

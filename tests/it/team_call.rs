@@ -45,8 +45,7 @@ fn stem(address: &str) -> String {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     v.sort();
     v
 }
@@ -113,7 +112,11 @@ fn a_name_taken_by_a_different_message_is_kept_and_the_new_one_goes_beside_it() 
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
-        format!("{}: written to {}: {name} holds a different message\nrender: 1 written, 0 skipped, 0 failed\n", headers[0].display(), beside.display())
+        format!(
+            "{}: written to {}: {name} holds a different message\nrender: 1 written, 0 skipped, 0 failed\n",
+            headers[0].display(),
+            beside.display()
+        )
     );
     assert_eq!(std::fs::read(out.join(&name)).unwrap(), other, "never overwritten");
     assert_eq!(id_and_to(&std::fs::read(&beside).unwrap()).1, MEMBERS[0]);
@@ -158,16 +161,14 @@ async fn the_eml_and_pickup_folders_get_one_file_per_member() {
     with_staging.extend(expected.iter().cloned());
     assert_eq!(names(&pickup), with_staging);
     for folder in [&outbox, &pickup] {
-        let ids: BTreeSet<String> =
-            expected.iter().map(|n| id_and_to(&std::fs::read(folder.join(n)).unwrap()).0).collect();
+        let ids: BTreeSet<String> = expected.iter().map(|n| id_and_to(&std::fs::read(folder.join(n)).unwrap()).0).collect();
         assert_eq!(ids.len(), 3, "{}: {ids:?}", folder.display());
     }
 }
 
 #[tokio::test]
 async fn through_smtp_every_member_gets_their_own_message_id() {
-    let (Some(host), Some(port), Some(maildir)) =
-        (server_env("SMTP_HOST"), server_env("SMTP_PLAIN_PORT"), server_env("SMTP_MAILDIR"))
+    let (Some(host), Some(port), Some(maildir)) = (server_env("SMTP_HOST"), server_env("SMTP_PLAIN_PORT"), server_env("SMTP_MAILDIR"))
     else {
         return;
     };
@@ -176,8 +177,7 @@ async fn through_smtp_every_member_gets_their_own_message_id() {
     let member_refs: Vec<&str> = members.iter().map(String::as_str).collect();
     let headers = team_call(dir.path(), &member_refs);
     let pipeline = pipeline();
-    let settings =
-        SmtpSettings { tls_level: TlsLevel::None, ..crate::deliver::smtp_settings(&host, port.parse().unwrap()) };
+    let settings = SmtpSettings { tls_level: TlsLevel::None, ..crate::deliver::smtp_settings(&host, port.parse().unwrap()) };
     let transport = deliver::from_settings(&DeliverySettings::Smtp(settings)).unwrap();
     let mut sent = Vec::new();
     for header in &headers {

@@ -35,8 +35,8 @@ use rustls::pki_types::ServerName;
 
 use self::session::{Conn, Params, Transaction, quit_all};
 use self::tls_policy::{TlsLevel, TlsPolicy, TlsSetupError};
-use super::receipt::{SmtpReport, queue_id};
 use super::SmtpSettings;
+use super::receipt::{SmtpReport, queue_id};
 use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt};
 use crate::settings::SecretSource;
 

@@ -54,8 +54,7 @@ pub enum TlsLevel {
 
 impl TlsLevel {
     /// The accepted values, for error messages.
-    pub const CHOICES: &'static str =
-        "none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)";
+    pub const CHOICES: &'static str = "none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)";
 
     /// A level by its name or by an old `starttls` value.
     pub fn parse(text: &str) -> Option<TlsLevel> {
@@ -102,8 +101,7 @@ impl Fingerprint {
 
     /// Several fingerprints separated by commas.
     pub fn parse_list(text: &str) -> Result<Vec<Fingerprint>, String> {
-        let list =
-            text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>()?;
+        let list = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
             return Err("is empty".into());
         }
@@ -117,9 +115,7 @@ impl FromStr for Fingerprint {
     /// `sha256:AB:CD:…`, `AB:CD:…`, `abcd…`, or openssl's `sha256 Fingerprint=AB:CD:…`.
     fn from_str(text: &str) -> Result<Fingerprint, String> {
         let bad = |why: &str| {
-            format!(
-                "`{text}` is not a SHA-256 fingerprint ({why}); write it as sha256:AB:CD:… (64 hex digits, colons optional)"
-            )
+            format!("`{text}` is not a SHA-256 fingerprint ({why}); write it as sha256:AB:CD:… (64 hex digits, colons optional)")
         };
         let lower = text.trim().to_ascii_lowercase();
         let hex = match lower.split_once([':', '=']) {
@@ -167,9 +163,7 @@ pub enum TlsSetupError {
     )]
     CleartextCredentials { host: String, username: String },
 
-    #[error(
-        "`none` cannot apply to smtps://, which is TLS from the first byte; use smtp:// for a server without TLS, or another level"
-    )]
+    #[error("`none` cannot apply to smtps://, which is TLS from the first byte; use smtp:// for a server without TLS, or another level")]
     NoneWithImplicitTls,
 
     #[error(
@@ -192,9 +186,7 @@ impl TlsSetupError {
     /// The `[delivery]` key the message is about.
     pub fn key(&self) -> &'static str {
         match self {
-            TlsSetupError::CleartextCredentials { .. } | TlsSetupError::NoneWithImplicitTls => {
-                "delivery.tls_security_level"
-            }
+            TlsSetupError::CleartextCredentials { .. } | TlsSetupError::NoneWithImplicitTls => "delivery.tls_security_level",
             TlsSetupError::NoFingerprint => "delivery.tls_fingerprint",
             TlsSetupError::CaFile { .. } | TlsSetupError::NoSystemRoots => "delivery.ca_file",
             TlsSetupError::Setup(_) => "delivery.url",
@@ -245,11 +237,7 @@ pub struct TlsPolicy {
 impl TlsPolicy {
     /// Builds the client settings for `level`: loads the CA file (or the system's roots)
     /// for `verify`; needs `pins` for `fingerprint`. `None` for [`TlsLevel::None`].
-    pub fn new(
-        level: TlsLevel,
-        ca_file: Option<&Path>,
-        pins: &[Fingerprint],
-    ) -> Result<Option<TlsPolicy>, TlsSetupError> {
+    pub fn new(level: TlsLevel, ca_file: Option<&Path>, pins: &[Fingerprint]) -> Result<Option<TlsPolicy>, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         let refused = Refused::default();
@@ -359,9 +347,7 @@ fn trusted(ca_file: Option<&Path>) -> Result<(rustls::RootCertStore, Vec<Certifi
     };
     let problem = |problem: String| TlsSetupError::CaFile { path: path.to_owned(), problem };
     let pem = std::fs::read(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| problem(format!("is not PEM: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| problem(format!("is not PEM: {e}")))?;
     if certs.is_empty() {
         return Err(problem("holds no PEM certificate".into()));
     }
@@ -410,8 +396,7 @@ impl ServerCertVerifier for Verifier {
             }
             Accept::Verified { webpki, listed } => {
                 if listed.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
-                    verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)
-                        .map(|()| ServerCertVerified::assertion())
+                    verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name).map(|()| ServerCertVerified::assertion())
                 } else {
                     webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
                 }
@@ -473,8 +458,7 @@ mod tests {
 
     #[test]
     fn fingerprints_with_or_without_colons() {
-        let colons: String =
-            HEX.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":");
+        let colons: String = HEX.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":");
         let expected: Fingerprint = HEX.parse().unwrap();
         for text in [
             format!("sha256:{colons}"),
@@ -503,10 +487,7 @@ mod tests {
         let check = |level, implicit, host, user| check_settings(level, implicit, host, user, &[]);
         let err = check(TlsLevel::None, false, "mail.contoso.com", Some("svc")).unwrap_err();
         assert_eq!(err.key(), "delivery.tls_security_level");
-        assert!(
-            err.to_string().starts_with("`none` would send the password for `svc` in clear to `mail.contoso.com`"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("`none` would send the password for `svc` in clear to `mail.contoso.com`"), "{err}");
         assert!(check(TlsLevel::None, false, "10.0.0.5", Some("svc")).is_err());
         for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
             assert!(check(TlsLevel::None, false, host, Some("svc")).is_ok(), "{host}");

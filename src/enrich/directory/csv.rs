@@ -7,7 +7,7 @@
 //! multi-valued attribute are joined with `|` in one cell. A `dn` / `DistinguishedName`
 //! column names the entry. Errors carry the 1-based line; never panics.
 
-use super::{text, Entry, SyntaxError};
+use super::{Entry, SyntaxError, text};
 
 /// `Get-ADUser` property names -> LDAP attribute names (others are taken as written).
 const ALIASES: [(&str, &str); 7] = [

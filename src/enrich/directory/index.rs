@@ -22,9 +22,9 @@ use std::mem::size_of;
 use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
-use super::{guid, Directory, DirectoryError, Entry, Lookup, Value};
-use crate::phone::{self, DialPlan, Parsed, Source};
+use super::{Directory, DirectoryError, Entry, Lookup, Value, guid};
 use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
+use crate::phone::{self, DialPlan, Parsed, Source};
 
 /// A problem found while indexing, for admins (`directory-check`). Loading goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,9 @@ impl std::fmt::Display for LoadWarning {
                 write!(f, "{kind} {value} is held by {} entries: {}; lookups of it are ambiguous", holders.len(), holders.join(", "))
             }
             LoadWarning::Oversized { entry } => write!(f, "{entry}: values larger than 16 MiB were dropped"),
-            LoadWarning::TooManyEntries { first_ignored } => write!(f, "{first_ignored}: more than 16777215 entries; the rest were ignored"),
+            LoadWarning::TooManyEntries { first_ignored } => {
+                write!(f, "{first_ignored}: more than 16777215 entries; the rest were ignored")
+            }
         }
     }
 }
@@ -129,7 +131,15 @@ impl DirectoryIndex {
     /// Indexes `entries` under `plan` with a given attribute map. Entries that no key could
     /// ever find (no number, address or GUID) are not kept.
     pub fn build_with(entries: impl IntoIterator<Item = Entry>, plan: &DialPlan, map: AttributeMap) -> DirectoryIndex {
-        let mut builder = Builder { plan, map: &map, people: Vec::new(), dns: Vec::new(), pairs: Default::default(), guid_pairs: Vec::new(), warnings: Vec::new() };
+        let mut builder = Builder {
+            plan,
+            map: &map,
+            people: Vec::new(),
+            dns: Vec::new(),
+            pairs: Default::default(),
+            guid_pairs: Vec::new(),
+            warnings: Vec::new(),
+        };
         for entry in entries {
             if builder.people.len() >= MAX_PEOPLE {
                 builder.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
@@ -216,7 +226,12 @@ impl DirectoryIndex {
 
     fn candidate(&self, person: &Person, attr: u8) -> Candidate {
         let spec = self.map.spec(attr);
-        Candidate { display_name: person.display_name.clone(), mail: person.mail.clone(), label: spec.role.label(), matched_attribute: spec.name.clone() }
+        Candidate {
+            display_name: person.display_name.clone(),
+            mail: person.mail.clone(),
+            label: spec.role.label(),
+            matched_attribute: spec.name.clone(),
+        }
     }
 
     /// The lookup keys of a party, in matching order.
@@ -302,7 +317,6 @@ impl Directory for DirectoryIndex {
     fn explain_unresolved(&self, party: &Party) -> Unmatched {
         self.explain(party)
     }
-
 }
 
 /// Collects people and `(key, posting)` pairs, then groups them into tables.

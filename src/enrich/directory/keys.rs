@@ -6,7 +6,7 @@
 //! plan gives `Err(Unreadable)` and no key: it can never match.
 
 use super::attributes::Role;
-use super::{guid, Value};
+use super::{Value, guid};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
 /// A normalized key.

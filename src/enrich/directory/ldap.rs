@@ -36,8 +36,8 @@ pub use sync::{SyncReport, default_filter, requested_attributes};
 
 use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
 use crate::enrich::directory::settings::LdapSettings;
-use crate::phone::DialPlan;
 use crate::event::{Party, Person, Recipient, Unmatched};
+use crate::phone::DialPlan;
 use live_query::LiveQuery;
 use sync::SyncSpec;
 use worker::Worker;
@@ -313,7 +313,6 @@ impl Directory for LdapDirectory {
             Err(error) => Unmatched { summary: error.to_string(), ..Unmatched::default() },
         }
     }
-
 }
 
 fn retry_delay(failures: u32, interval: Duration) -> Duration {

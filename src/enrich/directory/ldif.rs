@@ -8,7 +8,7 @@
 
 use base64::Engine as _;
 
-use super::{text, Entry, SyntaxError};
+use super::{Entry, SyntaxError, text};
 
 /// Attributes whose base64 values are bytes even when they happen to be valid UTF-8.
 const BINARY_ATTRIBUTES: [&str; 6] = ["objectguid", "objectsid", "thumbnailphoto", "jpegphoto", "usercertificate", "msexchmailboxguid"];
@@ -37,7 +37,8 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
         let (name, value) = attribute(head)?;
         if !name.eq_ignore_ascii_case("dn") {
             // Plain `ldapsearch` ends with a `search: 2` / `result: 0 Success` record.
-            let trailer = lines.iter().all(|l| attribute(l).is_ok_and(|(n, _)| n.eq_ignore_ascii_case("search") || n.eq_ignore_ascii_case("result")));
+            let trailer =
+                lines.iter().all(|l| attribute(l).is_ok_and(|(n, _)| n.eq_ignore_ascii_case("search") || n.eq_ignore_ascii_case("result")));
             if trailer {
                 continue;
             }

@@ -45,7 +45,6 @@ impl Directory for LiveDirectory {
     fn explain_unresolved(&self, party: &Party) -> Unmatched {
         self.current().explain_unresolved(party)
     }
-
 }
 
 #[cfg(test)]

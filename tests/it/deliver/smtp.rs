@@ -258,10 +258,7 @@ async fn wrong_password_is_535_and_permanent() {
     assert!(err.is_permanent());
     assert_eq!(
         err.to_string(),
-        format!(
-            "auth: {}:{} refused PLAIN for `{}`: 535 5.7.8 Authentication credentials invalid",
-            srv.host, srv.port, srv.user
-        )
+        format!("auth: {}:{} refused PLAIN for `{}`: 535 5.7.8 Authentication credentials invalid", srv.host, srv.port, srv.user)
     );
 }
 
@@ -496,11 +493,16 @@ async fn none_said_explicitly_sends_credentials_in_clear_only_to_loopback() {
     assert!(srv.delivered_to(&to).is_empty());
 
     // none with credentials for a host that is not loopback: refused before anything is sent.
-    let err = deliver::from_settings(&DeliverySettings::Smtp(SmtpSettings { host: "mail.contoso.com".into(), ..cleartext(TlsLevel::None) }))
-        .err()
-        .expect("refused");
+    let err =
+        deliver::from_settings(&DeliverySettings::Smtp(SmtpSettings { host: "mail.contoso.com".into(), ..cleartext(TlsLevel::None) }))
+            .err()
+            .expect("refused");
     assert_eq!(err.step(), None);
-    assert!(err.to_string().starts_with("delivery.tls_security_level: `none` would send the password for `relay` in clear to `mail.contoso.com`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("delivery.tls_security_level: `none` would send the password for `relay` in clear to `mail.contoso.com`"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

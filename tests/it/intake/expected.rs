@@ -55,16 +55,9 @@ const NONE: Want = Want {
     attachment: None,
 };
 
-const HANNAH: Want = Want {
-    address: Some("hannah.whitaker@contoso.com"),
-    name: Some("Hannah Whitaker"),
-    culture: Some("en-US"),
-    ..NONE
-};
-const AMARA: Want =
-    Want { address: Some("amara.okafor@contoso.com"), name: Some("Amara Okafor"), culture: Some("en-US"), ..NONE };
-const LIAM: Want =
-    Want { address: Some("liam.oconnor@contoso.com"), name: Some("Liam O'Connor"), culture: Some("en-US"), ..NONE };
+const HANNAH: Want = Want { address: Some("hannah.whitaker@contoso.com"), name: Some("Hannah Whitaker"), culture: Some("en-US"), ..NONE };
+const AMARA: Want = Want { address: Some("amara.okafor@contoso.com"), name: Some("Amara Okafor"), culture: Some("en-US"), ..NONE };
+const LIAM: Want = Want { address: Some("liam.oconnor@contoso.com"), name: Some("Liam O'Connor"), culture: Some("en-US"), ..NONE };
 const MISSED: Want = Want { kind: Kind::MissedCall, message_type: "MissedCall", ..NONE };
 const OCS: Want = Want { kind: Kind::MissedCall, message_type: "OCSNotification", ..NONE };
 
@@ -242,12 +235,7 @@ pub fn good_fixtures() -> Vec<Want> {
             address: Some("amara.okafor@contoso.com"),
             ..MISSED
         },
-        Want {
-            file: "mc-legacy-callid-not-a-guid.txt",
-            call_id: "not-a-guid}{1234",
-            caller: Some("+14255550199"),
-            ..MISSED.with(AMARA)
-        },
+        Want { file: "mc-legacy-callid-not-a-guid.txt", call_id: "not-a-guid}{1234", caller: Some("+14255550199"), ..MISSED.with(AMARA) },
         Want {
             file: "ocs-legacy-blog-shape.txt",
             call_id: "7b487c48-c388-4446-b285-e6420e3073a8",

@@ -177,8 +177,7 @@ const VALUES: [&str; 16] = [
 fn header_line() -> impl Strategy<Value = String> {
     let key = prop_oneof![proptest::sample::select(&KEYS[..]).prop_map(str::to_owned), "[A-Za-z][A-Za-z0-9_-]{0,12}"];
     let sep = proptest::sample::select(&[" : ", ":", " :", "\t:\t", " : :", " ", ""][..]);
-    let value =
-        prop_oneof![proptest::sample::select(&VALUES[..]).prop_map(str::to_owned), xml_text(), "[^\r\n]{0,30}",];
+    let value = prop_oneof![proptest::sample::select(&VALUES[..]).prop_map(str::to_owned), xml_text(), "[^\r\n]{0,30}",];
     prop_oneof![
         8 => (key, sep, value).prop_map(|(k, s, v)| format!("{k}{s}{v}")),
         1 => Just(String::new()),
@@ -228,8 +227,7 @@ const XML_TOKENS: [&str; 32] = [
 ];
 
 fn xml_text() -> impl Strategy<Value = String> {
-    let token =
-        prop_oneof![4 => proptest::sample::select(&XML_TOKENS[..]).prop_map(str::to_owned), 1 => "[^\r\n]{0,8}"];
+    let token = prop_oneof![4 => proptest::sample::select(&XML_TOKENS[..]).prop_map(str::to_owned), 1 => "[^\r\n]{0,8}"];
     vec(token, 0..30).prop_map(|t| t.concat())
 }
 

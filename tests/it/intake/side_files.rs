@@ -40,10 +40,7 @@ fn missing_side_file_names_the_attachment_line() {
     let header = place(dir.path(), "vm-legacy-blog-shape.txt", None);
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert!(matches!(&err.kind, IntakeErrorKind::SideFileMissing { name, dir: d } if name == WAV && d == dir.path()));
-    assert_eq!(
-        err.to_string(),
-        format!("{}:8: side file `{WAV}` not found in {}", header.display(), dir.path().display())
-    );
+    assert_eq!(err.to_string(), format!("{}:8: side file `{WAV}` not found in {}", header.display(), dir.path().display()));
 }
 
 #[test]
@@ -72,18 +69,12 @@ fn side_file_must_have_the_right_magic() {
     let header = place(dir.path(), "vm-legacy-blog-shape.txt", Some((WAV, b"ID3\x04\0\0\0\0\0\0mp3 data")));
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert_eq!(err.line, Some(8));
-    assert_eq!(
-        err.kind.to_string(),
-        format!("side file `{WAV}` is not a RIFF/WAVE audio file (its first bytes do not match)")
-    );
+    assert_eq!(err.kind.to_string(), format!("side file `{WAV}` is not a RIFF/WAVE audio file (its first bytes do not match)"));
 
     let header = place(dir.path(), "fax-2013-three-pages.txt", Some((TIF, &real(WAV))));
     let err = intake::read_file(&header, &IntakeOptions::default()).unwrap_err();
     assert_eq!(err.line, Some(11));
-    assert_eq!(
-        err.kind.to_string(),
-        format!("side file `{TIF}` is not a TIFF image file (its first bytes do not match)")
-    );
+    assert_eq!(err.kind.to_string(), format!("side file `{TIF}` is not a TIFF image file (its first bytes do not match)"));
 }
 
 #[test]
@@ -100,9 +91,10 @@ fn zero_second_voicemail_needs_no_side_file() {
     let dir = tempfile::tempdir().unwrap();
     let header = dir.path().join("0452b4d7-0ba5-4c52-bd6e-689c633e0ab4.txt");
     let text = std::fs::read_to_string(fixture("vm-2013-smtpvoicemail-private.txt")).unwrap();
-    let text = text
-        .replace("Duration : 64", "Duration : 0")
-        .replace(r"C:\Program Files\Microsoft\Exchange Server\V15\UnifiedMessaging\voicemail\0452b4d7-0ba5-4c52-bd6e-689c633e0ab4.wav", "null");
+    let text = text.replace("Duration : 64", "Duration : 0").replace(
+        r"C:\Program Files\Microsoft\Exchange Server\V15\UnifiedMessaging\voicemail\0452b4d7-0ba5-4c52-bd6e-689c633e0ab4.wav",
+        "null",
+    );
     std::fs::write(&header, text).unwrap();
     let Parsed::Event(e) = intake::read_file(&header, &IntakeOptions::default()).unwrap() else { panic!() };
     assert_eq!((e.duration_secs, e.attachment), (Some(0), None));

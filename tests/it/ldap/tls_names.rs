@@ -16,22 +16,15 @@ use super::{env, plan, refused, resolved_name, settings};
 
 #[test]
 fn ldaps_and_starttls_to_an_ipv6_address() {
-    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_V6_URL"), settings("LDAP_V6_URL"))
-    else {
+    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_V6_URL"), settings("LDAP_V6_URL")) else {
         return;
     };
     ldaps.ca_file = Some(env("LDAP_CA").into());
     starttls.ca_file = Some(env("LDAP_CA").into());
     starttls.starttls = true;
     for settings in [ldaps, starttls] {
-        let ldap = LdapDirectory::open_blocking(&settings, &plan())
-            .unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
-        assert_eq!(
-            resolved_name("+12895550147", ldap.as_ref()).as_deref(),
-            Some("Priya Raman"),
-            "{}",
-            settings.url
-        );
+        let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
+        assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"), "{}", settings.url);
     }
 }
 
@@ -43,63 +36,22 @@ fn a_certificate_from_an_unknown_ca_is_refused_at_an_ipv6_address_too() {
     ldaps.ca_file = Some(env("LDAP_WRONG_CA").into());
     let (error, chain) = refused(&ldaps);
     assert!(matches!(error, LdapError::Certificate { .. }), "{chain}");
-    assert!(
-        chain.contains("invalid peer certificate: UnknownIssuer"),
-        "{chain}"
-    );
+    assert!(chain.contains("invalid peer certificate: UnknownIssuer"), "{chain}");
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed (scripts/test.sh)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed (scripts/test.sh)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A test CA and a server certificate with only `CN=localhost`: no subjectAltName.
 fn cn_only_certificate(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-days",
-        "2",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=callnote test CA",
-    ];
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=callnote test CA"];
     ca.extend(ec);
-    ca.extend([
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
     openssl(dir, &ca);
-    let mut csr = vec![
-        "req",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ];
+    let mut csr = vec!["req", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"];
     csr.extend(ec);
     openssl(dir, &csr);
     std::fs::write(
@@ -133,10 +85,7 @@ fn cn_only_certificate(dir: &Path) {
 /// the client gives up.
 fn serve_once(dir: &Path) -> u16 {
     callnote::deliver::install_crypto_provider();
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -183,8 +132,5 @@ fn a_certificate_that_names_no_host_says_what_is_missing() {
         )),
         "{chain}"
     );
-    assert!(
-        chain.contains("Give the server a certificate whose subjectAltName includes DNS:localhost"),
-        "{chain}"
-    );
+    assert!(chain.contains("Give the server a certificate whose subjectAltName includes DNS:localhost"), "{chain}");
 }

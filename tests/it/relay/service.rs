@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use super::{Server, Spool, server, unique};
 
 pub(super) fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([name, &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args([name, &child.id().to_string()]).status().unwrap();
     assert!(status.success(), "kill {name} failed");
 }
 
@@ -30,13 +27,8 @@ fn subject_of(server: &Server, message_id: &str) -> Option<String> {
     for entry in std::fs::read_dir(server.maildir.join("new")).ok()? {
         let text = std::fs::read_to_string(entry.ok()?.path()).unwrap_or_default();
         let head = text.split("\r\n\r\n").next().unwrap_or("");
-        if head
-            .lines()
-            .any(|l| l.to_ascii_lowercase().starts_with("message-id:") && l.contains(message_id))
-        {
-            return head
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned));
+        if head.lines().any(|l| l.to_ascii_lowercase().starts_with("message-id:") && l.contains(message_id)) {
+            return head.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned));
         }
     }
     None
@@ -51,14 +43,8 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-svc", &server.port, 2);
     let mut config = std::fs::read_to_string(&spool.config).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    config.push_str(&format!(
-        "rescan = \"500ms\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
-    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    config.push_str(&format!("rescan = \"500ms\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"));
     std::fs::write(&spool.config, config).unwrap();
     let templates = spool.dir.parent().unwrap().join("templates");
     let subject = templates.join("missed_call/en/subject.txt");
@@ -98,9 +84,7 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         std::fs::rename(&tmp, &subject).unwrap();
     };
     edit("{{ call_id | no_such_filter }}");
-    wait_for("the refused reload", || {
-        log_count(&log, "keeping the configuration and templates in use") >= 1
-    });
+    wait_for("the refused reload", || log_count(&log, "keeping the configuration and templates in use") >= 1);
     let (_, second) = drop_and_wait("second");
     assert_eq!(second, first, "the last good set keeps serving");
     assert_eq!(log_count(&log, "templates reloaded"), 0);
@@ -118,36 +102,24 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
     // A configuration change is picked up on SIGHUP too: the mail server "moves" to a
     // closed port, so a new item waits; moved back, it goes.
     let good = std::fs::read_to_string(&spool.config).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let moved = good.replace(
-        &format!("127.0.0.1:{}\"", server.port),
-        &format!("127.0.0.1:{closed}\""),
-    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let moved = good.replace(&format!("127.0.0.1:{}\"", server.port), &format!("127.0.0.1:{closed}\""));
     assert_ne!(moved, good);
     let reload = |text: &str| {
         std::fs::write(&spool.config, text).unwrap();
         let reloads = log_count(&log, "templates reloaded");
         signal(&child, "-HUP");
-        wait_for("the configuration reload", || {
-            log_count(&log, "templates reloaded") > reloads
-        });
+        wait_for("the configuration reload", || log_count(&log, "templates reloaded") > reloads);
     };
     reload(&moved);
     let fourth = unique("fourth");
     spool.drop_item("fourth", &fourth, "hannah.whitaker@contoso.com", false);
     wait_for("the deferral", || {
         let list = spool.cli(&["queue", "list"]).1;
-        list.lines()
-            .any(|l| l.contains(&format!("call {fourth}\t")) && l.contains("\tdeferred until "))
+        list.lines().any(|l| l.contains(&format!("call {fourth}\t")) && l.contains("\tdeferred until "))
     });
     reload(&good);
-    wait_for("the fourth message", || {
-        subject_of(&server, &spool.message_id(&fourth)).is_some()
-    });
+    wait_for("the fourth message", || subject_of(&server, &spool.message_id(&fourth)).is_some());
 
     // /metrics counts what the passes did; /healthz answers while it runs.
     let get = |path: &str| {
@@ -158,18 +130,10 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         s.read_to_string(&mut out).unwrap();
         out
     };
-    wait_for("the metrics", || {
-        get("/metrics").contains("\ncallnote_relay_items_total{outcome=\"delivered\"} 4\n")
-    });
+    wait_for("the metrics", || get("/metrics").contains("\ncallnote_relay_items_total{outcome=\"delivered\"} 4\n"));
     let metrics = get("/metrics");
-    assert!(
-        metrics.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("\ncallnote_relay_items_total{outcome=\"parked\"} 0\n"),
-        "{metrics}"
-    );
+    assert!(metrics.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4"), "{metrics}");
+    assert!(metrics.contains("\ncallnote_relay_items_total{outcome=\"parked\"} 0\n"), "{metrics}");
     assert!(get("/healthz").ends_with("\r\n\r\nok\n"));
 
     signal(&child, "-TERM");
@@ -178,12 +142,7 @@ fn the_service_delivers_while_running_reloads_templates_on_sighup_and_stops_on_s
         status = child.try_wait().unwrap();
         status.is_some()
     });
-    assert_eq!(
-        status.unwrap().code(),
-        Some(0),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    assert_eq!(status.unwrap().code(), Some(0), "{}", std::fs::read_to_string(&log).unwrap());
     assert_eq!(spool.delivered(&server).len(), 4);
     assert_eq!((spool.ls("work").len(), spool.ls("archive").len()), (0, 4));
 }

@@ -160,13 +160,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, slow: Option<Arc<AtomicU8>>) {
 /// Resident set size of a process, in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
 }
 
 /// The last lines of the relay's log, for a failure message.
@@ -188,19 +182,8 @@ struct Service<'a> {
 impl<'a> Service<'a> {
     fn start(spool: &'a Spool, log: &'a Path) -> Service<'a> {
         let child = Self::spawn(spool, log);
-        let scan = LogScan {
-            offset: 0,
-            partial: Vec::new(),
-            started: 0,
-            reloaded: 0,
-        };
-        let mut service = Service {
-            spool,
-            log,
-            child,
-            starts: 1,
-            scan,
-        };
+        let scan = LogScan { offset: 0, partial: Vec::new(), started: 0, reloaded: 0 };
+        let mut service = Service { spool, log, child, starts: 1, scan };
         service.wait_started();
         service
     }
@@ -225,17 +208,8 @@ impl<'a> Service<'a> {
             self.scan.update(self.log);
             self.scan.started < self.starts
         } {
-            assert!(
-                Instant::now() < deadline,
-                "relay start {} timed out:\n{}",
-                self.starts,
-                tail(self.log)
-            );
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "the relay exited at start-up:\n{}",
-                tail(self.log)
-            );
+            assert!(Instant::now() < deadline, "relay start {} timed out:\n{}", self.starts, tail(self.log));
+            assert!(self.child.try_wait().unwrap().is_none(), "the relay exited at start-up:\n{}", tail(self.log));
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -279,11 +253,7 @@ impl<'a> Service<'a> {
             self.scan.update(self.log);
             self.scan.reloaded <= before
         } {
-            assert!(
-                Instant::now() < deadline,
-                "reload not logged; the log ends:\n{}",
-                tail(self.log)
-            );
+            assert!(Instant::now() < deadline, "reload not logged; the log ends:\n{}", tail(self.log));
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -314,10 +284,7 @@ fn all_records(spool: &Spool) -> Vec<callnote::spool::Record> {
 fn unfinished(spool: &Spool) -> Vec<String> {
     let (code, list, stderr) = spool.cli(&["queue", "list"]);
     assert_eq!(code, 0, "{stderr}");
-    list.lines()
-        .filter(|l| !l.starts_with("parked\t"))
-        .map(str::to_owned)
-        .collect()
+    list.lines().filter(|l| !l.starts_with("parked\t")).map(str::to_owned).collect()
 }
 
 fn wait_drained(spool: &Spool, within: Duration, mut sample: impl FnMut()) {
@@ -327,12 +294,7 @@ fn wait_drained(spool: &Spool, within: Duration, mut sample: impl FnMut()) {
         if left.is_empty() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "not drained: {} left, e.g. {:?}",
-            left.len(),
-            &left[..left.len().min(5)]
-        );
+        assert!(Instant::now() < deadline, "not drained: {} left, e.g. {:?}", left.len(), &left[..left.len().min(5)]);
         sample();
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -345,11 +307,7 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
     let rate = env_number("CALLNOTE_SOAK_RATE", 25).max(1);
     let backlog = env_number("CALLNOTE_SOAK_BACKLOG", 1_000) as usize;
     let max_age = 20;
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     let mut rng = Rng(seed);
 
     let spool = Spool::new("relay-soak", &server.port, 8);
@@ -385,11 +343,7 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
         };
         let name = format!("item{n:06}");
         spool.drop_item(&name, &tag, &recipient, kind == Kind::Voicemail);
-        items.lock().unwrap().push(Item {
-            name,
-            call_id: tag,
-            kind,
-        });
+        items.lock().unwrap().push(Item { name, call_id: tag, kind });
     };
 
     let mut service = Service::start(&spool, &log);
@@ -541,11 +495,7 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
     let resent: HashSet<&str> = records
         .iter()
         .filter_map(|r| match &r.state {
-            State::Attempt {
-                message_id,
-                resend: true,
-                ..
-            } => Some(message_id.as_str()),
+            State::Attempt { message_id, resend: true, .. } => Some(message_id.as_str()),
             _ => None,
         })
         .collect();
@@ -576,23 +526,16 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
         let n = delivered.get(&message_id).copied().unwrap_or(0);
         match item.kind {
             Kind::Tempfail | Kind::Rejected => {
-                let expected = if item.kind == Kind::Rejected {
-                    " 550 "
-                } else {
-                    "gave up after "
-                };
+                let expected = if item.kind == Kind::Rejected { " 550 " } else { "gave up after " };
                 match parked.get(&item.name) {
                     _ if n > 0 => problems.push(format!("{}: refused by the server, yet delivered", item.name)),
                     Some(reason) if reason.contains(expected) => parked_count += 1,
                     other => problems.push(format!("{} ({:?}): parked with {other:?}", item.name, item.kind)),
                 }
             }
-            _ if n == 0 => problems.push(format!(
-                "{} ({:?}) was never delivered; parked: {:?}",
-                item.name,
-                item.kind,
-                parked.get(&item.name)
-            )),
+            _ if n == 0 => {
+                problems.push(format!("{} ({:?}) was never delivered; parked: {:?}", item.name, item.kind, parked.get(&item.name)))
+            }
             _ => {
                 if sent_per_call.get(item.call_id.as_str()) != Some(&1) {
                     problems.push(format!("{}: not exactly one `sent` record", item.name));
@@ -600,10 +543,7 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
                 if n > 1 {
                     duplicates += 1;
                     if !resent.contains(message_id.as_str()) {
-                        problems.push(format!(
-                            "{} arrived {n} times but no crash interrupted its attempt",
-                            item.name
-                        ));
+                        problems.push(format!("{} arrived {n} times but no crash interrupted its attempt", item.name));
                     }
                 }
             }
@@ -639,11 +579,7 @@ fn under_mixed_faults_every_file_is_accepted_once_or_parked_and_memory_comes_bac
     assert_eq!(problems, Vec::<String>::new());
     assert_eq!(work, Vec::<String>::new());
     assert_eq!(left, Vec::<String>::new(), "queue list: nothing open or waiting");
-    assert!(
-        passes_logged <= items.len() * 3,
-        "{passes_logged} passes logged for {} items",
-        items.len()
-    );
+    assert!(passes_logged <= items.len() * 3, "{passes_logged} passes logged for {} items", items.len());
     let grown = rss_backlog_peak.saturating_sub(rss_start);
     assert!(
         rss_end <= rss_start + grown / 4 + 8 * 1024,

@@ -18,10 +18,7 @@ fn snapshot(dir: &std::path::Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
             let e = e.unwrap();
             let bytes = std::fs::read(e.path()).unwrap();
             let modified = e.metadata().unwrap().modified().unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                (Sha256::digest(&bytes).to_vec(), modified),
-            )
+            (e.file_name().into_string().unwrap(), (Sha256::digest(&bytes).to_vec(), modified))
         })
         .collect()
 }
@@ -31,10 +28,9 @@ fn a_tapped_folder_is_delivered_once_and_left_byte_identical() {
     let Some(server) = server() else { return };
     let spool = Spool::new("relay-tap", &server.port, 4);
     let state = spool.dir.parent().unwrap().join("state");
-    let config = std::fs::read_to_string(&spool.config).unwrap().replace(
-        "mode = \"own\"",
-        &format!("mode = \"tap\"\nstate_dir = {state:?}\nsettle = \"5s\""),
-    );
+    let config = std::fs::read_to_string(&spool.config)
+        .unwrap()
+        .replace("mode = \"own\"", &format!("mode = \"tap\"\nstate_dir = {state:?}\nsettle = \"5s\""));
     std::fs::write(&spool.config, config).unwrap();
 
     let mut expected = Vec::new();
@@ -51,28 +47,17 @@ fn a_tapped_folder_is_delivered_once_and_left_byte_identical() {
         }
         let to = spool.dir.join(&name);
         std::fs::copy(&path, &to).unwrap();
-        std::fs::File::options()
-            .append(true)
-            .open(&to)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        std::fs::File::options().append(true).open(&to).unwrap().set_modified(old).unwrap();
     }
     assert_eq!(expected.len(), 27);
     let before = snapshot(&spool.dir);
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"), "{stderr}");
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("relay: 0 delivered (0 sent again after a crash), 2 skipped, 0 parked, 0 deferred"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("relay: 0 delivered (0 sent again after a crash), 2 skipped, 0 parked, 0 deferred"), "{stderr}");
 
     let delivered = spool.delivered(&server);
     for call_id in &expected {
@@ -90,11 +75,7 @@ fn a_tapped_folder_is_delivered_once_and_left_byte_identical() {
     let report = std::fs::read_to_string(state.join("failed/duplicate-keys.txt.error.txt")).unwrap();
     assert!(
         report.starts_with("reason: ")
-            && report
-                .lines()
-                .next()
-                .unwrap()
-                .ends_with("duplicate-keys.txt:4: duplicate key `CallerId` (first on line 2)"),
+            && report.lines().next().unwrap().ends_with("duplicate-keys.txt:4: duplicate key `CallerId` (first on line 2)"),
         "{report}"
     );
 }

@@ -39,7 +39,10 @@ fn kwame() -> Entry {
 fn receptionists() -> [Entry; 2] {
     [
         entry("uid=ochen", &[("displayName", "Olivia Chen"), ("mail", "olivia.chen@contoso.com"), ("telephoneNumber", "+1 425 555 0100")]),
-        entry("uid=dbrooks", &[("displayName", "Darnell Brooks"), ("mail", "darnell.brooks@contoso.com"), ("otherTelephone", "(425) 555-0100")]),
+        entry(
+            "uid=dbrooks",
+            &[("displayName", "Darnell Brooks"), ("mail", "darnell.brooks@contoso.com"), ("otherTelephone", "(425) 555-0100")],
+        ),
     ]
 }
 
@@ -76,20 +79,28 @@ fn two_people_are_ambiguous_with_every_candidate_sorted_by_name() {
     assert_eq!(names, [(Some("Darnell Brooks"), "otherTelephone"), (Some("Olivia Chen"), "telephoneNumber")]);
     assert_eq!(
         index.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["number +14255550100 is held by 2 entries: uid=ochen (telephoneNumber), uid=dbrooks (otherTelephone); lookups of it are ambiguous"]
+        [
+            "number +14255550100 is held by 2 entries: uid=ochen (telephoneNumber), uid=dbrooks (otherTelephone); lookups of it are ambiguous"
+        ]
     );
 }
 
 #[test]
 fn stored_values_that_do_not_read_never_match_and_are_reported() {
-    let callum = entry("uid=cfraser", &[("displayName", "Callum Fraser"), ("otherMobile", "07700 900456"), ("mail", "callum.fraser@fabrikam.com")]);
+    let callum =
+        entry("uid=cfraser", &[("displayName", "Callum Fraser"), ("otherMobile", "07700 900456"), ("mail", "callum.fraser@fabrikam.com")]);
     let index = DirectoryIndex::build([callum], &plan());
     assert_eq!(index.find(&party("+447700900456")), Lookup::Unresolved);
     // Not even through the trailing-digits step.
     assert_eq!(index.find(&party("7700900456")), Lookup::Unresolved);
     assert_eq!(
         index.warnings(),
-        [LoadWarning::Unreadable { entry: "uid=cfraser".into(), attribute: "otherMobile".into(), value: "07700 900456".into(), region: "US".into() }]
+        [LoadWarning::Unreadable {
+            entry: "uid=cfraser".into(),
+            attribute: "otherMobile".into(),
+            value: "07700 900456".into(),
+            region: "US".into()
+        }]
     );
     assert_eq!(
         index.warnings()[0].to_string(),
@@ -157,12 +168,17 @@ fn recipients_by_guid_address_sip_and_eum() {
     assert_eq!(find(by_guid).as_deref(), Some("Hannah Whitaker"));
     let person = index.recipient(&Recipient { object_guid: Some("5e7bf87a-c77b-4f0f-820f-5f25609c7f58".into()), ..Recipient::default() });
     assert_eq!(person.map(|p| p.attributes["objectGUID"].clone()), Some(vec!["5e7bf87a-c77b-4f0f-820f-5f25609c7f58".to_owned()]));
-    let by_eum = Recipient { eum_proxy: Some("EUM:hannah.whitaker@contoso.com;phone-context=ContosoDP.contoso.com".into()), ..Recipient::default() };
+    let by_eum =
+        Recipient { eum_proxy: Some("EUM:hannah.whitaker@contoso.com;phone-context=ContosoDP.contoso.com".into()), ..Recipient::default() };
     assert_eq!(find(by_eum).as_deref(), Some("Hannah Whitaker"));
     let by_address = Recipient { address: Some("Kwame.Mensah@contoso.com".into()), ..Recipient::default() };
     assert_eq!(find(by_address).as_deref(), Some("Kwame Mensah"));
     // An unknown GUID falls through to the SIP address.
-    let stale_guid = Recipient { object_guid: Some("72b4ce60-5154-42c5-9a45-1687d6511d8f".into()), sip: Some("sip:kwame.mensah@contoso.com".into()), ..Recipient::default() };
+    let stale_guid = Recipient {
+        object_guid: Some("72b4ce60-5154-42c5-9a45-1687d6511d8f".into()),
+        sip: Some("sip:kwame.mensah@contoso.com".into()),
+        ..Recipient::default()
+    };
     assert_eq!(find(stale_guid).as_deref(), Some("Kwame Mensah"));
     assert_eq!(find(Recipient { sip: Some("nobody@contoso.com".into()), ..Recipient::default() }), None);
 }
@@ -244,7 +260,8 @@ fn ten_thousand_people_fit_in_one_kib_each() {
 
 #[test]
 fn an_unresolved_caller_is_told_the_keys_tried_and_the_unreadable_look_alikes() {
-    let callum = entry("uid=cfraser", &[("displayName", "Callum Fraser"), ("otherMobile", "07700 900456"), ("mail", "callum.fraser@fabrikam.com")]);
+    let callum =
+        entry("uid=cfraser", &[("displayName", "Callum Fraser"), ("otherMobile", "07700 900456"), ("mail", "callum.fraser@fabrikam.com")]);
     let index = DirectoryIndex::build([callum, kwame()], &plan());
     let caller = party("+447700900456");
     let why = index.explain(&caller);

@@ -21,9 +21,9 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::LdapError;
+use crate::enrich::directory::Value;
 use crate::enrich::directory::settings::LdapSettings;
 use crate::settings::SecretSource;
-use crate::enrich::directory::Value;
 
 /// The rootDSE capability that only Active Directory announces (LDAP_CAP_ACTIVE_DIRECTORY_OID).
 const AD_CAPABILITY: &str = "1.2.840.113556.1.4.800";
@@ -53,16 +53,8 @@ impl Endpoint {
     /// Checks the URL, TLS settings and CA file (read now, once).
     pub fn new(settings: &LdapSettings) -> Result<Endpoint, LdapError> {
         let url = settings.url.trim();
-        let url = if url.ends_with("://") {
-            url
-        } else {
-            url.strip_suffix('/').unwrap_or(url)
-        }
-        .to_owned();
-        let bad = |reason: &str| LdapError::Url {
-            url: url.clone(),
-            reason: reason.to_owned(),
-        };
+        let url = if url.ends_with("://") { url } else { url.strip_suffix('/').unwrap_or(url) }.to_owned();
+        let bad = |reason: &str| LdapError::Url { url: url.clone(), reason: reason.to_owned() };
         let (tls_scheme, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("ldap://") {
@@ -71,16 +63,12 @@ impl Endpoint {
             return Err(bad("must start with ldap:// or ldaps://"));
         };
         if rest.contains(['/', '?', '#', '@']) {
-            return Err(bad(
-                "must be scheme://host[:port] only (base DN and filter are separate settings)",
-            ));
+            return Err(bad("must be scheme://host[:port] only (base DN and filter are separate settings)"));
         }
         let host = host_of(rest).ok_or_else(|| bad("has no host name"))?;
         let encrypted = tls_scheme || settings.starttls;
         if !encrypted && settings.bind_dn.is_some() && !is_loopback(host) {
-            return Err(bad(
-                "would send the bind password in clear text: use ldaps:// or set starttls = true",
-            ));
+            return Err(bad("would send the bind password in clear text: use ldaps:// or set starttls = true"));
         }
         let v6 = match (encrypted, host.parse::<Ipv6Addr>()) {
             (true, Ok(ip)) => Some(TlsTarget::new(ip, rest, tls_scheme).ok_or_else(|| bad("has no valid port"))?),
@@ -109,9 +97,7 @@ impl Endpoint {
 
     /// Connects (TCP, then TLS or StartTLS) and binds, each step bounded by its timeout.
     pub async fn open(&self) -> Result<Session, LdapError> {
-        let mut conn_settings = LdapConnSettings::new()
-            .set_conn_timeout(self.connect_timeout)
-            .set_starttls(self.starttls);
+        let mut conn_settings = LdapConnSettings::new().set_conn_timeout(self.connect_timeout).set_starttls(self.starttls);
         if let Some(config) = &self.tls {
             conn_settings = conn_settings.set_config(config.clone());
         }
@@ -120,9 +106,7 @@ impl Endpoint {
             conn_settings = conn_settings.set_std_stream(StdStream::Tcp(self.connect_v6(target).await?));
             url = &target.library_url;
         }
-        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, url)
-            .await
-            .map_err(|e| self.connect_error(e))?;
+        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, url).await.map_err(|e| self.connect_error(e))?;
         let url = self.url.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
@@ -133,35 +117,18 @@ impl Endpoint {
             let password = match &self.password {
                 Some(source) => source.read().map_err(LdapError::Password)?,
                 None => {
-                    return Err(LdapError::Password(format!(
-                        "bind_dn `{dn}` is set but neither bind_password_env nor bind_password_file"
-                    )));
+                    return Err(LdapError::Password(format!("bind_dn `{dn}` is set but neither bind_password_env nor bind_password_file")));
                 }
             };
             if password.is_empty() {
-                return Err(LdapError::Password(
-                    "is empty; an empty password would bind anonymously".into(),
-                ));
+                return Err(LdapError::Password("is empty; an empty password would bind anonymously".into()));
             }
-            let result = ldap
-                .with_timeout(self.search_timeout)
-                .simple_bind(dn, &password)
-                .await
-                .map_err(|e| self.op_error(e, "bind"))?;
+            let result = ldap.with_timeout(self.search_timeout).simple_bind(dn, &password).await.map_err(|e| self.op_error(e, "bind"))?;
             if result.rc != 0 {
-                return Err(LdapError::Bind {
-                    url: self.url.clone(),
-                    dn: dn.clone(),
-                    rc: result.rc,
-                    text: result.text,
-                });
+                return Err(LdapError::Bind { url: self.url.clone(), dn: dn.clone(), rc: result.rc, text: result.text });
             }
         }
-        Ok(Session {
-            ldap,
-            url: self.url.clone(),
-            timeout: self.search_timeout,
-        })
+        Ok(Session { ldap, url: self.url.clone(), timeout: self.search_timeout })
     }
 
     /// The TCP connection to an IPv6 literal host, bounded by the connect timeout.
@@ -178,35 +145,17 @@ impl Endpoint {
     fn connect_error(&self, e: ldap3::LdapError) -> LdapError {
         let url = self.url.clone();
         match e {
-            ldap3::LdapError::Timeout { .. } => LdapError::Timeout {
-                url,
-                step: "connection",
-                after: self.connect_timeout,
-            },
+            ldap3::LdapError::Timeout { .. } => LdapError::Timeout { url, step: "connection", after: self.connect_timeout },
             ldap3::LdapError::Io { source } if is_certificate_error(&source) => LdapError::Certificate { url, source },
-            ldap3::LdapError::DNSName { .. } => LdapError::Url {
-                url,
-                reason: "host is not a valid TLS server name".into(),
-            },
-            other => LdapError::Connect {
-                url,
-                source: Box::new(other),
-            },
+            ldap3::LdapError::DNSName { .. } => LdapError::Url { url, reason: "host is not a valid TLS server name".into() },
+            other => LdapError::Connect { url, source: Box::new(other) },
         }
     }
 
     fn op_error(&self, e: ldap3::LdapError, step: &'static str) -> LdapError {
         match e {
-            ldap3::LdapError::Timeout { .. } => LdapError::Timeout {
-                url: self.url.clone(),
-                step,
-                after: self.search_timeout,
-            },
-            other => LdapError::Io {
-                url: self.url.clone(),
-                step,
-                source: Box::new(other),
-            },
+            ldap3::LdapError::Timeout { .. } => LdapError::Timeout { url: self.url.clone(), step, after: self.search_timeout },
+            other => LdapError::Io { url: self.url.clone(), step, source: Box::new(other) },
         }
     }
 }
@@ -227,35 +176,18 @@ impl Session {
             .search("", Scope::Base, "(objectClass=*)", vec!["supportedCapabilities"])
             .await
             .map_err(|e| match e {
-                ldap3::LdapError::Timeout { .. } => LdapError::Timeout {
-                    url: self.url.clone(),
-                    step: "root DSE query",
-                    after: self.timeout,
-                },
-                other => LdapError::Io {
-                    url: self.url.clone(),
-                    step: "root DSE query",
-                    source: Box::new(other),
-                },
-            })?;
+            ldap3::LdapError::Timeout { .. } => LdapError::Timeout { url: self.url.clone(), step: "root DSE query", after: self.timeout },
+            other => LdapError::Io { url: self.url.clone(), step: "root DSE query", source: Box::new(other) },
+        })?;
         // The root DSE is a plain entry (never a referral); unreadable means "not AD".
-        let is_ad = result
-            .0
-            .into_iter()
-            .filter(|e| !e.is_ref() && !e.is_intermediate())
-            .any(|entry| {
-                super::entry::decode(entry).is_some_and(|e| {
-                    e.attributes.iter().any(|(name, value)| {
-                        name.eq_ignore_ascii_case("supportedCapabilities")
-                            && matches!(value, Value::Text(v) if v == AD_CAPABILITY)
-                    })
+        let is_ad = result.0.into_iter().filter(|e| !e.is_ref() && !e.is_intermediate()).any(|entry| {
+            super::entry::decode(entry).is_some_and(|e| {
+                e.attributes.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("supportedCapabilities") && matches!(value, Value::Text(v) if v == AD_CAPABILITY)
                 })
-            });
-        Ok(if is_ad {
-            ServerKind::ActiveDirectory
-        } else {
-            ServerKind::Other
-        })
+            })
+        });
+        Ok(if is_ad { ServerKind::ActiveDirectory } else { ServerKind::Other })
     }
 
     /// Ends the session politely; errors do not matter any more.
@@ -266,11 +198,7 @@ impl Session {
 
 /// The host part of `host[:port]` or `[v6]:port`.
 fn host_of(authority: &str) -> Option<&str> {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next()?
-    } else {
-        authority.split(':').next()?
-    };
+    let host = if let Some(rest) = authority.strip_prefix('[') { rest.split(']').next()? } else { authority.split(':').next()? };
     (!host.is_empty()).then_some(host)
 }
 
@@ -382,20 +310,12 @@ fn client_config(roots: rustls::RootCertStore, v6: Option<&TlsTarget>) -> Result
 
 /// The certificates in `path` (PEM), every one a trust anchor.
 fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, LdapError> {
-    let pem = std::fs::read(path).map_err(|source| LdapError::CaFile {
-        path: path.to_owned(),
-        source,
-    })?;
-    let bad = |reason: String| LdapError::CaCertificate {
-        path: path.to_owned(),
-        reason,
-    };
+    let pem = std::fs::read(path).map_err(|source| LdapError::CaFile { path: path.to_owned(), source })?;
+    let bad = |reason: String| LdapError::CaCertificate { path: path.to_owned(), reason };
     let mut roots = rustls::RootCertStore::empty();
     for (n, cert) in CertificateDer::pem_slice_iter(&pem).enumerate() {
         let cert = cert.map_err(|e| bad(format!("certificate {} is not valid PEM: {e}", n + 1)))?;
-        roots
-            .add(cert)
-            .map_err(|e| bad(format!("certificate {} is not usable as a trust anchor: {e}", n + 1)))?;
+        roots.add(cert).map_err(|e| bad(format!("certificate {} is not usable as a trust anchor: {e}", n + 1)))?;
     }
     if roots.is_empty() {
         return Err(bad("holds no PEM certificate".into()));
@@ -453,18 +373,12 @@ mod tests {
     #[test]
     fn url_must_be_scheme_host_port() {
         assert_eq!(url_error("ldaps://"), "directory.source `ldaps://`: has no host name");
-        assert_eq!(
-            url_error("ldaps://:636"),
-            "directory.source `ldaps://:636`: has no host name"
-        );
+        assert_eq!(url_error("ldaps://:636"), "directory.source `ldaps://:636`: has no host name");
         assert_eq!(
             url_error("ldaps://dc1/dc=contoso,dc=com"),
             "directory.source `ldaps://dc1/dc=contoso,dc=com`: must be scheme://host[:port] only (base DN and filter are separate settings)"
         );
-        assert_eq!(
-            url_error("ldapi:///run/slapd"),
-            "directory.source `ldapi:///run/slapd`: must start with ldap:// or ldaps://"
-        );
+        assert_eq!(url_error("ldapi:///run/slapd"), "directory.source `ldapi:///run/slapd`: must start with ldap:// or ldaps://");
     }
 
     #[test]
@@ -489,19 +403,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings("ldaps://dc1.contoso.com");
         s.ca_file = Some(dir.path().join("missing.pem"));
-        let Err(e) = Endpoint::new(&s) else {
-            panic!("missing CA file accepted")
-        };
+        let Err(e) = Endpoint::new(&s) else { panic!("missing CA file accepted") };
         assert!(matches!(e, LdapError::CaFile { .. }), "{e}");
         let empty: PathBuf = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         s.ca_file = Some(empty.clone());
-        let Err(e) = Endpoint::new(&s) else {
-            panic!("empty CA file accepted")
-        };
-        assert_eq!(
-            e.to_string(),
-            format!("directory.ca_file {}: holds no PEM certificate", empty.display())
-        );
+        let Err(e) = Endpoint::new(&s) else { panic!("empty CA file accepted") };
+        assert_eq!(e.to_string(), format!("directory.ca_file {}: holds no PEM certificate", empty.display()));
     }
 }

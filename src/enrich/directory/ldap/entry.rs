@@ -58,41 +58,21 @@ mod tests {
     use super::*;
 
     fn prim(bytes: &[u8]) -> StructureTag {
-        StructureTag {
-            class: TagClass::Universal,
-            id: 4,
-            payload: PL::P(bytes.to_vec()),
-        }
+        StructureTag { class: TagClass::Universal, id: 4, payload: PL::P(bytes.to_vec()) }
     }
     fn cons(id: u64, inner: Vec<StructureTag>) -> StructureTag {
-        StructureTag {
-            class: TagClass::Universal,
-            id,
-            payload: PL::C(inner),
-        }
+        StructureTag { class: TagClass::Universal, id, payload: PL::C(inner) }
     }
     fn attr(name: &str, values: &[&[u8]]) -> StructureTag {
-        cons(
-            16,
-            vec![
-                prim(name.as_bytes()),
-                cons(17, values.iter().map(|v| prim(v)).collect()),
-            ],
-        )
+        cons(16, vec![prim(name.as_bytes()), cons(17, values.iter().map(|v| prim(v)).collect())])
     }
     fn entry(dn: &str, attrs: Vec<StructureTag>) -> StructureTag {
-        StructureTag {
-            class: TagClass::Application,
-            id: 4,
-            payload: PL::C(vec![prim(dn.as_bytes()), cons(16, attrs)]),
-        }
+        StructureTag { class: TagClass::Application, id: 4, payload: PL::C(vec![prim(dn.as_bytes()), cons(16, attrs)]) }
     }
 
     #[test]
     fn keeps_wire_order_text_and_binary_values() {
-        let guid = [
-            0x7a, 0xf8, 0x7b, 0x5e, 0x7b, 0xc7, 0x0f, 0x4f, 0x82, 0x0f, 0x5f, 0x25, 0x60, 0x9c, 0x7f, 0x58,
-        ];
+        let guid = [0x7a, 0xf8, 0x7b, 0x5e, 0x7b, 0xc7, 0x0f, 0x4f, 0x82, 0x0f, 0x5f, 0x25, 0x60, 0x9c, 0x7f, 0x58];
         let tag = entry(
             "uid=h,dc=x",
             vec![
@@ -117,32 +97,16 @@ mod tests {
     #[test]
     fn malformed_or_other_messages_are_none_not_a_panic() {
         // a referral (SearchResultReference is [APPLICATION 19])
-        let referral = StructureTag {
-            class: TagClass::Application,
-            id: 19,
-            payload: PL::C(vec![prim(b"ldap://other/")]),
-        };
+        let referral = StructureTag { class: TagClass::Application, id: 19, payload: PL::C(vec![prim(b"ldap://other/")]) };
         assert_eq!(decode_tag(referral), None);
         // an entry without its attribute list
-        let short = StructureTag {
-            class: TagClass::Application,
-            id: 4,
-            payload: PL::C(vec![prim(b"dc=x")]),
-        };
+        let short = StructureTag { class: TagClass::Application, id: 4, payload: PL::C(vec![prim(b"dc=x")]) };
         assert_eq!(decode_tag(short), None);
         // a primitive where a constructed value belongs
-        let flat = StructureTag {
-            class: TagClass::Application,
-            id: 4,
-            payload: PL::P(b"junk".to_vec()),
-        };
+        let flat = StructureTag { class: TagClass::Application, id: 4, payload: PL::P(b"junk".to_vec()) };
         assert_eq!(decode_tag(flat), None);
         // a DN that is not UTF-8
-        let bad_dn = StructureTag {
-            class: TagClass::Application,
-            id: 4,
-            payload: PL::C(vec![prim(&[0xff]), cons(16, vec![])]),
-        };
+        let bad_dn = StructureTag { class: TagClass::Application, id: 4, payload: PL::C(vec![prim(&[0xff]), cons(16, vec![])]) };
         assert_eq!(decode_tag(bad_dn), None);
     }
 }

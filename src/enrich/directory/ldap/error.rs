@@ -42,28 +42,13 @@ pub enum LdapError {
     },
     /// The server did not answer in time.
     #[error("{url}: no answer to the {step} within {after:?}")]
-    Timeout {
-        url: String,
-        step: &'static str,
-        after: Duration,
-    },
+    Timeout { url: String, step: &'static str, after: Duration },
     /// The simple bind was refused (wrong DN or password: result code 49).
     #[error("{url}: bind as `{dn}` refused: {} (result code {rc}){}", rc_name(*rc), detail(text))]
-    Bind {
-        url: String,
-        dn: String,
-        rc: u32,
-        text: String,
-    },
+    Bind { url: String, dn: String, rc: u32, text: String },
     /// The server answered the search with an error result.
     #[error("{url}: search of `{base}` with filter `{filter}` failed: {} (result code {rc}){}", rc_name(*rc), detail(text))]
-    Search {
-        url: String,
-        base: String,
-        filter: String,
-        rc: u32,
-        text: String,
-    },
+    Search { url: String, base: String, filter: String, rc: u32, text: String },
     /// The connection broke during an operation.
     #[error("{url}: connection lost during the {step}")]
     Io {
@@ -191,11 +176,7 @@ fn no_name_advice(source: &std::io::Error) -> String {
 
 fn detail(text: &str) -> String {
     let text = text.trim();
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(": {text}")
-    }
+    if text.is_empty() { String::new() } else { format!(": {text}") }
 }
 
 #[cfg(test)]
@@ -220,14 +201,8 @@ mod tests {
     #[test]
     fn causes_are_shown_once() {
         let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
-        let e = LdapError::Connect {
-            url: "ldap://dc1".into(),
-            source: Box::new(ldap3::LdapError::Io { source: refused }),
-        };
-        assert_eq!(
-            e.with_causes(),
-            "ldap://dc1: cannot connect: I/O error: connection refused"
-        );
+        let e = LdapError::Connect { url: "ldap://dc1".into(), source: Box::new(ldap3::LdapError::Io { source: refused }) };
+        assert_eq!(e.with_causes(), "ldap://dc1: cannot connect: I/O error: connection refused");
     }
 
     #[test]
@@ -253,19 +228,10 @@ mod tests {
 
     #[test]
     fn busy_and_unavailable_are_transient() {
-        let search = |rc| LdapError::Search {
-            url: "u".into(),
-            base: "b".into(),
-            filter: "f".into(),
-            rc,
-            text: String::new(),
-        };
+        let search = |rc| LdapError::Search { url: "u".into(), base: "b".into(), filter: "f".into(), rc, text: String::new() };
         assert!(search(51).is_transient());
         assert!(search(52).is_transient());
         assert!(!search(32).is_transient());
-        assert_eq!(
-            search(32).to_string(),
-            "u: search of `b` with filter `f` failed: noSuchObject (result code 32)"
-        );
+        assert_eq!(search(32).to_string(), "u: search of `b` with filter `f` failed: noSuchObject (result code 32)");
     }
 }

@@ -47,16 +47,8 @@ pub async fn fetch_into(
     let started = Instant::now();
     let url = session.url.clone();
     let timeout = session.timeout;
-    let timed_out = |step| LdapError::Timeout {
-        url: url.clone(),
-        step,
-        after: timeout,
-    };
-    let io = |step, source| LdapError::Io {
-        url: url.clone(),
-        step,
-        source: Box::new(source),
-    };
+    let timed_out = |step| LdapError::Timeout { url: url.clone(), step, after: timeout };
+    let io = |step, source| LdapError::Io { url: url.clone(), step, source: Box::new(source) };
 
     let mut stream = tokio::time::timeout(
         timeout,
@@ -77,9 +69,7 @@ pub async fn fetch_into(
 
     let mut fetched = FetchStats::default();
     loop {
-        let next = tokio::time::timeout(timeout, stream.next())
-            .await
-            .map_err(|_| timed_out("search"))?;
+        let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| timed_out("search"))?;
         let item = match next {
             Ok(Some(item)) => item,
             Ok(None) => break,
@@ -105,13 +95,7 @@ pub async fn fetch_into(
     }
     let result = stream.finish().await;
     if result.rc != 0 {
-        return Err(LdapError::Search {
-            url,
-            base: base.to_owned(),
-            filter: filter.to_owned(),
-            rc: result.rc,
-            text: result.text,
-        });
+        return Err(LdapError::Search { url, base: base.to_owned(), filter: filter.to_owned(), rc: result.rc, text: result.text });
     }
     fetched.elapsed = started.elapsed();
     Ok(fetched)

@@ -180,8 +180,8 @@ mod tests {
     use super::super::connect::test_settings;
     use super::*;
     use crate::enrich::directory::{AttributeMap, AttributeSpec};
-    use crate::phone::DialPlan;
     use crate::event::PhoneLabel;
+    use crate::phone::DialPlan;
 
     fn spec(map: AttributeMap) -> SyncSpec {
         let settings = test_settings("ldaps://dc1.contoso.com");

@@ -40,28 +40,15 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// Creates the temporary file and writes the header.
     pub fn create(path: &Path, header: &SnapshotHeader) -> Result<SnapshotWriter, LdapError> {
-        let io = |what| {
-            move |source| LdapError::Snapshot {
-                path: path.to_owned(),
-                what,
-                source,
-            }
-        };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "snapshot".into());
+        let io = |what| move |source| LdapError::Snapshot { path: path.to_owned(), what, source };
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into());
         let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&temp).map_err(io("cannot create the temporary file"))?;
-        let mut writer = SnapshotWriter {
-            path: path.to_owned(),
-            temp,
-            out: BufWriter::new(file),
-        };
+        let mut writer = SnapshotWriter { path: path.to_owned(), temp, out: BufWriter::new(file) };
         let text = format!(
             "{MAGIC}\n# source: {}\n# base: {}\n# filter: {}\n# synced: {}\n\n",
             one_line(&header.source),
@@ -86,25 +73,13 @@ impl SnapshotWriter {
         }
         record.push('\n');
         let path = &self.path;
-        self.out
-            .write_all(record.as_bytes())
-            .map_err(|source| LdapError::Snapshot {
-                path: path.clone(),
-                what: "cannot write",
-                source,
-            })
+        self.out.write_all(record.as_bytes()).map_err(|source| LdapError::Snapshot { path: path.clone(), what: "cannot write", source })
     }
 
     /// Flushes, syncs and renames the temporary file over the snapshot.
     pub fn commit(self) -> Result<(), LdapError> {
         let path = &self.path;
-        let io = |what| {
-            move |source| LdapError::Snapshot {
-                path: path.clone(),
-                what,
-                source,
-            }
-        };
+        let io = |what| move |source| LdapError::Snapshot { path: path.clone(), what, source };
         let file = self.out.into_inner().map_err(|e| io("cannot write")(e.into_error()))?;
         file.sync_all().map_err(io("cannot sync"))?;
         drop(file);
@@ -127,25 +102,13 @@ impl SnapshotWriter {
 
 /// Reads a snapshot written for `base_dn`: its header and entries.
 pub fn load(path: &Path, base_dn: &str) -> Result<(SnapshotHeader, Vec<Entry>), LdapError> {
-    let content_error = |reason: String| LdapError::SnapshotContent {
-        path: path.to_owned(),
-        reason,
-    };
-    let text = std::fs::read(path).map_err(|source| LdapError::Snapshot {
-        path: path.to_owned(),
-        what: "cannot read",
-        source,
-    })?;
-    let header =
-        parse_header(&text).ok_or_else(|| content_error("not a callnote LDAP snapshot (header missing)".into()))?;
+    let content_error = |reason: String| LdapError::SnapshotContent { path: path.to_owned(), reason };
+    let text = std::fs::read(path).map_err(|source| LdapError::Snapshot { path: path.to_owned(), what: "cannot read", source })?;
+    let header = parse_header(&text).ok_or_else(|| content_error("not a callnote LDAP snapshot (header missing)".into()))?;
     if !header.base_dn.eq_ignore_ascii_case(base_dn) {
-        return Err(content_error(format!(
-            "was taken from base `{}`, not the configured `{base_dn}`",
-            header.base_dn
-        )));
+        return Err(content_error(format!("was taken from base `{}`, not the configured `{base_dn}`", header.base_dn)));
     }
-    let entries =
-        directory::parse_ldif(&text).map_err(|(line, problem)| content_error(format!("line {line}: {problem}")))?;
+    let entries = directory::parse_ldif(&text).map_err(|(line, problem)| content_error(format!("line {line}: {problem}")))?;
     Ok((header, entries))
 }
 
@@ -156,12 +119,7 @@ fn parse_header(text: &[u8]) -> Option<SnapshotHeader> {
     if lines.next()? != MAGIC {
         return None;
     }
-    let mut header = SnapshotHeader {
-        source: String::new(),
-        base_dn: String::new(),
-        filter: String::new(),
-        synced_at: String::new(),
-    };
+    let mut header = SnapshotHeader { source: String::new(), base_dn: String::new(), filter: String::new(), synced_at: String::new() };
     for line in lines.take_while(|l| l.starts_with("# ")) {
         let Some((key, value)) = line[2..].split_once(": ") else {
             continue;
@@ -226,9 +184,7 @@ mod tests {
         entry.push_text("info", ":colon first");
         entry.push_binary(
             "objectGUID",
-            vec![
-                0x7a, 0xf8, 0x7b, 0x5e, 0x7b, 0xc7, 0x0f, 0x4f, 0x82, 0x0f, 0x5f, 0x25, 0x60, 0x9c, 0x7f, 0x58,
-            ],
+            vec![0x7a, 0xf8, 0x7b, 0x5e, 0x7b, 0xc7, 0x0f, 0x4f, 0x82, 0x0f, 0x5f, 0x25, 0x60, 0x9c, 0x7f, 0x58],
         );
         let mut plain = Entry::new("uid=tom,ou=People,dc=contoso,dc=com");
         plain.push_text("mobile", "+1 289-259-6319");
@@ -260,11 +216,7 @@ mod tests {
         writer.write(&Entry::new("uid=x,dc=contoso,dc=com")).unwrap();
         writer.discard();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temporary file removed"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file removed");
     }
 
     #[test]
@@ -272,9 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap.ldif");
         SnapshotWriter::create(&path, &header()).unwrap().commit().unwrap();
-        let Err(e) = load(&path, "dc=fabrikam,dc=com") else {
-            panic!("other base accepted")
-        };
+        let Err(e) = load(&path, "dc=fabrikam,dc=com") else { panic!("other base accepted") };
         assert_eq!(
             e.to_string(),
             format!(
@@ -283,15 +233,7 @@ mod tests {
             )
         );
         std::fs::write(&path, "dn: dc=contoso,dc=com\n").unwrap();
-        let Err(e) = load(&path, "dc=contoso,dc=com") else {
-            panic!("foreign file accepted")
-        };
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "directory.snapshot {}: not a callnote LDAP snapshot (header missing)",
-                path.display()
-            )
-        );
+        let Err(e) = load(&path, "dc=contoso,dc=com") else { panic!("foreign file accepted") };
+        assert_eq!(e.to_string(), format!("directory.snapshot {}: not a callnote LDAP snapshot (header missing)", path.display()));
     }
 }

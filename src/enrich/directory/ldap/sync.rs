@@ -17,7 +17,8 @@ use crate::enrich::directory::{AttributeMap, DirectoryIndex, Entry, Role};
 use crate::phone::DialPlan;
 
 /// Active Directory: enabled users (bit 2 of userAccountControl clear) and contacts.
-const AD_OBJECTS: &str = "(|(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))(objectClass=contact))";
+const AD_OBJECTS: &str =
+    "(|(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))(objectClass=contact))";
 /// Other servers (OpenLDAP): people.
 const LDAP_OBJECTS: &str = "(objectClass=inetOrgPerson)";
 
@@ -95,33 +96,19 @@ pub(super) fn objects_filter(server: ServerKind) -> &'static str {
 
 /// The attributes a sync asks for: the map's, when they are valid attribute descriptions.
 pub fn requested_attributes(map: &AttributeMap) -> Vec<String> {
-    map.names()
-        .filter(|n| is_attribute_name(n))
-        .map(str::to_owned)
-        .collect()
+    map.names().filter(|n| is_attribute_name(n)).map(str::to_owned).collect()
 }
 
 /// RFC 4512 `descr` (letter, then letters, digits, hyphens) or a numeric OID.
 pub(super) fn is_attribute_name(name: &str) -> bool {
-    let descr = name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let oid = !name.is_empty()
-        && name
-            .split('.')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+    let descr = name.starts_with(|c: char| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let oid = !name.is_empty() && name.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
     descr || oid
 }
 
 /// Counts the values of phone attributes in an entry.
 pub(super) fn phone_values(entry: &Entry, map: &AttributeMap) -> usize {
-    entry
-        .attributes
-        .iter()
-        .filter(|(name, _)| {
-            map.id(name)
-                .is_some_and(|id| matches!(map.spec(id).role, Role::Phone(_)))
-        })
-        .count()
+    entry.attributes.iter().filter(|(name, _)| map.id(name).is_some_and(|id| matches!(map.spec(id).role, Role::Phone(_)))).count()
 }
 
 /// Runs one sync.
@@ -150,9 +137,7 @@ async fn search_and_build(session: &mut Session, spec: &SyncSpec) -> Result<(Dir
                 filter: filter.clone(),
                 synced_at: jiff::Timestamp::now().to_string(),
             };
-            SnapshotWriter::create(path, &header)
-                .map_err(|e| snapshot_problem = Some(e.with_causes()))
-                .ok()
+            SnapshotWriter::create(path, &header).map_err(|e| snapshot_problem = Some(e.with_causes())).ok()
         }
         None => None,
     };
@@ -182,8 +167,7 @@ async fn search_and_build(session: &mut Session, spec: &SyncSpec) -> Result<(Dir
         };
         (index, phone, writer, write_problem)
     });
-    let fetched: Result<FetchStats, LdapError> =
-        fetch::fetch_into(session, &spec.base_dn, &filter, &attributes, &sink).await;
+    let fetched: Result<FetchStats, LdapError> = fetch::fetch_into(session, &spec.base_dn, &filter, &attributes, &sink).await;
     drop(sink);
     let (index, phone_values, writer, write_problem) = match builder.await {
         Ok(built) => built,
@@ -229,12 +213,13 @@ mod tests {
     fn default_filters_ask_for_people_with_any_number_or_address() {
         let map = AttributeMap::active_directory();
         let other = default_filter(ServerKind::Other, &map);
-        assert!(other.starts_with("(&(objectClass=inetOrgPerson)(|(msRTCSIP-PrimaryUserAddress=*)(proxyAddresses=*)(mail=*)(telephoneNumber=*)"), "{other}");
-        assert!(other.ends_with("(otherPager=*)))"), "{other}");
         assert!(
-            !other.contains("displayName") && !other.contains("objectGUID"),
+            other
+                .starts_with("(&(objectClass=inetOrgPerson)(|(msRTCSIP-PrimaryUserAddress=*)(proxyAddresses=*)(mail=*)(telephoneNumber=*)"),
             "{other}"
         );
+        assert!(other.ends_with("(otherPager=*)))"), "{other}");
+        assert!(!other.contains("displayName") && !other.contains("objectGUID"), "{other}");
         let ad = default_filter(ServerKind::ActiveDirectory, &map);
         assert!(ad.starts_with(&format!("(&{AD_OBJECTS}(|")), "{ad}");
         assert!(ldap3::parse_filter(&ad).is_ok() && ldap3::parse_filter(&other).is_ok());
@@ -245,26 +230,11 @@ mod tests {
         use crate::enrich::directory::AttributeSpec;
         use crate::event::PhoneLabel;
         let map = AttributeMap::new([
-            AttributeSpec {
-                name: "mobile".into(),
-                role: Role::Phone(PhoneLabel::Mobile),
-            },
-            AttributeSpec {
-                name: "x)(objectClass=*".into(),
-                role: Role::Phone(PhoneLabel::Work),
-            },
-            AttributeSpec {
-                name: "2.5.4.20".into(),
-                role: Role::Phone(PhoneLabel::Work),
-            },
+            AttributeSpec { name: "mobile".into(), role: Role::Phone(PhoneLabel::Mobile) },
+            AttributeSpec { name: "x)(objectClass=*".into(), role: Role::Phone(PhoneLabel::Work) },
+            AttributeSpec { name: "2.5.4.20".into(), role: Role::Phone(PhoneLabel::Work) },
         ]);
-        assert_eq!(
-            default_filter(ServerKind::Other, &map),
-            "(&(objectClass=inetOrgPerson)(|(mobile=*)(2.5.4.20=*)))"
-        );
-        assert_eq!(
-            requested_attributes(&map),
-            vec!["mobile".to_owned(), "2.5.4.20".to_owned()]
-        );
+        assert_eq!(default_filter(ServerKind::Other, &map), "(&(objectClass=inetOrgPerson)(|(mobile=*)(2.5.4.20=*)))");
+        assert_eq!(requested_attributes(&map), vec!["mobile".to_owned(), "2.5.4.20".to_owned()]);
     }
 }
