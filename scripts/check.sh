@@ -7,7 +7,7 @@
 #   scripts/check.sh fmt|clippy|deny
 #
 # cargo-deny is installed into ~/.cargo/bin on first use (`cargo install --locked`), and runs
-# offline: it reads Cargo.lock and the crates already fetched, never an advisory database.
+# offline: it reads Cargo.lock and the fetched crates, never an advisory database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -28,6 +28,9 @@ run_deny() {
     echo "installing cargo-deny (once)"
     cargo install --locked --quiet cargo-deny
   fi
+  # Every platform's crates must be on disk for the metadata cargo-deny reads (the build
+  # fetches only this platform's); after that nothing goes to the network.
+  cargo fetch --locked --quiet
   cargo deny --offline --log-level error check licenses bans sources
 }
 

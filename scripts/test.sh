@@ -8,8 +8,9 @@
 # 2. starts the real servers the tests talk to, on loopback ports, with throwaway
 #    configuration in a temp folder: an SMTP server (aiosmtpd, STARTTLS + AUTH, test CA)
 #    and OpenLDAP slapd (loaded with tests/fixtures/directory.ldif);
-# 3. runs `cargo test`; a test whose server is missing fails (the opt-out
-#    CALLNOTE_SKIP_SERVER_TESTS=1 is refused here);
+# 3. runs the house checks (scripts/check.sh: rustfmt, clippy with warnings as errors,
+#    cargo-deny on licences, bans and sources), then `cargo test`; a test whose server is
+#    missing fails (the opt-out CALLNOTE_SKIP_SERVER_TESTS=1 is refused here);
 # 4. runs the README's first command and checks its output;
 # 5. builds the Debian package, installs it, runs the relay as a service, sends one
 #    notification through it and purges it (scripts/package-test.sh); a failure fails the run;
@@ -51,6 +52,9 @@ done
 if [ -n "${CALLNOTE_SKIP_SERVER_TESTS:-}" ]; then
   echo "CALLNOTE_SKIP_SERVER_TESTS is set: the full test run never skips server tests"; exit 2
 fi
+
+echo "== house checks"
+bash scripts/check.sh
 
 echo "== cargo test"
 mkdir -p .cache

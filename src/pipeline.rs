@@ -29,8 +29,10 @@ pub enum Error {
     Render {
         path: PathBuf,
         call_id: String,
+        /// Boxed: a template problem carries its excerpt, and every `Result` of the pipeline
+        /// would otherwise be that large.
         #[source]
-        source: RenderError,
+        source: Box<RenderError>,
     },
     #[error("{}: call {call_id}: cannot compose the message", path.display())]
     Compose {
@@ -120,7 +122,7 @@ impl Pipeline {
         directory: Option<Arc<dyn Directory>>,
         fixed_date: Option<jiff::Timestamp>,
     ) -> Pipeline {
-        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), ..IntakeOptions::default() };
+        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone() };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
         Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, intake_options, compose_settings }
     }
@@ -172,7 +174,6 @@ impl Pipeline {
     /// Render and compose a test message (`send-test`, the preview's "send test"): like
     /// [`Self::prepare_event`] (or [`Self::prepare_event_with`] when the side file's bytes
     /// are given), then marked as a test by [`compose::mark_as_test`].
-    #[allow(clippy::result_large_err, reason = "the same Error as every other step here")]
     pub fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
         let mut prepared = match side_file {
             Some(bytes) => self.prepare_event_with(event, path, Some(bytes))?,
@@ -214,7 +215,6 @@ impl Pipeline {
 
     /// The side file's content, encoded, or `None` when the event has none or it is left out.
     /// The event keeps no handle afterwards.
-    #[allow(clippy::result_large_err, reason = "the pipeline's one Error, as the public functions return")]
     fn read_side_file(&self, event: &mut Event, path: &Path) -> Result<Option<AttachmentBody>, Error> {
         let limit = self.config.max_attachment_bytes;
         let Some(att) = event.attachment.as_mut() else { return Ok(None) };
@@ -247,13 +247,12 @@ impl Pipeline {
     }
 
     /// Render, then compose with the side file's encoded content.
-    #[allow(clippy::result_large_err, reason = "the pipeline's one Error, as the public functions return")]
     fn finish(&self, event: Event, path: &Path, side_file: Option<AttachmentBody>) -> Result<Prepared, Error> {
         let settings = RenderSettings { timezone: self.config.timezone.clone(), default_locale: self.config.default_locale.clone() };
         let rendered = self.templates().render(&event, &settings).map_err(|source| Error::Render {
             path: path.to_owned(),
             call_id: event.call_id.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let message = compose::compose(&event, &rendered, &self.compose_settings, side_file).map_err(|source| Error::Compose {
             path: path.to_owned(),

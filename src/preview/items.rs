@@ -98,10 +98,10 @@ pub fn problem_json(p: &TemplateProblem) -> Value {
 /// load, that located load problem is the error, not the knock-on "no complete folder".
 pub fn error_json(error: &PipelineError, load_problems: &[TemplateProblem]) -> Value {
     let problem = match error {
-        PipelineError::Render { source: RenderError::NoTemplates { kind, .. }, .. } => {
-            cause_of_missing_folder(kind.as_str(), load_problems)
-        }
-        PipelineError::Render { source, .. } => source.problem(),
+        PipelineError::Render { source, .. } => match source.as_ref() {
+            RenderError::NoTemplates { kind, .. } => cause_of_missing_folder(kind.as_str(), load_problems),
+            other => other.problem(),
+        },
         _ => None,
     };
     match problem {

@@ -33,6 +33,7 @@ pub(crate) struct RawDirectory {
 
 /// `[directory]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "built once per configuration; boxing would gain nothing")]
 pub enum DirectorySource {
     /// An LDIF or CSV export (chosen by extension: `.csv` is CSV, anything else LDIF).
     File(PathBuf),
