@@ -370,7 +370,11 @@ impl Shared {
     fn count_active(&self, was: bool, is: bool) {
         let active = match (was, is) {
             (false, true) => self.active.fetch_add(1, Ordering::Relaxed) + 1,
-            (true, false) => self.active.fetch_sub(1, Ordering::Relaxed) - 1,
+            // Never below zero: a gauge is not worth a panic.
+            (true, false) => match self.active.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+                Ok(before) => before - 1,
+                Err(_) => 0,
+            },
             _ => return,
         };
         self.metrics.set_open_items(active);
