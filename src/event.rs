@@ -1,6 +1,6 @@
 //! The normalized event: what intake produces, enrichment completes and templates see.
 //!
-//! `Event` serializes to exactly the JSON template context of CONTRACT.md §2 (what
+//! `Event` serializes to exactly the JSON template context described in docs/template-context.md (what
 //! `callnote parse` prints). Intake fills the raw facts (`raw` of each party, the
 //! recipient as written, the header fields); enrichment fills the normalized numbers and
 //! the directory outcome. Nothing here does I/O.
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-/// What kind of notification an event becomes (CONTRACT §2 `kind`).
+/// What kind of notification an event becomes (`kind` in docs/template-context.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -203,7 +203,7 @@ pub struct Candidate {
     pub matched_attribute: String,
 }
 
-/// A caller or a call target (CONTRACT §2 "party").
+/// A caller or a call target (a "party" in docs/template-context.md).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Party {
     /// As given: `+12892596319`, `sip:+1…@host;user=phone`, `4567`, `jdoe@contoso.com`.
@@ -269,7 +269,7 @@ pub struct Recipient {
     pub object_guid: Option<String>,
 }
 
-/// One notification-worthy event. Serializes to the CONTRACT §2 template context.
+/// One notification-worthy event. Serializes to the template context (docs/template-context.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: Kind,
