@@ -24,8 +24,10 @@ use crate::enrich::directory::Entry;
 
 /// AD's default MaxPageSize; larger pages are refused or cut by most servers.
 pub const PAGE_SIZE: i32 = 1000;
-/// Entries read from the wire and not yet decoded, at most.
-const DECODE_QUEUE: usize = 1024;
+/// Entries handed to the decoder at once (one wake-up of its thread per batch, not per entry).
+const DECODE_BATCH: usize = 256;
+/// Batches read from the wire and not yet decoded, at most.
+const DECODE_QUEUE: usize = 8;
 
 /// What one complete search returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub async fn fetch_into(
 ) -> Result<FetchStats, LdapError> {
     ldap3::parse_filter(filter).map_err(|_| LdapError::Filter(filter.to_owned()))?;
     let started = Instant::now();
-    let (queue, waiting) = tokio::sync::mpsc::channel::<ResultEntry>(DECODE_QUEUE);
+    let (queue, waiting) = tokio::sync::mpsc::channel::<Vec<ResultEntry>>(DECODE_QUEUE);
     let decoded = sink.clone();
     let decoder = tokio::task::spawn_blocking(move || decode_all(waiting, &decoded));
     let read = read_raw(session, base, filter, attributes, queue).await;
@@ -67,30 +69,33 @@ pub async fn fetch_into(
 
 /// Decodes what `waiting` receives into `sink`, in order, until either side is gone;
 /// returns the entries decoded and the malformed ones skipped.
-fn decode_all(mut waiting: Receiver<ResultEntry>, sink: &Sender<Entry>) -> (usize, usize) {
+fn decode_all(mut waiting: Receiver<Vec<ResultEntry>>, sink: &Sender<Entry>) -> (usize, usize) {
     let (mut decoded, mut malformed) = (0, 0);
-    while let Some(raw) = waiting.blocking_recv() {
-        match entry::decode(raw) {
-            Some(entry) => {
-                if sink.blocking_send(entry).is_err() {
-                    break;
+    while let Some(batch) = waiting.blocking_recv() {
+        for raw in batch {
+            match entry::decode(raw) {
+                Some(entry) => {
+                    if sink.blocking_send(entry).is_err() {
+                        return (decoded, malformed);
+                    }
+                    decoded += 1;
                 }
-                decoded += 1;
+                None => malformed += 1,
             }
-            None => malformed += 1,
         }
     }
     (decoded, malformed)
 }
 
-/// The search itself: sends every search result entry, undecoded, to `queue` (dropped at
-/// the end, which ends the decoder). Counts referrals; the caller fills in the rest.
+/// The search itself: sends every search result entry, undecoded and in batches, to `queue`
+/// (dropped at the end, which ends the decoder). Counts referrals; the caller fills in the
+/// rest.
 async fn read_raw(
     session: &mut Session,
     base: &str,
     filter: &str,
     attributes: &[String],
-    queue: Sender<ResultEntry>,
+    queue: Sender<Vec<ResultEntry>>,
 ) -> Result<FetchStats, LdapError> {
     let url = session.url.clone();
     let timeout = session.timeout;
@@ -123,6 +128,7 @@ async fn read_raw(
     })?;
 
     let mut fetched = FetchStats::default();
+    let mut batch = Vec::with_capacity(DECODE_BATCH);
     loop {
         let next = tokio::time::timeout(timeout, stream.next())
             .await
@@ -140,9 +146,13 @@ async fn read_raw(
         if item.is_intermediate() {
             continue;
         }
-        if queue.send(item).await.is_err() {
+        batch.push(item);
+        if batch.len() == DECODE_BATCH && queue.send(std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH))).await.is_err() {
             break;
         }
+    }
+    if !batch.is_empty() {
+        let _ = queue.send(batch).await;
     }
     drop(queue);
     let result = stream.finish().await;
