@@ -2,7 +2,9 @@
 //! (RFC 2696), so a server's size limit (AD: 1,000 per page) never truncates the result.
 //!
 //! Consumes an open [`Session`]; sends each [`Entry`] to a channel as it arrives (the
-//! index is built while the pages come in) and returns [`FetchStats`]. Every wait for the next entry is
+//! index is built while the pages come in) and returns [`FetchStats`]. Entries are decoded
+//! on a blocking thread of their own, in order, so the runtime thread only reads the wire
+//! (reading, decoding and indexing run side by side). Every wait for the next entry is
 //! bounded by the search timeout. Referrals and intermediate messages are skipped, never
 //! followed. A search that ends with an error result (size limit, no such base, …) is an
 //! error, not a short result: a partial directory must never replace a complete one.
@@ -10,10 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use ldap3::Scope;
 use ldap3::adapters::PagedResults;
+use ldap3::{ResultEntry, Scope};
 
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::LdapError;
 use super::connect::Session;
@@ -22,6 +24,10 @@ use crate::enrich::directory::Entry;
 
 /// AD's default MaxPageSize; larger pages are refused or cut by most servers.
 pub const PAGE_SIZE: i32 = 1000;
+/// Entries handed to the decoder at once (one wake-up of its thread per batch, not per entry).
+const DECODE_BATCH: usize = 256;
+/// Batches read from the wire and not yet decoded, at most.
+const DECODE_QUEUE: usize = 8;
 
 /// What one complete search returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +51,52 @@ pub async fn fetch_into(
 ) -> Result<FetchStats, LdapError> {
     ldap3::parse_filter(filter).map_err(|_| LdapError::Filter(filter.to_owned()))?;
     let started = Instant::now();
+    let (queue, waiting) = tokio::sync::mpsc::channel::<Vec<ResultEntry>>(DECODE_QUEUE);
+    let decoded = sink.clone();
+    let decoder = tokio::task::spawn_blocking(move || decode_all(waiting, &decoded));
+    let read = read_raw(session, base, filter, attributes, queue).await;
+    let (entries, malformed) = match decoder.await {
+        Ok(counts) => counts,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => (0, 0), // the runtime is stopping: the sync is being dropped anyway
+    };
+    let mut fetched = read?;
+    fetched.entries = entries;
+    fetched.malformed_skipped = malformed;
+    fetched.elapsed = started.elapsed();
+    Ok(fetched)
+}
+
+/// Decodes what `waiting` receives into `sink`, in order, until either side is gone;
+/// returns the entries decoded and the malformed ones skipped.
+fn decode_all(mut waiting: Receiver<Vec<ResultEntry>>, sink: &Sender<Entry>) -> (usize, usize) {
+    let (mut decoded, mut malformed) = (0, 0);
+    while let Some(batch) = waiting.blocking_recv() {
+        for raw in batch {
+            match entry::decode(raw) {
+                Some(entry) => {
+                    if sink.blocking_send(entry).is_err() {
+                        return (decoded, malformed);
+                    }
+                    decoded += 1;
+                }
+                None => malformed += 1,
+            }
+        }
+    }
+    (decoded, malformed)
+}
+
+/// The search itself: sends every search result entry, undecoded and in batches, to `queue`
+/// (dropped at the end, which ends the decoder). Counts referrals; the caller fills in the
+/// rest.
+async fn read_raw(
+    session: &mut Session,
+    base: &str,
+    filter: &str,
+    attributes: &[String],
+    queue: Sender<Vec<ResultEntry>>,
+) -> Result<FetchStats, LdapError> {
     let url = session.url.clone();
     let timeout = session.timeout;
     let timed_out = |step| LdapError::Timeout { url: url.clone(), step, after: timeout };
@@ -68,6 +120,7 @@ pub async fn fetch_into(
     })?;
 
     let mut fetched = FetchStats::default();
+    let mut batch = Vec::with_capacity(DECODE_BATCH);
     loop {
         let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| timed_out("search"))?;
         let item = match next {
@@ -83,20 +136,18 @@ pub async fn fetch_into(
         if item.is_intermediate() {
             continue;
         }
-        match entry::decode(item) {
-            Some(entry) => {
-                fetched.entries += 1;
-                if sink.send(entry).await.is_err() {
-                    break;
-                }
-            }
-            None => fetched.malformed_skipped += 1,
+        batch.push(item);
+        if batch.len() == DECODE_BATCH && queue.send(std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH))).await.is_err() {
+            break;
         }
     }
+    if !batch.is_empty() {
+        let _ = queue.send(batch).await;
+    }
+    drop(queue);
     let result = stream.finish().await;
     if result.rc != 0 {
         return Err(LdapError::Search { url, base: base.to_owned(), filter: filter.to_owned(), rc: result.rc, text: result.text });
     }
-    fetched.elapsed = started.elapsed();
     Ok(fetched)
 }

@@ -5,8 +5,8 @@
 //! Callers hand it a future from any thread, inside another runtime or not, and either await
 //! the answer ([`Worker::run`]) or wait for it synchronously, optionally within a bound
 //! ([`Worker::wait`], [`Worker::wait_within`]); they never enter a runtime themselves, so
-//! calling from inside the relay's or preview's runtime is safe. CPU-heavy steps (building an
-//! index) go to the runtime's small blocking pool (`ldap-blocking`, at most
+//! calling from inside the relay's or preview's runtime is safe. CPU-heavy steps (decoding and
+//! indexing a sync's entries) go to the runtime's small blocking pool (`ldap-blocking`, at most
 //! [`BLOCKING_THREADS`] threads, which end when idle), so a sync never delays a live query.
 //!
 //! Dropping the worker stops it at once: every task still running (the refresh loop, a query
