@@ -253,6 +253,23 @@ pub fn unresolved() -> Party {
     number("+14255550199", &n, CallerStatus::Unresolved)
 }
 
+/// Siobhán, the Dublin office manager: reached by extension, and on her mobile.
+const SIOBHAN: Someone = Someone {
+    name: "Siobhán Ní Bhriain",
+    given: "Siobhán",
+    surname: "Ní Bhriain",
+    mail: "siobhan.nibhriain@contoso.com",
+    title: "Office Manager",
+    department: "Facilities",
+    office: "Dublin",
+};
+
+/// A Lync party as the header names it (`raw`), resolved to `who` by SIP address.
+fn by_sip(raw: &str, who: &Someone) -> Party {
+    let party = Party { raw: Some(raw.to_owned()), kind: PartyKind::Sip, sip: Some(who.mail.to_owned()), ..Party::default() };
+    resolve(party, who, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", &format!("sip:{}", who.mail))
+}
+
 /// An internal Lync caller, known by SIP address.
 pub fn sip_caller() -> Party {
     let kwame = Someone {
@@ -264,45 +281,21 @@ pub fn sip_caller() -> Party {
         department: "Consulting",
         office: "Accra",
     };
-    let party = Party {
-        raw: Some("kwame.mensah@contoso.com".to_owned()),
-        kind: PartyKind::Sip,
-        sip: Some("kwame.mensah@contoso.com".to_owned()),
-        ..Party::default()
-    };
-    resolve(party, &kwame, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", "sip:kwame.mensah@contoso.com")
+    by_sip("kwame.mensah@contoso.com", &kwame)
 }
 
 /// An internal caller known by extension only.
 pub fn extension_caller() -> Party {
-    let siobhan = Someone {
-        name: "Siobhán Ní Bhriain",
-        given: "Siobhán",
-        surname: "Ní Bhriain",
-        mail: "siobhan.nibhriain@contoso.com",
-        title: "Office Manager",
-        department: "Facilities",
-        office: "Dublin",
-    };
     let party = Party { raw: Some("4567".to_owned()), kind: PartyKind::Extension, extension: Some("4567".to_owned()), ..Party::default() };
-    resolve(party, &siobhan, PhoneLabel::Work, "ipPhone", "4567")
+    resolve(party, &SIOBHAN, PhoneLabel::Work, "ipPhone", "4567")
 }
 
 /// Where a forwarded call was answered: a colleague's mobile.
 pub fn forwarding_target() -> Party {
     let n = Number { e164: "+447700900123", national: "07700 900123", international: "+44 7700 900123" };
-    let siobhan = Someone {
-        name: "Siobhán Ní Bhriain",
-        given: "Siobhán",
-        surname: "Ní Bhriain",
-        mail: "siobhan.nibhriain@contoso.com",
-        title: "Office Manager",
-        department: "Facilities",
-        office: "Dublin",
-    };
     resolve(
         number("sip:+447700900123@contoso.com;user=phone", &n, CallerStatus::NotLookedUp),
-        &siobhan,
+        &SIOBHAN,
         PhoneLabel::Mobile,
         "mobile",
         "+44 7700 900123",
@@ -320,13 +313,7 @@ pub fn pickup_target() -> Party {
         department: "Customer Care",
         office: "Redmond B2",
     };
-    let party = Party {
-        raw: Some("sip:olivia.chen@contoso.com".to_owned()),
-        kind: PartyKind::Sip,
-        sip: Some("olivia.chen@contoso.com".to_owned()),
-        ..Party::default()
-    };
-    resolve(party, &olivia, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", "sip:olivia.chen@contoso.com")
+    by_sip("sip:olivia.chen@contoso.com", &olivia)
 }
 
 /// Where a call could not be forwarded to: a number in nobody's entry.
