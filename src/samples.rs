@@ -81,7 +81,7 @@ pub const NAMES: [&str; 54] = [
 ];
 
 /// The outcomes every kind has a sample for, in order.
-pub const OUTCOMES: [&str; 9] = [
+pub(crate) const OUTCOMES: [&str; 9] = [
     "resolved-work",
     "resolved-mobile",
     "ambiguous",
@@ -99,7 +99,7 @@ pub fn all() -> Vec<Sample> {
 }
 
 /// The samples of one kind.
-pub fn of_kind(kind: Kind) -> Vec<Sample> {
+pub(crate) fn of_kind(kind: Kind) -> Vec<Sample> {
     all().into_iter().filter(|s| s.event.kind == kind).collect()
 }
 

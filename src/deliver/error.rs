@@ -59,7 +59,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn is_positive(&self) -> bool {
+    pub(crate) fn is_positive(&self) -> bool {
         (200..400).contains(&self.code)
     }
     /// 4xx: the server may accept later.
@@ -248,7 +248,7 @@ impl DeliveryError {
 
 /// A lettre error shown by kind only; its own cause follows in the chain. (lettre's
 /// `Display` repeats its cause, which would print every cause twice.)
-pub struct SmtpCause(pub lettre::transport::smtp::Error);
+pub(crate) struct SmtpCause(pub lettre::transport::smtp::Error);
 
 impl fmt::Display for SmtpCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

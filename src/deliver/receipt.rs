@@ -39,7 +39,7 @@ pub struct RecipientReply {
 }
 
 impl RecipientReply {
-    pub fn is_accepted(&self) -> bool {
+    pub(crate) fn is_accepted(&self) -> bool {
         self.reply.is_positive()
     }
     pub fn is_transient(&self) -> bool {

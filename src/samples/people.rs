@@ -5,7 +5,7 @@
 use crate::event::{CallerStatus, Candidate, Party, PartyKind, Person, PhoneLabel, Recipient};
 
 /// A directory entry as the samples use it.
-pub struct Someone {
+pub(crate) struct Someone {
     pub name: &'static str,
     pub given: &'static str,
     pub surname: &'static str,
@@ -23,7 +23,7 @@ pub struct Number {
 }
 
 /// Who calls from the office (label work, `telephoneNumber`) and from a mobile, per language.
-pub fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
+pub(crate) fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
     match language {
         "fr" => [
             (
@@ -271,7 +271,7 @@ fn by_sip(raw: &str, who: &Someone) -> Party {
 }
 
 /// An internal Lync caller, known by SIP address.
-pub fn sip_caller() -> Party {
+pub(crate) fn sip_caller() -> Party {
     let kwame = Someone {
         name: "Kwame Mensah",
         given: "Kwame",
@@ -285,13 +285,13 @@ pub fn sip_caller() -> Party {
 }
 
 /// An internal caller known by extension only.
-pub fn extension_caller() -> Party {
+pub(crate) fn extension_caller() -> Party {
     let party = Party { raw: Some("4567".to_owned()), kind: PartyKind::Extension, extension: Some("4567".to_owned()), ..Party::default() };
     resolve(party, &SIOBHAN, PhoneLabel::Work, "ipPhone", "4567")
 }
 
 /// Where a forwarded call was answered: a colleague's mobile.
-pub fn forwarding_target() -> Party {
+pub(crate) fn forwarding_target() -> Party {
     let n = Number { e164: "+447700900123", national: "07700 900123", international: "+44 7700 900123" };
     resolve(
         number("sip:+447700900123@contoso.com;user=phone", &n, CallerStatus::NotLookedUp),
@@ -303,7 +303,7 @@ pub fn forwarding_target() -> Party {
 }
 
 /// Who picked up a team call: a colleague known by SIP address.
-pub fn pickup_target() -> Party {
+pub(crate) fn pickup_target() -> Party {
     let olivia = Someone {
         name: "Olivia Chen",
         given: "Olivia",
@@ -317,7 +317,7 @@ pub fn pickup_target() -> Party {
 }
 
 /// Where a call could not be forwarded to: a number in nobody's entry.
-pub fn blocked_target() -> Party {
+pub(crate) fn blocked_target() -> Party {
     let n = Number { e164: "+16045550199", national: "(604) 555-0199", international: "+1 604-555-0199" };
     number("sip:+16045550199@contoso.com;user=phone", &n, CallerStatus::Unresolved)
 }

@@ -78,7 +78,7 @@ impl Failed {
     }
     /// The server dropped a pooled connection while it sat idle: nothing was sent, so a
     /// fresh connection may simply try again.
-    pub fn is_stale_connection(&self) -> bool {
+    pub(crate) fn is_stale_connection(&self) -> bool {
         match &self.error {
             DeliveryError::Connection { step: Step::MailFrom, .. } => true,
             DeliveryError::Refused { step: Step::MailFrom, reply, .. } => reply.code == 421,
@@ -348,7 +348,7 @@ impl Params {
     }
 
     /// Makes a connection ready for the next transaction after a refused one.
-    pub async fn reset(&self, c: &mut Conn) -> bool {
+    pub(crate) async fn reset(&self, c: &mut Conn) -> bool {
         c.ready = matches!(self.reply(Step::MailFrom, self.timeout, c.conn.command(Rset)).await, Ok(Ok(_)));
         c.ready
     }
