@@ -26,6 +26,7 @@ pub mod eml_dir;
 mod error;
 pub mod pickup;
 mod receipt;
+mod reply;
 pub mod settings;
 pub mod smtp;
 #[cfg(test)]
@@ -38,9 +39,10 @@ use lettre::address::Envelope;
 
 pub use settings::{DeliverySettings, SmtpSettings};
 
-pub use error::{DeliveryError, Reply, Step};
+pub use error::{DeliveryError, Step};
 pub(crate) use receipt::Receipt;
 pub use receipt::{TlsMode, queue_id};
+pub use reply::Reply;
 
 /// The future a [`Deliver`] returns (boxed, so transports can sit behind `dyn Deliver`).
 pub(crate) type DeliverFuture<'a, T = Receipt> = Pin<Box<dyn Future<Output = Result<T, DeliveryError>> + Send + 'a>>;

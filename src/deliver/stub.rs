@@ -8,8 +8,8 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use super::error::{Reply, Step};
-use super::receipt::RecipientReply;
+use super::error::Step;
+use super::reply::{RecipientReply, Reply};
 use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt};
 
 const SERVER: &str = "stub";

@@ -35,8 +35,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::deliver::error::Reply;
 use crate::deliver::receipt::TlsInfo;
+use crate::deliver::reply::Reply;
 
 /// The most of a greeting kept for the transcript (lettre's own limit for a reply is larger).
 const MAX_GREETING: usize = 16 * 1024;

@@ -26,8 +26,9 @@ use rustls::pki_types::ServerName;
 
 use super::link::Link;
 use super::tls_policy::{TlsLevel, TlsPolicy};
-use crate::deliver::error::{Reply, SmtpCause, Step, find_rustls_error};
-use crate::deliver::receipt::{RecipientReply, SessionInfo, TlsInfo, TlsMode};
+use crate::deliver::error::{SmtpCause, Step, find_rustls_error};
+use crate::deliver::receipt::{SessionInfo, TlsInfo, TlsMode};
+use crate::deliver::reply::{RecipientReply, Reply};
 use crate::deliver::{DeliveryError, Outgoing};
 
 /// Everything needed to open connections; fixed at start-up.
