@@ -88,59 +88,49 @@ const ZH_WEEKDAYS: [&str; 7] = ["星期一", "星期二", "星期三", "星期�
 const NUMBERED_MONTHS: [&str; 12] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
 const NB_DA_WEEKDAYS: [&str; 7] = ["mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"];
 
+/// What most rows share: any region, day-first numeric dates, a 24-hour clock, `h min s`.
+const BASE: Style = Style {
+    languages: &[],
+    regions: None,
+    weekdays: EN_WEEKDAYS,
+    months: EN_MONTHS,
+    long: "",
+    short: "{dd}/{mm}/{y} {time}",
+    clock: H24,
+    units: HMS,
+    unit_gap: " ",
+    part_gap: " ",
+};
+
 /// One row per language (and region where it matters); the first match wins.
 static STYLES: [Style; 18] = [
     Style {
         languages: &["en"],
         regions: Some(&["", "US", "CA", "PH"]),
-        weekdays: EN_WEEKDAYS,
-        months: EN_MONTHS,
         long: "{wd}, {month} {d}, {y}, {time} ({zone})",
         short: "{m}/{d}/{y} {time}",
         clock: ["{h}:{mm} AM", "{h}:{mm} PM"],
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
-    Style {
-        languages: &["en"],
-        regions: None,
-        weekdays: EN_WEEKDAYS,
-        months: EN_MONTHS,
-        long: "{wd} {d} {month} {y}, {time} ({zone})",
-        short: "{dd}/{mm}/{y} {time}",
-        clock: H24,
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
-    },
+    Style { languages: &["en"], long: "{wd} {d} {month} {y}, {time} ({zone})", ..BASE },
     Style {
         languages: &["fr"],
-        regions: None,
         weekdays: ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
         months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"],
         long: "{wd} {d} {month} {y} à {time} ({zone})",
-        short: "{dd}/{mm}/{y} {time}",
-        clock: H24,
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["de"],
-        regions: None,
         weekdays: ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
         months: ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"],
         long: "{wd}, {d}. {month} {y}, {time} ({zone})",
         short: "{dd}.{mm}.{y} {time}",
-        clock: H24,
         units: ["Std.", "Min.", "Sek."],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["es"],
-        regions: None,
         weekdays: ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
         months: [
             "enero",
@@ -157,27 +147,21 @@ static STYLES: [Style; 18] = [
             "diciembre",
         ],
         long: "{wd}, {d} de {month} de {y}, {time} ({zone})",
-        short: "{dd}/{mm}/{y} {time}",
-        clock: H24,
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["ja"],
-        regions: None,
         weekdays: ["月", "火", "水", "木", "金", "土", "日"],
         months: NUMBERED_MONTHS,
         long: "{y}年{m}月{d}日({wd}) {time} ({zone})",
         short: "{y}/{mm}/{dd} {time}",
-        clock: H24,
         units: ["時間", "分", "秒"],
         unit_gap: "",
         part_gap: "",
+        ..BASE
     },
     Style {
         languages: &["pt"],
-        regions: None,
         weekdays: ["segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"],
         months: [
             "janeiro",
@@ -194,15 +178,10 @@ static STYLES: [Style; 18] = [
             "dezembro",
         ],
         long: "{wd}, {d} de {month} de {y} às {time} ({zone})",
-        short: "{dd}/{mm}/{y} {time}",
-        clock: H24,
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["it"],
-        regions: None,
         weekdays: ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"],
         months: [
             "gennaio",
@@ -219,15 +198,10 @@ static STYLES: [Style; 18] = [
             "dicembre",
         ],
         long: "{wd} {d} {month} {y}, {time} ({zone})",
-        short: "{dd}/{mm}/{y} {time}",
-        clock: H24,
-        units: HMS,
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["nl"],
-        regions: None,
         weekdays: ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"],
         months: [
             "januari",
@@ -245,26 +219,20 @@ static STYLES: [Style; 18] = [
         ],
         long: "{wd} {d} {month} {y} om {time} ({zone})",
         short: "{dd}-{mm}-{y} {time}",
-        clock: H24,
         units: ["u", "min", "s"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["ru"],
-        regions: None,
         weekdays: ["понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье"],
         months: ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"],
         long: "{wd}, {d} {month} {y} г., {time} ({zone})",
         short: "{dd}.{mm}.{y} {time}",
-        clock: H24,
         units: ["ч", "мин", "с"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["pl"],
-        regions: None,
         weekdays: ["poniedziałek", "wtorek", "środa", "czwartek", "piątek", "sobota", "niedziela"],
         months: [
             "stycznia",
@@ -282,50 +250,39 @@ static STYLES: [Style; 18] = [
         ],
         long: "{wd}, {d} {month} {y}, {time} ({zone})",
         short: "{dd}.{mm}.{y} {time}",
-        clock: H24,
         units: ["godz.", "min", "s"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["sv"],
-        regions: None,
         weekdays: ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"],
         months: ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"],
         long: "{wd} {d} {month} {y} kl. {time} ({zone})",
         short: "{y}-{mm}-{dd} {time}",
-        clock: H24,
         units: ["tim", "min", "s"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["da"],
-        regions: None,
         weekdays: NB_DA_WEEKDAYS,
         months: ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober", "november", "december"],
         long: "{wd} den {d}. {month} {y} kl. {time} ({zone})",
         short: "{dd}.{mm}.{y} {time}",
         clock: ["{HH}.{mm}", "{HH}.{mm}"],
         units: ["t", "min.", "sek."],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["nb", "no", "nn"],
-        regions: None,
         weekdays: NB_DA_WEEKDAYS,
         months: ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "desember"],
         long: "{wd} {d}. {month} {y} kl. {time} ({zone})",
         short: "{dd}.{mm}.{y} {time}",
-        clock: H24,
         units: ["t", "min", "s"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["fi"],
-        regions: None,
         weekdays: ["maanantai", "tiistai", "keskiviikko", "torstai", "perjantai", "lauantai", "sunnuntai"],
         months: [
             "tammikuuta",
@@ -345,12 +302,10 @@ static STYLES: [Style; 18] = [
         short: "{d}.{m}.{y} {time}",
         clock: ["{H}.{mm}", "{H}.{mm}"],
         units: ["t", "min", "s"],
-        unit_gap: " ",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["ko"],
-        regions: None,
         weekdays: ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"],
         months: NUMBERED_MONTHS,
         long: "{y}년 {m}월 {d}일 {wd} {time} ({zone})",
@@ -358,11 +313,10 @@ static STYLES: [Style; 18] = [
         clock: ["오전 {h}:{mm}", "오후 {h}:{mm}"],
         units: ["시간", "분", "초"],
         unit_gap: "",
-        part_gap: " ",
+        ..BASE
     },
     Style {
         languages: &["zh-Hant"],
-        regions: None,
         weekdays: ZH_WEEKDAYS,
         months: NUMBERED_MONTHS,
         long: "{y}年{m}月{d}日 {wd} {time} ({zone})",
@@ -371,18 +325,18 @@ static STYLES: [Style; 18] = [
         units: ["小時", "分", "秒"],
         unit_gap: "",
         part_gap: "",
+        ..BASE
     },
     Style {
         languages: &["zh"],
-        regions: None,
         weekdays: ZH_WEEKDAYS,
         months: NUMBERED_MONTHS,
         long: "{y}年{m}月{d}日{wd} {time} ({zone})",
         short: "{y}/{m}/{d} {time}",
-        clock: H24,
         units: ["小时", "分", "秒"],
         unit_gap: "",
         part_gap: "",
+        ..BASE
     },
 ];
 
