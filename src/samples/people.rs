@@ -1,4 +1,5 @@
-//! The people and numbers the samples are made of (Contoso's directory, in five languages).
+//! The people and numbers the samples are made of (Contoso's directory, in five languages), and
+//! the recipients of the samples, one or two per shipped language.
 //! Numbers carry the formats libphonenumber gives them, written out by hand: samples never
 //! call the number formatter, so they stay fixed whatever the dial plan.
 
@@ -169,6 +170,19 @@ pub fn recipient(culture: &str) -> Recipient {
         "es-MX" => ("Alejandro Hernández", "alejandro.hernandez@contoso.com", "alejandro.hernandez"),
         "ja-JP" => ("山田 太郎", "taro.yamada@contoso.com", "taro.yamada"),
         "en-GB" => ("Liam O'Connor", "liam.oconnor@contoso.com", "liam.oconnor"),
+        "pt-BR" => ("João Conceição", "joao.conceicao@contoso.com", "joao.conceicao"),
+        "pt-PT" => ("Inês Gonçalves", "ines.goncalves@contoso.com", "ines.goncalves"),
+        "it-IT" => ("Niccolò Ferrà", "niccolo.ferra@contoso.com", "niccolo.ferra"),
+        "nl-NL" => ("Sjoerd van 't Hooft", "sjoerd.vanthooft@contoso.com", "sjoerd.vanthooft"),
+        "zh-CN" => ("王晓明", "xiaoming.wang@contoso.com", "xiaoming.wang"),
+        "zh-TW" => ("陳怡君", "yijun.chen@contoso.com", "yijun.chen"),
+        "ko-KR" => ("김민준", "minjun.kim@contoso.com", "minjun.kim"),
+        "ru-RU" => ("Ольга Соколова", "olga.sokolova@contoso.com", "olga.sokolova"),
+        "pl-PL" => ("Łukasz Wójcik", "lukasz.wojcik@contoso.com", "lukasz.wojcik"),
+        "sv-SE" => ("Åsa Lindström", "asa.lindstrom@contoso.com", "asa.lindstrom"),
+        "da-DK" => ("Søren Østergaard", "soren.ostergaard@contoso.com", "soren.ostergaard"),
+        "nb-NO" => ("Bjørn Håkonsen", "bjorn.hakonsen@contoso.com", "bjorn.hakonsen"),
+        "fi-FI" => ("Päivi Mäkelä", "paivi.makela@contoso.com", "paivi.makela"),
         _ => ("Hannah Whitaker", "hannah.whitaker@contoso.com", "hannah.whitaker"),
     };
     Recipient {
