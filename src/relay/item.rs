@@ -160,57 +160,53 @@ fn record<M: Mode>(
             tracing::info!(item = %key, call_id, reply = %receipt.summary, "delivered");
             Ok(ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: pending.resend })
         }
-        Err(e) if !pipeline::delivery_is_permanent(&e) => {
-            defer(core, mode, &pending.item, Some(call_id), pending.attempt, pending.first_at, &e)
-        }
-        Err(e) => fail(core, mode, &pending.item, Some(call_id), pending.attempt, format_chain(&e), causes(&e)),
-    }
-}
-
-/// A temporary failure: retry later, or park the item once it is too old.
-pub(super) fn defer<M: Mode>(
-    core: &Core,
-    mode: &M,
-    item: &M::Item,
-    call_id: Option<&str>,
-    attempt: u32,
-    first_at: Timestamp,
-    error: &dyn std::error::Error,
-) -> Result<ItemOutcome, SpoolError> {
-    let key = M::key(item);
-    let now = core.now();
-    let reason = format_chain(error);
-    match core.policy.decide(attempt, first_at, now, jitter_for(key, attempt)) {
-        Decision::RetryAt(next_at) => {
-            core.note(key, State::Deferred { attempt, reason: reason.clone(), next_at })?;
-            tracing::warn!(item = %key, attempt, %next_at, reason, "deferred");
-            Ok(ItemOutcome::Deferred { next_at, reason })
-        }
-        Decision::GiveUp => {
-            let age = now.duration_since(first_at).unsigned_abs().as_secs();
-            let reason = format!("gave up after {attempt} attempts in {age} s: {reason}");
-            fail(core, mode, item, call_id, attempt, reason, causes(error))
+        Err(e) => {
+            let ending = Ending { core, mode, item: &pending.item, call_id: Some(call_id), attempt: pending.attempt };
+            if pipeline::delivery_is_permanent(&e) { ending.fail(format_chain(&e), causes(&e)) } else { ending.defer(pending.first_at, &e) }
         }
     }
 }
 
-/// A permanent failure or bad input: record it, then park the item with its report.
-pub(super) fn fail<M: Mode>(
-    core: &Core,
-    mode: &M,
-    item: &M::Item,
-    call_id: Option<&str>,
-    attempts: u32,
-    reason: String,
-    causes: Vec<String>,
-) -> Result<ItemOutcome, SpoolError> {
-    let key = M::key(item);
-    core.note(key, State::Failed { reason: reason.clone() })?;
-    let call_id = call_id.map(str::to_owned).or_else(|| core.status(key).and_then(|s| s.call_id));
-    let report = report(key, call_id.as_deref(), attempts, &reason, &causes, core.now());
-    mode.finish(core, item, Conclusion::Parked { report: &report })?;
-    tracing::warn!(item = %key, reason, "parked");
-    Ok(ItemOutcome::Parked { reason })
+/// An item about to be deferred or parked: what either needs to know of it.
+pub(super) struct Ending<'a, M: Mode> {
+    pub core: &'a Core,
+    pub mode: &'a M,
+    pub item: &'a M::Item,
+    /// Its call id, when it has been read.
+    pub call_id: Option<&'a str>,
+    /// The attempt that failed (the attempts made so far).
+    pub attempt: u32,
+}
+
+impl<M: Mode> Ending<'_, M> {
+    /// A temporary failure: retry later, or park the item once it is older than `max_age`.
+    pub(super) fn defer(&self, first_at: Timestamp, error: &dyn std::error::Error) -> Result<ItemOutcome, SpoolError> {
+        let (core, key, attempt) = (self.core, M::key(self.item), self.attempt);
+        let now = core.now();
+        let reason = format_chain(error);
+        match core.policy.decide(attempt, first_at, now, jitter_for(key, attempt)) {
+            Decision::RetryAt(next_at) => {
+                core.note(key, State::Deferred { attempt, reason: reason.clone(), next_at })?;
+                tracing::warn!(item = %key, attempt, %next_at, reason, "deferred");
+                Ok(ItemOutcome::Deferred { next_at, reason })
+            }
+            Decision::GiveUp => {
+                let age = now.duration_since(first_at).unsigned_abs().as_secs();
+                self.fail(format!("gave up after {attempt} attempts in {age} s: {reason}"), causes(error))
+            }
+        }
+    }
+
+    /// A permanent failure or bad input: record it, then park the item with its report.
+    pub(super) fn fail(&self, reason: String, causes: Vec<String>) -> Result<ItemOutcome, SpoolError> {
+        let (core, key) = (self.core, M::key(self.item));
+        core.note(key, State::Failed { reason: reason.clone() })?;
+        let call_id = self.call_id.map(str::to_owned).or_else(|| core.status(key).and_then(|s| s.call_id));
+        let report = report(key, call_id.as_deref(), self.attempt, &reason, &causes, core.now());
+        self.mode.finish(core, self.item, Conclusion::Parked { report: &report })?;
+        tracing::warn!(item = %key, reason, "parked");
+        Ok(ItemOutcome::Parked { reason })
+    }
 }
 
 impl Core {

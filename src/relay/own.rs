@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
-use super::item::{Conclusion, ItemOutcome, Mode, Next, Screen, causes, defer, fail, report};
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, report};
 use super::{Core, format_chain};
 use crate::intake::IntakeErrorKind;
 use crate::pipeline::{self, Outcome};
@@ -168,9 +168,10 @@ impl Mode for OwnMode {
             Err(outcome) => return Ok(Next::Done(outcome)),
         };
         let attempt = status.attempts + 1;
+        let ending = Ending { core, mode: self, item: &item, call_id: None, attempt };
         // Swapped for a link or a folder between the listing and the claim: never read.
         if let Some(reason) = not_a_header_file(&item) {
-            return Ok(Next::Done(fail(core, self, &item, None, attempt, reason, Vec::new())?));
+            return Ok(Next::Done(ending.fail(reason, Vec::new())?));
         }
         match self.prepare(core, &item)? {
             Ok(Outcome::Skipped(message_type)) => {
@@ -188,8 +189,8 @@ impl Mode for OwnMode {
                 let id = item.id.clone();
                 core.attempt(&id, item, prepared, attempt, resend)
             }
-            Err(e) if e.is_bad_input() => Ok(Next::Done(fail(core, self, &item, None, attempt, format_chain(&e), causes(&e))?)),
-            Err(e) => Ok(Next::Done(defer(core, self, &item, None, attempt, status.first_at, &e)?)),
+            Err(e) if e.is_bad_input() => Ok(Next::Done(ending.fail(format_chain(&e), causes(&e))?)),
+            Err(e) => Ok(Next::Done(ending.defer(status.first_at, &e)?)),
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
 
-use super::item::{Conclusion, ItemOutcome, Mode, Next, causes, fail};
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, causes};
 use super::{Core, format_chain};
 use crate::pipeline::Outcome;
 use crate::spool::tap::{Signature, ledger_key};
@@ -122,7 +122,8 @@ impl TapMode {
         if core.status(&key).is_some() {
             return Ok(ItemOutcome::Unchanged);
         }
-        fail(core, self, &TapItem { path: entry.path.clone(), key, sig: None }, None, 0, reason.to_owned(), Vec::new())
+        let item = TapItem { path: entry.path.clone(), key, sig: None };
+        Ending { core, mode: self, item: &item, call_id: None, attempt: 0 }.fail(reason.to_owned(), Vec::new())
     }
 
     /// Reads a settled header; bad input is parked (once: the ledger keeps it), other
@@ -150,7 +151,8 @@ impl TapMode {
                     self.remember(core, &item.path, sig);
                     return Ok(Next::Done(ItemOutcome::Unchanged));
                 }
-                return Ok(Next::Done(fail(core, self, &item, None, 1, format_chain(&e), causes(&e))?));
+                let ending = Ending { core, mode: self, item: &item, call_id: None, attempt: 1 };
+                return Ok(Next::Done(ending.fail(format_chain(&e), causes(&e))?));
             }
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %format_chain(&e), "cannot prepare yet; trying again on the next pass");
