@@ -100,6 +100,24 @@ impl CodecChoice {
     }
 }
 
+/// Longest attachment name kept, in characters, before the extension.
+const MAX_NAME: usize = 100;
+
+/// `stem` + the output's extension as a file name a mail client can save: path separators and
+/// what a quoted header parameter or Windows cannot hold (`\ / * ? " < > |`, controls) become
+/// spaces (a `:` stays, as in "(0:42)"; clients replace it when saving where they must), runs of
+/// spaces one, and the stem is cut to [`MAX_NAME`] characters; an empty stem is `voicemail`.
+pub fn file_name(stem: &str, output: Output) -> String {
+    let cleaned: String = stem.chars().map(|c| if c.is_control() || "\\/*?\"<>|".contains(c) { ' ' } else { c }).collect();
+    let mut name = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = name.char_indices().nth(MAX_NAME) {
+        name.truncate(cut);
+        name.truncate(name.trim_end().len());
+    }
+    let name = name.trim_end_matches('.');
+    format!("{}{}", if name.is_empty() { "voicemail" } else { name }, output.extension())
+}
+
 /// Why a recording was not encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -247,6 +265,15 @@ mod tests {
             Ok(Encoded::Audio(bytes)) => bytes,
             other => panic!("expected audio, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn file_names_are_safe_to_save() {
+        assert_eq!(file_name("Voice mail from Priya Raman (0:42)", Output::Mp3), "Voice mail from Priya Raman (0:42).mp3");
+        assert_eq!(file_name("a/b\\c \"d\"\r\n<e>|f?*", Output::Wav), "a b c d e f.wav");
+        assert_eq!(file_name(" ..", Output::Wav), "voicemail.wav");
+        assert_eq!(file_name("山田太郎 からのボイスメール (1:05)", Output::Mp3), "山田太郎 からのボイスメール (1:05).mp3");
+        assert_eq!(file_name(&"x".repeat(300), Output::Mp3).chars().count(), MAX_NAME + 4);
     }
 
     #[test]
