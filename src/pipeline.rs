@@ -94,10 +94,11 @@ pub fn cannot_heal(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// A side file read for the message, and what its audio became (a voicemail's recording).
+/// A side file read for the message, and what its audio became (a voicemail's recording;
+/// `None` for any other side file).
 struct Side {
     body: AttachmentBody,
-    audio: audio::Output,
+    audio: Option<audio::Output>,
 }
 
 /// One event turned into a ready-to-send message.
@@ -219,7 +220,7 @@ impl Pipeline {
                 self.omit_too_large(&mut event, path, bytes.len() as u64);
                 None
             }
-            other => other.map(|bytes| Side { body: AttachmentBody::from_bytes(&bytes), audio: audio::Output::Wav }),
+            other => other.map(|bytes| Side { body: AttachmentBody::from_bytes(&bytes), audio: None }),
         };
         self.finish(event, path, side_file)
     }
@@ -239,7 +240,7 @@ impl Pipeline {
         }
         let read = match self.audio_output(event, path) {
             Some(output) => self.encode_recording(event, &handle, path, output)?,
-            None => self.read_as_is(event, &handle)?,
+            None => self.read_as_is(event, &handle, None)?,
         };
         if read.is_none() {
             // it grew past the limit since it was opened
@@ -268,24 +269,24 @@ impl Pipeline {
         let limit = self.config.max_attachment_bytes;
         let read_error = |source| Error::SideFile { path: event.attachment.as_ref().map(|a| a.path.clone()).unwrap_or_default(), source };
         match audio::encode(intake::ReadAt::new(handle.file()), limit, output) {
-            Ok(audio::Encoded::Audio(bytes)) => Ok(Some(Side { body: AttachmentBody::from_bytes(&bytes), audio: output })),
-            Ok(audio::Encoded::AsIs) => self.read_as_is(event, handle),
+            Ok(audio::Encoded::Audio(bytes)) => Ok(Some(Side { body: AttachmentBody::from_bytes(&bytes), audio: Some(output) })),
+            Ok(audio::Encoded::AsIs) => self.read_as_is(event, handle, Some(audio::Output::Wav)),
             Err(AudioError::TooLarge) => Ok(None),
             Err(AudioError::Io(source)) => Err(read_error(source)),
             Err(problem) => {
                 let file = event.attachment.as_ref().map(|a| a.file_name.as_str()).unwrap_or_default();
                 tracing::warn!(input = %path.display(), side_file = file, ?output, "recording not encoded: {problem}; it is attached as it is");
-                self.read_as_is(event, handle)
+                self.read_as_is(event, handle, Some(audio::Output::Wav))
             }
         }
     }
 
     /// The side file's bytes as they are; `None` when over the limit.
-    fn read_as_is(&self, event: &Event, handle: &SideHandle) -> Result<Option<Side>, Error> {
+    fn read_as_is(&self, event: &Event, handle: &SideHandle, audio: Option<audio::Output>) -> Result<Option<Side>, Error> {
         let Some(att) = event.attachment.as_ref() else { return Ok(None) };
         let body = AttachmentBody::read_from(intake::ReadAt::new(handle.file()), self.config.max_attachment_bytes, att.size_bytes)
             .map_err(|source| Error::SideFile { path: att.path.clone(), source })?;
-        Ok(body.map(|body| Side { body, audio: audio::Output::Wav }))
+        Ok(body.map(|body| Side { body, audio }))
     }
 
     /// Leaves the side file out, and says so in the log (the templates say so in the mail).
@@ -308,8 +309,13 @@ impl Pipeline {
             call_id: event.call_id.clone(),
             source: Box::new(source),
         })?;
-        let side_file = side_file.map(|side| match &rendered.attachment_name {
-            Some(stem) => side.body.named(audio::file_name(stem, side.audio), side.audio.content_type()),
+        let side_file = side_file.map(|side| match side.audio {
+            Some(output) => {
+                // the readable name, else the side file's own base name, with the new extension
+                let own = || event.attachment.as_ref().map(|a| a.file_name.rsplit_once('.').map_or(&*a.file_name, |(s, _)| s).to_owned());
+                let stem = rendered.attachment_name.clone().or_else(own).unwrap_or_default();
+                side.body.named(audio::file_name(&stem, output), output.content_type())
+            }
             None => side.body,
         });
         let message = compose::compose(&event, &rendered, &self.compose_settings, side_file).map_err(|source| Error::Compose {
