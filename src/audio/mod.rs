@@ -162,14 +162,14 @@ pub enum Encoded {
 /// is always [`Encoded::AsIs`]), reading at most `limit` bytes.
 pub fn encode(reader: impl Read, limit: u64, output: Output) -> Result<Encoded, AudioError> {
     let mut bounded = reader.take(limit.saturating_add(1));
-    let result = encode_all(&mut bounded, output);
+    let result = encode_all(&mut bounded, output, limit);
     if bounded.limit() == 0 {
         return Err(AudioError::TooLarge);
     }
     result
 }
 
-fn encode_all(reader: impl Read, output: Output) -> Result<Encoded, AudioError> {
+fn encode_all(reader: impl Read, output: Output, limit: u64) -> Result<Encoded, AudioError> {
     if output == Output::Wav {
         return Ok(Encoded::AsIs);
     }
@@ -180,7 +180,7 @@ fn encode_all(reader: impl Read, output: Output) -> Result<Encoded, AudioError> 
     wav.format.check_decodable()?;
     match output {
         Output::Mp3 => to_mp3(wav).map(Encoded::Audio),
-        _ => to_g711(wav).map(Encoded::Audio),
+        _ => to_g711(wav, limit).map(Encoded::Audio),
     }
 }
 
@@ -205,7 +205,9 @@ fn to_mp3(mut wav: WavReader<impl Read>) -> Result<Vec<u8>, AudioError> {
     Ok(out)
 }
 
-fn to_g711(mut wav: WavReader<impl Read>) -> Result<Vec<u8>, AudioError> {
+/// The recording as G.711 µ-law WAV; the output is sized once from the `data` chunk's size
+/// (never more than `limit` allows), so it is not copied while it grows.
+fn to_g711(mut wav: WavReader<impl Read>, limit: u64) -> Result<Vec<u8>, AudioError> {
     let rate = wav.format.rate;
     let mut resampler = match rate {
         G711_RATE => None,
@@ -216,6 +218,8 @@ fn to_g711(mut wav: WavReader<impl Read>) -> Result<Vec<u8>, AudioError> {
     let format = Format { tag: wav::TAG_MULAW, channels: 1, rate: G711_RATE, bits: 8 };
     let mut out = wav::header(&format, 0, 0);
     let header_len = out.len();
+    let frames = wav.frames_left().unwrap_or(0).min(limit) as f64;
+    out.reserve((frames * f64::from(G711_RATE) / f64::from(rate)) as usize + 2);
     let (mut pcm, mut narrow) = (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
     loop {
         wav.read_block(BLOCK, &mut pcm)?;

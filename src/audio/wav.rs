@@ -131,6 +131,12 @@ impl<R: Read> WavReader<R> {
         Err(WavError::TooManyChunks)
     }
 
+    /// Frames the `data` chunk declares that are not read yet (`None`: read to the end).
+    pub fn frames_left(&self) -> Option<u64> {
+        let frame_bytes = u64::from(self.format.channels) * self.format.sample_bytes() as u64;
+        (self.remaining != u64::MAX).then(|| self.remaining / frame_bytes.max(1))
+    }
+
     /// The next block of at most `frames` mono samples into `out` (cleared first); an empty
     /// block at the end of the data.
     pub fn read_block(&mut self, frames: usize, out: &mut Vec<i16>) -> io::Result<()> {
