@@ -11,6 +11,7 @@
 use std::io::{self, Read};
 
 use super::g711;
+use crate::intake::fill;
 
 /// WAVE format tags this module knows.
 pub const TAG_PCM: u16 = 1;
@@ -194,20 +195,6 @@ fn read_exact_or(inner: &mut impl Read, buf: &mut [u8], short: WavError) -> Resu
 
 fn skip(inner: &mut impl Read, n: u64) -> io::Result<()> {
     io::copy(&mut inner.take(n), &mut io::sink()).map(drop)
-}
-
-/// Reads until `buf` is full or the input ends; the number of bytes read.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// A RIFF/WAVE header for `data_len` bytes of `format` (a `fact` chunk with `samples` for

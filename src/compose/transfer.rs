@@ -25,6 +25,8 @@ use base64::Engine as _;
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 
+use crate::intake::fill;
+
 /// The longest encoded line, without its CRLF (RFC 2045).
 const LINE: usize = 76;
 
@@ -89,20 +91,6 @@ impl AttachmentBody {
             }
         }
     }
-}
-
-/// Reads until `buf` is full or the input ends; the number of bytes read.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The lines of `text`, split at LF (found with memchr), each without a CR that ends it.
