@@ -153,7 +153,12 @@ impl<R: Read> WavReader<R> {
         }
         let whole = got - got % frame_bytes;
         let format = self.format;
-        out.extend(self.raw[..whole].chunks_exact(frame_bytes).map(|frame| mix(frame, &format)));
+        let bytes = &self.raw[..whole];
+        match (format.tag, format.bits, format.channels) {
+            // what Exchange records: no mixing, no decoding
+            (TAG_PCM, 16, 1) => out.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]))),
+            _ => out.extend(bytes.chunks_exact(frame_bytes).map(|frame| mix(frame, &format))),
+        }
         Ok(())
     }
 }
