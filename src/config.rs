@@ -106,6 +106,8 @@ pub struct Config {
     pub delivery: Option<DeliverySettings>,
     /// `[delivery] max_attachment_mb` in bytes: a larger side file is not attached.
     pub max_attachment_bytes: u64,
+    /// `[delivery] voicemail_codec`: what a voicemail's recording is attached as.
+    pub voicemail_codec: crate::audio::CodecChoice,
     /// The relay's `[spool]` settings (folder, mode, retry schedule, concurrency, …).
     pub spool: crate::spool::SpoolSettings,
     pub server_listen: Option<std::net::SocketAddr>,
@@ -161,6 +163,7 @@ impl RawConfig {
             None => default_from(),
         };
         let max_attachment_bytes = self.delivery.max_attachment_bytes(&mut p);
+        let voicemail_codec = self.delivery.voicemail_codec(&mut p);
         let delivery = self.delivery.validate(&mut p, &rel);
         let spool = self.spool.validate(&mut p, &rel);
         let server_listen = self.server.listen.as_ref().and_then(|l| {
@@ -180,6 +183,7 @@ impl RawConfig {
             from,
             delivery,
             max_attachment_bytes,
+            voicemail_codec,
             spool,
             server_listen,
         })
@@ -266,6 +270,13 @@ mod tests {
         let err = Config::from_toml("[delivery]\n\nmax_attachment_mb = 101\n", Path::new("c.toml")).unwrap_err();
         let want = "c.toml:3: delivery.max_attachment_mb: 101 is more than 100 (messages are built in memory)";
         assert_eq!(err.to_string(), want);
+        let c = Config::from_toml("[delivery]\nvoicemail_codec = \"G711\"\n", Path::new("c.toml")).unwrap();
+        assert_eq!(
+            (Config::default().voicemail_codec, c.voicemail_codec),
+            (crate::audio::CodecChoice::Dialplan, crate::audio::CodecChoice::G711)
+        );
+        let err = Config::from_toml("[delivery]\n\nvoicemail_codec = \"opus\"\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.to_string(), "c.toml:3: delivery.voicemail_codec: `opus` is not one of dialplan, mp3, g711, gsm, wav");
         let err = Config::from_toml("[delivery]\nmax_attachment_mb = -1\n", Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2: "), "{err}");
     }

@@ -216,7 +216,8 @@ fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
     }
 }
 
-/// Builds the message. `side_file` is the attachment's content when the event has one.
+/// Builds the message. `side_file` is the attachment's content when the event has one (under
+/// the side file's name and type unless it names its own).
 pub fn compose(
     event: &Event,
     rendered: &Rendered,
@@ -286,12 +287,14 @@ pub fn compose(
         .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(transfer::text(&rendered.text)))
         .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(transfer::text(&rendered.html)));
     let body = match (&event.attachment, side_file) {
-        (Some(att), Some(AttachmentBody(content))) => {
-            let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
+        (Some(att), Some(side)) => {
+            let content_type = side.content_type.unwrap_or(&att.content_type);
+            let content_type = ContentType::parse(content_type).map_err(|_| ComposeError::BadContentType(content_type.to_owned()))?;
+            let file_name = side.file_name.unwrap_or_else(|| att.file_name.clone());
             MultiPart::mixed()
                 .boundary(format!("=_callnote_mix_{token}"))
                 .multipart(alternative)
-                .singlepart(Attachment::new(att.file_name.clone()).body(content, content_type))
+                .singlepart(Attachment::new(file_name).body(side.body, content_type))
         }
         _ => alternative,
     };

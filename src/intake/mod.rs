@@ -39,7 +39,7 @@ use std::path::Path;
 
 pub use decode::{MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_LINES};
 pub use error::{FieldProblem, FieldProblemKind, IntakeError, IntakeErrorKind};
-pub use open::ReadAt;
+pub use open::{ReadAt, fill};
 pub use side_file::side_file_name;
 pub use values::MAX_ID_CHARS;
 
