@@ -144,6 +144,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
         pages: None,
         attachment: None,
         attachment_omitted: None,
+        transcript: None,
         caller,
         target: match kind {
             Kind::CallForwarded => Some(people::forwarding_target()),

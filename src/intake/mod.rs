@@ -31,8 +31,10 @@ mod error;
 mod ocs_xml;
 mod open;
 mod side_file;
+mod transcript;
 mod um_header;
 mod values;
+mod xml;
 
 use std::io::Read;
 use std::path::Path;
