@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::{Event, OmitReason, Recipient};
+use crate::event::{Event, OmitReason, RecognitionResult, Recipient};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -142,10 +142,19 @@ impl Pipeline {
     }
 
     /// Reads and parses a file, then enriches the event (normalized numbers, directory) and
-    /// marks a side file over the attachment limit as left out.
+    /// marks a side file over the attachment limit as left out. A voice mail preview that
+    /// could not be read (or only in part) is logged as `PATH:LINE: TranscriptionData: …`.
     pub fn parse_file(&self, path: &Path) -> Result<Parsed, Error> {
         Ok(match intake::read_file(path, &self.intake_options)? {
             Parsed::Event(mut event) => {
+                if let Some(problem) = event.transcript.as_ref().and_then(|t| t.problem.as_ref()) {
+                    let unread = if event.transcript.as_ref().is_some_and(|t| t.result == RecognitionResult::Unreadable) {
+                        "the notification goes out without a preview"
+                    } else {
+                        "the preview is shown"
+                    };
+                    tracing::warn!("{}:{}: TranscriptionData: {}; {unread}", path.display(), problem.line, problem.message);
+                }
                 self.enrich(&mut event);
                 if event.attachment.as_ref().is_some_and(|att| att.size_bytes > self.config.max_attachment_bytes) {
                     event.attachment_omitted = Some(OmitReason::TooLarge);
