@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::{Event, OmitReason, RecognitionResult, Recipient};
+use crate::event::{Event, OmitReason, Recipient, RecognitionResult};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 

@@ -113,7 +113,7 @@ pub enum PartKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TranscriptPart {
     pub kind: PartKind,
-    /// What to print; empty for a pause or a paragraph end.
+    /// What to print: ` – ` for a pause, empty for a paragraph end. No control characters.
     pub text: String,
     /// The feature's class as written (`PhoneNumber`, `Contact`); `None` for plain text.
     pub class: Option<String>,
@@ -143,9 +143,11 @@ pub struct TranscriptProblem {
 /// The Voice Mail Preview of one voicemail (`transcript`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transcript {
-    /// The whole text as plain text: parts in order, a pause as ` – `, a paragraph end as
-    /// a blank line. Empty when there is no preview.
+    /// The whole text on one line: parts in order, a pause as ` – `, a paragraph end as a
+    /// space. Empty when there is no preview.
     pub text: String,
+    /// The same text cut at each paragraph end (a plain-text body prints them apart).
+    pub paragraphs: Vec<String>,
     pub parts: Vec<TranscriptPart>,
     /// The transcript's language (`en-US`), when a valid culture name.
     pub lang: Option<String>,
@@ -179,6 +181,7 @@ impl Default for Transcript {
     fn default() -> Transcript {
         Transcript {
             text: String::new(),
+            paragraphs: Vec::new(),
             parts: Vec::new(),
             lang: None,
             dir: "ltr".to_owned(),

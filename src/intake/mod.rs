@@ -21,6 +21,10 @@
 //! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is
 //! an [`IntakeError`] naming the file, the line where there is one, and the problem.
 //!
+//! A voicemail's `TranscriptionData` (the Voice Mail Preview) is read by [`read_transcript`]
+//! into `event.transcript`, up to [`MAX_TRANSCRIPT_BYTES`]; XML that cannot be read never
+//! fails the file: the transcript says so, for the log.
+//!
 //! Call id: `CallId` (header) or `Event/CallId` (XML); when absent, the header's `MessageID`,
 //! then the file's stem if it is a GUID (Exchange names headers `<GUID>.txt`); else an error,
 //! because the call id keys the Message-ID and the output file name.
@@ -43,6 +47,7 @@ pub use decode::{MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_LINES};
 pub use error::{FieldProblem, FieldProblemKind, IntakeError, IntakeErrorKind};
 pub use open::ReadAt;
 pub use side_file::side_file_name;
+pub use transcript::{MAX_TRANSCRIPT_BYTES, read as read_transcript};
 pub use values::MAX_ID_CHARS;
 
 use crate::event::{Attachment, Event, SideHandle};

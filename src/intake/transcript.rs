@@ -29,14 +29,13 @@ pub const MAX_TRANSCRIPT_BYTES: usize = 64 << 10;
 
 /// The text shown between two sentences (a `Break` that does not end a paragraph).
 const PAUSE: &str = " – ";
-/// The text of a paragraph end.
-const PARAGRAPH: &str = "\n\n";
 
 /// Languages written right to left (the first subtag of a culture name).
 const RTL: [&str; 8] = ["ar", "he", "fa", "ur", "yi", "ps", "sd", "dv"];
 
-/// The transcript of the `TranscriptionData` value on header line `line`.
-pub(crate) fn read(value: &str, line: usize) -> Transcript {
+/// The transcript of the `TranscriptionData` value on header line `line` (which names it in
+/// the problem, if any).
+pub fn read(value: &str, line: usize) -> Transcript {
     if value.len() > MAX_TRANSCRIPT_BYTES {
         return unreadable(line, format!("over {MAX_TRANSCRIPT_BYTES} bytes; not read"));
     }
@@ -203,8 +202,7 @@ impl Walk {
             self.capture = capture(Target::ErrorInformation);
         } else if is(e, "Break") {
             let paragraph = attribute(e, "wt")?.is_some_and(|w| w.eq_ignore_ascii_case("high"));
-            let part =
-                if paragraph { TranscriptPart::new(PartKind::Paragraph, PARAGRAPH) } else { TranscriptPart::new(PartKind::Pause, PAUSE) };
+            let part = if paragraph { TranscriptPart::new(PartKind::Paragraph, "") } else { TranscriptPart::new(PartKind::Pause, PAUSE) };
             self.asr.parts.push(part);
         } else if is(e, "Feature") {
             let class = attribute(e, "class")?.unwrap_or_default();
@@ -333,7 +331,6 @@ impl Asr {
             _ => "ltr",
         };
         let mut transcript = Transcript {
-            text: String::new(),
             parts: trim_breaks(self.parts),
             lang,
             dir: dir.to_owned(),
@@ -348,6 +345,7 @@ impl Asr {
             information: self.information,
             producer_id: a.producer_id.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0),
             problem: (!notes.is_empty()).then(|| TranscriptProblem { line, message: notes.join("; ") }),
+            ..Transcript::default()
         };
         settle(&mut transcript, given_band);
         transcript
@@ -385,20 +383,26 @@ fn settle(t: &mut Transcript, given_band: Option<ConfidenceBand>) {
         return;
     }
     t.low_confidence = given_band == Some(ConfidenceBand::Low) || t.confidence.is_some_and(|c| c <= LOW_CONFIDENCE);
-    t.text = plain_text(&t.parts);
+    t.paragraphs = paragraphs(&t.parts);
+    t.text = t.paragraphs.join(" ");
 }
 
-/// The parts as one plain text: pauses as ` – `, paragraph ends as a blank line, no space
-/// left before either.
-fn plain_text(parts: &[TranscriptPart]) -> String {
-    let mut out = String::new();
+/// The parts as plain text, one string per paragraph: no space left before a pause or a
+/// paragraph end, none at either end of a paragraph.
+fn paragraphs(parts: &[TranscriptPart]) -> Vec<String> {
+    let mut out = vec![String::new()];
     for part in parts {
+        let current = out.last_mut().expect("never empty");
         if matches!(part.kind, PartKind::Pause | PartKind::Paragraph) {
-            out.truncate(out.trim_end().len());
+            current.truncate(current.trim_end().len());
         }
-        out.push_str(&part.text);
+        if part.kind == PartKind::Paragraph {
+            out.push(String::new());
+        } else {
+            current.push_str(&part.text);
+        }
     }
-    out.trim().to_owned()
+    out.into_iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()
 }
 
 #[cfg(test)]

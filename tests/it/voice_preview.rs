@@ -188,7 +188,10 @@ fn malformed_preview_still_delivers_and_logs_file_line_and_reason() {
     let bytes = std::fs::read(eml).unwrap();
     let mail = MessageParser::default().parse(&bytes).unwrap();
     let text = mail.body_text(0).unwrap().replace("\r\n", "\n");
-    assert!(text.contains("Voice Mail Preview isn't available for this message.\nThe preview that came with the message could not be read."), "{text}");
+    assert!(
+        text.contains("Voice Mail Preview isn't available for this message.\nThe preview that came with the message could not be read."),
+        "{text}"
+    );
     assert!(!text.contains("Hi Hannah"), "{text}");
     assert!(text.contains("From: Grace Kim (work), (425) 555-0141"), "{text}");
     assert_eq!(mail.attachments().count(), 1, "the recording still goes with it");
