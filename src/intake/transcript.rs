@@ -16,11 +16,11 @@
 use quick_xml::events::BytesStart;
 use quick_xml::{Reader, XmlVersion};
 
-use super::values::is_culture_name;
+use super::values::{beginning, is_culture_name, within};
 use super::xml::{Piece, XmlError, next_piece};
 use crate::event::{
     ConfidenceBand, LOW_CONFIDENCE, PartKind, RecognitionError, RecognitionResult, Transcript, TranscriptPart, TranscriptProblem,
-    is_flattened,
+    flatten_controls, is_flattened,
 };
 
 /// Largest `TranscriptionData` value read, in bytes: far above a real preview (a 3-minute
@@ -45,6 +45,27 @@ pub fn read(value: &str, line: usize) -> Transcript {
     }
 }
 
+/// A value from the XML as a problem message quotes it: at most [`QUOTED`] characters.
+fn quoted(value: &str) -> String {
+    within(value, QUOTED).map_or_else(|_| beginning(value), str::to_owned)
+}
+
+/// The longest value quoted whole in a problem message (a log line).
+const QUOTED: usize = 40;
+
+/// Longest problem message, in characters (a parser's message may quote a long name).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] and cleaned of control characters.
+fn bounded(message: String) -> String {
+    let message = if message.chars().count() > MAX_MESSAGE_CHARS {
+        message.chars().take(MAX_MESSAGE_CHARS).chain(['…']).collect()
+    } else {
+        message
+    };
+    flatten_controls(&message).into_owned()
+}
+
 /// No preview: the XML could not be read, for the reason in `message`.
 fn unreadable(line: usize, message: String) -> Transcript {
     Transcript {
@@ -52,7 +73,7 @@ fn unreadable(line: usize, message: String) -> Transcript {
         error: RecognitionError::Unreadable,
         failed: true,
         reason: Some(RecognitionError::Unreadable.as_str().to_owned()),
-        problem: Some(TranscriptProblem { line, message }),
+        problem: Some(TranscriptProblem { line, message: bounded(message) }),
         ..Transcript::default()
     }
 }
@@ -151,7 +172,7 @@ fn attribute(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, String> {
         let attr = attr.map_err(|err| format!("malformed XML: {err}"))?;
         if attr.key.local_name().as_ref().eq_ignore_ascii_case(name.as_bytes()) {
             let value = attr.normalized_value(XmlVersion::Implicit1_0).map_err(|err| format!("malformed XML: {err}"))?;
-            return Ok(Some(value.trim().to_owned()));
+            return Ok(Some(flatten_controls(value.trim()).into_owned()));
         }
     }
     Ok(None)
@@ -177,7 +198,7 @@ impl Walk {
         }
         if !is(e, "ASR") {
             let found = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-            return Err(format!("root element is `<{found}>`, expected `<ASR>`"));
+            return Err(format!("root element is `<{}>`, expected `<ASR>`", quoted(&found)));
         }
         self.root_seen = true;
         self.asr.attributes = Attributes {
@@ -304,7 +325,7 @@ impl Asr {
         let a = &self.attributes;
         let Some(result) = a.result.as_deref().and_then(|r| named(r, &RESULTS)) else {
             let message = match &a.result {
-                Some(r) => format!("unknown recognitionResult `{r}` (expected attempted, partial or skipped)"),
+                Some(r) => format!("unknown recognitionResult `{}` (expected attempted, partial or skipped)", quoted(r)),
                 None => "`<ASR>` has no recognitionResult".to_owned(),
             };
             return unreadable(line, message);
@@ -313,14 +334,14 @@ impl Asr {
         let error = match a.error.as_deref() {
             None => RecognitionError::Success,
             Some(e) => named(e, &RecognitionError::NAMED).unwrap_or_else(|| {
-                notes.push(format!("unknown recognitionError `{e}`, read as `other`"));
+                notes.push(format!("unknown recognitionError `{}`, read as `other`", quoted(e)));
                 RecognitionError::Other
             }),
         };
         let confidence = a.confidence.as_deref().and_then(|c| {
             let value = c.parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v));
             if value.is_none() {
-                notes.push(format!("confidence `{c}` is not a number from 0 to 1; ignored"));
+                notes.push(format!("confidence `{}` is not a number from 0 to 1; ignored", quoted(c)));
             }
             value
         });

@@ -156,6 +156,20 @@ fn unreadable_xml_gives_no_preview_and_a_reason_for_the_admin() {
 }
 
 #[test]
+fn attribute_values_and_quoted_values_are_clean_and_short() {
+    let body = "<Feature class=\"Phone&#10;Number\" reference=\"42&#13;&#10;55\"><Text>4255</Text></Feature>";
+    let t = read(&asr("", body), 1);
+    assert_eq!((t.parts[0].class.as_deref(), t.parts[0].reference.as_deref()), (Some("Phone Number"), Some("42 55")));
+    let long = "x".repeat(5000);
+    let t = read(&format!("<ASR recognitionResult=\"{long}&#10;\"/>"), 1);
+    let message = t.problem.unwrap().message;
+    assert_eq!(message, format!("unknown recognitionResult `{}…` (expected attempted, partial or skipped)", "x".repeat(32)));
+    let name = "y".repeat(5000);
+    let message = read(&format!("<ASR recognitionResult=\"skipped\"><{name}></ASR>"), 1).problem.unwrap().message;
+    assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1, "{message}");
+}
+
+#[test]
 fn oversized_values_are_not_parsed() {
     let huge = asr("", &"<Text>word </Text>".repeat(MAX_TRANSCRIPT_BYTES / 18 + 1));
     let t = read(&huge, 4);
