@@ -124,6 +124,15 @@ fn only_the_low_confidence_voicemail_has_a_notice() {
         }
         let (text, _) = parts(&prepared);
         assert_eq!(has_notice(&text), name == LOW, "{name}:\n{text}");
+        let bytes = prepared.message.formatted();
+        let mail = MessageParser::default().parse(&bytes).unwrap();
+        let header = mail.header_raw("X-Callnote-Transcript-Confidence").map(str::trim);
+        let want = match name.as_str() {
+            LOW => Some("low"),
+            PHONE => Some("high"),
+            _ => None,
+        };
+        assert_eq!(header, want, "{name}: a mail rule can sort the unsure previews out");
         assert_eq!(prepared.event.transcript.is_some(), name.starts_with("vm-2013-preview-"), "{name}");
     }
 }
