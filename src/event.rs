@@ -53,7 +53,7 @@ impl Kind {
     }
 
     /// Parses the snake_case name (`--kind missed_call`).
-    pub fn from_name(name: &str) -> Option<Kind> {
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
@@ -85,7 +85,7 @@ pub enum Codec {
 
 impl Codec {
     /// Exact, case-sensitive name as Exchange writes it (`ToString("g")`).
-    pub fn from_name(name: &str) -> Option<Codec> {
+    pub(crate) fn from_name(name: &str) -> Option<Codec> {
         match name {
             "Gsm" => Some(Codec::Gsm),
             "G711" => Some(Codec::G711),
@@ -348,7 +348,7 @@ pub fn is_flattened(c: char) -> bool {
 /// `value` with every run of [`is_flattened`] characters, and the spaces around it, turned
 /// into one space; a run at either end is dropped. Borrowed (no copy) when there is nothing
 /// to flatten, which is the usual case.
-pub fn flatten_controls(value: &str) -> Cow<'_, str> {
+pub(crate) fn flatten_controls(value: &str) -> Cow<'_, str> {
     // Every flattened character is below U+0020, DEL, or starts with byte C2 (C1) or E2
     // (U+2028–U+2069): a byte scan rules most values out without decoding.
     if !value.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xE2) || !value.chars().any(is_flattened) {
@@ -383,12 +383,12 @@ pub fn flattened(value: String) -> String {
 
 /// Longest file stem: far below the 255-byte name limit of common file systems, leaving
 /// room for `.eml` and a temporary suffix.
-pub const MAX_STEM_BYTES: usize = 128;
+pub(crate) const MAX_STEM_BYTES: usize = 128;
 
 /// Makes any string safe as a file stem (see [`Event::safe_call_id`]). A stem that would be
 /// longer than [`MAX_STEM_BYTES`] keeps its start and ends in 16 hex digits of SHA-256 of
 /// the whole string, so two long ids still get two names.
-pub fn safe_file_stem(raw: &str) -> String {
+pub(crate) fn safe_file_stem(raw: &str) -> String {
     let mut out: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     if out.chars().all(|c| c == '.') {
         out = out.replace('.', "_");

@@ -64,7 +64,8 @@ impl DialPlan {
     }
 
     /// The plan's country calling code (1 for US, 44 for GB).
-    pub fn country_code(&self) -> u16 {
+    #[cfg(test)]
+    fn country_code(&self) -> u16 {
         self.country_code
     }
 
@@ -217,14 +218,14 @@ pub fn dial_transcript_numbers(transcript: &mut Transcript, plan: &DialPlan) {
 /// `+E164` as the reader should see it: in the number's national style when the reader's
 /// region shares its country calling code (a Canadian reader and a US number both use +1),
 /// else international. `None` when `e164` is not a number libphonenumber can format.
-pub fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Option<String> {
+pub(crate) fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Option<String> {
     let (national, international) = formats(e164)?;
     Some(if is_domestic_for(e164, reader_region) { national } else { international })
 }
 
 /// Whether a reader in `reader_region` shares the country calling code of `+E164` (and so
 /// reads it in national style).
-pub fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
+pub(crate) fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
     let Some(number_code) = e164.strip_prefix('+').and_then(country_code_of).map(|(code, _)| code) else { return false };
     let reader_code = reader_region.and_then(|r| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())).map(Metadata::country_code);
     reader_code == Some(number_code)
@@ -232,7 +233,7 @@ pub fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
 
 /// The region of a .NET culture name (`fr-CA` -> `CA`, `zh-Hans-CN` -> `CN`), when it is a
 /// region libphonenumber knows. `None` for a language-only culture (`de`) or `es-419`.
-pub fn region_of_culture(culture: &str) -> Option<&'static str> {
+pub(crate) fn region_of_culture(culture: &str) -> Option<&'static str> {
     let region = culture.split(['-', '_']).skip(1).filter(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())).last()?;
     DATABASE.by_id(region.to_ascii_uppercase().as_str()).map(Metadata::id)
 }

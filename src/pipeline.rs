@@ -68,14 +68,14 @@ impl Error {
 /// True when a delivery failure cannot succeed on a retry: the transport says so (5xx, a
 /// TLS or configuration problem), or its cause can never heal ([`cannot_heal`], e.g. an
 /// output file name too long for the file system).
-pub fn delivery_is_permanent(e: &crate::deliver::DeliveryError) -> bool {
+pub(crate) fn delivery_is_permanent(e: &crate::deliver::DeliveryError) -> bool {
     e.is_permanent() || cannot_heal(e)
 }
 
 /// True when an I/O error in `e`'s cause chain is one no retry can change: a file name too
 /// long for the file system, a path through something that is not a folder, a folder
 /// where a file must be. (A missing file, a full disk, a permission problem can heal.)
-pub fn cannot_heal(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn cannot_heal(e: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind;
     let mut next = Some(e);
     while let Some(err) = next {
@@ -137,7 +137,7 @@ impl Pipeline {
     }
 
     /// Replaces the template set (the caller has checked the new one).
-    pub fn replace_templates(&self, templates: Templates) {
+    pub(crate) fn replace_templates(&self, templates: Templates) {
         *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
     }
 
@@ -172,7 +172,7 @@ impl Pipeline {
 
     /// Addresses `event` to exactly `to` (a test message): the recipient becomes that
     /// mailbox, named as the directory names it or not at all; the event's culture stays.
-    pub fn readdress(&self, event: &mut Event, to: &lettre::Address) {
+    pub(crate) fn readdress(&self, event: &mut Event, to: &lettre::Address) {
         let culture = event.recipient.culture.take();
         event.recipient = Recipient { address: Some(to.to_string()), culture, ..Recipient::default() };
         if let Some(directory) = &self.directory {
@@ -183,7 +183,7 @@ impl Pipeline {
     /// Render and compose a test message (`send-test`, the preview's "send test"): like
     /// [`Self::prepare_event`] (or [`Self::prepare_event_with`] when the side file's bytes
     /// are given), then marked as a test by [`compose::mark_as_test`].
-    pub fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+    pub(crate) fn prepare_test(&self, event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
         let mut prepared = match side_file {
             Some(bytes) => self.prepare_event_with(event, path, Some(bytes))?,
             None => self.prepare_event(event, path)?,
@@ -210,7 +210,7 @@ impl Pipeline {
 
     /// Render and compose an enriched event whose side file's bytes the caller supplies
     /// (`send-test` and the preview attach generated audio to sample events).
-    pub fn prepare_event_with(&self, mut event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
+    pub(crate) fn prepare_event_with(&self, mut event: Event, path: &Path, side_file: Option<Vec<u8>>) -> Result<Prepared, Error> {
         let limit = self.config.max_attachment_bytes;
         let side_file = match side_file {
             Some(bytes) if bytes.len() as u64 > limit => {

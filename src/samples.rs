@@ -23,9 +23,10 @@ pub struct Sample {
     pub event: Event,
 }
 
-/// Every sample, grouped by kind in [`Kind::ALL`] order. Each kind has every outcome, and
-/// its recipients' cultures cover en, fr, de, es and ja (with regional variants).
-pub const NAMES: [&str; 54] = [
+/// Every sample: first grouped by kind in [`Kind::ALL`] order, each kind with every outcome
+/// and recipients in en, fr, de, es and ja (with regional variants); then one sample for a
+/// recipient in each further shipped language (pt, it, nl, zh, ko, ru, pl, sv, da, nb, fi).
+pub const NAMES: [&str; 67] = [
     "voicemail/resolved-work/en-US",
     "voicemail/resolved-mobile/fr-FR",
     "voicemail/ambiguous/de-DE",
@@ -80,10 +81,23 @@ pub const NAMES: [&str; 54] = [
     "fax/extension/fr-FR",
     "fax/not-looked-up/de-DE",
     "fax/directory-unavailable/es-ES",
+    "voicemail/resolved-mobile/pt-BR",
+    "missed_call/resolved-work/pt-PT",
+    "call_forwarded/ambiguous/it-IT",
+    "team_pickup/unresolved/nl-NL",
+    "call_not_forwarded/anonymous/zh-CN",
+    "fax/resolved-work/zh-TW",
+    "voicemail/sip/ko-KR",
+    "missed_call/ambiguous/ru-RU",
+    "fax/ambiguous/pl-PL",
+    "team_pickup/extension/sv-SE",
+    "call_forwarded/not-looked-up/da-DK",
+    "missed_call/directory-unavailable/nb-NO",
+    "voicemail/resolved-work/fi-FI",
 ];
 
 /// The outcomes every kind has a sample for, in order.
-pub const OUTCOMES: [&str; 9] = [
+pub(crate) const OUTCOMES: [&str; 9] = [
     "resolved-work",
     "resolved-mobile",
     "ambiguous",
@@ -101,7 +115,7 @@ pub fn all() -> Vec<Sample> {
 }
 
 /// The samples of one kind.
-pub fn of_kind(kind: Kind) -> Vec<Sample> {
+pub(crate) fn of_kind(kind: Kind) -> Vec<Sample> {
     all().into_iter().filter(|s| s.event.kind == kind).collect()
 }
 
@@ -266,6 +280,15 @@ mod tests {
             for language in ["en", "fr", "de", "es", "ja"] {
                 assert!(of_kind.iter().any(|s| s.name.contains(&format!("/{language}-"))), "{kind} {language}");
             }
+        }
+    }
+
+    #[test]
+    fn every_shipped_language_has_a_recipient() {
+        for culture in ["pt-BR", "pt-PT", "it-IT", "nl-NL", "zh-CN", "zh-TW", "ko-KR", "ru-RU", "pl-PL", "sv-SE", "da-DK", "nb-NO", "fi-FI"]
+        {
+            let sample = all().into_iter().find(|s| s.name.ends_with(&format!("/{culture}"))).unwrap_or_else(|| panic!("{culture}"));
+            assert_ne!(sample.event.recipient.name.as_deref(), Some("Hannah Whitaker"), "{culture} has its own recipient");
         }
     }
 

@@ -24,7 +24,7 @@ use crate::spool::{Decision, Entry, EntryKind, ItemStatus, OwnSpool, SpoolError,
 
 /// Where an item comes from.
 #[derive(Debug)]
-pub(crate) enum Source {
+pub enum Source {
     /// `own`: an entry of the spool folder (a header to claim, or a stray to park).
     Incoming(Entry),
     /// `own`: an item in `work/`.

@@ -174,7 +174,8 @@ impl Templates {
         let region = crate::phone::region_of_culture(&culture)
             .or_else(|| crate::phone::region_of_culture(&settings.default_locale))
             .map(str::to_owned);
-        let env = filters::FilterEnv { reader: format::Reader { language: locale::language(lang), region }, timezone: tz.clone() };
+        let env =
+            filters::FilterEnv { reader: format::Reader { language: locale::language_and_script(lang), region }, timezone: tz.clone() };
         (Extras { locale: culture, lang: lang.to_owned(), timezone, t }, env)
     }
 
