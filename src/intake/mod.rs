@@ -16,7 +16,8 @@
 //! enrichment), `ContactInfo` is never decoded, unknown fields are kept in `fields`. Intake
 //! never guesses an encoding, never expands XML entities, never reads outside the header's
 //! folder, and never panics. Work is linear in the input and bounded: at most
-//! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`]; ids, numbers,
+//! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`] (but for the
+//! `TranscriptionData` line); ids, numbers,
 //! names and addresses of at most [`MAX_ID_CHARS`] characters. Every value a template can
 //! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is
 //! an [`IntakeError`] naming the file, the line where there is one, and the problem.

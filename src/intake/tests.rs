@@ -220,3 +220,36 @@ fn ocs_xml_errors_name_the_header_line() {
     let err = error_of(text.as_bytes());
     assert_eq!(err.to_string(), "spool/h.txt:3: unknown event type `rang` (expected missed, answered or forbidden)");
 }
+
+#[test]
+fn a_voice_mail_preview_never_fails_the_file_however_long_or_broken() {
+    let header = |preview: &str| {
+        format!(
+            "MessageType : VoiceMail\r\nCallerId : +14255550100\r\nRecipientAddress : a@contoso.com\r\nCallId : c-1\r\n\
+             Duration : 0\r\nCodec : Mp3\r\nAttachmentName : null\r\nTranscriptionData : {preview}\r\n"
+        )
+    };
+    let asr = |words: usize| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><ASR lang=\"en-US\" confidence=\"0.9\" recognitionResult=\"attempted\" \
+             recognitionError=\"success\">{}</ASR>",
+            "<Text c=\"0.9\">word </Text>".repeat(words)
+        )
+    };
+    // longer than any other line may be (a long message's preview), still read
+    let long = asr(5_000);
+    assert!(long.len() > MAX_LINE_BYTES);
+    let t = event_of(header(&long).as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.text.matches("word").count()), (false, 5_000));
+    // too long to read: the voice mail still goes out, without a preview
+    let t = event_of(header(&asr(12_000)).as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.reason.as_deref()), (true, Some("unreadable")));
+    assert_eq!(t.problem.map(|p| (p.line, p.message)), Some((8, format!("over {MAX_TRANSCRIPT_BYTES} bytes; not read"))));
+    // broken XML, or none at all
+    let t = event_of(header("<ASR recognitionResult=\"attempted\"><Text>Hi").as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.problem.map(|p| p.line)), (true, Some(8)));
+    assert_eq!(event_of(header("").as_bytes()).transcript, None);
+    // only a voice mail reads it
+    let missed = format!("{MISSED}TranscriptionData : {}\r\n", asr(1));
+    assert_eq!(event_of(missed.as_bytes()).transcript, None);
+}

@@ -24,8 +24,9 @@ use crate::event::{
 };
 
 /// Largest `TranscriptionData` value read, in bytes: far above a real preview (a 3-minute
-/// message is under 40 KiB of XML), and no more than a header line may hold anyway.
-pub const MAX_TRANSCRIPT_BYTES: usize = 64 << 10;
+/// message is about 45 KiB of Exchange's XML, a 10-minute one about 150 KiB). A longer value
+/// is not parsed: the voice mail goes out without a preview.
+pub const MAX_TRANSCRIPT_BYTES: usize = 256 << 10;
 
 /// The text shown between two sentences (a `Break` that does not end a paragraph).
 const PAUSE: &str = " – ";

@@ -173,7 +173,7 @@ fn attribute_values_and_quoted_values_are_clean_and_short() {
 fn oversized_values_are_not_parsed() {
     let huge = asr("", &"<Text>word </Text>".repeat(MAX_TRANSCRIPT_BYTES / 18 + 1));
     let t = read(&huge, 4);
-    assert_eq!(t.problem.unwrap().message, "over 65536 bytes; not read");
+    assert_eq!(t.problem.unwrap().message, "over 262144 bytes; not read");
     // just under the bound is read in full
     let fits = asr("", &"<Text>word </Text>".repeat((MAX_TRANSCRIPT_BYTES - 400) / 18));
     let t = read(&fits, 4);
