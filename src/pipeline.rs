@@ -122,7 +122,7 @@ impl Pipeline {
         directory: Option<Arc<dyn Directory>>,
         fixed_date: Option<jiff::Timestamp>,
     ) -> Pipeline {
-        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone() };
+        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
         Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, intake_options, compose_settings }
     }

@@ -258,7 +258,7 @@ pub(crate) fn from_header(header: &Header<'_>, path: &Path, opts: &IntakeOptions
         r.missing(Key::RecipientAddress.name(), FieldProblemKind::MissingRecipient);
     }
     let side = match class {
-        Class::Voice => voicemail_fields(&mut r, &mut event),
+        Class::Voice => voicemail_fields(&mut r, &mut event, opts.low_confidence),
         Class::Fax => fax_fields(&mut r, &mut event),
         Class::Missed | Class::Ocs | Class::Skip => None,
     };
@@ -308,9 +308,9 @@ fn common_fields(r: &mut Reader<'_>, message_type: &str, opts: &IntakeOptions) -
 
 /// `Duration`, `Codec`, the Voice Mail Preview (`TranscriptionData`, which never fails the
 /// event) and the `.wav` (needed when the duration is over 0 seconds).
-fn voicemail_fields(r: &mut Reader<'_>, event: &mut Event) -> Option<SideRef> {
+fn voicemail_fields(r: &mut Reader<'_>, event: &mut Event, low_confidence: f64) -> Option<SideRef> {
     event.kind = Kind::Voicemail;
-    event.transcript = r.field(Key::TranscriptionData).map(|f| transcript::read(f.value, f.line));
+    event.transcript = r.field(Key::TranscriptionData).map(|f| transcript::read(f.value, f.line, low_confidence));
     let duration = r.required_uint(Key::Duration);
     event.codec = r.codec();
     let attachment = r.attachment(SideKind::Wav);

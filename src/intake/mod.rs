@@ -58,11 +58,13 @@ use crate::event::{Attachment, Event, SideHandle};
 pub struct IntakeOptions {
     /// Zone in which the zone-less `SentTime` (server local time) is read.
     pub sent_time_zone: jiff::tz::TimeZone,
+    /// A voice mail preview at or under this confidence is flagged `low_confidence`.
+    pub low_confidence: f64,
 }
 
 impl Default for IntakeOptions {
     fn default() -> Self {
-        IntakeOptions { sent_time_zone: jiff::tz::TimeZone::UTC }
+        IntakeOptions { sent_time_zone: jiff::tz::TimeZone::UTC, low_confidence: crate::event::LOW_CONFIDENCE }
     }
 }
 

@@ -92,7 +92,7 @@ fn recipient_is_required_for_header_types() {
 #[test]
 fn sent_time_is_read_in_the_configured_zone() {
     let text = format!("{MISSED}SentTime : 06/05/2014 17:20:44\r\n");
-    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("Europe/Berlin").unwrap() };
+    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(), ..IntakeOptions::default() };
     match parse(text.as_bytes(), Path::new(PATH), &opts) {
         Ok(Parsed::Event(e)) => assert_eq!(e.time.map(|t| t.to_string()).as_deref(), Some("2014-06-05T15:20:44Z")),
         other => panic!("{other:?}"),

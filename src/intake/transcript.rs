@@ -19,8 +19,8 @@ use quick_xml::{Reader, XmlVersion};
 use super::values::{beginning, is_culture_name, within};
 use super::xml::{Piece, XmlError, next_piece};
 use crate::event::{
-    ConfidenceBand, LOW_CONFIDENCE, PartKind, RecognitionError, RecognitionResult, Transcript, TranscriptPart, TranscriptProblem,
-    flatten_controls, is_flattened,
+    ConfidenceBand, PartKind, RecognitionError, RecognitionResult, Transcript, TranscriptPart, TranscriptProblem, flatten_controls,
+    is_flattened,
 };
 
 /// Largest `TranscriptionData` value read, in bytes: far above a real preview (a 3-minute
@@ -35,13 +35,13 @@ const PAUSE: &str = " – ";
 const RTL: [&str; 8] = ["ar", "he", "fa", "ur", "yi", "ps", "sd", "dv"];
 
 /// The transcript of the `TranscriptionData` value on header line `line` (which names it in
-/// the problem, if any).
-pub fn read(value: &str, line: usize) -> Transcript {
+/// the problem, if any); a confidence at or under `low_confidence` makes it unsure.
+pub fn read(value: &str, line: usize, low_confidence: f64) -> Transcript {
     if value.len() > MAX_TRANSCRIPT_BYTES {
         return unreadable(line, format!("over {MAX_TRANSCRIPT_BYTES} bytes; not read"));
     }
     match parse(value) {
-        Ok(asr) => asr.into_transcript(line),
+        Ok(asr) => asr.into_transcript(line, low_confidence),
         Err(message) => unreadable(line, message),
     }
 }
@@ -322,7 +322,7 @@ const BANDS: [(&str, ConfidenceBand); 3] =
     [("low", ConfidenceBand::Low), ("medium", ConfidenceBand::Medium), ("high", ConfidenceBand::High)];
 
 impl Asr {
-    fn into_transcript(self, line: usize) -> Transcript {
+    fn into_transcript(self, line: usize, low_confidence: f64) -> Transcript {
         let a = &self.attributes;
         let Some(result) = a.result.as_deref().and_then(|r| named(r, &RESULTS)) else {
             let message = match &a.result {
@@ -369,7 +369,7 @@ impl Asr {
             problem: (!notes.is_empty()).then(|| TranscriptProblem { line, message: notes.join("; ") }),
             ..Transcript::default()
         };
-        settle(&mut transcript, given_band);
+        settle(&mut transcript, given_band, low_confidence);
         transcript
     }
 }
@@ -386,9 +386,10 @@ fn trim_breaks(mut parts: Vec<TranscriptPart>) -> Vec<TranscriptPart> {
 }
 
 /// Decides what the reader sees: the text (none for a skipped result, or one without a
-/// visible word, which is read as poor audio as Exchange does), the low-confidence notice,
-/// and the failure reason.
-fn settle(t: &mut Transcript, given_band: Option<ConfidenceBand>) {
+/// visible word, which is read as poor audio as Exchange does), the low-confidence notice
+/// (the producer's band says low, or the confidence is at or under `low_confidence`), and
+/// the failure reason.
+fn settle(t: &mut Transcript, given_band: Option<ConfidenceBand>, low_confidence: f64) {
     let visible = t.parts.iter().any(|p| p.kind != PartKind::Pause && p.kind != PartKind::Paragraph && !p.text.trim().is_empty());
     if t.result != RecognitionResult::Skipped && !visible {
         t.result = RecognitionResult::Skipped;
@@ -404,7 +405,7 @@ fn settle(t: &mut Transcript, given_band: Option<ConfidenceBand>) {
         };
         return;
     }
-    t.low_confidence = given_band == Some(ConfidenceBand::Low) || t.confidence.is_some_and(|c| c <= LOW_CONFIDENCE);
+    t.low_confidence = given_band == Some(ConfidenceBand::Low) || t.confidence.is_some_and(|c| c <= low_confidence);
     t.paragraphs = paragraphs(&t.parts);
     t.text = t.paragraphs.join(" ");
 }

@@ -7,7 +7,7 @@
 //! carry and the transcript intake reads from it, with its numbers made dialable under a
 //! US dial plan as enrichment would. Pure and deterministic; no I/O.
 
-use crate::event::Transcript;
+use crate::event::{LOW_CONFIDENCE, Transcript};
 use crate::intake;
 use crate::phone::{self, DialPlan};
 
@@ -101,7 +101,7 @@ fn xml(outcome: &str) -> Option<String> {
 /// The `TranscriptionData` value and its transcript for the voicemail sample with `outcome`.
 pub fn preview(outcome: &str) -> Option<(String, Transcript)> {
     let xml = xml(outcome)?;
-    let mut transcript = intake::read_transcript(&xml, 12);
+    let mut transcript = intake::read_transcript(&xml, 12, LOW_CONFIDENCE);
     let plan = DialPlan::new("US", Some("9"), 4, 7).ok()?;
     phone::dial_transcript_numbers(&mut transcript, &plan);
     Some((xml, transcript))

@@ -131,7 +131,7 @@ fn ocs_headers_keep_their_xml_in_fields() {
 
 #[test]
 fn sent_time_follows_the_configured_server_zone() {
-    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("America/Los_Angeles").unwrap() };
+    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("America/Los_Angeles").unwrap(), ..IntakeOptions::default() };
     let parsed = intake::read_file(&fixture("fax-2013-three-pages.txt"), &opts).unwrap();
     let Parsed::Event(e) = parsed else { panic!("{parsed:?}") };
     assert_eq!(e.time.map(|t| t.to_string()).as_deref(), Some("2014-06-06T00:20:44Z"));

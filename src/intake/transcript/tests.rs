@@ -2,6 +2,22 @@
 //! hand-made hostile ones.
 
 use super::*;
+use crate::event::LOW_CONFIDENCE;
+
+/// The transcript under Exchange's default low-confidence threshold.
+fn read(value: &str, line: usize) -> Transcript {
+    super::read(value, line, LOW_CONFIDENCE)
+}
+
+#[test]
+fn the_low_confidence_threshold_is_the_callers() {
+    let xml = asr("", "<Text>maybe</Text>").replace("0.9", "0.45");
+    assert!(!super::read(&xml, 1, LOW_CONFIDENCE).low_confidence);
+    assert!(super::read(&xml, 1, 0.5).low_confidence);
+    // the producer's own low band always counts
+    let banded = asr(" confidenceBand=\"low\"", "<Text>maybe</Text>");
+    assert!(super::read(&banded, 1, 0.1).low_confidence);
+}
 
 /// The `TranscriptionData` value of a fixture header.
 fn value_of(header: &str) -> &str {
