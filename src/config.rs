@@ -102,6 +102,8 @@ pub struct Config {
     pub default_locale: String,
     /// Time zone for times shown in mail (and for reading zone-less `SentTime`).
     pub timezone: jiff::tz::TimeZone,
+    /// `[templates] transcript_low_confidence`: a voice mail preview at or under it is unsure.
+    pub transcript_low_confidence: f64,
     pub from: lettre::message::Mailbox,
     pub delivery: Option<DeliverySettings>,
     /// `[delivery] max_attachment_mb` in bytes: a larger side file is not attached.
@@ -155,6 +157,7 @@ impl RawConfig {
         let dialplan = self.dialplan.validate(&mut p);
         let directory = self.directory.validate(&mut p, &rel);
         let render = self.templates.validate(&mut p);
+        let transcript_low_confidence = self.templates.transcript_low_confidence(&mut p);
         let from = match &self.mail.from {
             Some(f) => f.get_ref().parse().unwrap_or_else(|e| {
                 p.at(f, format!("mail.from: `{}` is not a mailbox: {e}", f.get_ref()));
@@ -180,6 +183,7 @@ impl RawConfig {
             templates_dir: self.templates.dir.map(&rel),
             default_locale: render.default_locale,
             timezone: render.timezone,
+            transcript_low_confidence,
             from,
             delivery,
             max_attachment_bytes,
@@ -223,6 +227,16 @@ mod tests {
              c.toml:4: unknown key `form` in [mail]; did you mean `from`?\n\
              c.toml:7: delivery.starttls: `of` is not one of none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)"
         );
+    }
+
+    #[test]
+    fn transcript_low_confidence_is_a_number_from_0_to_1() {
+        let c = Config::from_toml("[templates]\ntranscript_low_confidence = 0.5\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.transcript_low_confidence, 0.5);
+        let c = Config::from_toml("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.transcript_low_confidence, crate::event::LOW_CONFIDENCE);
+        let err = Config::from_toml("[templates]\ntranscript_low_confidence = 30.0\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.to_string(), "c.toml:2: templates.transcript_low_confidence: `30` is not a number from 0 to 1");
     }
 
     #[test]

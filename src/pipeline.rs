@@ -21,7 +21,7 @@ use crate::audio::{self, AudioError};
 use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, directory::Directory};
-use crate::event::{Event, Kind, OmitReason, Recipient, SideHandle};
+use crate::event::{Event, Kind, OmitReason, Recipient, RecognitionResult, SideHandle};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -134,7 +134,7 @@ impl Pipeline {
         directory: Option<Arc<dyn Directory>>,
         fixed_date: Option<jiff::Timestamp>,
     ) -> Pipeline {
-        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone() };
+        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
         Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, intake_options, compose_settings }
     }
@@ -154,10 +154,19 @@ impl Pipeline {
     }
 
     /// Reads and parses a file, then enriches the event (normalized numbers, directory) and
-    /// marks a side file over the attachment limit as left out.
+    /// marks a side file over the attachment limit as left out. A voice mail preview that
+    /// could not be read (or only in part) is logged as `PATH:LINE: TranscriptionData: …`.
     pub fn parse_file(&self, path: &Path) -> Result<Parsed, Error> {
         Ok(match intake::read_file(path, &self.intake_options)? {
             Parsed::Event(mut event) => {
+                if let Some(problem) = event.transcript.as_ref().and_then(|t| t.problem.as_ref()) {
+                    let unread = if event.transcript.as_ref().is_some_and(|t| t.result == RecognitionResult::Unreadable) {
+                        "the notification goes out without a preview"
+                    } else {
+                        "the preview is shown"
+                    };
+                    tracing::warn!("{}:{}: TranscriptionData: {}; {unread}", path.display(), problem.line, problem.message);
+                }
                 self.enrich(&mut event);
                 if event.attachment.as_ref().is_some_and(|att| att.size_bytes > self.config.max_attachment_bytes) {
                     event.attachment_omitted = Some(OmitReason::TooLarge);
