@@ -131,22 +131,8 @@ impl DirectoryIndex {
     /// Indexes `entries` under `plan` with a given attribute map. Entries that no key could
     /// ever find (no number, address or GUID) are not kept.
     pub fn build_with(entries: impl IntoIterator<Item = Entry>, plan: &DialPlan, map: AttributeMap) -> DirectoryIndex {
-        let mut builder = Builder {
-            plan,
-            map: &map,
-            people: Vec::new(),
-            dns: Vec::new(),
-            pairs: Default::default(),
-            guid_pairs: Vec::new(),
-            warnings: Vec::new(),
-        };
-        for entry in entries {
-            if builder.people.len() >= MAX_PEOPLE {
-                builder.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
-                break;
-            }
-            builder.add(entry);
-        }
+        let mut builder = Builder::new(plan, &map);
+        entries.into_iter().for_each(|entry| builder.push(entry));
         builder.finish(plan.clone(), map.clone())
     }
 
@@ -319,8 +305,9 @@ impl Directory for DirectoryIndex {
     }
 }
 
-/// Collects people and `(key, posting)` pairs, then groups them into tables.
-struct Builder<'a> {
+/// Collects people and `(key, posting)` pairs, then groups them into tables. Takes one
+/// entry at a time, so a source can stream.
+pub(super) struct Builder<'a> {
     plan: &'a DialPlan,
     map: &'a AttributeMap,
     people: Vec<StoredPerson>,
@@ -329,9 +316,34 @@ struct Builder<'a> {
     pairs: [Vec<(u64, u32)>; TABLES],
     guid_pairs: Vec<(u128, u32)>,
     warnings: Vec<LoadWarning>,
+    /// [`MAX_PEOPLE`] reached: later entries are ignored (one warning).
+    full: bool,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    pub(super) fn new(plan: &'a DialPlan, map: &'a AttributeMap) -> Builder<'a> {
+        Builder {
+            plan,
+            map,
+            people: Vec::new(),
+            dns: Vec::new(),
+            pairs: Default::default(),
+            guid_pairs: Vec::new(),
+            warnings: Vec::new(),
+            full: false,
+        }
+    }
+
+    /// Adds one entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
+    pub(super) fn push(&mut self, entry: Entry) {
+        if self.people.len() < MAX_PEOPLE {
+            self.add(entry);
+        } else if !self.full {
+            self.full = true;
+            self.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
+        }
+    }
+
     fn add(&mut self, entry: Entry) {
         let person = self.people.len();
         let mut kept: Vec<(u8, String)> = Vec::new();
@@ -382,7 +394,7 @@ impl Builder<'_> {
         self.dns.push(entry.dn);
     }
 
-    fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
+    pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
         let mut postings = Vec::new();
         let pairs = std::mem::take(&mut self.pairs);
         let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));

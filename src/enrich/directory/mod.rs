@@ -49,6 +49,8 @@ pub enum DirectoryError {
 pub enum SyntaxError {
     #[error("text is not UTF-8 (nor UTF-16 with a byte order mark)")]
     NotText,
+    #[error("cannot read the file: {0}")]
+    Io(String),
     #[error("expected `attribute: value`, found `{0}`")]
     NotAnAttribute(String),
     #[error("a continuation line (starting with a space) follows no attribute")]
@@ -179,23 +181,59 @@ fn party_key_names(party: &Party) -> Vec<String> {
 const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
-/// indexes it under `plan` with the Active Directory attribute map.
+/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read
+/// entry by entry into the index, never held whole.
 pub fn load_file(path: &Path, plan: &DialPlan) -> Result<DirectoryIndex, DirectoryError> {
-    Ok(DirectoryIndex::build(read_entries(path)?, plan))
+    let (file, _) = open_file(path)?;
+    index_reader(path, file, plan, AttributeMap::default())
 }
 
 /// Reads and parses a directory file into entries (LDIF, or CSV by extension).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, DirectoryError> {
-    use std::io::Read as _;
+    let (file, _) = open_file(path)?;
+    let mut entries = Vec::new();
+    for_each_entry(path, file, |entry| entries.push(entry))?;
+    Ok(entries)
+}
+
+/// Opens a directory file once; refuses one larger than [`MAX_FILE_BYTES`] or not a file.
+fn open_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), DirectoryError> {
     let read_error = |source| DirectoryError::Read { path: path.to_owned(), source };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).map_err(read_error)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(read_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
+    }
+    if meta.len() > MAX_FILE_BYTES {
         return Err(read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {MAX_FILE_BYTES} bytes"))));
     }
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if is_csv { csv::parse(&bytes) } else { ldif::parse(&bytes) };
-    parsed.map_err(|(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem })
+    Ok((file, meta))
+}
+
+/// Indexes the export read from `input` (the file at `path`) with `map`.
+fn index_reader(path: &Path, input: impl std::io::Read, plan: &DialPlan, map: AttributeMap) -> Result<DirectoryIndex, DirectoryError> {
+    let mut builder = index::Builder::new(plan, &map);
+    for_each_entry(path, input, |entry| builder.push(entry))?;
+    Ok(builder.finish(plan.clone(), map.clone()))
+}
+
+/// Hands each entry of the export read from `input` to `each`, in file order: an LDIF export
+/// one record at a time, a CSV export parsed whole. Stops at the first syntax error.
+fn for_each_entry(path: &Path, input: impl std::io::Read, mut each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+    use std::io::Read as _;
+    let syntax = |(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem };
+    let input = std::io::BufReader::with_capacity(1 << 18, input.take(MAX_FILE_BYTES));
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let mut bytes = Vec::new();
+        let mut input = input;
+        input.read_to_end(&mut bytes).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
+        csv::parse(&bytes).map_err(syntax)?.into_iter().for_each(each);
+        return Ok(());
+    }
+    for entry in ldif::Reader::new(input).map_err(syntax)? {
+        each(entry.map_err(syntax)?);
+    }
+    Ok(())
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
