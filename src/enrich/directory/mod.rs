@@ -9,6 +9,7 @@
 //! Nothing here reads the network or writes anything.
 
 mod attributes;
+mod cache;
 mod csv;
 mod guid;
 mod index;
@@ -26,6 +27,7 @@ use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
 use crate::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
+pub use cache::{CacheUse, load_file_cached, load_with_cache};
 pub use index::{DirectoryIndex, LoadWarning};
 pub use live::LiveDirectory;
 
@@ -178,7 +180,7 @@ fn party_key_names(party: &Party) -> Vec<String> {
 }
 
 /// Largest directory file read (a 10,000-person export is a few MiB).
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+pub(super) const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
 /// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read
@@ -197,7 +199,7 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, DirectoryError> {
 }
 
 /// Opens a directory file once; refuses one larger than [`MAX_FILE_BYTES`] or not a file.
-fn open_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), DirectoryError> {
+pub(super) fn open_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), DirectoryError> {
     let read_error = |source| DirectoryError::Read { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let meta = file.metadata().map_err(read_error)?;
@@ -211,7 +213,12 @@ fn open_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Director
 }
 
 /// Indexes the export read from `input` (the file at `path`) with `map`.
-fn index_reader(path: &Path, input: impl std::io::Read, plan: &DialPlan, map: AttributeMap) -> Result<DirectoryIndex, DirectoryError> {
+pub(super) fn index_reader(
+    path: &Path,
+    input: impl std::io::Read,
+    plan: &DialPlan,
+    map: AttributeMap,
+) -> Result<DirectoryIndex, DirectoryError> {
     let mut builder = index::Builder::new(plan, &map);
     for_each_entry(path, input, |entry| builder.push(entry))?;
     Ok(builder.finish(plan.clone(), map.clone()))
