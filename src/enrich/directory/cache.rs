@@ -4,8 +4,8 @@
 //! Consumes a directory file (LDIF or CSV), the dial plan and the attribute map; produces the
 //! index and how it was obtained ([`CacheUse`]). The cache is a binary file: a magic and
 //! format version, a stamp (callnote version, the source's size, modification time and
-//! SHA-256, a digest of the dial plan and attribute map), the SHA-256 of the payload, and the
-//! payload (postcard). It is used only when every part of the stamp matches the file read
+//! SHA-256, a digest of the dial plan and attribute map), the payload (postcard), and the
+//! payload's SHA-256. It is used only when every part of the stamp matches the file read
 //! now, its payload digest checks, and the decoded index is sound (every span, posting and
 //! offset in range); anything else (missing, stale, corrupt, foreign-owned or writable by
 //! others) is ignored and the index rebuilt from the file, then written anew. Writing is
@@ -29,7 +29,7 @@ use super::{AttributeMap, DirectoryError, MAX_FILE_BYTES};
 use crate::phone::DialPlan;
 
 /// The file's first bytes; the last is the format version.
-const MAGIC: &[u8; 16] = b"callnote-index\0\x01";
+const MAGIC: &[u8; 16] = b"callnote-index\0\x02";
 /// Largest stamp read (it is a few hundred bytes).
 const MAX_STAMP: u32 = 64 * 1024;
 /// Largest cache read: an index is a few times its export at most.
@@ -112,7 +112,7 @@ fn read(cache: &Path, stamp: &mut Stamp, source: &mut File, plan: &DialPlan, map
         return Err("truncated".into());
     }
     let (stamp_bytes, rest) = rest.split_at(len as usize);
-    let (payload_digest, payload) = rest.split_at(32);
+    let (payload, payload_digest) = rest.split_at(rest.len() - 32);
     let cached: Stamp = postcard::from_bytes(stamp_bytes).map_err(|e| format!("unreadable stamp: {e}"))?;
     let same_file = |a: &Stamp, b: &Stamp| {
         (&a.version, a.source_len, a.source_mtime_ns, a.settings_sha256) == (&b.version, b.source_len, b.source_mtime_ns, b.settings_sha256)
@@ -159,7 +159,6 @@ fn read_own_file(cache: &Path) -> Result<Vec<u8>, String> {
 /// Writes the cache for `index` (a temporary file renamed into place).
 fn write(cache: &Path, stamp: &Stamp, index: &DirectoryIndex) -> std::io::Result<()> {
     let stamp_bytes = postcard::to_allocvec(stamp).map_err(std::io::Error::other)?;
-    let payload = postcard::to_allocvec(&index.parts()).map_err(std::io::Error::other)?;
     let name = cache.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = cache.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
@@ -170,14 +169,18 @@ fn write(cache: &Path, stamp: &Stamp, index: &DirectoryIndex) -> std::io::Result
         create_private_folder(folder)?;
     }
     let _ = std::fs::remove_file(&temp);
-    let mut out = std::io::BufWriter::new(options.open(&temp)?);
+    let out = std::io::BufWriter::new(options.open(&temp)?);
+    // The payload is written as it is encoded (never held whole: it is as large as the
+    // index), its digest after it.
     let written = (|| {
-        out.write_all(MAGIC)?;
-        out.write_all(&u32::try_from(stamp_bytes.len()).map_err(std::io::Error::other)?.to_le_bytes())?;
-        out.write_all(&stamp_bytes)?;
-        out.write_all(&Sha256::digest(&payload))?;
-        out.write_all(&payload)?;
-        out.flush()
+        let mut out = Hashing { inner: out, digest: Sha256::new() };
+        out.inner.write_all(MAGIC)?;
+        out.inner.write_all(&u32::try_from(stamp_bytes.len()).map_err(std::io::Error::other)?.to_le_bytes())?;
+        out.inner.write_all(&stamp_bytes)?;
+        let mut out = postcard::to_io(&index.parts(), out).map_err(std::io::Error::other)?;
+        let digest = std::mem::take(&mut out.digest).finalize();
+        out.inner.write_all(&digest)?;
+        out.inner.flush()
     })();
     match written.and_then(|()| std::fs::rename(&temp, cache)) {
         Ok(()) => Ok(()),
@@ -229,10 +232,22 @@ fn cache_name(path: &Path) -> String {
     format!("{name}-{hex}.callnote-index")
 }
 
-/// A reader that hashes what passes through it.
+/// A reader or writer that hashes what passes through it.
 struct Hashing<R> {
     inner: R,
     digest: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {

@@ -475,8 +475,11 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
-        let mut postings = Vec::new();
-        let pairs = std::mem::take(&mut self.pairs);
+        // Growth slack off first: the pairs of every table are alive until their turn comes,
+        // and they are the peak of a load.
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.iter_mut().for_each(Vec::shrink_to_fit);
+        let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + self.guid_pairs.len());
         let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
         let guids = group(std::mem::take(&mut self.guid_pairs), &mut postings);
         let [number, extension_kind, guid_kind] = SHARED_KINDS;
