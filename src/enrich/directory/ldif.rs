@@ -38,10 +38,10 @@ pub(super) struct Reader<R> {
     done: bool,
 }
 
-impl<'a> Reader<Box<dyn BufRead + 'a>> {
+impl<'a> Reader<Box<dyn BufRead + Send + 'a>> {
     /// Reads from `input` (any encoding [`text::decode`] takes).
-    pub(super) fn new(input: impl BufRead + 'a) -> Result<Self, (usize, SyntaxError)> {
-        let mut input: Box<dyn BufRead + 'a> = Box::new(input);
+    pub(super) fn new(input: impl BufRead + Send + 'a) -> Result<Self, (usize, SyntaxError)> {
+        let mut input: Box<dyn BufRead + Send + 'a> = Box::new(input);
         let start = input.fill_buf().map_err(|e| (1, SyntaxError::Io(e.to_string())))?;
         if start.starts_with(b"\xFF\xFE") || start.starts_with(b"\xFE\xFF") {
             let mut bytes = Vec::new();
