@@ -5,7 +5,8 @@
 //! export (made by `bench/make_corpus.py` under `$BENCH_DIR/callnote-bench`, or the file in
 //! `BENCH_LDIF`): the load time from the file (median of `BENCH_PASSES` passes, default 5,
 //! and the spread), the index's steady heap, the peak heap during the load and their ratio
-//! (counting allocator), then the load time from the cache and its peak heap.
+//! (counting allocator), then the load time from the cache and its peak heap. Times are wall
+//! and this thread's CPU time (on a busy machine the CPU time is the steadier figure).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,19 +40,33 @@ fn export() -> PathBuf {
     out.join("directory.ldif")
 }
 
-/// One load: seconds, steady heap, peak heap during it.
-fn measure(load: impl FnOnce() -> (directory::DirectoryIndex, CacheUse)) -> (f64, usize, usize, directory::DirectoryIndex, CacheUse) {
+/// CPU seconds this thread has used (a shared machine stretches wall time, not this).
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// One load: wall and CPU seconds, steady heap, peak heap during it.
+type Measured = ((f64, f64), usize, usize, directory::DirectoryIndex, CacheUse);
+
+fn measure(load: impl FnOnce() -> (directory::DirectoryIndex, CacheUse)) -> Measured {
     let before = counting::live();
     counting::reset_peak();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), thread_cpu());
     let (index, used) = load();
-    let secs = start.elapsed().as_secs_f64();
+    let secs = (start.elapsed().as_secs_f64(), thread_cpu() - cpu);
     (secs, counting::live() - before, counting::peak() - before, index, used)
 }
 
-fn median_and_spread(mut v: Vec<f64>) -> String {
-    v.sort_by(f64::total_cmp);
-    format!("{:.3} s ({:.3}-{:.3})", v[v.len() / 2], v[0], v[v.len() - 1])
+fn median_and_spread(times: Vec<(f64, f64)>) -> String {
+    let show = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!("{:.3} s ({:.3}-{:.3})", v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (wall, cpu): (Vec<f64>, Vec<f64>) = times.into_iter().unzip();
+    format!("wall {}, CPU {}", show(wall), show(cpu))
 }
 
 fn main() {
