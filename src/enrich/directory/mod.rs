@@ -240,7 +240,7 @@ fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl 
     }
     let reader = ldif::Reader::new(input).map_err(syntax)?;
     if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
-        return reader.map(|entry| entry.map(&mut each)).collect::<Result<(), _>>().map_err(syntax);
+        return reader.into_iter().try_for_each(|entry| entry.map(&mut each)).map_err(syntax);
     }
     std::thread::scope(|scope| {
         // Batches keep the hand-over cheap; a bounded channel keeps memory flat.
