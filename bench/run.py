@@ -86,7 +86,7 @@ def main():
     smoke = os.environ.get("BENCH_SMOKE") == "1"
     base = Path(os.environ.get("BENCH_DIR", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp")) / "callnote-bench"
     passes = 1 if smoke else env_int("BENCH_PASSES", 5)
-    events = 50 if smoke else env_int("BENCH_EVENTS", 2000)
+    events = 200 if smoke else env_int("BENCH_EVENTS", 2000)
     people = 500 if smoke else env_int("BENCH_PEOPLE", 10000)
     big = 0 if smoke else env_int("BENCH_BIG", 100000)
     cpu = env_int("BENCH_CPU", 0)
@@ -118,7 +118,7 @@ def main():
         rows["cncold"].append(wall)
         rows["cncold_rss"].append(rss)
 
-    steady = lambda one, many: [(len(files) - 1) / max(b - a, 1e-9) for a, b in zip(one, many)]
+    steady = lambda one, many: [(len(files) - 1) / (b - a) if b > a else float("nan") for a, b in zip(one, many)]
     peer_rate, cn_rate = steady(rows["peer1"], rows["peerN"]), steady(rows["cn1"], rows["cnN"])
     ratio = [c / p for c, p in zip(cn_rate, peer_rate)]
     startup_ratio = [p / c for c, p in zip(rows["cn1"], rows["peer1"])]
