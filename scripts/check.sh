@@ -8,8 +8,11 @@
 #
 # cargo-deny is installed into ~/.cargo/bin on first use (`cargo install --locked`), and runs
 # offline: it reads Cargo.lock and the fetched crates, never an advisory database.
+#
+# CHECK_ROOT=DIR checks another crate with the same commands (scripts/check-selftest.sh uses
+# it to prove each check fails on a crate that breaks its rule).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "${CHECK_ROOT:-$(dirname "$0")/..}"
 what=${1:-all}
 
 run_fmt() {

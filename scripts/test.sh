@@ -9,7 +9,8 @@
 #    configuration in a temp folder: an SMTP server (aiosmtpd, STARTTLS + AUTH, test CA)
 #    and OpenLDAP slapd (loaded with tests/fixtures/directory.ldif);
 # 3. runs the house checks (scripts/check.sh: rustfmt, clippy with warnings as errors,
-#    cargo-deny on licences, bans and sources), then `cargo test`; a test whose server is
+#    cargo-deny on licences, bans and sources) and scripts/check-selftest.sh (each check
+#    refuses a toy crate that breaks its rule), then `cargo test`; a test whose server is
 #    missing fails (the opt-out CALLNOTE_SKIP_SERVER_TESTS=1 is refused here);
 # 4. runs the README's first command and checks its output;
 # 5. builds the Debian package, installs it, runs the relay as a service, sends one
@@ -55,6 +56,8 @@ fi
 
 echo "== house checks"
 bash scripts/check.sh
+# ... and proof that each of them can fail (a toy crate per defect; seconds, no network)
+bash scripts/check-selftest.sh
 
 echo "== cargo test"
 mkdir -p .cache

@@ -16,6 +16,13 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+mod transcript;
+
+pub use transcript::{
+    ConfidenceBand, HIGH_CONFIDENCE, LOW_CONFIDENCE, PartKind, RecognitionError, RecognitionResult, Transcript, TranscriptPart,
+    TranscriptProblem,
+};
+
 /// What kind of notification an event becomes (`kind` in docs/template-context.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,7 +53,7 @@ impl Kind {
     }
 
     /// Parses the snake_case name (`--kind missed_call`).
-    pub fn from_name(name: &str) -> Option<Kind> {
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
@@ -78,7 +85,7 @@ pub enum Codec {
 
 impl Codec {
     /// Exact, case-sensitive name as Exchange writes it (`ToString("g")`).
-    pub fn from_name(name: &str) -> Option<Codec> {
+    pub(crate) fn from_name(name: &str) -> Option<Codec> {
         match name {
             "Gsm" => Some(Codec::Gsm),
             "G711" => Some(Codec::G711),
@@ -289,6 +296,8 @@ pub struct Event {
     /// Set when the side file is not attached (the templates then say why, instead of
     /// "attached"); `attachment` still describes the file.
     pub attachment_omitted: Option<OmitReason>,
+    /// The Voice Mail Preview (header `TranscriptionData`); `None` when the header has none.
+    pub transcript: Option<Transcript>,
     pub caller: Party,
     pub target: Option<Party>,
     pub recipient: Recipient,
@@ -314,6 +323,7 @@ impl Event {
             pages: None,
             attachment: None,
             attachment_omitted: None,
+            transcript: None,
             caller: Party::from_raw(None),
             target: None,
             recipient: Recipient::default(),
@@ -338,7 +348,7 @@ pub fn is_flattened(c: char) -> bool {
 /// `value` with every run of [`is_flattened`] characters, and the spaces around it, turned
 /// into one space; a run at either end is dropped. Borrowed (no copy) when there is nothing
 /// to flatten, which is the usual case.
-pub fn flatten_controls(value: &str) -> Cow<'_, str> {
+pub(crate) fn flatten_controls(value: &str) -> Cow<'_, str> {
     // Every flattened character is below U+0020, DEL, or starts with byte C2 (C1) or E2
     // (U+2028–U+2069): a byte scan rules most values out without decoding.
     if !value.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xE2) || !value.chars().any(is_flattened) {
@@ -373,12 +383,12 @@ pub fn flattened(value: String) -> String {
 
 /// Longest file stem: far below the 255-byte name limit of common file systems, leaving
 /// room for `.eml` and a temporary suffix.
-pub const MAX_STEM_BYTES: usize = 128;
+pub(crate) const MAX_STEM_BYTES: usize = 128;
 
 /// Makes any string safe as a file stem (see [`Event::safe_call_id`]). A stem that would be
 /// longer than [`MAX_STEM_BYTES`] keeps its start and ends in 16 hex digits of SHA-256 of
 /// the whole string, so two long ids still get two names.
-pub fn safe_file_stem(raw: &str) -> String {
+pub(crate) fn safe_file_stem(raw: &str) -> String {
     let mut out: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     if out.chars().all(|c| c == '.') {
         out = out.replace('.', "_");

@@ -5,9 +5,11 @@
 //! Consumes nothing; produces fully enriched [`Event`]s built in code (no I/O, no lookups),
 //! the same every time. Used by `check` (every template against every sample of its kind),
 //! `send-test` (a realistic event of a chosen kind) and the preview. A sample's `attachment`
-//! names a side file that does not exist: whoever sends one supplies the bytes.
+//! names a side file that does not exist: whoever sends one supplies the bytes. Most
+//! voicemails carry a Voice Mail Preview (see `previews`), one of each shape a template draws.
 
 mod people;
+mod previews;
 
 use indexmap::IndexMap;
 
@@ -21,9 +23,10 @@ pub struct Sample {
     pub event: Event,
 }
 
-/// Every sample, grouped by kind in [`Kind::ALL`] order. Each kind has every outcome, and
-/// its recipients' cultures cover en, fr, de, es and ja (with regional variants).
-pub const NAMES: [&str; 54] = [
+/// Every sample: first grouped by kind in [`Kind::ALL`] order, each kind with every outcome
+/// and recipients in en, fr, de, es and ja (with regional variants); then one sample for a
+/// recipient in each further shipped language (pt, it, nl, zh, ko, ru, pl, sv, da, nb, fi).
+pub const NAMES: [&str; 67] = [
     "voicemail/resolved-work/en-US",
     "voicemail/resolved-mobile/fr-FR",
     "voicemail/ambiguous/de-DE",
@@ -78,10 +81,23 @@ pub const NAMES: [&str; 54] = [
     "fax/extension/fr-FR",
     "fax/not-looked-up/de-DE",
     "fax/directory-unavailable/es-ES",
+    "voicemail/resolved-mobile/pt-BR",
+    "missed_call/resolved-work/pt-PT",
+    "call_forwarded/ambiguous/it-IT",
+    "team_pickup/unresolved/nl-NL",
+    "call_not_forwarded/anonymous/zh-CN",
+    "fax/resolved-work/zh-TW",
+    "voicemail/sip/ko-KR",
+    "missed_call/ambiguous/ru-RU",
+    "fax/ambiguous/pl-PL",
+    "team_pickup/extension/sv-SE",
+    "call_forwarded/not-looked-up/da-DK",
+    "missed_call/directory-unavailable/nb-NO",
+    "voicemail/resolved-work/fi-FI",
 ];
 
 /// The outcomes every kind has a sample for, in order.
-pub const OUTCOMES: [&str; 9] = [
+pub(crate) const OUTCOMES: [&str; 9] = [
     "resolved-work",
     "resolved-mobile",
     "ambiguous",
@@ -99,7 +115,7 @@ pub fn all() -> Vec<Sample> {
 }
 
 /// The samples of one kind.
-pub fn of_kind(kind: Kind) -> Vec<Sample> {
+pub(crate) fn of_kind(kind: Kind) -> Vec<Sample> {
     all().into_iter().filter(|s| s.event.kind == kind).collect()
 }
 
@@ -144,6 +160,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
         pages: None,
         attachment: None,
         attachment_omitted: None,
+        transcript: None,
         caller,
         target: match kind {
             Kind::CallForwarded => Some(people::forwarding_target()),
@@ -160,6 +177,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
             event.codec = Some([Codec::Mp3, Codec::Gsm, Codec::Wma, Codec::G711][o % 4]);
             event.attachment = Some(side_file(&event.call_id, "wav", "audio/wav", 8_044));
             event.private = outcome == "sip";
+            event.transcript = previews::preview(outcome).map(|(_, transcript)| transcript);
         }
         Kind::Fax => {
             event.pages = Some([3, 1, 2][o % 3]);
@@ -178,6 +196,9 @@ fn build(index: usize, name: &str) -> Option<Event> {
         _ => {}
     }
     event.fields = header_fields(&event);
+    if let Some((xml, _)) = previews::preview(outcome).filter(|_| kind == Kind::Voicemail) {
+        event.fields.insert("TranscriptionData".to_owned(), xml);
+    }
     Some(event)
 }
 
@@ -263,6 +284,15 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_language_has_a_recipient() {
+        for culture in ["pt-BR", "pt-PT", "it-IT", "nl-NL", "zh-CN", "zh-TW", "ko-KR", "ru-RU", "pl-PL", "sv-SE", "da-DK", "nb-NO", "fi-FI"]
+        {
+            let sample = all().into_iter().find(|s| s.name.ends_with(&format!("/{culture}"))).unwrap_or_else(|| panic!("{culture}"));
+            assert_ne!(sample.event.recipient.name.as_deref(), Some("Hannah Whitaker"), "{culture} has its own recipient");
+        }
+    }
+
+    #[test]
     fn outcomes_are_what_their_names_say() {
         let s = by_name("missed_call/resolved-mobile/en-US").unwrap().event;
         assert_eq!(
@@ -280,6 +310,19 @@ mod tests {
         assert_eq!(s.target.as_ref().and_then(|t| t.name.as_deref()), Some("Olivia Chen"));
         let s = by_name("call_forwarded/extension/ja-JP").unwrap().event;
         assert_eq!((s.caller.kind, s.caller.extension.as_deref()), (PartyKind::Extension, Some("4567")));
+        let s = by_name("voicemail/resolved-work/en-US").unwrap().event;
+        let t = s.transcript.expect("a preview");
+        assert_eq!(t.paragraphs, ["Hi, it's about the R&D budget.", "Please call me back at 425 555 0188 before Friday."]);
+        assert_eq!(t.parts.iter().filter_map(|p| p.tel.as_deref()).collect::<Vec<_>>(), ["+14255550188"]);
+        assert!(s.fields["TranscriptionData"].contains("R&amp;D"));
+        let t = by_name("voicemail/resolved-mobile/fr-FR").unwrap().event.transcript.unwrap();
+        assert!(t.low_confidence && !t.failed, "{t:?}");
+        let t = by_name("voicemail/anonymous/ja-JP").unwrap().event.transcript.unwrap();
+        assert_eq!(t.text, "お疲れ様です。明日の会議は10時からです。 03-5555-0123までご連絡ください。");
+        let t = by_name("voicemail/extension/fr-CA").unwrap().event.transcript.unwrap();
+        assert_eq!((t.failed, t.reason.as_deref()), (true, Some("unreadable")));
+        assert_eq!(by_name("voicemail/sip/en-GB").unwrap().event.transcript.unwrap().reason, None);
+        assert!(by_name("voicemail/not-looked-up/de-CH").unwrap().event.transcript.is_none());
         let s = by_name("fax/resolved-work/ja-JP").unwrap().event;
         assert_eq!((s.caller.name.as_deref(), s.pages), (Some("佐藤 花子"), Some(3)));
         assert_eq!(s.attachment.map(|a| a.content_type), Some("image/tiff".to_owned()));

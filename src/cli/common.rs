@@ -17,7 +17,7 @@ use crate::render::Templates;
 /// Sets up `tracing` (text or JSON to stderr; `RUST_LOG` filters, default `warn`). Text is
 /// coloured only on a terminal and without `NO_COLOR`: a log file or the journal gets plain
 /// text.
-pub fn init_logging(json: bool) {
+pub(crate) fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json {
@@ -33,7 +33,7 @@ fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
 }
 
 /// The configuration file, or the built-in defaults without one.
-pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(path) => Ok(Config::load(path)?),
         None => Ok(Config::default()),
@@ -61,7 +61,7 @@ impl DirectoryArgs {
 }
 
 /// `--directory SRC`: a file path or an ldap(s):// URL (LDAP settings from the config file).
-pub fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::Result<()> {
     let Some(source) = source else { return Ok(()) };
     config.directory = Some(if source.starts_with("ldap://") || source.starts_with("ldaps://") {
         match config.directory.clone() {
@@ -83,7 +83,7 @@ pub fn override_directory(config: &mut Config, source: Option<&str>) -> anyhow::
 }
 
 /// `--region CC`: the dial plan's region.
-pub fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Result<()> {
     let Some(region) = region else { return Ok(()) };
     let plan = &config.dialplan;
     config.dialplan = DialPlan::new(region, plan.outside_line_code.as_deref(), plan.extension_digits, plan.min_suffix_digits)
@@ -92,14 +92,14 @@ pub fn override_region(config: &mut Config, region: Option<&str>) -> anyhow::Res
 }
 
 /// Opens the configured directory, if any (loads a file, through its index cache; syncs LDAP).
-pub fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+pub(crate) fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     open_directory_noting(config, |_, _| {})
 }
 
 /// Like [`open_directory`], and prints to stderr what loading a directory file found wrong,
 /// one `PATH: warning: …` line each: values that do not read under the dial plan (they never
 /// match, so a caller who has one shows as unresolved) and numbers several people share.
-pub fn open_directory_with_warnings(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+pub(crate) fn open_directory_with_warnings(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     open_directory_noting(config, |path, index| {
         for warning in index.warnings() {
             eprintln!("{}: warning: {warning}", path.display());
@@ -141,7 +141,7 @@ fn ldap_open_error(url: &str, e: directory::ldap::LdapError) -> anyhow::Error {
 /// For long-running services (relay, preview): like [`open_directory`], but an LDAP
 /// directory keeps refreshing in the background on `[directory] refresh`, swapping each
 /// complete new index in atomically.
-pub fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
+pub(crate) fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     match &config.directory {
         Some(DirectorySource::Ldap(settings)) => {
             let options = directory::ldap::LdapOptions::default();
@@ -154,10 +154,10 @@ pub fn open_directory_for_service(config: &Config) -> anyhow::Result<Option<Arc<
 }
 
 /// What `--templates DIR` says in every command's help.
-pub const TEMPLATES_HELP: &str = "Template folder laid over the built-in set, file by file (default: `[templates] dir`)";
+pub(crate) const TEMPLATES_HELP: &str = "Template folder laid over the built-in set, file by file (default: `[templates] dir`)";
 
 /// `--templates DIR`, else `[templates] dir`, else the built-in set.
-pub fn load_templates(config: &Config, dir: Option<&Path>) -> anyhow::Result<Templates> {
+pub(crate) fn load_templates(config: &Config, dir: Option<&Path>) -> anyhow::Result<Templates> {
     match dir.or(config.templates_dir.as_deref()) {
         None => Ok(Templates::builtin()),
         Some(dir) => {
@@ -172,14 +172,14 @@ pub fn load_templates(config: &Config, dir: Option<&Path>) -> anyhow::Result<Tem
 
 /// A templates folder that cannot be listed (missing, a file, no permission) is a usage
 /// problem named once, not a template problem at `.:1:1`.
-pub fn check_templates_folder(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_templates_folder(dir: &Path) -> anyhow::Result<()> {
     std::fs::read_dir(dir)
         .map(drop)
         .map_err(|e| ConfigProblem::wrap(anyhow::Error::new(e).context(format!("{}: cannot read the templates folder", dir.display()))))
 }
 
 /// The fixed date for reproducible output: `--date` (RFC 3339), else `SOURCE_DATE_EPOCH`.
-pub fn fixed_date(flag: Option<&str>) -> anyhow::Result<Option<jiff::Timestamp>> {
+pub(crate) fn fixed_date(flag: Option<&str>) -> anyhow::Result<Option<jiff::Timestamp>> {
     if let Some(text) = flag {
         return text.parse().map(Some).map_err(|e| UsageError(format!("--date {text}: not an RFC 3339 time: {e}")).into());
     }
@@ -193,7 +193,7 @@ pub fn fixed_date(flag: Option<&str>) -> anyhow::Result<Option<jiff::Timestamp>>
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
-pub fn write_stdout(bytes: &[u8]) {
+pub(crate) fn write_stdout(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(bytes).and_then(|_| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -205,7 +205,7 @@ pub fn write_stdout(bytes: &[u8]) {
 }
 
 /// Prints one input's failure (`PATH[:LINE]: message: cause: …`).
-pub fn report_failure(error: impl Into<anyhow::Error>) {
+pub(crate) fn report_failure(error: impl Into<anyhow::Error>) {
     eprintln!("{}", super::output::error_line(&error.into()));
 }
 

@@ -65,7 +65,7 @@ pub enum Status {
 /// A usage or configuration problem: exit status 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// A configuration problem that keeps its own message and causes (an unreadable directory
 /// file, a templates folder that does not load): exit status 2, printed as the error it wraps.
@@ -75,7 +75,7 @@ pub struct ConfigProblem(pub anyhow::Error);
 
 impl ConfigProblem {
     /// Marks `error` as a configuration problem.
-    pub fn wrap(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    pub(crate) fn wrap(error: impl Into<anyhow::Error>) -> anyhow::Error {
         anyhow::Error::new(ConfigProblem(error.into()))
     }
 }

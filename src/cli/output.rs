@@ -15,13 +15,13 @@ const PROGRESS_MIN_INPUTS: usize = 20;
 
 /// An error and its causes as one line, `message: cause: cause`, each cause once
 /// ([`crate::causes::line`]).
-pub fn error_line(error: &anyhow::Error) -> String {
+pub(crate) fn error_line(error: &anyhow::Error) -> String {
     crate::causes::line(&**error)
 }
 
 /// Makes `print!`/`println!` to a closed stdout end the program quietly (status 0) instead
 /// of panicking with status 101. Other panics keep the standard report.
-pub fn end_quietly_on_closed_stdout() {
+pub(crate) fn end_quietly_on_closed_stdout() {
     let standard = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = info
@@ -49,7 +49,7 @@ const EPIPE: i32 = 32;
 
 /// The outcome of one input in a run over many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputOutcome {
+pub(crate) enum InputOutcome {
     Written,
     Skipped,
     Failed,
@@ -57,7 +57,7 @@ pub enum InputOutcome {
 
 /// Counts a run's outcomes, shows a progress bar on a terminal for long runs, and prints
 /// the closing line (`render: 41 written, 3 skipped, 1 failed`).
-pub struct RunSummary {
+pub(crate) struct RunSummary {
     command: &'static str,
     written: usize,
     skipped: usize,

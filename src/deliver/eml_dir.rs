@@ -15,7 +15,7 @@ use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt, atomic};
 
 /// Writes `.eml` files into a folder.
 #[derive(Debug, Clone)]
-pub struct EmlDirTransport {
+pub(crate) struct EmlDirTransport {
     dir: PathBuf,
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::receipt::RecipientReply;
+use super::reply::{RecipientReply, Reply};
 use super::smtp::tls_policy::TlsLevel;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -48,43 +48,6 @@ impl fmt::Display for Step {
             Step::Message => "message",
             Step::Write => "write",
         })
-    }
-}
-
-/// An SMTP reply: the code and the text lines joined with spaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub text: String,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-    /// 4xx: the server may accept later.
-    pub fn is_transient(&self) -> bool {
-        (400..500).contains(&self.code)
-    }
-    /// 5xx: the server will not accept this.
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
-    }
-
-    pub(crate) fn from_response(response: &lettre::transport::smtp::response::Response) -> Reply {
-        Reply { code: response.code().to_string().parse().unwrap_or(0), text: response.message().collect::<Vec<_>>().join(" ") }
-    }
-
-    /// The reply inside a lettre error for a negative reply (4xx/5xx), if it is one.
-    pub(crate) fn from_error(err: &lettre::transport::smtp::Error) -> Option<Reply> {
-        let code = err.status()?;
-        Some(Reply { code: code.to_string().parse().unwrap_or(0), text: err.source().map(|s| s.to_string()).unwrap_or_default() })
-    }
-}
-
-impl fmt::Display for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.text.is_empty() { write!(f, "{}", self.code) } else { write!(f, "{} {}", self.code, self.text) }
     }
 }
 
@@ -248,7 +211,7 @@ impl DeliveryError {
 
 /// A lettre error shown by kind only; its own cause follows in the chain. (lettre's
 /// `Display` repeats its cause, which would print every cause twice.)
-pub struct SmtpCause(pub lettre::transport::smtp::Error);
+pub(crate) struct SmtpCause(pub lettre::transport::smtp::Error);
 
 impl fmt::Display for SmtpCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

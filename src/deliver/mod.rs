@@ -18,7 +18,7 @@
 //! errors surface at start-up.
 //!
 //! The seam is the small [`Deliver`] trait; lettre's own `Transport` traits stay inside
-//! [`smtp`]. [`stub::StubTransport`] records messages and fails on a schedule, for tests of
+//! [`smtp`]. `stub::StubTransport` (tests only) records messages and fails on a schedule, for tests of
 //! retry paths.
 
 mod atomic;
@@ -26,9 +26,11 @@ pub mod eml_dir;
 mod error;
 pub mod pickup;
 mod receipt;
+mod reply;
 pub mod settings;
 pub mod smtp;
-pub mod stub;
+#[cfg(test)]
+pub(crate) mod stub;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,11 +39,13 @@ use lettre::address::Envelope;
 
 pub use settings::{DeliverySettings, SmtpSettings};
 
-pub use error::{DeliveryError, Reply, Step};
-pub use receipt::{Receipt, RecipientReply, SessionInfo, SmtpReport, TlsInfo, TlsMode, queue_id};
+pub use error::{DeliveryError, Step};
+pub(crate) use receipt::Receipt;
+pub use receipt::{TlsMode, queue_id};
+pub use reply::Reply;
 
 /// The future a [`Deliver`] returns (boxed, so transports can sit behind `dyn Deliver`).
-pub type DeliverFuture<'a, T = Receipt> = Pin<Box<dyn Future<Output = Result<T, DeliveryError>> + Send + 'a>>;
+pub(crate) type DeliverFuture<'a, T = Receipt> = Pin<Box<dyn Future<Output = Result<T, DeliveryError>> + Send + 'a>>;
 
 /// One message ready to go: the envelope, the exact bytes, and the stem file transports
 /// name it by (`<stem>.eml`).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, atomic, eml_dir::file_receipt};
 
 /// The staging subfolder inside the pickup folder.
-pub const STAGING: &str = ".callnote-tmp";
+pub(crate) const STAGING: &str = ".callnote-tmp";
 
 /// Temporary files older than this in the staging folder are leftovers of a killed process.
 const STALE_AFTER: Duration = Duration::from_secs(3600);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use lettre::Address;
 
-use super::error::Reply;
+use super::reply::{RecipientReply, Reply};
 
 /// A delivered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,25 +29,6 @@ pub struct Receipt {
     pub file: Option<PathBuf>,
     /// The SMTP conversation, for SMTP.
     pub smtp: Option<SmtpReport>,
-}
-
-/// The server's reply to one `RCPT TO`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientReply {
-    pub address: Address,
-    pub reply: Reply,
-}
-
-impl RecipientReply {
-    pub fn is_accepted(&self) -> bool {
-        self.reply.is_positive()
-    }
-    pub fn is_transient(&self) -> bool {
-        self.reply.is_transient()
-    }
-    pub fn is_permanent(&self) -> bool {
-        self.reply.is_permanent()
-    }
 }
 
 /// How the connection was protected.

@@ -7,10 +7,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use super::error::{Reply, Step};
-use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt, RecipientReply};
+use super::error::Step;
+use super::reply::{RecipientReply, Reply};
+use super::{Deliver, DeliverFuture, DeliveryError, Outgoing, Receipt};
 
 const SERVER: &str = "stub";
 
@@ -25,8 +25,6 @@ pub enum Planned {
     RefuseMessage(u16),
     /// Connection refused (transient).
     Unreachable,
-    /// No answer after `DATA` (transient).
-    Timeout,
 }
 
 /// What the stub was asked to deliver, and what it answered.
@@ -38,24 +36,19 @@ pub struct Attempt {
 
 /// Records attempts; answers from a plan, then [`Planned::Accept`].
 #[derive(Debug, Default)]
-pub struct StubTransport {
+pub(crate) struct StubTransport {
     plan: Mutex<VecDeque<Planned>>,
     attempts: Mutex<Vec<Attempt>>,
 }
 
 impl StubTransport {
-    /// Accepts everything.
-    pub fn accepting() -> StubTransport {
-        StubTransport::default()
-    }
-
     /// Answers the first attempts from `plan`, in order; accepts once the plan is used up.
-    pub fn with_plan(plan: impl IntoIterator<Item = Planned>) -> StubTransport {
+    pub(crate) fn with_plan(plan: impl IntoIterator<Item = Planned>) -> StubTransport {
         StubTransport { plan: Mutex::new(plan.into_iter().collect()), attempts: Mutex::default() }
     }
 
     /// Every attempt so far, in order.
-    pub fn attempts(&self) -> Vec<Attempt> {
+    pub(crate) fn attempts(&self) -> Vec<Attempt> {
         lock(&self.attempts).clone()
     }
 
@@ -90,7 +83,6 @@ fn answer(planned: Planned, mail: &Outgoing, n: usize) -> Result<Receipt, Delive
         Planned::Unreachable => {
             Err(DeliveryError::Connect { server, source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) })
         }
-        Planned::Timeout => Err(DeliveryError::Timeout { step: Step::Message, server, after: Duration::from_secs(30) }),
     }
 }
 

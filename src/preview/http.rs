@@ -20,11 +20,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The largest request head (request line and headers) read.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// The largest request body read but for uploads (a `send` request is a few hundred bytes).
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// The largest uploaded header file: intake's own limit, so nothing larger is even read.
-pub const MAX_UPLOAD: usize = crate::intake::MAX_FILE_BYTES;
+pub(crate) const MAX_UPLOAD: usize = crate::intake::MAX_FILE_BYTES;
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -39,7 +39,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The body of an error answer.
-pub fn error_body(message: impl Into<String>) -> String {
+pub(crate) fn error_body(message: impl Into<String>) -> String {
     serde_json::json!({ "error": message.into() }).to_string()
 }
 
@@ -51,12 +51,12 @@ pub fn closing(mut response: Response) -> Response {
 }
 
 /// What a client that sent no complete request in time is told.
-pub fn too_slow(timeout: Duration) -> String {
+pub(crate) fn too_slow(timeout: Duration) -> String {
     format!("no complete request within {timeout:?}")
 }
 
 /// Refuses a request whose `Host` or `Origin` is not this server (see [`check_origin`]).
-pub async fn guard(State(addr): State<SocketAddr>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(addr): State<SocketAddr>, request: Request, next: Next) -> Response {
     match check_origin(request.method(), request.headers(), addr) {
         Ok(()) => next.run(request).await,
         Err(message) => closing(error(StatusCode::FORBIDDEN, message)),
@@ -92,7 +92,7 @@ fn body_limit(path: &str) -> usize {
 
 /// Reads the body into memory within its limit and `timeout`, so routes get it whole; a
 /// declared length over the limit is refused at once, unread.
-pub async fn bounded_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+pub(crate) async fn bounded_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     let limit = body_limit(request.uri().path());
     let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let Some(length) = declared

@@ -30,7 +30,7 @@ pub enum Source {
 }
 
 /// The entries of the drop folder: regular files directly in it, by file name.
-pub fn list_drop_folder(dir: &Path) -> BTreeMap<String, PathBuf> {
+pub(crate) fn list_drop_folder(dir: &Path) -> BTreeMap<String, PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return BTreeMap::new();
     };
@@ -46,7 +46,7 @@ pub fn list_drop_folder(dir: &Path) -> BTreeMap<String, PathBuf> {
 }
 
 /// The event of a source, enriched, with the path that names it in errors.
-pub fn event_of(pipeline: &Pipeline, source: &Source) -> Result<(Event, PathBuf), String> {
+pub(crate) fn event_of(pipeline: &Pipeline, source: &Source) -> Result<(Event, PathBuf), String> {
     match source {
         Source::Sample(name) => {
             let sample = crate::samples::by_name(name).ok_or_else(|| format!("no built-in sample `{name}`"))?;
@@ -62,13 +62,13 @@ pub fn event_of(pipeline: &Pipeline, source: &Source) -> Result<(Event, PathBuf)
 }
 
 /// The parts of a successful rendering the page shows.
-pub fn rendered_view(prepared: &Prepared) -> Value {
+pub(crate) fn rendered_view(prepared: &Prepared) -> Value {
     let event = &prepared.event;
     json!({
         "subject": prepared.rendered.subject,
         "text": prepared.rendered.text,
         "locale": prepared.rendered.locale,
-        "headers": headers(&prepared.message.formatted()),
+        "headers": headers(prepared.message.headers().to_string().as_bytes()),
         "attachments": event.attachment.iter().map(|a| json!({
             "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
         })).collect::<Vec<_>>(),
@@ -89,14 +89,14 @@ pub fn trace(event: &Event) -> Value {
 }
 
 /// A template problem as the page shows it.
-pub fn problem_json(p: &TemplateProblem) -> Value {
+pub(crate) fn problem_json(p: &TemplateProblem) -> Value {
     json!({ "file": p.file, "line": p.line, "col": p.col, "message": p.message, "excerpt": p.excerpt, "text": p.to_string() })
 }
 
 /// The error of a failed preparation: a located template problem when there is one. When
 /// the kind has no complete template folder because a file of it (or a shared one) did not
 /// load, that located load problem is the error, not the knock-on "no complete folder".
-pub fn error_json(error: &PipelineError, load_problems: &[TemplateProblem]) -> Value {
+pub(crate) fn error_json(error: &PipelineError, load_problems: &[TemplateProblem]) -> Value {
     let problem = match error {
         PipelineError::Render { source, .. } => match source.as_ref() {
             RenderError::NoTemplates { kind, .. } => cause_of_missing_folder(kind.as_str(), load_problems),
@@ -117,7 +117,8 @@ fn cause_of_missing_folder<'a>(kind: &str, load_problems: &'a [TemplateProblem])
     load_problems.iter().find(|p| p.file.starts_with(&own)).or_else(|| load_problems.iter().find(|p| p.file.starts_with('_')))
 }
 
-/// The top-level header fields of a formatted message, unfolded, in order.
+/// The top-level header fields of a formatted message (or of its header block alone: the
+/// preview passes only the headers, so a voice mail's audio is never encoded for it), unfolded, in order.
 pub fn headers(formatted: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(formatted);
     let head = text.split("\r\n\r\n").next().unwrap_or_default();

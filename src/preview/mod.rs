@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use crate::deliver::DeliverySettings;
 use crate::pipeline::Pipeline;
-pub use state::{Preview, SideFileMaker};
+pub(crate) use state::{Preview, SideFileMaker};
 
 /// How the preview runs.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use crate::render::{TemplateProblem, Templates};
 const MAX_UPLOADS: usize = 50;
 
 /// Makes the bytes of a sample's side file (audio, fax) for "send test".
-pub type SideFileMaker = fn(&Event) -> Option<Vec<u8>>;
+pub(crate) type SideFileMaker = fn(&Event) -> Option<Vec<u8>>;
 
 /// Everything the page reads and changes.
 pub struct Preview {
@@ -67,11 +67,6 @@ impl Preview {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The generation now; it grows at every change of templates or drop folder.
-    pub fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
     /// Follows the generation (server-sent events).
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
@@ -83,7 +78,7 @@ impl Preview {
     }
 
     /// Loads the template folder again (keeping whatever loads) and tells open pages.
-    pub fn reload_templates(&self) {
+    pub(crate) fn reload_templates(&self) {
         let problems = self.load_templates();
         let mut inner = self.lock();
         inner.problems = problems;
@@ -91,7 +86,7 @@ impl Preview {
     }
 
     /// Lists the drop folder again and tells open pages.
-    pub fn rescan_drop_folder(&self) {
+    pub(crate) fn rescan_drop_folder(&self) {
         let dropped = self.list_drop_folder();
         let mut inner = self.lock();
         inner.dropped = dropped;
@@ -113,7 +108,7 @@ impl Preview {
     }
 
     /// The list the page shows: `[{id, label, group}]`, samples first.
-    pub fn items_json(&self) -> Value {
+    pub(crate) fn items_json(&self) -> Value {
         let inner = self.lock();
         let samples = crate::samples::NAMES.iter().map(|n| json!({ "id": format!("sample/{n}"), "label": n, "group": "sample" }));
         let files = inner.dropped.keys().map(|n| json!({ "id": format!("file/{n}"), "label": n, "group": "file" }));
@@ -142,7 +137,7 @@ impl Preview {
 
     /// The view of item `id` through the current templates, or `None` for an unknown id.
     /// On failure it carries the error and, marked `stale`, the last good rendering.
-    pub fn view(&self, id: &str) -> Option<Value> {
+    pub(crate) fn view(&self, id: &str) -> Option<Value> {
         let source = self.source(id)?;
         let (generation, load_problems) = {
             let inner = self.lock();
@@ -189,7 +184,8 @@ impl Preview {
     /// Parses an uploaded header file in memory, enriches it and lists it; returns its id.
     pub fn upload(&self, name: &str, bytes: &[u8]) -> Result<String, String> {
         let name: String = crate::event::safe_file_stem(name);
-        let options = IntakeOptions { sent_time_zone: self.pipeline.config().timezone.clone() };
+        let config = self.pipeline.config();
+        let options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         // A path that names the upload in messages; nothing is read from or written to it.
         let path = Path::new("upload").join(&name);
         let mut event = match crate::intake::parse(bytes, &path, &options) {

@@ -12,6 +12,12 @@
 //! ([`crate::pipeline::Error::is_bad_input`], [`crate::pipeline::delivery_is_permanent`]).
 //! At start-up, journal entries of items that already left `work/` are closed.
 //!
+//! The two modes (`own`: `relay/own.rs`, `tap`: `relay/tap.rs`) differ only in how an
+//! item is claimed and finished (`item::Mode`); the delivery and its records are one path
+//! for both (`item::process`). Kept state is bounded: archived items and rotated journals go after
+//! `archive_keep`, tap-ledger entries of files gone from the folder after `ledger_keep`
+//! (checked at start-up and then hourly on the relay's clock).
+//!
 //! Exactly once: every state change is durable before it is acted on. The one window that
 //! remains is inherent to SMTP: the server has answered 250 but the `sent` record is not on
 //! disk yet. An item whose last record is `attempt` is therefore sent again after a restart,
@@ -23,12 +29,14 @@
 mod item;
 pub mod memory;
 pub mod metrics;
+mod own;
 pub mod service;
 mod tap;
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -38,9 +46,10 @@ use tokio::task::JoinSet;
 use crate::deliver::Deliver;
 use crate::pipeline::Pipeline;
 use crate::spool::SpoolMode;
-use crate::spool::{self, Clock, EntryKind, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, TapFolder};
+use crate::spool::{self, Clock, ItemStatus, Journal, SpoolError, SpoolSettings, State};
 
 pub use item::ItemOutcome;
+use item::{Mode, Screen};
 
 /// Why the relay cannot run (per-item problems are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -108,12 +117,6 @@ impl PassReport {
     }
 }
 
-/// The spool folder, by mode.
-pub(crate) enum Layout {
-    Own(OwnSpool),
-    Tap(TapFolder),
-}
-
 /// The stages a reload replaces: the pipeline (configuration, directory, templates) and
 /// the transport. Items in flight finish with the ones they started with.
 #[derive(Clone)]
@@ -122,10 +125,10 @@ pub struct Stages {
     pub transport: Arc<dyn Deliver>,
 }
 
-/// What the item tasks share.
-pub(crate) struct Shared {
+/// What the item tasks of both modes share: the stages, the journal and its open items,
+/// the retry policy, the clock and the counters. What differs by mode is a [`Mode`].
+pub(crate) struct Core {
     stages: std::sync::RwLock<Stages>,
-    layout: Layout,
     journal: Journal,
     /// Journal status of every item not `done` (in `tap` mode: the ledger).
     open: Mutex<HashMap<String, ItemStatus>>,
@@ -133,15 +136,13 @@ pub(crate) struct Shared {
     /// `open`'s lock, mirrored in the `open_items` gauge.
     active: AtomicUsize,
     metrics: Arc<metrics::Metrics>,
-    /// Entries of the spool folder that are not callnote's, already logged once.
-    reported: Mutex<HashSet<OsString>>,
     policy: spool::RetryPolicy,
-    settle: std::time::Duration,
-    /// `tap`: files already concluded, by path, with the signature they had then and the
-    /// pass that last saw them (files gone from the folder are forgotten after a pass).
-    seen: Mutex<HashMap<PathBuf, (spool::tap::Signature, u64)>>,
+    /// How long rotated journals are kept.
+    archive_keep: std::time::Duration,
     /// The number of the pass under way.
     pass_number: AtomicU64,
+    /// When the kept state was last trimmed ([`TRIM_EVERY`]).
+    trimmed_at: Mutex<Option<Timestamp>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -150,12 +151,14 @@ fn is_active(state: &State) -> bool {
     !matches!(state, State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done)
 }
 
-/// How many names of entries that are not callnote's are remembered as already logged.
-const REPORTED_MAX: usize = 10_000;
+/// How often (on the relay's clock) the kept state is trimmed: old archived items, rotated
+/// journals and, in `tap` mode, ledger entries of files long gone. Also done at start-up.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The relay over an `own` spool.
+/// The relay over a spool folder, in either mode.
 pub struct Relay {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
+    mode: Box<dyn Passes>,
     concurrency: usize,
     _lock: std::fs::File,
 }
@@ -171,103 +174,63 @@ impl Relay {
         settings: &SpoolSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Relay, RelayError> {
-        let state = settings.state_dir_for(dir);
-        let layout = match mode {
-            SpoolMode::Own => Layout::Own(OwnSpool::open(dir, settings.after_send)?),
+        let stages = Stages { pipeline, transport };
+        match mode {
+            SpoolMode::Own => Relay::with_mode(own::OwnMode::open(dir, settings)?, stages, dir, settings, clock),
             SpoolMode::Tap => match &settings.state_dir {
-                Some(state) if !state.starts_with(dir) => Layout::Tap(TapFolder::open(dir, state)?),
-                _ => return Err(RelayError::TapNeedsStateDir { dir: dir.to_owned() }),
+                Some(state) if !state.starts_with(dir) => {
+                    Relay::with_mode(tap::TapMode::open(dir, state, settings)?, stages, dir, settings, clock)
+                }
+                _ => Err(RelayError::TapNeedsStateDir { dir: dir.to_owned() }),
             },
-        };
-        spool::durable::create_dir(&state).map_err(|source| SpoolError::Io {
-            action: "cannot create the state folder",
-            path: state.clone(),
-            source,
-        })?;
-        let lock_path = state.join("relay.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| SpoolError::Io { action: "cannot open the lock file", path: lock_path.clone(), source })?;
-        // `File::try_lock` is Rust 1.89 (the crate says 1.88, set by notify; the toolchain
-        // here is newer). The lock dies with the process, so a SIGKILL never leaves it stale.
-        #[allow(clippy::incompatible_msrv)]
-        let locked = lock.try_lock();
-        if locked.is_err() {
-            return Err(RelayError::Locked { path: lock_path });
         }
+    }
+
+    fn with_mode<M: Mode>(
+        mode: M,
+        stages: Stages,
+        dir: &Path,
+        settings: &SpoolSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Relay, RelayError> {
+        let state = settings.state_dir_for(dir);
+        let lock = lock(&state)?;
         let (journal, mut open) = Journal::open(&state.join("journal.jsonl"))?;
-        if let Layout::Own(own) = &layout {
-            close_finished(&journal, &mut open, own, clock.now())?;
-        }
+        mode.recover(&journal, &mut open, clock.now())?;
         let active = open.values().filter(|s| is_active(&s.last)).count();
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.set_open_items(active);
-        let shared = Shared {
-            stages: std::sync::RwLock::new(Stages { pipeline, transport }),
-            layout,
+        let core = Arc::new(Core {
+            stages: std::sync::RwLock::new(stages),
             journal,
             open: Mutex::new(open),
             active: AtomicUsize::new(active),
             metrics,
-            reported: Mutex::default(),
             policy: settings.retry,
-            settle: settings.settle,
-            seen: Mutex::default(),
+            archive_keep: settings.archive_keep,
             pass_number: AtomicU64::new(0),
+            trimmed_at: Mutex::default(),
             clock,
-        };
-        Ok(Relay { shared: Arc::new(shared), concurrency: settings.concurrency, _lock: lock })
+        });
+        let mode = Arc::new(mode);
+        if core.trim_due() {
+            core.trim(mode.as_ref())?;
+        }
+        Ok(Relay { core, mode: Box::new(mode), concurrency: settings.concurrency, _lock: lock })
     }
 
     /// The journal file (for `callnote queue` and tests).
     pub fn journal_path(&self) -> &Path {
-        self.shared.journal.path()
+        self.core.journal.path()
     }
 
     /// One pass: resumes the items in `work/` that are due, then claims every header
     /// waiting in the spool folder and parks its strays. Stops claiming when `stop` is set,
     /// but finishes the items in flight.
     pub async fn pass(&self, stop: Option<&AtomicBool>) -> Result<PassReport, RelayError> {
-        let mut report = PassReport::default();
-        let number = self.shared.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
-        let sources: Box<dyn Iterator<Item = item::Source> + Send> = match &self.shared.layout {
-            Layout::Own(own) => Box::new(own.in_work()?.map(item::Source::Work).chain(own.incoming()?.map(item::Source::Incoming))),
-            Layout::Tap(tap) => Box::new(tap.headers()?.map(item::Source::Tapped)),
-        };
-        let mut tasks = JoinSet::new();
-        let mut complete = true;
-        for source in sources {
-            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-                complete = false;
-                break;
-            }
-            match &source {
-                item::Source::Work(item) if self.shared.waiting(&item.id) => {
-                    report.waiting += 1;
-                    continue;
-                }
-                item::Source::Incoming(entry) if entry.kind == EntryKind::Other => {
-                    self.shared.report_other(&entry.path);
-                    continue;
-                }
-                _ => {}
-            }
-            while tasks.len() >= self.concurrency {
-                collect(tasks.join_next().await, &mut report)?;
-            }
-            tasks.spawn(item::process(self.shared.clone(), source));
-        }
-        while !tasks.is_empty() {
-            collect(tasks.join_next().await, &mut report)?;
-        }
-        if complete {
-            self.shared.forget_unseen(number);
-        }
+        let report = self.mode.pass(&self.core, stop, self.concurrency).await?;
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
-        self.shared.metrics.record_pass(&report, now);
+        self.core.metrics.record_pass(&report, now);
         Ok(report)
     }
 
@@ -275,31 +238,32 @@ impl Relay {
     /// shrink to what they hold, and the allocator returns its free pages ([`memory`]).
     /// Cheap enough for the service to call whenever a busy spell ends.
     pub fn release_memory(&self) {
-        self.shared.shrink();
+        shrink(&mut self.core.open.lock().unwrap_or_else(|e| e.into_inner()));
+        self.mode.shrink();
         memory::release();
         tracing::debug!("memory released");
     }
 
     /// A handle that replaces the stages (reload) while the relay runs.
     pub fn stages(&self) -> StagesHandle {
-        StagesHandle(self.shared.clone())
+        StagesHandle(self.core.clone())
     }
 
     /// Ends the transport's pooled connections politely (QUIT); for when the relay stops.
     pub async fn close(&self) {
-        if let Err(e) = self.shared.current().transport.close().await {
+        if let Err(e) = self.core.current().transport.close().await {
             tracing::warn!(error = %e, "closing the delivery connections failed");
         }
     }
 
     /// The counters `/metrics` shows.
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
-        self.shared.metrics.clone()
+        self.core.metrics.clone()
     }
 
     /// When the earliest deferred item is due, if any.
     pub fn next_due(&self) -> Option<Timestamp> {
-        let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        let open = self.core.open.lock().unwrap_or_else(|e| e.into_inner());
         open.values()
             .filter_map(|s| match s.last {
                 State::Deferred { next_at, .. } => Some(next_at),
@@ -309,9 +273,103 @@ impl Relay {
     }
 }
 
+/// Creates the state folder and takes its lock file (held as long as the returned handle).
+fn lock(state: &Path) -> Result<std::fs::File, RelayError> {
+    spool::durable::create_dir(state).map_err(|source| SpoolError::Io {
+        action: "cannot create the state folder",
+        path: state.to_owned(),
+        source,
+    })?;
+    let lock_path = state.join("relay.lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|source| SpoolError::Io {
+        action: "cannot open the lock file",
+        path: lock_path.clone(),
+        source,
+    })?;
+    // `File::try_lock` is Rust 1.89 (the crate says 1.88, set by notify; the toolchain
+    // here is newer). The lock dies with the process, so a SIGKILL never leaves it stale.
+    #[allow(clippy::incompatible_msrv)]
+    let locked = lock.try_lock();
+    if locked.is_err() {
+        return Err(RelayError::Locked { path: lock_path });
+    }
+    Ok(lock)
+}
+
+type PassFuture<'a> = Pin<Box<dyn Future<Output = Result<PassReport, RelayError>> + Send + 'a>>;
+
+/// A [`Mode`] as the (mode-blind) [`Relay`] drives it.
+trait Passes: Send + Sync {
+    fn pass<'a>(&'a self, core: &'a Arc<Core>, stop: Option<&'a AtomicBool>, concurrency: usize) -> PassFuture<'a>;
+    fn shrink(&self);
+}
+
+impl<M: Mode> Passes for Arc<M> {
+    fn pass<'a>(&'a self, core: &'a Arc<Core>, stop: Option<&'a AtomicBool>, concurrency: usize) -> PassFuture<'a> {
+        Box::pin(run_pass(core, self, stop, concurrency))
+    }
+
+    fn shrink(&self) {
+        M::shrink(self);
+    }
+}
+
+/// One pass of mode `M`: every source the mode lists, at most `concurrency` at a time,
+/// each through [`item::process`]; then, if the listing was read to its end, the mode's
+/// end-of-pass bookkeeping and (when due) the trim of kept state.
+async fn run_pass<M: Mode>(
+    core: &Arc<Core>,
+    mode: &Arc<M>,
+    stop: Option<&AtomicBool>,
+    concurrency: usize,
+) -> Result<PassReport, RelayError> {
+    let mut report = PassReport::default();
+    let number = core.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut tasks = JoinSet::new();
+    let mut complete = true;
+    for source in mode.sources()? {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            complete = false;
+            break;
+        }
+        match mode.screen(core, &source) {
+            Screen::Take => {}
+            Screen::Waiting => {
+                report.waiting += 1;
+                continue;
+            }
+            Screen::Leave => continue,
+        }
+        while tasks.len() >= concurrency {
+            collect(tasks.join_next().await, &mut report)?;
+        }
+        tasks.spawn(item::process(core.clone(), mode.clone(), source));
+    }
+    while !tasks.is_empty() {
+        collect(tasks.join_next().await, &mut report)?;
+    }
+    if complete {
+        mode.pass_complete(number);
+        if core.trim_due() {
+            let (core, mode) = (core.clone(), mode.clone());
+            if let Err(e) = tokio::task::spawn_blocking(move || core.trim(mode.as_ref())).await.map_err(RelayError::Task)? {
+                tracing::error!(error = %format_chain(&e), "cannot trim the kept state; trying again in an hour");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Shrinks a map a backlog made large.
+pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 2 * map.len() + 64 {
+        map.shrink_to_fit();
+    }
+}
+
 /// Replaces the relay's [`Stages`]; the next item to start uses the new ones.
 #[derive(Clone)]
-pub struct StagesHandle(Arc<Shared>);
+pub struct StagesHandle(Arc<Core>);
 
 impl StagesHandle {
     pub fn replace(&self, stages: Stages) {
@@ -319,7 +377,7 @@ impl StagesHandle {
     }
 }
 
-impl Shared {
+impl Core {
     /// The stages in use now.
     pub(crate) fn current(&self) -> Stages {
         self.stages.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -331,38 +389,25 @@ impl Shared {
         matches!(open.get(id).map(|s| &s.last), Some(State::Deferred { next_at, .. }) if *next_at > self.clock.now())
     }
 
-    /// Logs, once per name, an entry of the spool folder that is neither a header nor a
-    /// side file (it stays where it is; `queue list` shows it).
-    fn report_other(&self, path: &Path) {
-        let Some(name) = path.file_name() else { return };
-        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
-        if reported.contains(name) {
-            return;
+    /// Whether [`TRIM_EVERY`] has passed since the last trim (or there was none); if so,
+    /// the trim about to be done counts from now.
+    fn trim_due(&self) -> bool {
+        let now = self.clock.now();
+        let mut at = self.trimmed_at.lock().unwrap_or_else(|e| e.into_inner());
+        if at.is_some_and(|at| at <= now && now.duration_since(at).unsigned_abs() < TRIM_EVERY) {
+            return false;
         }
-        if reported.len() >= REPORTED_MAX {
-            reported.clear();
-        }
-        reported.insert(name.to_owned());
-        tracing::warn!(file = %path.display(), "not a header (*.txt, *.xml) nor a side file: left in the spool folder");
+        *at = Some(now);
+        true
     }
 
-    /// `tap`: forgets the files not seen in pass `number` (gone from the folder).
-    fn forget_unseen(&self, number: u64) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if !seen.is_empty() {
-            seen.retain(|_, (_, last)| *last >= number);
-        }
-    }
-
-    /// Shrinks the maps a backlog made large.
-    fn shrink(&self) {
-        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
-            if map.capacity() > 2 * map.len() + 64 {
-                map.shrink_to_fit();
-            }
-        }
-        shrink(&mut self.open.lock().unwrap_or_else(|e| e.into_inner()));
-        shrink(&mut self.seen.lock().unwrap_or_else(|e| e.into_inner()));
+    /// Trims the kept state: rotated journals older than `archive_keep`, then the mode's
+    /// own ([`Mode::trim`]).
+    fn trim<M: Mode>(&self, mode: &M) -> Result<(), SpoolError> {
+        let now = self.clock.now();
+        let before = now.checked_sub(self.archive_keep).unwrap_or(Timestamp::MIN);
+        spool::journal::prune_rotated(self.journal.path(), before)?;
+        mode.trim(self, now)
     }
 
     /// Mirrors a change of `id`'s journal state in the `active` count and the gauge;
@@ -379,35 +424,6 @@ impl Shared {
         };
         self.metrics.set_open_items(active);
     }
-}
-
-/// `own`: records `done` for every item the journal still has open but whose header has
-/// left `work/` (a crash between archiving or parking it and its `done` record, or an
-/// item removed by hand), so no finished item stays listed as open.
-fn close_finished(
-    journal: &Journal,
-    open: &mut HashMap<String, ItemStatus>,
-    own: &OwnSpool,
-    now: jiff::Timestamp,
-) -> Result<(), SpoolError> {
-    let gone: Vec<String> = open.keys().filter(|id| !own.holds(id)).cloned().collect();
-    for (n, id) in gone.iter().enumerate() {
-        let status = open.remove(id).expect("listed above");
-        match status.last {
-            State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } => {
-                tracing::info!(item = %id, "finished before a restart; its `done` record is written now")
-            }
-            _ => {
-                tracing::warn!(item = %id, "gone from work/ without being finished (removed by hand?); closing it in the journal")
-            }
-        }
-        if n + 1 == gone.len() {
-            journal.append(id, now, State::Done)?;
-        } else {
-            journal.append_unsynced(id, now, State::Done)?;
-        }
-    }
-    Ok(())
 }
 
 type TaskResult = Result<Result<ItemOutcome, SpoolError>, tokio::task::JoinError>;

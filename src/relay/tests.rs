@@ -11,7 +11,7 @@ use super::*;
 use crate::config::Config;
 use crate::deliver::stub::{Planned, StubTransport};
 use crate::render::Templates;
-use crate::spool::SpoolMode;
+use crate::spool::{EntryKind, SpoolMode};
 use crate::spool::{Record, RetryPolicy};
 
 struct ManualClock(Mutex<Timestamp>);
@@ -483,8 +483,9 @@ fn a_header_swapped_for_a_link_after_the_listing_is_parked_unread() {
     std::fs::remove_file(s.spool.join("swap.txt")).unwrap();
     std::os::unix::fs::symlink(&secret, s.spool.join("swap.txt")).unwrap();
     let relay = s.relay();
+    let mode = Arc::new(own::OwnMode::open(&s.spool, &s.settings).unwrap());
     let outcome =
-        tokio::runtime::Runtime::new().unwrap().block_on(item::process(relay.shared.clone(), item::Source::Incoming(listed))).unwrap();
+        tokio::runtime::Runtime::new().unwrap().block_on(item::process(relay.core.clone(), mode, own::Source::Incoming(listed))).unwrap();
     assert_eq!(outcome, ItemOutcome::Parked { reason: "a symbolic link, not a header file: links are never followed".into() });
     assert!(s.stub.attempts().is_empty());
     assert!(std::fs::symlink_metadata(s.spool.join("failed/swap.txt")).unwrap().is_symlink());
@@ -564,4 +565,77 @@ fn tap_mode_reports_a_stray_once_and_leaves_it() {
     assert!(std::fs::symlink_metadata(s.spool.join("link.txt")).unwrap().is_symlink());
     let report = std::fs::read_to_string(s.spool.parent().unwrap().join("tap-state/failed/link.txt.error.txt")).unwrap();
     assert!(report.starts_with("reason: a symbolic link (to `/etc/hostname`), not a header file"), "{report}");
+}
+
+// ------------------------------------------------------------------------------------------
+// bounded state: archived items, rotated journals, the tap ledger
+// ------------------------------------------------------------------------------------------
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[test]
+fn archived_items_and_old_journals_are_deleted_after_archive_keep() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![]);
+    let state = s.spool.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let rotated = |at: Timestamp| state.join(format!("journal.{}.jsonl", at.as_nanosecond()));
+    let (old, recent) = (rotated(s.clock.now() - 31 * DAY), rotated(s.clock.now() - 29 * DAY));
+    std::fs::write(&old, "").unwrap();
+    std::fs::write(&recent, "").unwrap();
+    let relay = s.relay();
+    assert!(!old.exists() && recent.exists(), "a journal rotated more than archive_keep ago is deleted at start-up");
+    assert_eq!(pass(&relay).delivered, 1);
+    assert_eq!(s.ls("archive").len(), 1);
+
+    s.clock.advance(29 * DAY);
+    std::fs::write(s.spool.join("second.txt"), missed_call("second-call")).unwrap();
+    assert_eq!(pass(&relay).delivered, 1);
+    assert_eq!(s.ls("archive").len(), 2, "29 days old: kept");
+    s.clock.advance(2 * DAY);
+    assert_eq!(pass(&relay), PassReport::default());
+    assert_eq!(s.ls("archive").len(), 1, "31 days old: deleted; the one archived 2 days ago stays");
+    assert!(!recent.exists());
+    assert_eq!(s.stub.delivered().len(), 2, "nothing sent again");
+}
+
+#[test]
+fn a_tap_ledger_entry_is_forgotten_only_when_its_file_is_gone_and_ledger_keep_has_passed() {
+    let s = Setup::new(&["mc-legacy-blog-shape.txt"], vec![]);
+    std::fs::write(s.spool.join("stays.txt"), missed_call("stays-call")).unwrap();
+    for name in s.ls("") {
+        age(&s.spool.join(name), 60);
+    }
+    let ledger = || {
+        let (open, _) = crate::spool::journal::replay_open(&s.spool.parent().unwrap().join("tap-state/journal.jsonl")).unwrap();
+        let mut keys: Vec<String> = open.into_keys().collect();
+        keys.sort();
+        keys
+    };
+    let relay = tap_relay(&s);
+    assert_eq!(pass(&relay).delivered, 2);
+    let both = ledger();
+    assert_eq!(both.len(), 2);
+    let header = s.spool.join("mc-legacy-blog-shape.txt");
+    let text = std::fs::read(&header).unwrap();
+
+    // Gone from the folder, but not for long: the entry stays, and the file coming back is
+    // not sent again.
+    std::fs::remove_file(&header).unwrap();
+    s.clock.advance(2 * 3600 * Duration::from_secs(1));
+    assert_eq!(pass(&relay), PassReport::default());
+    assert_eq!(ledger(), both);
+    std::fs::write(&header, &text).unwrap();
+    age(&header, 60);
+    assert_eq!(pass(&relay), PassReport::default(), "back again: found in the ledger");
+
+    // Long past ledger_keep: only the entry of the file that left the folder goes.
+    s.clock.advance(31 * DAY);
+    assert_eq!(pass(&relay), PassReport::default());
+    assert_eq!(ledger(), both, "both files are still in the folder");
+    std::fs::remove_file(&header).unwrap();
+    s.clock.advance(2 * 3600 * Duration::from_secs(1));
+    assert_eq!(pass(&relay), PassReport::default());
+    let stays: Vec<String> = both.iter().filter(|k| k.starts_with("stays/")).cloned().collect();
+    assert_eq!(ledger(), stays);
+    assert_eq!(s.stub.delivered().len(), 2);
 }

@@ -1,11 +1,12 @@
-//! The people and numbers the samples are made of (Contoso's directory, in five languages).
+//! The people and numbers the samples are made of (Contoso's directory, in five languages), and
+//! the recipients of the samples, one or two per shipped language.
 //! Numbers carry the formats libphonenumber gives them, written out by hand: samples never
 //! call the number formatter, so they stay fixed whatever the dial plan.
 
 use crate::event::{CallerStatus, Candidate, Party, PartyKind, Person, PhoneLabel, Recipient};
 
 /// A directory entry as the samples use it.
-pub struct Someone {
+pub(crate) struct Someone {
     pub name: &'static str,
     pub given: &'static str,
     pub surname: &'static str,
@@ -23,7 +24,7 @@ pub struct Number {
 }
 
 /// Who calls from the office (label work, `telephoneNumber`) and from a mobile, per language.
-pub fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
+pub(crate) fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
     match language {
         "fr" => [
             (
@@ -169,6 +170,19 @@ pub fn recipient(culture: &str) -> Recipient {
         "es-MX" => ("Alejandro Hernández", "alejandro.hernandez@contoso.com", "alejandro.hernandez"),
         "ja-JP" => ("山田 太郎", "taro.yamada@contoso.com", "taro.yamada"),
         "en-GB" => ("Liam O'Connor", "liam.oconnor@contoso.com", "liam.oconnor"),
+        "pt-BR" => ("João Conceição", "joao.conceicao@contoso.com", "joao.conceicao"),
+        "pt-PT" => ("Inês Gonçalves", "ines.goncalves@contoso.com", "ines.goncalves"),
+        "it-IT" => ("Niccolò Ferrà", "niccolo.ferra@contoso.com", "niccolo.ferra"),
+        "nl-NL" => ("Sjoerd van 't Hooft", "sjoerd.vanthooft@contoso.com", "sjoerd.vanthooft"),
+        "zh-CN" => ("王晓明", "xiaoming.wang@contoso.com", "xiaoming.wang"),
+        "zh-TW" => ("陳怡君", "yijun.chen@contoso.com", "yijun.chen"),
+        "ko-KR" => ("김민준", "minjun.kim@contoso.com", "minjun.kim"),
+        "ru-RU" => ("Ольга Соколова", "olga.sokolova@contoso.com", "olga.sokolova"),
+        "pl-PL" => ("Łukasz Wójcik", "lukasz.wojcik@contoso.com", "lukasz.wojcik"),
+        "sv-SE" => ("Åsa Lindström", "asa.lindstrom@contoso.com", "asa.lindstrom"),
+        "da-DK" => ("Søren Østergaard", "soren.ostergaard@contoso.com", "soren.ostergaard"),
+        "nb-NO" => ("Bjørn Håkonsen", "bjorn.hakonsen@contoso.com", "bjorn.hakonsen"),
+        "fi-FI" => ("Päivi Mäkelä", "paivi.makela@contoso.com", "paivi.makela"),
         _ => ("Hannah Whitaker", "hannah.whitaker@contoso.com", "hannah.whitaker"),
     };
     Recipient {
@@ -253,8 +267,25 @@ pub fn unresolved() -> Party {
     number("+14255550199", &n, CallerStatus::Unresolved)
 }
 
+/// Siobhán, the Dublin office manager: reached by extension, and on her mobile.
+const SIOBHAN: Someone = Someone {
+    name: "Siobhán Ní Bhriain",
+    given: "Siobhán",
+    surname: "Ní Bhriain",
+    mail: "siobhan.nibhriain@contoso.com",
+    title: "Office Manager",
+    department: "Facilities",
+    office: "Dublin",
+};
+
+/// A Lync party as the header names it (`raw`), resolved to `who` by SIP address.
+fn by_sip(raw: &str, who: &Someone) -> Party {
+    let party = Party { raw: Some(raw.to_owned()), kind: PartyKind::Sip, sip: Some(who.mail.to_owned()), ..Party::default() };
+    resolve(party, who, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", &format!("sip:{}", who.mail))
+}
+
 /// An internal Lync caller, known by SIP address.
-pub fn sip_caller() -> Party {
+pub(crate) fn sip_caller() -> Party {
     let kwame = Someone {
         name: "Kwame Mensah",
         given: "Kwame",
@@ -264,45 +295,21 @@ pub fn sip_caller() -> Party {
         department: "Consulting",
         office: "Accra",
     };
-    let party = Party {
-        raw: Some("kwame.mensah@contoso.com".to_owned()),
-        kind: PartyKind::Sip,
-        sip: Some("kwame.mensah@contoso.com".to_owned()),
-        ..Party::default()
-    };
-    resolve(party, &kwame, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", "sip:kwame.mensah@contoso.com")
+    by_sip("kwame.mensah@contoso.com", &kwame)
 }
 
 /// An internal caller known by extension only.
-pub fn extension_caller() -> Party {
-    let siobhan = Someone {
-        name: "Siobhán Ní Bhriain",
-        given: "Siobhán",
-        surname: "Ní Bhriain",
-        mail: "siobhan.nibhriain@contoso.com",
-        title: "Office Manager",
-        department: "Facilities",
-        office: "Dublin",
-    };
+pub(crate) fn extension_caller() -> Party {
     let party = Party { raw: Some("4567".to_owned()), kind: PartyKind::Extension, extension: Some("4567".to_owned()), ..Party::default() };
-    resolve(party, &siobhan, PhoneLabel::Work, "ipPhone", "4567")
+    resolve(party, &SIOBHAN, PhoneLabel::Work, "ipPhone", "4567")
 }
 
 /// Where a forwarded call was answered: a colleague's mobile.
-pub fn forwarding_target() -> Party {
+pub(crate) fn forwarding_target() -> Party {
     let n = Number { e164: "+447700900123", national: "07700 900123", international: "+44 7700 900123" };
-    let siobhan = Someone {
-        name: "Siobhán Ní Bhriain",
-        given: "Siobhán",
-        surname: "Ní Bhriain",
-        mail: "siobhan.nibhriain@contoso.com",
-        title: "Office Manager",
-        department: "Facilities",
-        office: "Dublin",
-    };
     resolve(
         number("sip:+447700900123@contoso.com;user=phone", &n, CallerStatus::NotLookedUp),
-        &siobhan,
+        &SIOBHAN,
         PhoneLabel::Mobile,
         "mobile",
         "+44 7700 900123",
@@ -310,7 +317,7 @@ pub fn forwarding_target() -> Party {
 }
 
 /// Who picked up a team call: a colleague known by SIP address.
-pub fn pickup_target() -> Party {
+pub(crate) fn pickup_target() -> Party {
     let olivia = Someone {
         name: "Olivia Chen",
         given: "Olivia",
@@ -320,17 +327,11 @@ pub fn pickup_target() -> Party {
         department: "Customer Care",
         office: "Redmond B2",
     };
-    let party = Party {
-        raw: Some("sip:olivia.chen@contoso.com".to_owned()),
-        kind: PartyKind::Sip,
-        sip: Some("olivia.chen@contoso.com".to_owned()),
-        ..Party::default()
-    };
-    resolve(party, &olivia, PhoneLabel::Work, "msRTCSIP-PrimaryUserAddress", "sip:olivia.chen@contoso.com")
+    by_sip("sip:olivia.chen@contoso.com", &olivia)
 }
 
 /// Where a call could not be forwarded to: a number in nobody's entry.
-pub fn blocked_target() -> Party {
+pub(crate) fn blocked_target() -> Party {
     let n = Number { e164: "+16045550199", national: "(604) 555-0199", international: "+1 604-555-0199" };
     number("sip:+16045550199@contoso.com;user=phone", &n, CallerStatus::Unresolved)
 }

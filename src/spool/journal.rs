@@ -72,17 +72,21 @@ pub struct ItemStatus {
     pub name: Option<String>,
     pub call_id: Option<String>,
     pub first_at: Timestamp,
+    /// When its last record was written.
+    pub last_at: Timestamp,
     pub attempts: u32,
     pub last: State,
 }
 
 impl ItemStatus {
-    fn new(at: Timestamp, state: State) -> ItemStatus {
-        ItemStatus { name: None, call_id: None, first_at: at, attempts: 0, last: state }
+    /// An item whose first record, written `at`, is `state` (apply it to count it).
+    pub fn new(at: Timestamp, state: State) -> ItemStatus {
+        ItemStatus { name: None, call_id: None, first_at: at, last_at: at, attempts: 0, last: state }
     }
 
-    /// Applies one record.
-    pub fn apply(&mut self, state: &State) {
+    /// Applies one record, written `at`.
+    pub fn apply(&mut self, at: Timestamp, state: &State) {
+        self.last_at = at;
         match state {
             State::Claimed { name } => self.name = Some(name.clone()),
             State::Attempt { attempt, call_id, .. } => {
@@ -140,13 +144,7 @@ impl Journal {
 
     fn open_plain(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
         let io = |action: &'static str| move |source| SpoolError::Io { action, path: path.to_owned(), source };
-        let mut open = HashMap::new();
-        let good_len = replay(path, |record| match record.state {
-            State::Done => {
-                open.remove(&record.item);
-            }
-            state => open.entry(record.item).or_insert_with(|| ItemStatus::new(record.at, state.clone())).apply(&state),
-        })?;
+        let (open, good_len) = replay_open(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io("cannot open the journal"))?;
         if file.metadata().map_err(io("cannot read the journal"))?.len() > good_len {
             tracing::warn!(journal = %path.display(), "cutting off a record torn by a crash");
@@ -232,7 +230,7 @@ fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolEr
             let call_id = s.call_id.clone().unwrap_or_default();
             push(item, s.first_at, State::Attempt { attempt: s.attempts, call_id, message_id: String::new(), resend: false });
         }
-        push(item, s.first_at, s.last.clone());
+        push(item, s.last_at, s.last.clone());
     }
     let fresh = path.with_extension("jsonl.new");
     super::durable::write_file(&fresh, &text).map_err(io("cannot write", &fresh))?;
@@ -241,6 +239,52 @@ fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolEr
     super::durable::rename(&fresh, path).map_err(io("cannot replace", path))?;
     tracing::info!(journal = %path.display(), old = %archived.display(), open = open.len(), "journal rotated");
     Ok(())
+}
+
+/// Replays the journal at `path`: the status of every item whose last record is not
+/// `done`, and the length of the well-formed part (see [`replay`]).
+pub fn replay_open(path: &Path) -> Result<(HashMap<String, ItemStatus>, u64), SpoolError> {
+    let mut open: HashMap<String, ItemStatus> = HashMap::new();
+    let good_len = replay(path, |record| match record.state {
+        State::Done => {
+            open.remove(&record.item);
+        }
+        state => open.entry(record.item).or_insert_with(|| ItemStatus::new(record.at, state.clone())).apply(record.at, &state),
+    })?;
+    Ok((open, good_len))
+}
+
+/// The journals rotated out of the one at `path` (`journal.<unix time in ns>.jsonl` beside
+/// it), oldest first, each with the time it was rotated.
+pub fn rotated(path: &Path) -> Vec<(PathBuf, Timestamp)> {
+    let Some(Ok(entries)) = path.parent().map(std::fs::read_dir) else { return Vec::new() };
+    let mut out: Vec<(PathBuf, Timestamp)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let ns: i128 = name.strip_prefix("journal.")?.strip_suffix(".jsonl")?.parse().ok()?;
+            let at = Timestamp::from_nanosecond(ns).ok()?;
+            Some((p, at))
+        })
+        .collect();
+    out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    out
+}
+
+/// Deletes the rotated journals of the one at `path` that were rotated before `before`;
+/// returns how many went.
+pub fn prune_rotated(path: &Path, before: Timestamp) -> Result<usize, SpoolError> {
+    let mut removed = 0;
+    for (old, _) in rotated(path).into_iter().filter(|(_, at)| *at < before) {
+        std::fs::remove_file(&old).map_err(|source| SpoolError::Io {
+            action: "cannot delete the old journal",
+            path: old.clone(),
+            source,
+        })?;
+        tracing::info!(journal = %old.display(), "old journal deleted ([spool] archive_keep)");
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Reads every complete record of the journal at `path` in order (a missing file has
@@ -392,6 +436,22 @@ mod tests {
         j.append("a", t(6), State::Done).unwrap();
         let (_, open) = Journal::open(&path).unwrap();
         assert_eq!(open.keys().collect::<Vec<_>>(), ["k/call"]);
+    }
+
+    #[test]
+    fn rotated_journals_older_than_the_cutoff_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, "").unwrap();
+        let old = |s: i64| dir.path().join(format!("journal.{}.jsonl", t(s).as_nanosecond()));
+        for s in [0, 10, 20] {
+            std::fs::write(old(s), "").unwrap();
+        }
+        std::fs::write(dir.path().join("journal.notatime.jsonl"), "").unwrap();
+        assert_eq!(rotated(&path).iter().map(|r| r.1).collect::<Vec<_>>(), [t(0), t(10), t(20)]);
+        assert_eq!(prune_rotated(&path, t(10)).unwrap(), 1);
+        assert_eq!(rotated(&path).into_iter().map(|r| r.0).collect::<Vec<_>>(), [old(10), old(20)]);
+        assert!(path.exists() && dir.path().join("journal.notatime.jsonl").exists(), "only rotated journals are deleted");
     }
 
     #[test]

@@ -22,11 +22,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::SpoolError;
+use jiff::Timestamp;
+
 use super::durable;
 use super::entry::{Entry, EntryKind, entries};
 use super::names::{self, NAME_MAX, is_header_name, is_side_file_name};
 use super::settings::AfterSend;
+use super::{SpoolError, io};
 
 /// An item that has been claimed: its folder under `work/` and its header's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +69,6 @@ pub fn parked_name(name: &str) -> String {
 /// [`super::entry`]), read lazily.
 pub fn actionable(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use<>, SpoolError> {
     Ok(entries(dir)?.filter(|e| matches!(e.kind, EntryKind::Header | EntryKind::Stray { .. } | EntryKind::Other)))
-}
-
-pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io { action, path: path.to_owned(), source }
 }
 
 impl OwnSpool {
@@ -170,15 +168,44 @@ impl OwnSpool {
         Ok(true)
     }
 
-    /// The server accepted the item (or it was skipped): archive or remove it.
-    pub fn finish(&self, item: &WorkItem) -> Result<(), SpoolError> {
+    /// The server accepted the item (or it was skipped): archive or remove it. An archived
+    /// folder's modification time is set to `at`, the time [`prune_archive`](Self::prune_archive)
+    /// counts its age from.
+    pub fn finish(&self, item: &WorkItem, at: Timestamp) -> Result<(), SpoolError> {
         match self.after_send {
             AfterSend::Archive => {
                 let to = self.archive.join(&item.id);
-                durable::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))
+                durable::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                if let Err(e) = std::fs::File::open(&to).and_then(|dir| dir.set_modified(at.into())) {
+                    tracing::warn!(dir = %to.display(), error = %e, "cannot stamp the archive time; its age counts from its claim");
+                }
+                Ok(())
             }
             AfterSend::Remove => durable::remove_dir(&item.dir).map_err(io("cannot remove", &item.dir)),
         }
+    }
+
+    /// Deletes what `archive/` holds that was archived before `before` (by its modification
+    /// time, see [`finish`](Self::finish)); returns how many items went.
+    pub fn prune_archive(&self, before: Timestamp) -> Result<usize, SpoolError> {
+        let entries = std::fs::read_dir(&self.archive).map_err(io("cannot list the archive folder", &self.archive))?;
+        let mut removed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(meta) = entry.metadata() else { continue };
+            let old = meta.modified().is_ok_and(|m| Timestamp::try_from(m).is_ok_and(|m| m < before));
+            if !old {
+                continue;
+            }
+            let path = entry.path();
+            let gone = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            gone.map_err(io("cannot delete the archived item", &path))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            durable::sync_dir(&self.archive).map_err(io("cannot sync", &self.archive))?;
+            tracing::info!(dir = %self.archive.display(), removed, "archived items deleted ([spool] archive_keep)");
+        }
+        Ok(removed)
     }
 
     /// Parks an item in `failed/`: writes the report with `report`, then moves the side
@@ -298,7 +325,7 @@ mod tests {
         work.sort();
         assert_eq!(work, ["a.txt", "b.txt"]);
 
-        spool.finish(&a).unwrap();
+        spool.finish(&a, Timestamp::now()).unwrap();
         assert_eq!(names(&root.join("archive").join(&a.id)), ["a.txt", "a.wav"]);
         let parked = spool.park(&b, "reason: bad\n").unwrap();
         assert_eq!(parked, root.join("failed/b.txt"));
@@ -312,6 +339,24 @@ mod tests {
         let parked = spool.park(&b2, "again\n").unwrap();
         assert_eq!(parked, root.join("failed").join(&b2.id).join("b.txt"));
         assert_eq!(std::fs::read_to_string(root.join("failed").join(&b2.id).join("b.txt.error.txt")).unwrap(), "again\n");
+    }
+
+    #[test]
+    fn archived_items_are_deleted_once_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let spool = OwnSpool::open(root, AfterSend::Archive).unwrap();
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let mut ids = Vec::new();
+        for (n, at) in [t(0), t(100), t(200)].into_iter().enumerate() {
+            std::fs::write(root.join(format!("{n}.txt")), "x").unwrap();
+            let item = spool.claim(&root.join(format!("{n}.txt"))).unwrap().unwrap();
+            spool.finish(&item, at).unwrap();
+            ids.push(item.id);
+        }
+        assert_eq!(spool.prune_archive(t(0)).unwrap(), 0, "none archived before the cutoff");
+        assert_eq!(spool.prune_archive(t(150)).unwrap(), 2);
+        assert_eq!(names(&root.join("archive")), [ids[2].clone()]);
     }
 
     #[test]

@@ -7,26 +7,17 @@
 //! `done` record that makes the ledger forget the failure. Never rewrites the journal;
 //! never changes a tap ledger while a relay holds the spool's lock. Returns [`SpoolError`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::entry::{EntryKind, entries};
+use super::io;
 use super::journal::{ItemStatus, Record, State, replay};
-use super::own::io;
 use super::{Journal, SpoolError, durable, names};
 
 /// Every item whose last record is not `done`, oldest first.
 pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolError> {
-    let mut open: HashMap<String, ItemStatus> = HashMap::new();
-    replay(journal, |r| match r.state {
-        State::Done => {
-            open.remove(&r.item);
-        }
-        state => open
-            .entry(r.item)
-            .or_insert_with(|| ItemStatus { name: None, call_id: None, first_at: r.at, attempts: 0, last: state.clone() })
-            .apply(&state),
-    })?;
+    let (open, _) = super::journal::replay_open(journal)?;
     let mut items: Vec<_> = open.into_iter().collect();
     items.sort_by(|a, b| (a.1.first_at, &a.0).cmp(&(b.1.first_at, &b.0)));
     Ok(items)
@@ -35,17 +26,7 @@ pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolErro
 /// Every record of every item that carried `call_id`, in journal order, the rotated
 /// journals (`journal.<unix time in ns>.jsonl`) first.
 pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError> {
-    let mut files: Vec<PathBuf> = match journal.parent().map(std::fs::read_dir) {
-        Some(Ok(entries)) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                name.starts_with("journal.") && name.ends_with(".jsonl") && name != "journal.jsonl"
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    files.sort();
+    let mut files: Vec<PathBuf> = super::journal::rotated(journal).into_iter().map(|(path, _)| path).collect();
     files.push(journal.to_owned());
     let mut items = HashSet::new();
     for file in &files {

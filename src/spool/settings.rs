@@ -26,6 +26,8 @@ pub(crate) struct RawSpool {
     pub concurrency: Option<Spanned<u32>>,
     pub rescan: Option<Spanned<String>>,
     pub settle: Option<Spanned<String>>,
+    pub archive_keep: Option<Spanned<String>>,
+    pub ledger_keep: Option<Spanned<String>>,
 }
 
 /// `[spool] mode`: the relay owns the folder (`own`), or watches one that Exchange writes
@@ -64,6 +66,11 @@ pub struct SpoolSettings {
     pub rescan: Duration,
     /// `tap` mode: how long a file and its side file must stay unchanged before it is read.
     pub settle: Duration,
+    /// How long archived items (`own` mode) and rotated journals are kept.
+    pub archive_keep: Duration,
+    /// `tap` mode: how long the ledger keeps a file's entry after its last record, once the
+    /// file has left the folder.
+    pub ledger_keep: Duration,
 }
 
 impl Default for SpoolSettings {
@@ -77,6 +84,8 @@ impl Default for SpoolSettings {
             concurrency: 4,
             rescan: Duration::from_secs(30),
             settle: Duration::from_secs(5),
+            archive_keep: Duration::from_secs(30 * 86_400),
+            ledger_keep: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -92,6 +101,13 @@ impl RawSpool {
         let max_age = spool_duration(&self.max_age, "max_age", d.retry.max_age);
         let rescan = spool_duration(&self.rescan, "rescan", d.rescan);
         let settle = spool_duration(&self.settle, "settle", d.settle);
+        let archive_keep = spool_duration(&self.archive_keep, "archive_keep", d.archive_keep);
+        let ledger_keep = spool_duration(&self.ledger_keep, "ledger_keep", d.ledger_keep);
+        if let Some(s) = &self.ledger_keep
+            && ledger_keep < max_age
+        {
+            p.at(s, "spool.ledger_keep: must not be shorter than spool.max_age");
+        }
         if let Some(s) = &self.max_backoff
             && max_backoff < min_backoff
         {
@@ -135,6 +151,8 @@ impl RawSpool {
             concurrency,
             rescan,
             settle,
+            archive_keep,
+            ledger_keep: ledger_keep.max(max_age),
         }
     }
 }
@@ -168,7 +186,7 @@ mod tests {
 
     #[test]
     fn keys_are_read_and_paths_made_relative() {
-        let toml = "dir = \"in\"\nmode = \"tap\"\nstate_dir = \"st\"\nmin_backoff = \"100ms\"\nmax_backoff = \"2s\"\nmax_age = \"1m\"\nafter_send = \"remove\"\nconcurrency = 8\nrescan = \"1s\"\nsettle = \"200ms\"\n";
+        let toml = "dir = \"in\"\nmode = \"tap\"\nstate_dir = \"st\"\nmin_backoff = \"100ms\"\nmax_backoff = \"2s\"\nmax_age = \"1m\"\nafter_send = \"remove\"\nconcurrency = 8\nrescan = \"1s\"\nsettle = \"200ms\"\narchive_keep = \"7d\"\nledger_keep = \"90d\"\n";
         let (spool, problems) = read(toml);
         assert_eq!(problems, vec![]);
         assert_eq!((spool.dir, spool.mode), (Some(PathBuf::from("/etc/callnote/in")), SpoolMode::Tap));
@@ -179,17 +197,19 @@ mod tests {
         );
         assert_eq!((spool.after_send, spool.concurrency), (AfterSend::Remove, 8));
         assert_eq!((spool.rescan, spool.settle), (Duration::from_secs(1), Duration::from_millis(200)));
+        assert_eq!((spool.archive_keep, spool.ledger_keep), (Duration::from_secs(7 * 86_400), Duration::from_secs(90 * 86_400)));
     }
 
     #[test]
     fn bad_values_are_reported_with_their_lines() {
-        let toml = "mode = \"grab\"\nmin_backoff = \"soon\"\nafter_send = \"shred\"\nconcurrency = 0\n";
+        let toml = "mode = \"grab\"\nmin_backoff = \"soon\"\nafter_send = \"shred\"\nconcurrency = 0\nledger_keep = \"1h\"\n";
         let (_, problems) = read(toml);
         let got: Vec<_> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
         assert_eq!(
             got,
             vec![
                 (Some(2), "spool.min_backoff: `soon` is not a duration like 30s or 15m"),
+                (Some(5), "spool.ledger_keep: must not be shorter than spool.max_age"),
                 (Some(1), "spool.mode: `grab` is not `own` or `tap`"),
                 (Some(3), "spool.after_send: `shred` is not `archive` or `remove`"),
                 (Some(4), "spool.concurrency: must be between 1 and 256"),

@@ -38,7 +38,11 @@ fn the_shipped_templates_pass_check() {
 fn every_kind_ships_every_language() {
     let templates = Templates::builtin();
     for kind in callnote::Kind::ALL {
-        assert_eq!(templates.locales(kind), ["de", "en", "es", "fr", "ja"], "{kind}");
+        assert_eq!(
+            templates.locales(kind),
+            ["da", "de", "en", "es", "fi", "fr", "it", "ja", "ko", "nb", "nl", "pl", "pt", "ru", "sv", "zh-Hans", "zh-Hant"],
+            "{kind}"
+        );
     }
 }
 
@@ -71,7 +75,8 @@ fn text_and_html_show_name_number_and_directory_details() {
     let r = render("missed_call/resolved-mobile/en-US");
     assert_eq!(r.locale, "en");
     assert!(r.text.starts_with("Missed call\n\nFrom: Priya Raman (mobile), (289) 555-0147\nTitle: Product Manager\n"), "{}", r.text);
-    assert!(r.text.contains("\nEmail: priya.raman@contoso.com\nDirectory match: mobile\n"), "{}", r.text);
+    assert!(r.text.contains("\nEmail: priya.raman@contoso.com\n"), "{}", r.text);
+    assert!(!r.text.contains("Directory match") && !r.html.contains("Directory match"), "the label beside the name says it: {}", r.text);
     assert!(r.html.contains("<strong>Priya Raman</strong> <span style=\"color:#57606a;\">(mobile)</span>"), "{}", r.html);
     assert!(
         r.html.contains("<a href=\"tel:+12895550147\" style=\"color:#0b62d6;text-decoration:none;font-size:16px;\">(289) 555-0147</a>"),
@@ -132,13 +137,112 @@ fn locale_falls_back_from_region_to_language_to_default() {
     let r = templates.render(&event, &toronto).unwrap();
     assert_eq!((r.locale.as_str(), r.subject.as_str()), ("fr", "Appel manqué : Priya Raman (cellulaire), (289) 555-0147"));
 
-    event.recipient.culture = Some("pt-BR".to_owned());
+    event.recipient.culture = Some("tr-TR".to_owned());
     assert_eq!(templates.render(&event, &toronto).unwrap().locale, "en");
     event.recipient.culture = None;
     let r = templates.render(&event, &settings("Europe/Berlin", "de-DE")).unwrap();
     assert_eq!((r.locale.as_str(), r.subject.as_str()), ("de", "Verpasster Anruf von Priya Raman (mobil), +1 289-555-0147"));
     event.recipient.culture = Some("xx-INVALID".to_owned());
     assert_eq!(templates.render(&event, &settings("UTC", "es-ES")).unwrap().locale, "es");
+}
+
+/// The cultures of the languages added beside en, fr, de, es and ja, each with a time zone
+/// of its country.
+const NEW_CULTURES: [(&str, &str); 13] = [
+    ("pt-BR", "America/Sao_Paulo"),
+    ("pt-PT", "Europe/Lisbon"),
+    ("it-IT", "Europe/Rome"),
+    ("nl-NL", "Europe/Amsterdam"),
+    ("zh-CN", "Asia/Shanghai"),
+    ("zh-TW", "Asia/Taipei"),
+    ("ko-KR", "Asia/Seoul"),
+    ("ru-RU", "Europe/Moscow"),
+    ("pl-PL", "Europe/Warsaw"),
+    ("sv-SE", "Europe/Stockholm"),
+    ("da-DK", "Europe/Copenhagen"),
+    ("nb-NO", "Europe/Oslo"),
+    ("fi-FI", "Europe/Helsinki"),
+];
+
+/// Per new culture, one snapshot: the subject of every kind (a named and an anonymous
+/// caller), then a voice mail (resolved caller with directory details, urgent, with a
+/// subject) and a missed call from an ambiguous number in full, text and HTML.
+#[test]
+fn every_new_language_renders_every_kind() {
+    let templates = Templates::builtin();
+    for (culture, zone) in NEW_CULTURES {
+        let settings = settings(zone, "en-US");
+        let in_culture = |name: &str| {
+            let mut event = sample(name);
+            event.recipient.culture = Some(culture.to_owned());
+            templates.render(&event, &settings).unwrap_or_else(|e| panic!("{culture} {name}: {e}"))
+        };
+        let mut out = String::new();
+        for kind in callnote::Kind::ALL {
+            for outcome in ["resolved-work", "anonymous"] {
+                let name = samples::NAMES.iter().find(|n| n.starts_with(&format!("{kind}/{outcome}/"))).unwrap();
+                let r = in_culture(name);
+                out.push_str(&format!("{kind}/{outcome} [{}]: {}\n", r.locale, r.subject));
+            }
+        }
+        for name in ["voicemail/resolved-mobile/fr-FR", "missed_call/ambiguous/fr-FR"] {
+            let r = in_culture(name);
+            out.push_str(&format!("\n===== {name}\nSubject: {}\n\n{}\n{}", r.subject, r.text, r.html));
+        }
+        insta::assert_snapshot!(format!("language__{culture}"), out);
+    }
+}
+
+#[test]
+fn chinese_and_portuguese_regions_pick_their_folder_and_words() {
+    let templates = Templates::builtin();
+    let mut event = sample("missed_call/resolved-mobile/en-US");
+    let mut folder_and_label = |culture: &str| {
+        event.recipient.culture = Some(culture.to_owned());
+        let r = templates.render(&event, &settings("UTC", "en-US")).unwrap();
+        let label = r.subject.split(['(', '（']).nth(1).and_then(|l| l.split([')', '）']).next()).unwrap_or_default().to_owned();
+        (r.locale, label)
+    };
+    for (culture, folder, label) in [
+        ("zh-TW", "zh-Hant", "行動電話"),
+        ("zh-HK", "zh-Hant", "行動電話"),
+        ("zh-MO", "zh-Hant", "行動電話"),
+        ("zh-CN", "zh-Hans", "手机"),
+        ("zh-SG", "zh-Hans", "手机"),
+        ("zh", "zh-Hans", "手机"),
+        ("zh-CHT", "zh-Hant", "行動電話"),
+        ("pt-BR", "pt", "celular"),
+        ("pt-PT", "pt", "telemóvel"),
+        ("no", "nb", "mobil"),
+        ("nn-NO", "nb", "mobil"),
+    ] {
+        assert_eq!(folder_and_label(culture), (folder.to_owned(), label.to_owned()), "{culture}");
+    }
+}
+
+#[test]
+fn every_language_file_translates_every_english_word() {
+    fn keys(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
+        if let Some(table) = value.as_table() {
+            for (k, v) in table {
+                keys(&format!("{prefix}{k}."), v, out);
+            }
+        } else {
+            out.insert(prefix.trim_end_matches('.').to_owned());
+        }
+    }
+    let read = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/_i18n").join(name);
+        let mut out = BTreeSet::new();
+        keys("", &std::fs::read_to_string(path).unwrap().parse::<toml::Table>().unwrap().into(), &mut out);
+        out
+    };
+    let english = read("en.toml");
+    for lang in ["da", "fi", "it", "ko", "nb", "nl", "pl", "pt", "ru", "sv", "zh-Hans", "zh-Hant"] {
+        let words = read(&format!("{lang}.toml"));
+        assert_eq!(english.difference(&words).collect::<Vec<_>>(), Vec::<&String>::new(), "{lang}.toml lacks these");
+        assert_eq!(words.difference(&english).collect::<Vec<_>>(), Vec::<&String>::new(), "{lang}.toml has unknown keys");
+    }
 }
 
 #[test]
@@ -179,15 +283,15 @@ fn check_locates_every_problem_in_a_broken_folder() {
     write(dir.path(), "missed_call/fr/subject.txt", "Appel manqué :\n  {{ caller.nom }}");
     write(dir.path(), "voicemail/de/body.txt", "Neue Nachricht\n{{ duration_secs | dauer }}");
     write(dir.path(), "fax/es/body.html", "<p>{% if pages %}{{ pages }}</p>");
-    write(dir.path(), "_i18n/it.toml", "from = \"Da\"\nto = 'x");
-    write(dir.path(), "team_pickup/it/subject.txt", "Chiamata");
+    write(dir.path(), "_i18n/tr.toml", "from = \"Kimden\"\nto = 'x");
+    write(dir.path(), "team_pickup/tr/subject.txt", "Arama");
     let shown: Vec<String> = check::check_dir(dir.path()).iter().map(ToString::to_string).collect();
     assert_eq!(shown.len(), 6, "{shown:#?}");
-    assert_eq!(shown[0], "_i18n/it.toml:2:8: invalid TOML: invalid literal string, expected `'`");
+    assert_eq!(shown[0], "_i18n/tr.toml:2:8: invalid TOML: invalid literal string, expected `'`");
     assert_eq!(shown[1], "fax/es/body.html:1:33: unexpected end of input");
     assert_eq!(shown[2], "voicemail/de/body.txt:2:20: unknown filter `dauer`");
-    assert_eq!(shown[3], "team_pickup/it/body.txt:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
-    assert_eq!(shown[4], "team_pickup/it/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
+    assert_eq!(shown[3], "team_pickup/tr/body.txt:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
+    assert_eq!(shown[4], "team_pickup/tr/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html");
     assert!(
         shown[5].starts_with("missed_call/fr/subject.txt:2:13: field `nom` is not defined. Available fields: candidates, e164, ")
             && shown[5].ends_with(" (sample missed_call/resolved-work/es-MX)"),

@@ -35,8 +35,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::deliver::error::Reply;
 use crate::deliver::receipt::TlsInfo;
+use crate::deliver::reply::Reply;
 
 /// The most of a greeting kept for the transcript (lettre's own limit for a reply is larger).
 const MAX_GREETING: usize = 16 * 1024;
@@ -84,7 +84,7 @@ impl Link {
 
     /// The TLS handshake on the TCP stream: before anything else (`smtps://`), or once the
     /// lettre connection that received STARTTLS's `220` has been dropped.
-    pub async fn start_tls(&self, config: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> io::Result<TlsInfo> {
+    pub(crate) async fn start_tls(&self, config: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> io::Result<TlsInfo> {
         let stream = self.state().stream.take().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await?;
         let info = tls_info(tls.get_ref().1);
@@ -104,7 +104,7 @@ impl Link {
     /// Has lettre read the greeting again before the stream, as it does on a new connection:
     /// one line re-encoded from the parsed reply (a bare `220` if it was not kept), so nothing
     /// else the server sent comes with it.
-    pub fn replay_greeting(&self) {
+    pub(crate) fn replay_greeting(&self) {
         let greeting = self.greeting().unwrap_or(Reply { code: 220, text: String::new() });
         self.state().replay = format!("{greeting}\r\n").into_bytes();
     }

@@ -42,10 +42,10 @@ use crate::settings::SecretSource;
 
 /// Pooled connections not handed out for this long are closed instead of reused (servers
 /// drop idle clients after a few minutes; Exchange's default is 5).
-pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// The SMTP transport with its connection pool.
-pub struct SmtpTransport {
+pub(crate) struct SmtpTransport {
     /// At most `pool_size` connections, and so deliveries, at once.
     pool: Pool<Params>,
     pool_size: usize,

@@ -26,8 +26,9 @@ use rustls::pki_types::ServerName;
 
 use super::link::Link;
 use super::tls_policy::{TlsLevel, TlsPolicy};
-use crate::deliver::error::{Reply, SmtpCause, Step, find_rustls_error};
-use crate::deliver::receipt::{RecipientReply, SessionInfo, TlsInfo, TlsMode};
+use crate::deliver::error::{SmtpCause, Step, find_rustls_error};
+use crate::deliver::receipt::{SessionInfo, TlsInfo, TlsMode};
+use crate::deliver::reply::{RecipientReply, Reply};
 use crate::deliver::{DeliveryError, Outgoing};
 
 /// Everything needed to open connections; fixed at start-up.
@@ -78,7 +79,7 @@ impl Failed {
     }
     /// The server dropped a pooled connection while it sat idle: nothing was sent, so a
     /// fresh connection may simply try again.
-    pub fn is_stale_connection(&self) -> bool {
+    pub(crate) fn is_stale_connection(&self) -> bool {
         match &self.error {
             DeliveryError::Connection { step: Step::MailFrom, .. } => true,
             DeliveryError::Refused { step: Step::MailFrom, reply, .. } => reply.code == 421,
@@ -348,7 +349,7 @@ impl Params {
     }
 
     /// Makes a connection ready for the next transaction after a refused one.
-    pub async fn reset(&self, c: &mut Conn) -> bool {
+    pub(crate) async fn reset(&self, c: &mut Conn) -> bool {
         c.ready = matches!(self.reply(Step::MailFrom, self.timeout, c.conn.command(Rset)).await, Ok(Ok(_)));
         c.ready
     }

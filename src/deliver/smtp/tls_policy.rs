@@ -54,7 +54,7 @@ pub enum TlsLevel {
 
 impl TlsLevel {
     /// The accepted values, for error messages.
-    pub const CHOICES: &'static str = "none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)";
+    pub(crate) const CHOICES: &'static str = "none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)";
 
     /// A level by its name or by an old `starttls` value.
     pub fn parse(text: &str) -> Option<TlsLevel> {
@@ -79,7 +79,7 @@ impl TlsLevel {
     }
 
     /// A connection without TLS is refused.
-    pub fn requires_tls(self) -> bool {
+    pub(crate) fn requires_tls(self) -> bool {
         matches!(self, TlsLevel::Encrypt | TlsLevel::Verify | TlsLevel::Fingerprint)
     }
 }
@@ -100,7 +100,7 @@ impl Fingerprint {
     }
 
     /// Several fingerprints separated by commas.
-    pub fn parse_list(text: &str) -> Result<Vec<Fingerprint>, String> {
+    pub(crate) fn parse_list(text: &str) -> Result<Vec<Fingerprint>, String> {
         let list = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
             return Err("is empty".into());
@@ -156,7 +156,7 @@ impl fmt::Debug for Fingerprint {
 
 /// A TLS setting that cannot work; [`key`](Self::key) names the configuration key to change.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
+pub(crate) enum TlsSetupError {
     #[error(
         "`none` would send the password for `{username}` in clear to `{host}`; credentials go only over TLS. \
          Use may, encrypt, verify (the default) or fingerprint; `none` with credentials is for a server on this machine (127.0.0.1)"
@@ -195,13 +195,13 @@ impl TlsSetupError {
 }
 
 /// True for an IP loopback address, or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The combinations refused before anything is sent: credentials without TLS except on
 /// loopback, `none` with `smtps://`, `fingerprint` without a fingerprint.
-pub fn check_settings(
+pub(crate) fn check_settings(
     level: TlsLevel,
     implicit_tls: bool,
     host: &str,
@@ -227,7 +227,7 @@ type Refused = Arc<Mutex<Option<Fingerprint>>>;
 
 /// A level's TLS client settings. `None` level has none: [`TlsPolicy::new`] returns `None`.
 #[derive(Debug, Clone)]
-pub struct TlsPolicy {
+pub(crate) struct TlsPolicy {
     level: TlsLevel,
     ca_file: Option<PathBuf>,
     config: Arc<rustls::ClientConfig>,
@@ -265,16 +265,12 @@ impl TlsPolicy {
         Ok(Some(TlsPolicy { level, ca_file, config: Arc::new(config), refused }))
     }
 
-    pub fn level(&self) -> TlsLevel {
-        self.level
-    }
-
     /// The CA file in use (`verify` only).
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
     }
 
-    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+    pub(crate) fn client_config(&self) -> Arc<rustls::ClientConfig> {
         self.config.clone()
     }
 

@@ -28,11 +28,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-pub use check::{DirectoryReport, check_entries, check_index, directory_check, directory_check_blocking};
+pub(crate) use check::directory_check_blocking;
+pub use check::{check_entries, directory_check};
 pub use connect::ServerKind;
 pub use error::LdapError;
-pub use snapshot::SnapshotHeader;
-pub use sync::{SyncReport, default_filter, requested_attributes};
+pub(crate) use sync::SyncReport;
+pub use sync::default_filter;
 
 use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
 use crate::enrich::directory::settings::LdapSettings;

@@ -12,7 +12,7 @@ use crate::event::{Party, Person, Recipient, Unmatched};
 
 /// The current index, replaceable atomically.
 #[derive(Debug)]
-pub struct LiveDirectory {
+pub(crate) struct LiveDirectory {
     current: RwLock<Arc<DirectoryIndex>>,
 }
 

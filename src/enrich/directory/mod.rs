@@ -29,7 +29,7 @@ use crate::phone::DialPlan;
 pub use attributes::{AttributeMap, AttributeSpec, Role};
 pub use cache::{CacheUse, load_file_cached, load_with_cache};
 pub use index::{DirectoryIndex, LoadWarning};
-pub use live::LiveDirectory;
+pub(crate) use live::LiveDirectory;
 
 /// Why the directory could not answer, or a directory file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -107,12 +107,12 @@ impl Entry {
     }
 
     /// Adds one text value.
-    pub fn push_text(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub(crate) fn push_text(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.attributes.push((name.into(), Value::Text(value.into())));
     }
 
     /// Adds one binary value.
-    pub fn push_binary(&mut self, name: impl Into<String>, value: Vec<u8>) {
+    pub(crate) fn push_binary(&mut self, name: impl Into<String>, value: Vec<u8>) {
         self.attributes.push((name.into(), Value::Binary(value)));
     }
 }
@@ -264,12 +264,12 @@ fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl 
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
-pub fn parse_ldif(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
+pub(crate) fn parse_ldif(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
     ldif::parse(bytes)
 }
 
 /// Parses CSV bytes (`Export-Csv`). Errors carry the 1-based line.
-pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
+pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
     csv::parse(bytes)
 }
 

@@ -58,7 +58,7 @@ pub async fn directory_check(settings: &LdapSettings, plan: &DialPlan) -> Result
 
 /// [`directory_check`] for synchronous callers (the `directory-check` command): the check
 /// runs on an LDAP worker of its own, stopped when the report is there.
-pub fn directory_check_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<DirectoryReport, LdapError> {
+pub(crate) fn directory_check_blocking(settings: &LdapSettings, plan: &DialPlan) -> Result<DirectoryReport, LdapError> {
     let (settings, plan) = (settings.clone(), plan.clone());
     Worker::start()?.wait(async move { directory_check(&settings, &plan).await })?
 }
@@ -72,7 +72,7 @@ pub fn check_entries(source: &str, entries: Vec<Entry>, plan: &DialPlan, map: At
 }
 
 /// Sorts an index's warnings into a report.
-pub fn check_index(source: &str, index: &DirectoryIndex, entries: usize, phone_values: usize) -> DirectoryReport {
+pub(crate) fn check_index(source: &str, index: &DirectoryIndex, entries: usize, phone_values: usize) -> DirectoryReport {
     let mut report = DirectoryReport {
         source: source.to_owned(),
         sync: None,

@@ -169,7 +169,7 @@ pub(crate) struct Session {
 
 impl Session {
     /// Reads the root DSE to tell Active Directory from other servers.
-    pub async fn server_kind(&mut self) -> Result<ServerKind, LdapError> {
+    pub(crate) async fn server_kind(&mut self) -> Result<ServerKind, LdapError> {
         let result = self
             .ldap
             .with_timeout(self.timeout)

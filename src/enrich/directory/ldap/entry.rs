@@ -15,7 +15,7 @@ use crate::enrich::directory::{Entry, Value};
 const SEARCH_RESULT_ENTRY: u64 = 4;
 
 /// Decodes a search result entry; `None` for referrals, intermediates or malformed data.
-pub fn decode(entry: ResultEntry) -> Option<Entry> {
+pub(crate) fn decode(entry: ResultEntry) -> Option<Entry> {
     decode_tag(entry.0)
 }
 

@@ -109,7 +109,7 @@ impl LdapError {
 impl LdapError {
     /// True for problems in the `[directory]` settings themselves (URL, CA file, password
     /// source, filter syntax): an admin must edit the configuration.
-    pub fn is_configuration(&self) -> bool {
+    pub(crate) fn is_configuration(&self) -> bool {
         matches!(
             self,
             LdapError::Url { .. }

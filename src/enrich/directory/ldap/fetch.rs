@@ -23,7 +23,7 @@ use super::entry;
 use crate::enrich::directory::Entry;
 
 /// AD's default MaxPageSize; larger pages are refused or cut by most servers.
-pub const PAGE_SIZE: i32 = 1000;
+pub(crate) const PAGE_SIZE: i32 = 1000;
 /// Entries handed to the decoder at once (one wake-up of its thread per batch, not per entry).
 const DECODE_BATCH: usize = 256;
 /// Batches read from the wire and not yet decoded, at most.
@@ -31,7 +31,7 @@ const DECODE_QUEUE: usize = 8;
 
 /// What one complete search returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FetchStats {
+pub(crate) struct FetchStats {
     pub entries: usize,
     /// Referrals the server returned (skipped: the sync reads one naming context).
     pub referrals_skipped: usize,
@@ -42,7 +42,7 @@ pub struct FetchStats {
 
 /// Pages through `base` (subtree) with `filter`, asking for `attributes`, and sends every
 /// entry to `sink`. Stops early (with the stats so far) if the receiver is gone.
-pub async fn fetch_into(
+pub(crate) async fn fetch_into(
     session: &mut Session,
     base: &str,
     filter: &str,

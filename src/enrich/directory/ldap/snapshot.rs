@@ -21,7 +21,7 @@ const MAGIC: &str = "# callnote LDAP directory snapshot";
 
 /// Where a snapshot came from (its header).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotHeader {
+pub(crate) struct SnapshotHeader {
     pub source: String,
     pub base_dn: String,
     pub filter: String,
@@ -31,7 +31,7 @@ pub struct SnapshotHeader {
 
 /// Writes a snapshot entry by entry into a temporary file; [`SnapshotWriter::commit`]
 /// renames it into place.
-pub struct SnapshotWriter {
+pub(crate) struct SnapshotWriter {
     path: PathBuf,
     temp: PathBuf,
     out: BufWriter<File>,
@@ -77,7 +77,7 @@ impl SnapshotWriter {
     }
 
     /// Flushes, syncs and renames the temporary file over the snapshot.
-    pub fn commit(self) -> Result<(), LdapError> {
+    pub(crate) fn commit(self) -> Result<(), LdapError> {
         let path = &self.path;
         let io = |what| move |source| LdapError::Snapshot { path: path.clone(), what, source };
         let file = self.out.into_inner().map_err(|e| io("cannot write")(e.into_error()))?;
@@ -93,7 +93,7 @@ impl SnapshotWriter {
     }
 
     /// Removes the temporary file (a failed or abandoned sync).
-    pub fn discard(self) {
+    pub(crate) fn discard(self) {
         let temp = self.temp.clone();
         drop(self);
         let _ = std::fs::remove_file(temp);

@@ -95,7 +95,7 @@ pub(super) fn objects_filter(server: ServerKind) -> &'static str {
 }
 
 /// The attributes a sync asks for: the map's, when they are valid attribute descriptions.
-pub fn requested_attributes(map: &AttributeMap) -> Vec<String> {
+pub(crate) fn requested_attributes(map: &AttributeMap) -> Vec<String> {
     map.names().filter(|n| is_attribute_name(n)).map(str::to_owned).collect()
 }
 

@@ -95,7 +95,7 @@ impl Worker {
     /// Runs `future` on the worker and blocks this thread at most `bound`; `None` when the
     /// answer did not come in time (the task is then cancelled), when the worker is gone, or
     /// when called on the worker's own thread (waiting there could never be answered).
-    pub fn wait_within<F>(&self, future: F, bound: Duration) -> Option<F::Output>
+    pub(crate) fn wait_within<F>(&self, future: F, bound: Duration) -> Option<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -135,7 +135,7 @@ impl Worker {
     }
 
     /// True on the worker's own thread.
-    pub fn is_current(&self) -> bool {
+    pub(crate) fn is_current(&self) -> bool {
         std::thread::current().id() == self.thread_id
     }
 }
