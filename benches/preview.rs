@@ -12,7 +12,8 @@
 //! - `GET /api/item?id=…` (parse, enrich, render, compose one sample voice mail) and
 //!   `GET /html?id=…` (its HTML part), `BENCH_REQUESTS` times (default 2,000) from
 //!   `BENCH_CONCURRENCY` clients (default 4), once over kept-alive connections and once with a
-//!   new connection per request; prints requests/s and latency p50/p99;
+//!   new connection per request; prints requests/s, latency p50/p99 and the server's CPU time
+//!   per request;
 //! - save → page: rewrites a subject template `BENCH_EDITS` times (default 10) while following
 //!   `/events`, and times each save until the `change` event has arrived and the item shows
 //!   the new subject. The preview polls template files every 250 ms, so that is the floor.
@@ -97,9 +98,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// `requests` GETs of `url` from `concurrency` clients; prints the rate and latencies.
-async fn load(label: &str, url: &str, requests: usize, concurrency: usize, keep_alive: bool) {
+/// CPU time (user + system) the process `pid` has used so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// `requests` GETs of `url` from `concurrency` clients; prints the rate, the latencies and
+/// the server's CPU time per request (steadier than the rate on a shared machine).
+async fn load(label: &str, server: u32, url: &str, requests: usize, concurrency: usize, keep_alive: bool) {
     let client = client(keep_alive);
+    let cpu_before = cpu_time(server);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -121,12 +134,14 @@ async fn load(label: &str, url: &str, requests: usize, concurrency: usize, keep_
         times.extend(task.await.expect("a client task"));
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time(server).saturating_sub(cpu_before);
     times.sort();
     println!(
-        "{label:<34} {:>7.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+        "{label:<34} {:>7.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms   server CPU {:>5.0} us/request",
         times.len() as f64 / elapsed.as_secs_f64(),
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         percentile(&times, 0.99).as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e6 / times.len() as f64,
     );
 }
 
@@ -200,10 +215,11 @@ fn main() {
         let id = voicemail_id(&client(false), &preview.base).await;
         let item = format!("{}/api/item?id={id}", preview.base);
         let html = format!("{}/html?id={id}", preview.base);
-        load("GET /api/item, kept-alive", &item, requests, concurrency, true).await;
-        load("GET /api/item, new connections", &item, requests, concurrency, false).await;
-        load("GET /html, kept-alive", &html, requests, concurrency, true).await;
-        load("GET /html, new connections", &html, requests, concurrency, false).await;
+        let pid = preview.child.id();
+        load("GET /api/item, kept-alive", pid, &item, requests, concurrency, true).await;
+        load("GET /api/item, new connections", pid, &item, requests, concurrency, false).await;
+        load("GET /html, kept-alive", pid, &html, requests, concurrency, true).await;
+        load("GET /html, new connections", pid, &html, requests, concurrency, false).await;
         edits(&preview.base, templates.path(), &id, edit_count).await;
     });
 }

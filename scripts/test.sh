@@ -22,6 +22,8 @@ root=$PWD
 
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
+# a C compiler: Rust links with it, and LAME (the MP3 encoder) is compiled from its source
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 # the package test: cargo deb strips with binutils; the package depends on adduser
 command -v strip >/dev/null || need_apt+=(binutils)
 dpkg -s adduser >/dev/null 2>&1 || need_apt+=(adduser)
