@@ -50,7 +50,10 @@ trap stop_all EXIT
 for f in scripts/*-server.sh; do
   echo "== $f install + start"
   bash "$f" install
-  eval "$(bash "$f" start)"
+  # an assignment keeps the start's exit status, so a server that cannot start ends the run
+  # here (inside eval "$(...)" its failure would be ignored and every test of it would fail)
+  started=$(bash "$f" start) || { echo "test.sh: $f could not start its server"; exit 1; }
+  eval "$started"
 done
 if [ -n "${CALLNOTE_SKIP_SERVER_TESTS:-}" ]; then
   echo "CALLNOTE_SKIP_SERVER_TESTS is set: the full test run never skips server tests"; exit 2
