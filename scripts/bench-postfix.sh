@@ -27,6 +27,10 @@ start)
     listen=${4:?LISTEN_PORT}
     mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
     chown postfix "$dir/data"
+    if ! runuser -u postfix -- test -w "$dir/data"; then
+        echo "the postfix user cannot reach $dir/data: every folder above DIR must be searchable (chmod o+x)" >&2
+        exit 1
+    fi
     cat >"$dir/etc/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $dir/queue
@@ -48,6 +52,7 @@ smtpd_tls_security_level = none
 smtp_dns_support_level = disabled
 disable_dns_lookups = yes
 maillog_file = $dir/maillog
+maillog_file_prefixes = $dir
 biff = no
 alias_maps =
 alias_database =

@@ -36,6 +36,8 @@ impl Postfix {
             None => tempfile::tempdir(),
         }
         .expect("a temp folder for Postfix");
+        // Postfix's own user works in its queue below this folder.
+        std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("open the temp folder to Postfix");
         let dir = tmp.path().join("postfix");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let script = root.join("scripts/bench-postfix.sh");
