@@ -1,13 +1,14 @@
 //! Relay benchmark: the production path (`own` spool: claim, journal and archive with
-//! every fsync, parse, directory, render, compose, SMTP) against an SMTP sink on loopback.
+//! every fsync, parse, directory, render, compose, SMTP) against an SMTP sink on loopback,
+//! and beside it Postfix relaying the same messages to the same sink on the same disk.
 //!
 //! ```text
-//! cargo bench --bench relay                      # spool on the disk (temp folder)
-//! BENCH_DIR=/dev/shm cargo bench --bench relay   # spool on tmpfs: callnote's own cost, no disk
+//! cargo bench --bench relay                      # spool and Postfix queue on the disk (temp folder)
+//! BENCH_DIR=/dev/shm cargo bench --bench relay   # on tmpfs: callnote's own cost, no disk
 //! BENCH_SIZES=1000,10000,100000 cargo bench --bench relay
 //! ```
 //!
-//! Two measurements:
+//! Two measurements, each `BENCH_PASSES` times (default 3; printed as median (min–max)):
 //! 1. **Backlog drain**: for each size in `BENCH_SIZES` (default 1,000 and 10,000) the
 //!    backlog is written first, then one relay pass drains it. Prints messages/s, claim -> 250
 //!    p50/p99 (one item's own work) and the peak heap during the drain (flat = memory does not
@@ -17,11 +18,20 @@
 //!    500) for `BENCH_SECS` seconds (default 5). Prints file appearing -> 250 p50/p99: the
 //!    latency a user sees.
 //!
+//! **Postfix** (when installed and run as root; `BENCH_POSTFIX=0` skips it): a private
+//! instance started by `scripts/bench-postfix.sh` with its queue in the same folder as the
+//! spool, durability as shipped (the queue file is fsynced before its 250), relayhost = the
+//! sink. The same items, prepared by callnote's pipeline into the same messages, are handed
+//! to it over SMTP by `BENCH_CONCURRENCY` clients: for the drain as fast as it takes them
+//! (messages/s from the first hand-over to the last arrival at the sink), for the steady
+//! arrival at `BENCH_RATE` (hand-over -> arrival at the sink).
+//!
 //! Every fifth item is a voicemail with its 0.5 s WAV side file, the rest missed calls. The
 //! sink ([`sink`]) accepts and discards; every run checks that the sink received every
 //! item's Message-ID exactly once (count and a sum of hashes, so the check itself keeps
 //! no per-message memory). `BENCH_CONCURRENCY` (default 8) is `[spool] concurrency`. Run by
-//! `cargo test --benches` (no `--bench` flag) it is a smoke test: 20 items each way.
+//! `cargo test --benches` (no `--bench` flag) it is a smoke test: 20 items each way, one
+//! pass, no Postfix.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -30,7 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callnote::config::{Config, SpoolMode};
-use callnote::pipeline::Pipeline;
+use callnote::deliver::Outgoing;
+use callnote::pipeline::{Outcome, Pipeline};
 use callnote::relay::Relay;
 use callnote::relay::service::{ServiceOptions, serve};
 use callnote::spool::{State, SystemClock, journal};
@@ -40,6 +51,8 @@ use jiff::Timestamp;
 mod counting;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/postfix.rs"]
+mod postfix;
 #[path = "support/sink.rs"]
 mod sink;
 
@@ -144,15 +157,25 @@ fn setup(base: Option<&str>, sink: std::net::SocketAddr, concurrency: usize, cor
     Setup { _tmp: tmp, spool, staging, config }
 }
 
-fn open_relay(setup: &Setup, corpus: &Corpus) -> Relay {
+/// The pipeline a relay on `setup` runs: its configuration, the built-in templates and the
+/// example directory.
+fn pipeline(setup: &Setup, corpus: &Corpus) -> Arc<Pipeline> {
     let config = setup.config.clone();
     let directory = callnote::enrich::directory::load_file(&corpus.root.join("examples/directory.ldif"), &config.dialplan)
         .expect("the example directory");
-    let delivery = config.delivery.clone().expect("delivery is configured");
-    let transport = callnote::deliver::from_settings(&delivery).expect("a transport");
-    let settings = config.spool.clone();
-    let pipeline = Arc::new(Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(directory)), None));
-    Relay::open(pipeline, Arc::from(transport), &setup.spool, SpoolMode::Own, &settings, Arc::new(SystemClock)).expect("the relay opens")
+    Arc::new(Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(directory)), None))
+}
+
+/// The transport `setup`'s `[delivery]` names.
+fn transport(setup: &Setup) -> Arc<dyn callnote::deliver::Deliver> {
+    let delivery = setup.config.delivery.clone().expect("delivery is configured");
+    Arc::from(callnote::deliver::from_settings(&delivery).expect("a transport"))
+}
+
+fn open_relay(setup: &Setup, corpus: &Corpus) -> Relay {
+    let settings = setup.config.spool.clone();
+    Relay::open(pipeline(setup, corpus), transport(setup), &setup.spool, SpoolMode::Own, &settings, Arc::new(SystemClock))
+        .expect("the relay opens")
 }
 
 /// Milliseconds from each header's appearance, and from each claim, to the `sent` record.
@@ -189,6 +212,242 @@ fn wait_for(received: &sink::Received, count: usize) {
     }
 }
 
+/// `median (min–max)` of `values`, with `digits` decimals.
+fn spread(values: &[f64], digits: usize) -> String {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match (v.first(), v.last()) {
+        (Some(lo), Some(hi)) if v.len() > 1 => format!("{:.digits$} ({lo:.digits$}–{hi:.digits$})", percentile(&v, 0.5)),
+        (Some(only), _) => format!("{only:.digits$}"),
+        _ => "-".into(),
+    }
+}
+
+/// What the bench shares across measurements.
+struct Bench {
+    corpus: Corpus,
+    runtime: tokio::runtime::Runtime,
+    received: Arc<sink::Received>,
+    sink: std::net::SocketAddr,
+    base: Option<String>,
+    concurrency: usize,
+    from: lettre::message::Mailbox,
+    /// Every Message-ID the sink must have received, once each.
+    expected: Vec<String>,
+}
+
+/// One drain: messages/s, claim -> 250 p50 and p99 (ms), peak heap (MiB).
+struct Drain {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    heap: f64,
+}
+
+/// Latencies of one steady run (ms): p50, p99, max; for callnote also claim -> 250 p50 and
+/// p99 (the rest of the wait is before the claim).
+struct Steady {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    claim_p50: f64,
+    claim_p99: f64,
+}
+
+impl Steady {
+    fn of(sorted: &[f64], from_claim: &[f64]) -> Steady {
+        Steady {
+            p50: percentile(sorted, 0.5),
+            p99: percentile(sorted, 0.99),
+            max: sorted.last().copied().unwrap_or(0.0),
+            claim_p50: percentile(from_claim, 0.5),
+            claim_p99: percentile(from_claim, 0.99),
+        }
+    }
+}
+
+impl Bench {
+    fn setup(&self, smtp: std::net::SocketAddr) -> Setup {
+        setup(self.base.as_deref(), smtp, self.concurrency, &self.corpus)
+    }
+
+    /// Writes `items` items of `batch` into the spool of `setup` and expects them at the sink.
+    fn fill(&mut self, setup: &Setup, batch: &str, items: usize) {
+        for i in 0..items {
+            self.corpus.add(&setup.spool, &setup.staging, batch, i);
+            self.expected.push(self.corpus.message_id(batch, i, &self.from));
+        }
+    }
+
+    /// callnote drains a backlog of `items` written before it starts.
+    fn drain_callnote(&mut self, batch: &str, items: usize) -> Drain {
+        let setup = self.setup(self.sink);
+        self.fill(&setup, batch, items);
+        let relay = open_relay(&setup, &self.corpus);
+        let before = self.received.count();
+        counting::reset_peak();
+        let heap_before = counting::live();
+        let start = Instant::now();
+        let report = self.runtime.block_on(relay.pass(None)).expect("the pass runs");
+        let took = start.elapsed().as_secs_f64();
+        let peak = counting::peak().saturating_sub(heap_before);
+        assert_eq!(report.delivered, items, "every item delivered: {report:?}");
+        assert_eq!(self.received.count() - before, items, "the sink received every item");
+        let (_, from_claim) = latencies(relay.journal_path(), &HashMap::new());
+        Drain {
+            rate: items as f64 / took.max(1e-9),
+            p50: percentile(&from_claim, 0.5),
+            p99: percentile(&from_claim, 0.99),
+            heap: peak as f64 / (1024.0 * 1024.0),
+        }
+    }
+
+    /// The same items as callnote's, prepared by callnote's pipeline into the messages
+    /// callnote would send, ready to hand to Postfix.
+    fn prepared(&mut self, postfix: &postfix::Postfix, batch: &str, items: usize) -> (Setup, Vec<(String, Outgoing)>) {
+        let setup = self.setup(postfix.addr);
+        self.fill(&setup, batch, items);
+        let pipeline = pipeline(&setup, &self.corpus);
+        let mails = (0..items)
+            .map(|i| {
+                let header = setup.spool.join(format!("{batch}{i:06}.txt"));
+                let Ok(Outcome::Prepared(p)) = pipeline.prepare_file(&header) else { panic!("{} prepares", header.display()) };
+                (self.corpus.message_id(batch, i, &self.from), Outgoing::new(&p.message, "bench"))
+            })
+            .collect();
+        (setup, mails)
+    }
+
+    /// Postfix relays `items` messages handed to it over SMTP by `concurrency` clients as
+    /// fast as it takes them: messages/s from the first hand-over to the last arrival at the
+    /// sink, and hand-over -> sink p50 and p99.
+    fn drain_postfix(&mut self, postfix: &postfix::Postfix, batch: &str, items: usize) -> Drain {
+        let (setup, mails) = self.prepared(postfix, batch, items);
+        let transport = transport(&setup);
+        let before = self.received.count();
+        self.received.track();
+        let workers = self.concurrency;
+        let start = Instant::now();
+        let handed: Vec<(String, Instant)> = self.runtime.block_on(async {
+            let mails = Arc::new(mails);
+            let tasks: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (mails, transport) = (mails.clone(), transport.clone());
+                    tokio::spawn(async move {
+                        let mut handed = Vec::new();
+                        for (id, mail) in mails.iter().skip(w).step_by(workers) {
+                            let at = Instant::now();
+                            transport.deliver(mail).await.expect("Postfix takes the message");
+                            handed.push((id.clone(), at));
+                        }
+                        handed
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.expect("a sender"));
+            }
+            all
+        });
+        wait_for(&self.received, before + items);
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(self.received.count() - before, items, "the sink received every message Postfix took");
+        let lat = sink_latencies(&handed, &self.received.arrivals());
+        Drain { rate: items as f64 / took.max(1e-9), p50: percentile(&lat, 0.5), p99: percentile(&lat, 0.99), heap: 0.0 }
+    }
+
+    /// callnote's service while files appear at `rate` per second for `secs` seconds:
+    /// file appearing -> 250.
+    fn steady_callnote(&mut self, batch: &str, rate: usize, secs: usize) -> Steady {
+        let setup = self.setup(self.sink);
+        let relay = open_relay(&setup, &self.corpus);
+        let items = rate * secs;
+        let before = self.received.count();
+        let producer = {
+            let (spool, staging) = (setup.spool.clone(), setup.staging.clone());
+            let corpus = self.corpus.clone();
+            let received = self.received.clone();
+            let batch = batch.to_owned();
+            std::thread::spawn(move || {
+                let mut appeared = HashMap::with_capacity(items);
+                let start = Instant::now();
+                for i in 0..items {
+                    pace(start, i, rate);
+                    let name = corpus.add(&spool, &staging, &batch, i);
+                    appeared.insert(name, Timestamp::now());
+                }
+                wait_for(&received, before + items);
+                // The service stops on SIGTERM, as under systemd.
+                let _ = std::process::Command::new("kill").args(["-s", "TERM", &std::process::id().to_string()]).status();
+                appeared
+            })
+        };
+        let options =
+            ServiceOptions { dir: setup.spool.clone(), rescan: Duration::from_secs(2), templates_dir: None, reload: None, listen: None };
+        self.runtime.block_on(serve(&relay, options)).expect("the service runs");
+        let appeared = producer.join().expect("the producer");
+        self.expected.extend((0..items).map(|i| self.corpus.message_id(batch, i, &self.from)));
+        assert_eq!(self.received.count() - before, items, "the sink received every streamed item");
+        let (from_appearing, from_claim) = latencies(relay.journal_path(), &appeared);
+        assert_eq!(from_appearing.len(), items, "every streamed item has a sent record");
+        Steady::of(&from_appearing, &from_claim)
+    }
+
+    /// Postfix while messages are handed to it at `rate` per second for `secs` seconds:
+    /// hand-over -> arrival at the sink.
+    fn steady_postfix(&mut self, postfix: &postfix::Postfix, batch: &str, rate: usize, secs: usize) -> Steady {
+        let items = rate * secs;
+        let (setup, mails) = self.prepared(postfix, batch, items);
+        let transport = transport(&setup);
+        let before = self.received.count();
+        self.received.track();
+        let handed: Vec<(String, Instant)> = self.runtime.block_on(async {
+            let start = Instant::now();
+            let mut tasks = Vec::with_capacity(items);
+            for (i, (id, mail)) in mails.into_iter().enumerate() {
+                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
+                let transport = transport.clone();
+                tasks.push(tokio::spawn(async move {
+                    let at = Instant::now();
+                    transport.deliver(&mail).await.expect("Postfix takes the message");
+                    (id, at)
+                }));
+            }
+            let mut all = Vec::with_capacity(items);
+            for task in tasks {
+                all.push(task.await.expect("a sender"));
+            }
+            all
+        });
+        wait_for(&self.received, before + items);
+        assert_eq!(self.received.count() - before, items, "the sink received every message Postfix took");
+        Steady::of(&sink_latencies(&handed, &self.received.arrivals()), &[])
+    }
+}
+
+/// Sleeps until item `i` of a stream at `rate` per second that began at `start` is due.
+fn pace(start: Instant, i: usize, rate: usize) {
+    let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// Milliseconds from each hand-over to the arrival of that Message-ID at the sink, sorted.
+fn sink_latencies(handed: &[(String, Instant)], arrivals: &HashMap<String, Instant>) -> Vec<f64> {
+    let mut ms: Vec<f64> = handed
+        .iter()
+        .map(|(id, at)| {
+            let arrived = arrivals.get(id).unwrap_or_else(|| panic!("{id} arrived at the sink"));
+            arrived.saturating_duration_since(*at).as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = if benching {
@@ -197,99 +456,99 @@ fn main() {
         vec![20]
     };
     let (rate, secs) = if benching { (env::usize_or("BENCH_RATE", 500), env::usize_or("BENCH_SECS", 5)) } else { (50, 1) };
+    let passes = if benching { env::usize_or("BENCH_PASSES", 3).max(1) } else { 1 };
     let concurrency = env::usize_or("BENCH_CONCURRENCY", 8);
-    let base = env::var("BENCH_DIR");
     callnote::deliver::install_crypto_provider();
-    let corpus = Corpus::load();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     let hasher = RandomState::new();
-    let (sink_addr, received) = runtime.block_on(sink::start(hasher.clone()));
-    let from: lettre::message::Mailbox = "Voice Mail <vm@relay-bench.test>".parse().expect("mailbox");
-    let mut expected: Vec<String> = Vec::new();
+    let (sink, received) = runtime.block_on(sink::start(hasher.clone()));
+    let mut bench = Bench {
+        corpus: Corpus::load(),
+        runtime,
+        received,
+        sink,
+        base: env::var("BENCH_DIR"),
+        concurrency,
+        from: "Voice Mail <vm@relay-bench.test>".parse().expect("mailbox"),
+        expected: Vec::new(),
+    };
+    // Postfix only when benching and asked for (default: yes), never in the smoke run.
+    let postfix = match (benching && env::var("BENCH_POSTFIX").as_deref() != Some("0")).then(postfix::unavailable) {
+        Some(None) => Some(postfix::Postfix::start(&bench.corpus.root, bench.base.as_deref(), sink)),
+        Some(Some(why)) => {
+            println!("Postfix comparison skipped: {why}");
+            None
+        }
+        None => None,
+    };
     println!(
-        "relay bench: spool in {}, concurrency {concurrency}, SMTP sink on {sink_addr}",
-        base.as_deref().unwrap_or("the temp folder (disk)")
+        "relay bench: spool{} in {}, concurrency {concurrency}, SMTP sink on {sink}; median (min–max) of {passes} passes",
+        if postfix.is_some() { " and Postfix queue" } else { "" },
+        bench.base.as_deref().unwrap_or("the temp folder (disk)")
     );
 
     // 1. Backlog drains, after a small unreported one that builds what a relay builds once
     //    (templates, lazy tables, the SMTP pool), so the heap figures compare like with like.
-    let warm_up = if benching { Some(200) } else { None };
-    for (n, (items, report_it)) in warm_up.map(|w| (w, false)).into_iter().chain(sizes.iter().map(|&s| (s, true))).enumerate() {
-        let setup = setup(base.as_deref(), sink_addr, concurrency, &corpus);
-        let batch = format!("d{n}");
-        for i in 0..items {
-            corpus.add(&setup.spool, &setup.staging, &batch, i);
-            expected.push(corpus.message_id(&batch, i, &from));
+    if benching {
+        bench.drain_callnote("w", 200);
+    }
+    for (n, &items) in sizes.iter().enumerate() {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for pass in 0..passes {
+            ours.push(bench.drain_callnote(&format!("d{n}p{pass}"), items));
+            if let Some(postfix) = &postfix {
+                theirs.push(bench.drain_postfix(postfix, &format!("x{n}p{pass}"), items));
+            }
         }
-        let relay = open_relay(&setup, &corpus);
-        let before = received.count();
-        counting::reset_peak();
-        let heap_before = counting::live();
-        let start = Instant::now();
-        let report = runtime.block_on(relay.pass(None)).expect("the pass runs");
-        let took = start.elapsed().as_secs_f64();
-        let peak = counting::peak().saturating_sub(heap_before);
-        assert_eq!(report.delivered, items, "every item delivered: {report:?}");
-        assert_eq!(received.count() - before, items, "the sink received every item");
-        let (_, from_claim) = latencies(relay.journal_path(), &HashMap::new());
-        if !report_it {
-            continue;
-        }
+        let col = |d: &[Drain], f: fn(&Drain) -> f64, digits| spread(&d.iter().map(f).collect::<Vec<_>>(), digits);
         println!(
-            "drain {items:>6} items ({} voicemails): {took:.2} s = {:.0} messages/s; claim -> 250 p50 {:.1} ms, p99 {:.1} ms; peak heap during the drain {:.1} MiB",
+            "drain {items:>6} items ({} voicemails): callnote {} messages/s; claim -> 250 p50 {} ms, p99 {} ms; peak heap {} MiB",
             items.div_ceil(5),
-            items as f64 / took.max(1e-9),
-            percentile(&from_claim, 0.5),
-            percentile(&from_claim, 0.99),
-            peak as f64 / (1024.0 * 1024.0),
+            col(&ours, |d| d.rate, 0),
+            col(&ours, |d| d.p50, 1),
+            col(&ours, |d| d.p99, 1),
+            col(&ours, |d| d.heap, 1),
         );
+        if postfix.is_some() {
+            println!(
+                "drain {items:>6} items  through Postfix: {} messages/s; handed to Postfix -> sink p50 {} ms, p99 {} ms",
+                col(&theirs, |d| d.rate, 0),
+                col(&theirs, |d| d.p50, 1),
+                col(&theirs, |d| d.p99, 1),
+            );
+        }
     }
 
-    // 2. Steady arrival into the running service.
-    let setup = setup(base.as_deref(), sink_addr, concurrency, &corpus);
-    let relay = open_relay(&setup, &corpus);
-    let items = rate * secs;
-    let before = received.count();
-    let producer = {
-        let (spool, staging) = (setup.spool.clone(), setup.staging.clone());
-        let corpus = corpus.clone();
-        let received = received.clone();
-        std::thread::spawn(move || {
-            let mut appeared = HashMap::with_capacity(items);
-            let start = Instant::now();
-            for i in 0..items {
-                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let name = corpus.add(&spool, &staging, "s", i);
-                appeared.insert(name, Timestamp::now());
-            }
-            wait_for(&received, before + items);
-            // The service stops on SIGTERM, as under systemd.
-            let _ = std::process::Command::new("kill").args(["-s", "TERM", &std::process::id().to_string()]).status();
-            appeared
-        })
-    };
-    let options =
-        ServiceOptions { dir: setup.spool.clone(), rescan: Duration::from_secs(2), templates_dir: None, reload: None, listen: None };
-    let start = Instant::now();
-    runtime.block_on(serve(&relay, options)).expect("the service runs");
-    let took = start.elapsed().as_secs_f64();
-    let appeared = producer.join().expect("the producer");
-    expected.extend((0..items).map(|i| corpus.message_id("s", i, &from)));
-    assert_eq!(received.count() - before, items, "the sink received every streamed item");
-    let (from_appearing, _) = latencies(relay.journal_path(), &appeared);
-    assert_eq!(from_appearing.len(), items, "every streamed item has a sent record");
+    // 2. Steady arrival into the running service (and into Postfix).
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for pass in 0..passes {
+        ours.push(bench.steady_callnote(&format!("s{pass}"), rate, secs));
+        if let Some(postfix) = &postfix {
+            theirs.push(bench.steady_postfix(postfix, &format!("y{pass}"), rate, secs));
+        }
+    }
+    let col = |d: &[Steady], f: fn(&Steady) -> f64| spread(&d.iter().map(f).collect::<Vec<_>>(), 1);
     println!(
-        "steady {rate}/s for {secs} s ({items} items, {took:.1} s): file appearing -> 250 p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&from_appearing, 0.5),
-        percentile(&from_appearing, 0.99),
-        from_appearing.last().copied().unwrap_or(0.0),
+        "steady {rate}/s for {secs} s ({} items): callnote file appearing -> 250 p50 {} ms, p99 {} ms, max {} ms (of which claim -> 250 p50 {} ms, p99 {} ms)",
+        rate * secs,
+        col(&ours, |s| s.p50),
+        col(&ours, |s| s.p99),
+        col(&ours, |s| s.max),
+        col(&ours, |s| s.claim_p50),
+        col(&ours, |s| s.claim_p99),
     );
+    if postfix.is_some() {
+        println!(
+            "steady {rate}/s for {secs} s through Postfix: handed to Postfix -> sink p50 {} ms, p99 {} ms, max {} ms",
+            col(&theirs, |s| s.p50),
+            col(&theirs, |s| s.p99),
+            col(&theirs, |s| s.max),
+        );
+    }
+    drop(postfix);
 
-    let sent = fingerprint(expected.iter().map(String::as_str), &hasher);
-    let got = received.fingerprint();
+    let sent = fingerprint(bench.expected.iter().map(String::as_str), &hasher);
+    let got = bench.received.fingerprint();
     assert_eq!(got, sent, "the sink received each Message-ID exactly once");
     println!("sink: {} messages, each item's Message-ID exactly once", got.0);
 }

@@ -6,12 +6,15 @@
 //! RCPT, DATA with the end-of-data line, RSET, NOOP, QUIT), answers DATA with
 //! `250 2.0.0 Ok: queued as <n>`, and keeps a fingerprint of the accepted `Message-ID`s (their
 //! count and the wrapping sum of their hashes: no memory per message) so the bench can check
-//! that every item arrived exactly once.
+//! that every item arrived exactly once. While [`Received::track`] is on, it also notes when
+//! each Message-ID arrived (for latencies measured at the sink, e.g. through Postfix).
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -22,6 +25,8 @@ pub struct Received {
     hasher: RandomState,
     /// Message-IDs seen and the wrapping sum of their hashes.
     ids: Mutex<(usize, u64)>,
+    /// When each Message-ID arrived, while tracking.
+    arrivals: Mutex<Option<HashMap<String, Instant>>>,
 }
 
 impl Received {
@@ -34,6 +39,16 @@ impl Received {
     pub fn fingerprint(&self) -> (usize, u64) {
         *self.ids.lock().unwrap()
     }
+
+    /// Starts noting when each Message-ID arrives (forgetting earlier notes).
+    pub fn track(&self) {
+        *self.arrivals.lock().unwrap() = Some(HashMap::new());
+    }
+
+    /// Stops noting arrivals and returns the notes.
+    pub fn arrivals(&self) -> HashMap<String, Instant> {
+        self.arrivals.lock().unwrap().take().unwrap_or_default()
+    }
 }
 
 /// Binds 127.0.0.1 on a free port and serves until the runtime ends; Message-IDs are hashed
@@ -41,7 +56,7 @@ impl Received {
 pub async fn start(hasher: RandomState) -> (SocketAddr, Arc<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the sink");
     let addr = listener.local_addr().expect("the sink's address");
-    let received = Arc::new(Received { messages: AtomicUsize::new(0), hasher, ids: Mutex::new((0, 0)) });
+    let received = Arc::new(Received { messages: AtomicUsize::new(0), hasher, ids: Mutex::new((0, 0)), arrivals: Mutex::new(None) });
     let shared = received.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
@@ -93,6 +108,9 @@ async fn session(socket: tokio::net::TcpStream, received: Arc<Received>) -> std:
                 }
                 let n = received.messages.fetch_add(1, Ordering::SeqCst) + 1;
                 if let Some(id) = message_id {
+                    if let Some(arrivals) = received.arrivals.lock().unwrap().as_mut() {
+                        arrivals.insert(id.clone(), Instant::now());
+                    }
                     let hash = received.hasher.hash_one(id.as_str());
                     let mut ids = received.ids.lock().unwrap();
                     *ids = (ids.0 + 1, ids.1.wrapping_add(hash));

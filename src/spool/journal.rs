@@ -99,22 +99,16 @@ impl ItemStatus {
     }
 }
 
-/// The open journal. Appends are serialized; durable appends are group-committed: one
-/// `fsync` makes every record written before it durable, so items that finish together
-/// wait for one sync instead of queueing for one each.
+/// The open journal. Appends are serialized; durable appends are group-committed
+/// ([`super::durable::Group`]): one `fsync` makes every record written before it durable,
+/// so items that finish together wait for one sync instead of queueing for one each.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    writer: Mutex<Writer>,
-    /// A second handle on the file, for `fsync` outside the writer's lock; guards the
-    /// sequence number of the last durable record.
-    syncer: Mutex<(File, u64)>,
-}
-
-#[derive(Debug)]
-struct Writer {
-    file: File,
-    written: u64,
+    writer: Mutex<File>,
+    /// A second handle on the file, for `fsync` outside the writer's lock.
+    syncer: File,
+    group: super::durable::Group,
 }
 
 impl Journal {
@@ -155,8 +149,7 @@ impl Journal {
             super::durable::sync_dir(dir).map_err(io("cannot sync the journal's folder"))?;
         }
         let sync_handle = file.try_clone().map_err(io("cannot open the journal"))?;
-        let journal =
-            Journal { path: path.to_owned(), writer: Mutex::new(Writer { file, written: 0 }), syncer: Mutex::new((sync_handle, 0)) };
+        let journal = Journal { path: path.to_owned(), writer: Mutex::new(file), syncer: sync_handle, group: Default::default() };
         Ok((journal, open))
     }
 
@@ -166,15 +159,8 @@ impl Journal {
 
     /// Appends one record and returns once it (and every record before it) is on disk.
     pub fn append(&self, item: &str, at: Timestamp, state: State) -> Result<(), SpoolError> {
-        let seq = self.write(item, at, state)?;
-        let mut syncer = self.syncer.lock().unwrap_or_else(|e| e.into_inner());
-        if syncer.1 >= seq {
-            return Ok(());
-        }
-        let upto = self.writer.lock().unwrap_or_else(|e| e.into_inner()).written;
-        syncer.0.sync_data().map_err(|source| self.error(source))?;
-        syncer.1 = upto;
-        Ok(())
+        let ticket = self.write(item, at, state)?;
+        self.group.wait(ticket, || self.syncer.sync_data()).map_err(|source| self.error(source))
     }
 
     /// Appends one record without waiting for the disk: for records whose loss in a crash
@@ -188,15 +174,14 @@ impl Journal {
         let record = Record { at, item: item.to_owned(), state };
         let mut line = serde_json::to_vec(&record).expect("a journal record always serializes");
         line.push(b'\n');
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let len = writer.file.metadata().map_err(|e| self.error(e))?.len();
-        if let Err(e) = writer.file.write_all(&line) {
+        let mut file = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let len = file.metadata().map_err(|e| self.error(e))?.len();
+        if let Err(e) = file.write_all(&line) {
             // Never leave half a line that the next record would be glued to.
-            let _ = writer.file.set_len(len);
+            let _ = file.set_len(len);
             return Err(self.error(e));
         }
-        writer.written += 1;
-        Ok(writer.written)
+        Ok(self.group.changed())
     }
 
     fn error(&self, source: std::io::Error) -> SpoolError {

@@ -12,7 +12,9 @@
 //! ([`names::bounded`]): unique per claim, so a name reused by the producer never collides
 //! with an item still in `work/`. A parked name too long for its `.error.txt` is shortened
 //! the same way, the original recorded in the report. Every move is a rename followed by
-//! `fsync` of the folders involved ([`super::durable`]). What is taken from the folder is
+//! `fsync` of the folders involved ([`super::durable`]); the folders all items share (the
+//! spool folder, `work/`, `archive/`) are kept open and their `fsync`s group-committed, so
+//! items claimed or finished together share one. What is taken from the folder is
 //! decided by [`super::entry`]: headers are the regular `*.txt` and `*.xml` files (not
 //! starting with `.`); producers must write elsewhere and rename into the folder, side file
 //! first; a stray (a link, a folder named like a header, an unreadable name) is parked as
@@ -52,8 +54,24 @@ pub struct OwnSpool {
     work: PathBuf,
     archive: PathBuf,
     failed: PathBuf,
+    /// The folders all items share, for group-committed `fsync`s.
+    shared: SharedDirs,
     after_send: AfterSend,
     seq: AtomicU64,
+}
+
+/// The spool folder, `work/` and `archive/`, kept open.
+#[derive(Debug)]
+struct SharedDirs {
+    root: durable::SharedDir,
+    work: durable::SharedDir,
+    archive: durable::SharedDir,
+}
+
+/// Makes the caller's changes to the entries of `dir` durable (one `fsync` shared with
+/// concurrent callers).
+fn sync(dir: &durable::SharedDir) -> Result<(), SpoolError> {
+    dir.sync().map_err(io("cannot sync", dir.path()))
 }
 
 /// What is appended to a parked file's name for its report.
@@ -74,18 +92,20 @@ pub fn actionable(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use
 impl OwnSpool {
     /// Opens the spool at `root`, creating `work/`, `archive/` and `failed/` if missing.
     pub fn open(root: &Path, after_send: AfterSend) -> Result<OwnSpool, SpoolError> {
-        let spool = OwnSpool {
-            root: root.to_owned(),
-            work: root.join("work"),
-            archive: root.join("archive"),
-            failed: root.join("failed"),
-            after_send,
-            seq: AtomicU64::new(0),
-        };
-        for dir in [&spool.work, &spool.archive, &spool.failed] {
+        let [work, archive, failed] = ["work", "archive", "failed"].map(|d| root.join(d));
+        for dir in [&work, &archive, &failed] {
             durable::create_dir(dir).map_err(io("cannot create the spool folder", dir))?;
         }
-        Ok(spool)
+        let shared = |dir: &Path| durable::SharedDir::open(dir).map_err(io("cannot open the spool folder", dir));
+        Ok(OwnSpool {
+            shared: SharedDirs { root: shared(root)?, work: shared(&work)?, archive: shared(&archive)? },
+            root: root.to_owned(),
+            work,
+            archive,
+            failed,
+            after_send,
+            seq: AtomicU64::new(0),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -148,10 +168,9 @@ impl OwnSpool {
                 return Err(io("cannot claim", header)(e));
             }
         }
-        let sync = |dir: &Path| durable::sync_dir(dir).map_err(io("cannot sync", dir));
-        sync(&item.dir)?;
-        sync(&self.work)?;
-        sync(&self.root)?;
+        durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
+        sync(&self.shared.work)?;
+        sync(&self.shared.root)?;
         Ok(Some(item))
     }
 
@@ -164,7 +183,9 @@ impl OwnSpool {
         if !is_side_file_name(name) || !regular {
             return Ok(false);
         }
-        durable::rename(&from, &item.dir.join(name)).map_err(io("cannot claim the side file", &from))?;
+        std::fs::rename(&from, item.dir.join(name)).map_err(io("cannot claim the side file", &from))?;
+        durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
+        sync(&self.shared.root)?;
         Ok(true)
     }
 
@@ -175,13 +196,18 @@ impl OwnSpool {
         match self.after_send {
             AfterSend::Archive => {
                 let to = self.archive.join(&item.id);
-                durable::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                std::fs::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                sync(&self.shared.archive)?;
+                sync(&self.shared.work)?;
                 if let Err(e) = std::fs::File::open(&to).and_then(|dir| dir.set_modified(at.into())) {
                     tracing::warn!(dir = %to.display(), error = %e, "cannot stamp the archive time; its age counts from its claim");
                 }
                 Ok(())
             }
-            AfterSend::Remove => durable::remove_dir(&item.dir).map_err(io("cannot remove", &item.dir)),
+            AfterSend::Remove => {
+                durable::remove_tree(&item.dir).map_err(io("cannot remove", &item.dir))?;
+                sync(&self.shared.work)
+            }
         }
     }
 
