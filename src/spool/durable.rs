@@ -162,15 +162,35 @@ mod tests {
         let group = Group::default();
         let (a, b) = (group.changed(), group.changed());
         let mut syncs = 0;
-        group.wait(a, || Ok(syncs += 1)).unwrap();
-        group.wait(b, || Ok(syncs += 1)).unwrap();
+        group
+            .wait(a, || {
+                syncs += 1;
+                Ok(())
+            })
+            .unwrap();
+        group
+            .wait(b, || {
+                syncs += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(syncs, 1, "b was counted before the sync for a started");
         let c = group.changed();
-        group.wait(c, || Ok(syncs += 1)).unwrap();
+        group
+            .wait(c, || {
+                syncs += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(syncs, 2, "c came after it");
         let d = group.changed();
         assert!(group.wait(d, || Err(io::Error::other("disk gone"))).is_err());
-        group.wait(d, || Ok(syncs += 1)).unwrap();
+        group
+            .wait(d, || {
+                syncs += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(syncs, 3, "a failed sync covers nothing");
     }
 
