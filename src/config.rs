@@ -14,6 +14,8 @@ use toml::Spanned;
 use crate::deliver::settings::RawDelivery;
 pub use crate::deliver::settings::{DeliverySettings, SmtpSettings};
 pub use crate::deliver::smtp::tls_policy::{Fingerprint, TlsLevel};
+use crate::enrich::contacts::settings::RawContacts;
+pub use crate::enrich::contacts::settings::{CardDavSettings, ContactsSettings};
 use crate::enrich::directory::settings::RawDirectory;
 pub use crate::enrich::directory::settings::{DirectorySource, LdapSettings};
 use crate::phone::DialPlan;
@@ -64,6 +66,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub directory: RawDirectory,
     #[serde(default)]
+    pub contacts: RawContacts,
+    #[serde(default)]
     pub templates: RawTemplates,
     #[serde(default)]
     pub mail: RawMail,
@@ -98,6 +102,8 @@ pub(crate) struct RawServer {
 pub struct Config {
     pub dialplan: DialPlan,
     pub directory: Option<DirectorySource>,
+    /// `[contacts]`: the recipients' own address books, if configured.
+    pub contacts: Option<ContactsSettings>,
     pub templates_dir: Option<PathBuf>,
     pub default_locale: String,
     /// Time zone for times shown in mail (and for reading zone-less `SentTime`).
@@ -152,6 +158,7 @@ impl RawConfig {
 
         let dialplan = self.dialplan.validate(&mut p);
         let directory = self.directory.validate(&mut p, &rel);
+        let contacts = self.contacts.validate(&mut p, &rel);
         let render = self.templates.validate(&mut p);
         let from = match &self.mail.from {
             Some(f) => f.get_ref().parse().unwrap_or_else(|e| {
@@ -174,6 +181,7 @@ impl RawConfig {
         Ok(Config {
             dialplan,
             directory,
+            contacts,
             templates_dir: self.templates.dir.map(&rel),
             default_locale: render.default_locale,
             timezone: render.timezone,

@@ -29,7 +29,7 @@ mod build;
 mod decode;
 mod error;
 mod ocs_xml;
-mod open;
+pub(crate) mod open;
 mod side_file;
 mod um_header;
 mod values;
