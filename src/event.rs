@@ -231,7 +231,7 @@ pub struct Party {
     pub person: Option<Person>,
     pub candidates: Vec<Candidate>,
     /// Where `person` / `candidates` came from; `None` unless resolved or ambiguous.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub source: Option<PartySource>,
     /// Why nobody was found (`unresolved`) or asked (`directory_unavailable`); `None` for
     /// every other status. For admins (`parse`, the preview's trace), not for recipients.
