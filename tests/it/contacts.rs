@@ -84,3 +84,131 @@ fn a_link_or_a_crafted_address_never_reads_another_file() {
     assert_eq!(call("+12065550142", HANNAH, &book).status, CallerStatus::Unresolved);
     assert!(book.of("../elsewhere@x").is_none());
 }
+
+mod carddav {
+    //! Against the real CardDAV server (Radicale) that `scripts/carddav-server.sh` starts:
+    //! the service account reads Hannah's book; Amara has none. A loopback proxy in front
+    //! of it stands for "the server went down".
+
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use callnote::config::{CardDavSettings, SecretSource};
+    use callnote::enrich::contacts::ContactBook;
+    use callnote::enrich::contacts::carddav::CardDavBook;
+    use callnote::event::{CallerStatus, PartySource, PhoneLabel};
+
+    use super::{AMARA, HANNAH, call, plan};
+    use crate::common::server_env;
+
+    /// Forwards loopback connections to `upstream` until stopped; stopping closes every
+    /// open connection too, so nothing pooled still reaches the server.
+    struct Proxy {
+        port: u16,
+        stopped: Arc<AtomicBool>,
+        open: Arc<Mutex<Vec<TcpStream>>>,
+    }
+
+    impl Proxy {
+        fn start(upstream: String) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            let stopped = Arc::new(AtomicBool::new(false));
+            let open = Arc::new(Mutex::new(Vec::new()));
+            let (flag, streams) = (Arc::clone(&stopped), Arc::clone(&open));
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let (Ok(client), Ok(server)) = (client, TcpStream::connect(&upstream)) else { continue };
+                    let mut list = streams.lock().expect("lock");
+                    list.extend([client.try_clone().expect("clone"), server.try_clone().expect("clone")]);
+                    for (mut from, mut to) in [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Write);
+                        });
+                    }
+                }
+            });
+            Proxy { port, stopped, open }
+        }
+
+        fn stop(&self) {
+            self.stopped.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(("127.0.0.1", self.port));
+            for stream in self.open.lock().expect("lock").drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Writes (or, with `None`, deletes) one card in Hannah's book as Hannah.
+    fn put(base: &str, name: &str, card: Option<&str>) {
+        let auth = format!("hannah.whitaker@contoso.com:{}", server_env("CARDDAV_OWNER_PASS").expect("owner password"));
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(auth));
+        let url = format!("{base}/hannah.whitaker@contoso.com/contacts/{name}.vcf");
+        let result = match card {
+            Some(card) => ureq::put(&url).header("Authorization", &auth).header("Content-Type", "text/vcard").send(card).map(drop),
+            None => ureq::delete(&url).header("Authorization", &auth).call().map(drop),
+        };
+        result.unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+
+    fn card(uid: &str, name: &str, tel: &str) -> String {
+        format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nORG:Fabrikam\r\nTITLE:Buyer\r\nTEL;TYPE=CELL:{tel}\r\nEND:VCARD\r\n"
+        )
+    }
+
+    #[test]
+    fn hannahs_address_book_resolves_for_her_moves_only_changes_and_outlives_the_server() {
+        let Some(base) = server_env("CARDDAV_URL") else { return };
+        let user = server_env("CARDDAV_USER").expect("user");
+        put(&base, "q7-marisol", Some(&card("q7-marisol", "Marisol Vega", "+1 206 555 0142")));
+        put(&base, "q7-dev", Some(&card("q7-dev", "Dev Patel", "+1 312 555 0177")));
+        let proxy = Proxy::start(base.trim_start_matches("http://").to_owned());
+        let settings = CardDavSettings {
+            url: format!("http://127.0.0.1:{}/{{mail}}/contacts/", proxy.port),
+            username: Some(user),
+            password: Some(SecretSource::Env("CARDDAV_PASS".into())),
+            ca_file: None,
+            refresh: Duration::from_secs(900),
+            timeout: Duration::from_secs(5),
+        };
+        let book = CardDavBook::new(&settings, &plan()).expect("client");
+        assert!(book.of(HANNAH).is_none(), "nothing is fetched before the first refresh");
+        let first = book.refresh(HANNAH).expect("first refresh");
+        assert!(first.exists && first.changed >= 2 && first.contacts >= 2, "{first:?}");
+
+        let marisol = call("+12065550142", HANNAH, &book);
+        assert_eq!(
+            (marisol.status, marisol.source, marisol.label),
+            (CallerStatus::Resolved, Some(PartySource::Contacts), Some(PhoneLabel::Mobile))
+        );
+        assert_eq!(marisol.name.as_deref(), Some("Marisol Vega"));
+        assert_eq!(marisol.person.and_then(|p| p.company).as_deref(), Some("Fabrikam"));
+
+        let none = book.refresh(AMARA).expect("Amara has no book");
+        assert!(!none.exists, "{none:?}");
+        assert_eq!(call("+12065550142", AMARA, &book).status, CallerStatus::Unresolved);
+
+        // One card changes, one goes: the next refresh moves exactly those.
+        put(&base, "q7-marisol", Some(&card("q7-marisol", "Marisol Vega-Ortiz", "+1 206 555 0142")));
+        put(&base, "q7-dev", None);
+        let second = book.refresh(HANNAH).expect("second refresh");
+        assert_eq!((second.changed, second.removed, second.contacts), (1, 1, first.contacts - 1), "{second:?}");
+        assert_eq!(call("+12065550142", HANNAH, &book).name.as_deref(), Some("Marisol Vega-Ortiz"));
+        assert_eq!(call("+13125550177", HANNAH, &book).status, CallerStatus::Unresolved);
+
+        // The server goes away: the refresh fails, the last copy answers.
+        proxy.stop();
+        assert!(book.refresh(HANNAH).is_err());
+        assert_eq!(call("+12065550142", HANNAH, &book).name.as_deref(), Some("Marisol Vega-Ortiz"));
+        put(&base, "q7-marisol", None);
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! Sources ([`settings::ContactsSettings`]): an export folder ([`ExportDir`]: `<mail>.vcf`
 //! or `<mail>.csv` per recipient) and a CardDAV address book per recipient
-//! (CardDAV, planned). [`ContactBook::of`] gives one recipient's index, or `None`
+//! ([`carddav::CardDavBook`]). [`ContactBook::of`] gives one recipient's index, or `None`
 //! when they have none; it never fails and never waits on a server: a book that cannot be
 //! read keeps its last good copy, and the problem is logged with the recipient's address
 //! only (never a contact's name or number).
@@ -12,6 +12,7 @@
 //! Privacy: a book is only ever looked up by the recipient's own address, so one
 //! recipient's contacts never resolve another's callers.
 
+pub mod carddav;
 pub mod outlook_csv;
 pub mod settings;
 pub mod vcard;
@@ -175,6 +176,12 @@ pub fn open(settings: &settings::ContactsSettings, plan: &DialPlan) -> Arc<dyn C
     let mut sources: Vec<Arc<dyn ContactBook>> = Vec::new();
     if let Some(dir) = &settings.dir {
         sources.push(Arc::new(ExportDir::new(dir, plan)));
+    }
+    if let Some(carddav) = &settings.carddav {
+        match carddav::CardDavBook::open_refreshing(carddav, plan) {
+            Ok(book) => sources.push(book),
+            Err(error) => tracing::warn!(error = %error, "CardDAV contacts unavailable"),
+        }
     }
     Arc::new(Sources(sources))
 }
