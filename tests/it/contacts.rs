@@ -85,6 +85,28 @@ fn a_link_or_a_crafted_address_never_reads_another_file() {
     assert!(book.of("../elsewhere@x").is_none());
 }
 
+#[test]
+fn contacts_check_counts_each_recipients_book_and_names_no_contact() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("callnote.toml");
+    let books = fixture("contacts/vcard4");
+    std::fs::write(&config, format!("[contacts]\ndir = {:?}\n", books.display().to_string())).expect("config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .args(["--config", &config.display().to_string(), "contacts-check", "--recipient", HANNAH, "--recipient", AMARA])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let folder = books.display();
+    assert_eq!(
+        stdout,
+        format!(
+            "{HANNAH}: export folder {folder}: 3 contact(s) with a number or address, 0 value(s) that do not read under the dial plan\n\
+             {AMARA}: export folder {folder}: no export\n"
+        )
+    );
+}
+
 mod carddav {
     //! Against the real CardDAV server (Radicale) that `scripts/carddav-server.sh` starts:
     //! the service account reads Hannah's book; Amara has none. A loopback proxy in front
