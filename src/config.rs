@@ -277,4 +277,24 @@ mod tests {
         let err = Config::from_toml("[delivery]\nmax_attachment_mb = -1\n", Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2: "), "{err}");
     }
+
+    #[test]
+    fn contacts_sources_with_paths_relative_to_the_file_and_problems_by_line() {
+        let text = "[contacts]\ndir = \"contacts\"\ncarddav = \"https://dav.contoso.com/{mail}/contacts/\"\nusername = \"svc\"\npassword_env = \"CARDDAV_PW\"\nrefresh = \"5m\"\n";
+        let c = Config::from_toml(text, Path::new("/etc/callnote/c.toml")).unwrap();
+        let contacts = c.contacts.expect("contacts");
+        assert_eq!(contacts.dir.as_deref(), Some(Path::new("/etc/callnote/contacts")));
+        let dav = contacts.carddav.expect("carddav");
+        assert_eq!((dav.url.as_str(), dav.refresh), ("https://dav.contoso.com/{mail}/contacts/", std::time::Duration::from_secs(300)));
+        assert_eq!(dav.password, Some(SecretSource::Env("CARDDAV_PW".into())));
+        assert!(Config::default().contacts.is_none());
+
+        let err =
+            Config::from_toml("[contacts]\ncarddav = \"https://dav/contacts/\"\ntimeout = \"soon\"\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2: contacts.carddav: `https://dav/contacts/` must hold `{mail}` (the recipient's address) exactly once\n\
+             c.toml:3: contacts.timeout: `soon` is not a duration like 30s or 15m"
+        );
+    }
 }
