@@ -227,6 +227,16 @@ mod carddav {
         assert_eq!(call("+12065550142", HANNAH, &book).name.as_deref(), Some("Marisol Vega-Ortiz"));
         assert_eq!(call("+13125550177", HANNAH, &book).status, CallerStatus::Unresolved);
 
+        // A server without sync-collection: the ETag listing moves only the changed card.
+        let by_etag =
+            CardDavBook::new(&CardDavSettings { url: format!("{base}/{{mail}}/contacts/"), ..settings.clone() }, &plan()).expect("client");
+        let listed = by_etag.refresh_by_etag(HANNAH).expect("etag refresh");
+        assert_eq!((listed.changed, listed.contacts), (second.contacts, second.contacts), "{listed:?}");
+        put(&base, "q7-marisol", Some(&card("q7-marisol", "Marisol Vega", "+1 206 555 0142")));
+        let changed = by_etag.refresh_by_etag(HANNAH).expect("etag refresh");
+        assert_eq!((changed.changed, changed.removed, changed.contacts), (1, 0, second.contacts), "{changed:?}");
+        assert_eq!(call("+12065550142", HANNAH, &by_etag).name.as_deref(), Some("Marisol Vega"));
+
         // The server goes away: the refresh fails, the last copy answers.
         proxy.stop();
         assert!(book.refresh(HANNAH).is_err());

@@ -37,6 +37,20 @@ const SYNC_COLLECTION: &str = r#"<?xml version="1.0" encoding="utf-8"?>
   <d:prop><d:getetag/><card:address-data/></d:prop>
 </d:sync-collection>"#;
 
+/// The PROPFIND body listing every card's ETag.
+const PROPFIND_ETAGS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>"#;
+
+/// The REPORT body fetching the cards `{hrefs}` (`<d:href>…</d:href>` each).
+const MULTIGET: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<card:addressbook-multiget xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav">
+  <d:prop><d:getetag/><card:address-data/></d:prop>
+  {hrefs}
+</card:addressbook-multiget>"#;
+
+/// Cards fetched per `addressbook-multiget`.
+const MULTIGET_BATCH: usize = 100;
+
 /// What one refresh of one recipient's book did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RefreshReport {
@@ -53,11 +67,18 @@ pub struct RefreshReport {
 }
 
 /// One recipient's book as last synchronised.
+#[derive(Default)]
 struct Book {
     sync_token: Option<String>,
-    /// Card resource (href) -> its contacts.
-    cards: HashMap<String, Vec<Entry>>,
+    /// Card resource (href) -> its ETag and contacts.
+    cards: HashMap<String, Card>,
     index: Option<Arc<DirectoryIndex>>,
+}
+
+/// One card resource.
+struct Card {
+    etag: Option<String>,
+    entries: Vec<Entry>,
 }
 
 /// Every recipient's CardDAV book, refreshed in the background.
@@ -110,41 +131,89 @@ impl CardDavBook {
         self.settings.url.replace("{mail}", stem)
     }
 
-    /// Fetches what changed in the recipient's book since the last refresh and swaps in the
-    /// new index. On any error the last good copy stays.
-    pub fn refresh(&self, mail: &str) -> Result<RefreshReport, ContactsError> {
+    /// The recipient's book stem and URL.
+    fn target(&self, mail: &str) -> Result<(String, String), ContactsError> {
         let stem = book_stem(mail)
             .ok_or_else(|| ContactsError::CardDav { url: self.settings.url.clone(), problem: "not a plain mail address".into() })?;
         let url = self.url_of(&stem);
+        Ok((stem, url))
+    }
+
+    /// Fetches what changed in the recipient's book since the last refresh and swaps in the
+    /// new index: by sync-token, or by ETag listing ([`CardDavBook::refresh_by_etag`]) when
+    /// the server does not offer `sync-collection`. On any error the last good copy stays.
+    pub fn refresh(&self, mail: &str) -> Result<RefreshReport, ContactsError> {
+        let (stem, url) = self.target(mail)?;
         let token = self.lock_books().get(&stem).and_then(|b| b.sync_token.clone());
-        let reply = match self.sync(&url, token.as_deref())? {
+        let body = |token: Option<&str>| SYNC_COLLECTION.replace("{token}", &quick_xml::escape::escape(token.unwrap_or_default()));
+        let reply = match self.send("REPORT", &url, body(token.as_deref()))? {
             // The token expired (RFC 6578 valid-sync-token): start over with everything.
-            Sync::TokenRefused if token.is_some() => self.sync(&url, None)?,
+            Reply::Refused(text) if token.is_some() && text.contains("valid-sync-token") => self.send("REPORT", &url, body(None))?,
             other => other,
         };
-        let Sync::Changes(multistatus) = reply else {
-            self.lock_books().insert(stem, Book { sync_token: None, cards: HashMap::new(), index: None });
-            return Ok(RefreshReport::default());
+        match reply {
+            Reply::Multistatus(changes) => Ok(self.store(stem, changes, token.is_none())),
+            Reply::NotFound => Ok(self.store_absent(stem)),
+            Reply::Refused(_) => self.refresh_by_etag(mail),
+        }
+    }
+
+    /// Refreshes the recipient's book by listing every card's ETag (PROPFIND) and fetching
+    /// only the new and changed cards (`addressbook-multiget`), for servers without
+    /// `sync-collection`.
+    pub fn refresh_by_etag(&self, mail: &str) -> Result<RefreshReport, ContactsError> {
+        let (stem, url) = self.target(mail)?;
+        let listed = match self.send("PROPFIND", &url, PROPFIND_ETAGS.to_owned())? {
+            Reply::Multistatus(listed) => listed,
+            Reply::NotFound => return Ok(self.store_absent(stem)),
+            Reply::Refused(_) => return Err(ContactsError::CardDav { url, problem: "the server refused to list the address book".into() }),
         };
+        let known: HashMap<String, Option<String>> = self
+            .lock_books()
+            .get(&stem)
+            .map(|b| b.cards.iter().map(|(href, card)| (href.clone(), card.etag.clone())).collect())
+            .unwrap_or_default();
+        let (fetch, gone) = etag_changes(&known, &listed.responses);
+        let mut changes = Multistatus {
+            responses: gone.into_iter().map(|href| Response { href, gone: true, ..Response::default() }).collect(),
+            ..Multistatus::default()
+        };
+        for batch in fetch.chunks(MULTIGET_BATCH) {
+            let hrefs: String = batch.iter().map(|h| format!("<d:href>{}</d:href>", quick_xml::escape::escape(h.as_str()))).collect();
+            match self.send("REPORT", &url, MULTIGET.replace("{hrefs}", &hrefs))? {
+                Reply::Multistatus(cards) => changes.responses.extend(cards.responses),
+                _ => return Err(ContactsError::CardDav { url, problem: "the server refused an addressbook-multiget REPORT".into() }),
+            }
+        }
+        Ok(self.store(stem, changes, false))
+    }
+
+    /// Applies changes to the recipient's book (emptied first when `full`) and swaps in its
+    /// new index.
+    fn store(&self, stem: String, changes: Multistatus, full: bool) -> RefreshReport {
         let mut books = self.lock_books();
-        let book = books.entry(stem).or_insert_with(|| Book { sync_token: None, cards: HashMap::new(), index: None });
-        if token.is_none() || multistatus.full {
+        let book = books.entry(stem).or_default();
+        if full {
             book.cards.clear();
         }
-        let report = apply(book, *multistatus, &self.plan);
-        Ok(report)
+        apply(book, changes, &self.plan)
+    }
+
+    /// Records that the recipient has no address book.
+    fn store_absent(&self, stem: String) -> RefreshReport {
+        self.lock_books().insert(stem, Book::default());
+        RefreshReport::default()
     }
 
     fn lock_books(&self) -> std::sync::MutexGuard<'_, HashMap<String, Book>> {
         self.books.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One `sync-collection` REPORT.
-    fn sync(&self, url: &str, token: Option<&str>) -> Result<Sync, ContactsError> {
+    /// One WebDAV request (`Depth: 1`) and its reply, read up to [`MAX_BOOK_BYTES`].
+    fn send(&self, method: &str, url: &str, body: String) -> Result<Reply, ContactsError> {
         let problem = |problem: String| ContactsError::CardDav { url: url.to_owned(), problem };
-        let body = SYNC_COLLECTION.replace("{token}", &quick_xml::escape::escape(token.unwrap_or_default()));
         let mut request = ureq::http::Request::builder()
-            .method(ureq::http::Method::from_bytes(b"REPORT").map_err(|e| problem(e.to_string()))?)
+            .method(ureq::http::Method::from_bytes(method.as_bytes()).map_err(|e| problem(e.to_string()))?)
             .uri(url)
             .header("Content-Type", "application/xml; charset=utf-8")
             .header("Depth", "1");
@@ -156,11 +225,11 @@ impl CardDavBook {
         let status = response.status().as_u16();
         let bytes = response.body_mut().with_config().limit(MAX_BOOK_BYTES).read_to_vec().map_err(|e| problem(e.to_string()))?;
         match status {
-            207 => parse_multistatus(&bytes).map(|m| Sync::Changes(Box::new(m))).map_err(problem),
-            404 => Ok(Sync::NoBook),
-            403 | 409 if String::from_utf8_lossy(&bytes).contains("valid-sync-token") => Ok(Sync::TokenRefused),
+            207 => parse_multistatus(&bytes).map(Reply::Multistatus).map_err(problem),
+            404 => Ok(Reply::NotFound),
             401 => Err(problem("the service account was refused (401): check username and password".into())),
-            other => Err(problem(format!("the server answered {other} to a sync-collection REPORT"))),
+            400 | 403 | 405 | 409 | 501 => Ok(Reply::Refused(String::from_utf8_lossy(&bytes).into_owned())),
+            other => Err(problem(format!("the server answered {other} to {method}"))),
         }
     }
 
@@ -214,11 +283,29 @@ fn refresher(book: Weak<CardDavBook>) {
     }
 }
 
-/// The outcome of a REPORT.
-enum Sync {
-    Changes(Box<Multistatus>),
-    NoBook,
-    TokenRefused,
+/// A WebDAV reply.
+enum Reply {
+    Multistatus(Multistatus),
+    /// No such collection: the recipient has no address book.
+    NotFound,
+    /// The request was refused (its body, which may name the precondition).
+    Refused(String),
+}
+
+/// Which listed cards to fetch (new or changed ETag) and which known ones are gone. A
+/// listed entry without an ETag, or ending in `/` (the collection itself), is neither.
+fn etag_changes(known: &HashMap<String, Option<String>>, listed: &[Response]) -> (Vec<String>, Vec<String>) {
+    let listed: HashMap<&str, &str> =
+        listed.iter().filter(|r| !r.href.ends_with('/')).filter_map(|r| Some((r.href.as_str(), r.etag.as_deref()?))).collect();
+    let mut fetch: Vec<String> = listed
+        .iter()
+        .filter(|(href, etag)| known.get(**href).is_none_or(|old| old.as_deref() != Some(**etag)))
+        .map(|(href, _)| (*href).to_owned())
+        .collect();
+    let mut gone: Vec<String> = known.keys().filter(|href| !listed.contains_key(href.as_str())).cloned().collect();
+    fetch.sort();
+    gone.sort();
+    (fetch, gone)
 }
 
 /// Applies a multistatus to a book and rebuilds its index; counts what happened.
@@ -230,7 +317,7 @@ fn apply(book: &mut Book, multistatus: Multistatus, plan: &DialPlan) -> RefreshR
             None => {}
             Some(card) => match vcard::parse(&card) {
                 Ok(entries) if book.cards.len() < MAX_CONTACTS || book.cards.contains_key(&change.href) => {
-                    book.cards.insert(change.href, entries);
+                    book.cards.insert(change.href, Card { etag: change.etag, entries });
                     report.changed += 1;
                 }
                 _ => report.skipped += 1,
@@ -238,7 +325,7 @@ fn apply(book: &mut Book, multistatus: Multistatus, plan: &DialPlan) -> RefreshR
         }
     }
     book.sync_token = multistatus.sync_token;
-    let entries: Vec<Entry> = book.cards.values().flatten().take(MAX_CONTACTS).cloned().collect();
+    let entries: Vec<Entry> = book.cards.values().flat_map(|c| &c.entries).take(MAX_CONTACTS).cloned().collect();
     report.contacts = entries.len();
     book.index = Some(Arc::new(super::index(entries, plan)));
     report
@@ -249,14 +336,13 @@ fn apply(book: &mut Book, multistatus: Multistatus, plan: &DialPlan) -> RefreshR
 struct Multistatus {
     responses: Vec<Response>,
     sync_token: Option<String>,
-    /// Whether the reply lists the whole collection (never set by sync-collection).
-    full: bool,
 }
 
 /// One `<response>`: a card resource, its vCard text if sent, whether it is gone (404).
 #[derive(Debug, Default, PartialEq)]
 struct Response {
     href: String,
+    etag: Option<String>,
     card: Option<String>,
     gone: bool,
 }
@@ -317,6 +403,7 @@ fn finish_element(name: &str, parents: &[String], text: String, current: &mut Op
         ("href", Some("response"), Some(r)) => r.href = text.trim().to_owned(),
         ("status", Some("response"), Some(r)) => r.gone = text.split_whitespace().nth(1) == Some("404"),
         ("address-data", _, Some(r)) => r.card = Some(text),
+        ("getetag", _, Some(r)) => r.etag = Some(text.trim().to_owned()),
         ("sync-token", Some("multistatus"), _) => out.sync_token = Some(text.trim().to_owned()),
         _ => {}
     }
@@ -393,5 +480,23 @@ END:VCARD</C:address-data></prop><status>HTTP/1.1 200 OK</status></propstat></re
         assert!(parse_multistatus(dtd.as_bytes()).is_err_and(|e| e.contains("DTD")));
         let entity = r#"<multistatus xmlns="DAV:"><sync-token>&x;</sync-token></multistatus>"#;
         assert!(parse_multistatus(entity.as_bytes()).is_err_and(|e| e.contains("&x;")));
+    }
+
+    #[test]
+    fn etag_listing_fetches_new_and_changed_cards_and_drops_missing_ones() {
+        let listed = |href: &str, etag: Option<&str>| Response { href: href.into(), etag: etag.map(Into::into), ..Response::default() };
+        let known: HashMap<String, Option<String>> = [("/b/same.vcf", "\"1\""), ("/b/changed.vcf", "\"1\""), ("/b/gone.vcf", "\"1\"")]
+            .map(|(h, e)| (h.to_owned(), Some(e.to_owned())))
+            .into();
+        let reply = [
+            listed("/b/", Some("\"c\"")),
+            listed("/b/same.vcf", Some("\"1\"")),
+            listed("/b/changed.vcf", Some("\"2\"")),
+            listed("/b/new.vcf", Some("\"1\"")),
+            listed("/b/no-etag.vcf", None),
+        ];
+        let (fetch, gone) = etag_changes(&known, &reply);
+        assert_eq!(fetch, ["/b/changed.vcf", "/b/new.vcf"]);
+        assert_eq!(gone, ["/b/gone.vcf"]);
     }
 }
