@@ -114,12 +114,13 @@ impl ExportDir {
         for (extension, csv) in [("vcf", false), ("csv", true)] {
             let path = self.dir.join(format!("{stem}.{extension}"));
             let Some(file) = open_book(&path)? else { continue };
-            let (stamp, bytes) = read_book(file, &path)?;
+            let stamp = check_book(&file, &path)?;
             if let Some((old_stamp, index)) = &previous
                 && *old_stamp == Some(stamp)
             {
                 return Ok(Some(Arc::clone(index)));
             }
+            let bytes = read_book(file, &path)?;
             let index = Arc::new(index(parse_book(&bytes, csv, &path)?, &self.plan));
             let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             cache.insert(stem, Cached { stamp: Some(stamp), index: Arc::clone(&index) });
@@ -152,23 +153,27 @@ fn open_book(path: &Path) -> Result<Option<std::fs::File>, ContactsError> {
     }
 }
 
-/// Checks the open handle (a regular file, one name, not too large) and reads it.
-fn read_book(file: std::fs::File, path: &Path) -> Result<((SystemTime, u64), Vec<u8>), ContactsError> {
-    let read_error = |source| ContactsError::Read { path: path.to_owned(), source };
-    let meta = file.metadata().map_err(read_error)?;
+/// Checks the open handle (a regular file, one name, not too large); its stamp (modified
+/// time and size) tells whether it changed since it was last read.
+fn check_book(file: &std::fs::File, path: &Path) -> Result<(SystemTime, u64), ContactsError> {
+    let meta = file.metadata().map_err(|source| ContactsError::Read { path: path.to_owned(), source })?;
     if !meta.is_file() || crate::intake::open::links(&meta) != 1 {
         return Err(ContactsError::NotAFile { path: path.to_owned() });
     }
     if meta.len() > MAX_BOOK_BYTES {
         return Err(ContactsError::TooLarge { path: path.to_owned() });
     }
+    Ok((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()))
+}
+
+/// Reads a checked book through its handle, never more than [`MAX_BOOK_BYTES`].
+fn read_book(file: std::fs::File, path: &Path) -> Result<Vec<u8>, ContactsError> {
     let mut bytes = Vec::new();
-    file.take(MAX_BOOK_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    file.take(MAX_BOOK_BYTES + 1).read_to_end(&mut bytes).map_err(|source| ContactsError::Read { path: path.to_owned(), source })?;
     if bytes.len() as u64 > MAX_BOOK_BYTES {
         return Err(ContactsError::TooLarge { path: path.to_owned() });
     }
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    Ok(((modified, meta.len()), bytes))
+    Ok(bytes)
 }
 
 /// Opens the configured sources (nothing is read until a recipient's book is needed).
