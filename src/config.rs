@@ -108,10 +108,14 @@ pub struct Config {
     pub default_locale: String,
     /// Time zone for times shown in mail (and for reading zone-less `SentTime`).
     pub timezone: jiff::tz::TimeZone,
+    /// `[templates] transcript_low_confidence`: a voice mail preview at or under it is unsure.
+    pub transcript_low_confidence: f64,
     pub from: lettre::message::Mailbox,
     pub delivery: Option<DeliverySettings>,
     /// `[delivery] max_attachment_mb` in bytes: a larger side file is not attached.
     pub max_attachment_bytes: u64,
+    /// `[delivery] voicemail_codec`: what a voicemail's recording is attached as.
+    pub voicemail_codec: crate::audio::CodecChoice,
     /// The relay's `[spool]` settings (folder, mode, retry schedule, concurrency, …).
     pub spool: crate::spool::SpoolSettings,
     pub server_listen: Option<std::net::SocketAddr>,
@@ -160,6 +164,7 @@ impl RawConfig {
         let directory = self.directory.validate(&mut p, &rel);
         let contacts = self.contacts.validate(&mut p, &rel);
         let render = self.templates.validate(&mut p);
+        let transcript_low_confidence = self.templates.transcript_low_confidence(&mut p);
         let from = match &self.mail.from {
             Some(f) => f.get_ref().parse().unwrap_or_else(|e| {
                 p.at(f, format!("mail.from: `{}` is not a mailbox: {e}", f.get_ref()));
@@ -168,6 +173,7 @@ impl RawConfig {
             None => default_from(),
         };
         let max_attachment_bytes = self.delivery.max_attachment_bytes(&mut p);
+        let voicemail_codec = self.delivery.voicemail_codec(&mut p);
         let delivery = self.delivery.validate(&mut p, &rel);
         let spool = self.spool.validate(&mut p, &rel);
         let server_listen = self.server.listen.as_ref().and_then(|l| {
@@ -185,9 +191,11 @@ impl RawConfig {
             templates_dir: self.templates.dir.map(&rel),
             default_locale: render.default_locale,
             timezone: render.timezone,
+            transcript_low_confidence,
             from,
             delivery,
             max_attachment_bytes,
+            voicemail_codec,
             spool,
             server_listen,
         })
@@ -227,6 +235,16 @@ mod tests {
              c.toml:4: unknown key `form` in [mail]; did you mean `from`?\n\
              c.toml:7: delivery.starttls: `of` is not one of none, may, encrypt, verify or fingerprint (or the older off, opportunistic, required)"
         );
+    }
+
+    #[test]
+    fn transcript_low_confidence_is_a_number_from_0_to_1() {
+        let c = Config::from_toml("[templates]\ntranscript_low_confidence = 0.5\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.transcript_low_confidence, 0.5);
+        let c = Config::from_toml("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.transcript_low_confidence, crate::event::LOW_CONFIDENCE);
+        let err = Config::from_toml("[templates]\ntranscript_low_confidence = 30.0\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.to_string(), "c.toml:2: templates.transcript_low_confidence: `30` is not a number from 0 to 1");
     }
 
     #[test]
@@ -274,6 +292,13 @@ mod tests {
         let err = Config::from_toml("[delivery]\n\nmax_attachment_mb = 101\n", Path::new("c.toml")).unwrap_err();
         let want = "c.toml:3: delivery.max_attachment_mb: 101 is more than 100 (messages are built in memory)";
         assert_eq!(err.to_string(), want);
+        let c = Config::from_toml("[delivery]\nvoicemail_codec = \"G711\"\n", Path::new("c.toml")).unwrap();
+        assert_eq!(
+            (Config::default().voicemail_codec, c.voicemail_codec),
+            (crate::audio::CodecChoice::Dialplan, crate::audio::CodecChoice::G711)
+        );
+        let err = Config::from_toml("[delivery]\n\nvoicemail_codec = \"opus\"\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.to_string(), "c.toml:3: delivery.voicemail_codec: `opus` is not one of dialplan, mp3, g711, gsm, wav");
         let err = Config::from_toml("[delivery]\nmax_attachment_mb = -1\n", Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2: "), "{err}");
     }

@@ -16,6 +16,13 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+mod transcript;
+
+pub use transcript::{
+    ConfidenceBand, HIGH_CONFIDENCE, LOW_CONFIDENCE, PartKind, RecognitionError, RecognitionResult, Transcript, TranscriptPart,
+    TranscriptProblem,
+};
+
 /// What kind of notification an event becomes (`kind` in docs/template-context.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -302,6 +309,8 @@ pub struct Event {
     /// Set when the side file is not attached (the templates then say why, instead of
     /// "attached"); `attachment` still describes the file.
     pub attachment_omitted: Option<OmitReason>,
+    /// The Voice Mail Preview (header `TranscriptionData`); `None` when the header has none.
+    pub transcript: Option<Transcript>,
     pub caller: Party,
     pub target: Option<Party>,
     pub recipient: Recipient,
@@ -327,6 +336,7 @@ impl Event {
             pages: None,
             attachment: None,
             attachment_omitted: None,
+            transcript: None,
             caller: Party::from_raw(None),
             target: None,
             recipient: Recipient::default(),

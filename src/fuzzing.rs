@@ -88,7 +88,7 @@ fn intake_options() -> &'static IntakeOptions {
     static OPTIONS: OnceLock<IntakeOptions> = OnceLock::new();
     OPTIONS.get_or_init(|| {
         let zone = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap_or(jiff::tz::TimeZone::UTC);
-        IntakeOptions { sent_time_zone: zone }
+        IntakeOptions { sent_time_zone: zone, ..IntakeOptions::default() }
     })
 }
 

@@ -21,7 +21,7 @@ pub mod settings;
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Metadata, Mode, Type};
 
-use crate::event::{CallerStatus, Party, PartyKind};
+use crate::event::{CallerStatus, PartKind, Party, PartyKind, Transcript};
 use lexical::Shape;
 
 /// The dial plan numbers are read under (`[dialplan]` in docs/configuration.md).
@@ -193,6 +193,28 @@ pub fn normalize_party(party: &mut Party, plan: &DialPlan) {
     }
 }
 
+/// Fills `e164` and `tel` of every phone number heard in a voicemail's preview: its
+/// `reference` digits (else the digits of its words) read under `plan` like a directory
+/// value. A full number dials its E.164; one too short for E.164 (an extension, a local
+/// number) dials its digits; one that cannot be read is not linked (`tel` stays `None`).
+pub fn dial_transcript_numbers(transcript: &mut Transcript, plan: &DialPlan) {
+    for part in transcript.parts.iter_mut().filter(|p| p.kind == PartKind::Number) {
+        let words: String = part.text.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+        let read = [part.reference.as_deref(), Some(words.as_str())].into_iter().flatten().find_map(|raw| {
+            match parse(raw, plan, Source::Stored) {
+                Parsed::Number(n) => Some((Some(n.e164.clone()), n.e164)),
+                Parsed::Extension(digits) | Parsed::Partial(digits) => Some((None, digits)),
+                Parsed::Anonymous | Parsed::Sip(_) | Parsed::Invalid => None,
+            }
+        });
+        let dialable = |tel: &String| !tel.is_empty() && tel.strip_prefix('+').unwrap_or(tel).bytes().all(|b| b.is_ascii_digit());
+        (part.e164, part.tel) = match read {
+            Some((e164, tel)) if dialable(&tel) => (e164, Some(tel)),
+            _ => (None, None),
+        };
+    }
+}
+
 /// `+E164` as the reader should see it: in the number's national style when the reader's
 /// region shares its country calling code (a Canadian reader and a US number both use +1),
 /// else international. `None` when `e164` is not a number libphonenumber can format.
@@ -361,6 +383,39 @@ mod tests {
             Parsed::Number(n) => Some(n.e164),
             _ => None,
         }
+    }
+
+    #[test]
+    fn numbers_heard_in_a_preview_dial_their_e164_or_their_digits() {
+        use crate::event::TranscriptPart;
+        let number = |text: &str, reference: Option<&str>| TranscriptPart {
+            reference: reference.map(str::to_owned),
+            ..TranscriptPart::new(PartKind::Number, text)
+        };
+        let mut t = Transcript {
+            parts: vec![
+                number("425 555 0188", Some("4255550188")),
+                number("plus 44 7700 900456", Some("+447700900456")),
+                number("4567", Some("4567")),
+                number("555 0199", None),
+                number("four two", Some("sip:x@y")),
+                TranscriptPart::new(PartKind::Text, "425 555 0100"),
+            ],
+            ..Transcript::default()
+        };
+        dial_transcript_numbers(&mut t, &us());
+        let dialled: Vec<(Option<&str>, Option<&str>)> = t.parts.iter().map(|p| (p.e164.as_deref(), p.tel.as_deref())).collect();
+        assert_eq!(
+            dialled,
+            [
+                (Some("+14255550188"), Some("+14255550188")),
+                (Some("+447700900456"), Some("+447700900456")),
+                (None, Some("4567")),
+                (None, Some("5550199")),
+                (None, None),
+                (None, None),
+            ]
+        );
     }
 
     #[test]

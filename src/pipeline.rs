@@ -9,14 +9,19 @@
 //! `[delivery] max_attachment_mb` (by its size at opening, or by what reading finds) is left
 //! out: the event's `attachment_omitted` says why, the templates tell the recipient, and a
 //! warning is logged. The notification itself still goes out.
+//!
+//! A voicemail's recording is encoded in the header's codec ([`audio`]: MP3, G.711 WAV) and
+//! attached under a readable name (`_partials/attachment_name.txt`); a recording that cannot
+//! be encoded is attached as it is, and the log says why.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::audio::{self, AudioError};
 use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
 use crate::enrich::{self, contacts::ContactBook, directory::Directory};
-use crate::event::{Event, OmitReason, Recipient};
+use crate::event::{Event, Kind, OmitReason, Recipient, RecognitionResult, SideHandle};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
 
@@ -89,6 +94,13 @@ pub(crate) fn cannot_heal(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A side file read for the message, and what its audio became (a voicemail's recording;
+/// `None` for any other side file).
+struct Side {
+    body: AttachmentBody,
+    audio: Option<audio::Output>,
+}
+
 /// One event turned into a ready-to-send message.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -124,7 +136,7 @@ impl Pipeline {
         directory: Option<Arc<dyn Directory>>,
         fixed_date: Option<jiff::Timestamp>,
     ) -> Pipeline {
-        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone() };
+        let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
         let contacts = config.contacts.as_ref().map(|settings| enrich::contacts::open(settings, &config.dialplan));
         Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, contacts, intake_options, compose_settings }
@@ -145,10 +157,19 @@ impl Pipeline {
     }
 
     /// Reads and parses a file, then enriches the event (normalized numbers, directory) and
-    /// marks a side file over the attachment limit as left out.
+    /// marks a side file over the attachment limit as left out. A voice mail preview that
+    /// could not be read (or only in part) is logged as `PATH:LINE: TranscriptionData: …`.
     pub fn parse_file(&self, path: &Path) -> Result<Parsed, Error> {
         Ok(match intake::read_file(path, &self.intake_options)? {
             Parsed::Event(mut event) => {
+                if let Some(problem) = event.transcript.as_ref().and_then(|t| t.problem.as_ref()) {
+                    let unread = if event.transcript.as_ref().is_some_and(|t| t.result == RecognitionResult::Unreadable) {
+                        "the notification goes out without a preview"
+                    } else {
+                        "the preview is shown"
+                    };
+                    tracing::warn!("{}:{}: TranscriptionData: {}; {unread}", path.display(), problem.line, problem.message);
+                }
                 self.enrich(&mut event);
                 if event.attachment.as_ref().is_some_and(|att| att.size_bytes > self.config.max_attachment_bytes) {
                     event.attachment_omitted = Some(OmitReason::TooLarge);
@@ -211,14 +232,15 @@ impl Pipeline {
                 self.omit_too_large(&mut event, path, bytes.len() as u64);
                 None
             }
-            other => other.map(|bytes| AttachmentBody::from_bytes(&bytes)),
+            other => other.map(|bytes| Side { body: AttachmentBody::from_bytes(&bytes), audio: None }),
         };
         self.finish(event, path, side_file)
     }
 
     /// The side file's content, encoded, or `None` when the event has none or it is left out.
-    /// The event keeps no handle afterwards.
-    fn read_side_file(&self, event: &mut Event, path: &Path) -> Result<Option<AttachmentBody>, Error> {
+    /// A voicemail's recording is first encoded in the codec the header (or `[delivery]
+    /// voicemail_codec`) asks for. The event keeps no handle afterwards.
+    fn read_side_file(&self, event: &mut Event, path: &Path) -> Result<Option<Side>, Error> {
         let limit = self.config.max_attachment_bytes;
         let Some(att) = event.attachment.as_mut() else { return Ok(None) };
         let handle = intake::side_handle(att, path)?;
@@ -228,13 +250,55 @@ impl Pipeline {
             self.omit_too_large(event, path, size);
             return Ok(None);
         }
-        let read = AttachmentBody::read_from(intake::ReadAt::new(handle.file()), limit, size)
-            .map_err(|source| Error::SideFile { path: att.path.clone(), source })?;
+        let read = match self.audio_output(event, path) {
+            Some(output) => self.encode_recording(event, &handle, path, output)?,
+            None => self.read_as_is(event, &handle, None)?,
+        };
         if read.is_none() {
             // it grew past the limit since it was opened
             self.omit_too_large(event, path, size);
         }
         Ok(read)
+    }
+
+    /// What a voicemail's `.wav` becomes (logging a codec callnote has no encoder for);
+    /// `None` for any other side file.
+    fn audio_output(&self, event: &Event, path: &Path) -> Option<audio::Output> {
+        let att = event.attachment.as_ref()?;
+        if event.kind != Kind::Voicemail || !att.content_type.eq_ignore_ascii_case("audio/wav") {
+            return None;
+        }
+        let (output, note) = audio::Output::for_codec(event.codec, self.config.voicemail_codec);
+        if let Some(note) = note {
+            tracing::info!(input = %path.display(), side_file = att.file_name, codec = ?event.codec, "{note}");
+        }
+        Some(output)
+    }
+
+    /// The recording encoded as `output`; as it is when it already is in that form or is not
+    /// audio callnote can encode (logged, with why). `None` when it is over the limit.
+    fn encode_recording(&self, event: &Event, handle: &SideHandle, path: &Path, output: audio::Output) -> Result<Option<Side>, Error> {
+        let limit = self.config.max_attachment_bytes;
+        let read_error = |source| Error::SideFile { path: event.attachment.as_ref().map(|a| a.path.clone()).unwrap_or_default(), source };
+        match audio::encode(intake::ReadAt::new(handle.file()), limit, output) {
+            Ok(audio::Encoded::Audio(bytes)) => Ok(Some(Side { body: AttachmentBody::from_bytes(&bytes), audio: Some(output) })),
+            Ok(audio::Encoded::AsIs) => self.read_as_is(event, handle, Some(audio::Output::Wav)),
+            Err(AudioError::TooLarge) => Ok(None),
+            Err(AudioError::Io(source)) => Err(read_error(source)),
+            Err(problem) => {
+                let file = event.attachment.as_ref().map(|a| a.file_name.as_str()).unwrap_or_default();
+                tracing::warn!(input = %path.display(), side_file = file, ?output, "recording not encoded: {problem}; it is attached as it is");
+                self.read_as_is(event, handle, Some(audio::Output::Wav))
+            }
+        }
+    }
+
+    /// The side file's bytes as they are; `None` when over the limit.
+    fn read_as_is(&self, event: &Event, handle: &SideHandle, audio: Option<audio::Output>) -> Result<Option<Side>, Error> {
+        let Some(att) = event.attachment.as_ref() else { return Ok(None) };
+        let body = AttachmentBody::read_from(intake::ReadAt::new(handle.file()), self.config.max_attachment_bytes, att.size_bytes)
+            .map_err(|source| Error::SideFile { path: att.path.clone(), source })?;
+        Ok(body.map(|body| Side { body, audio }))
     }
 
     /// Leaves the side file out, and says so in the log (the templates say so in the mail).
@@ -250,13 +314,22 @@ impl Pipeline {
     }
 
     /// Render, then compose with the side file's encoded content.
-    fn finish(&self, event: Event, path: &Path, side_file: Option<AttachmentBody>) -> Result<Prepared, Error> {
+    fn finish(&self, event: Event, path: &Path, side_file: Option<Side>) -> Result<Prepared, Error> {
         let settings = RenderSettings { timezone: self.config.timezone.clone(), default_locale: self.config.default_locale.clone() };
         let rendered = self.templates().render(&event, &settings).map_err(|source| Error::Render {
             path: path.to_owned(),
             call_id: event.call_id.clone(),
             source: Box::new(source),
         })?;
+        let side_file = side_file.map(|side| match side.audio {
+            Some(output) => {
+                // the readable name, else the side file's own base name, with the new extension
+                let own = || event.attachment.as_ref().map(|a| a.file_name.rsplit_once('.').map_or(&*a.file_name, |(s, _)| s).to_owned());
+                let stem = rendered.attachment_name.clone().or_else(own).unwrap_or_default();
+                side.body.named(audio::file_name(&stem, output), output.content_type())
+            }
+            None => side.body,
+        });
         let message = compose::compose(&event, &rendered, &self.compose_settings, side_file).map_err(|source| Error::Compose {
             path: path.to_owned(),
             call_id: event.call_id.clone(),

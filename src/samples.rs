@@ -5,9 +5,11 @@
 //! Consumes nothing; produces fully enriched [`Event`]s built in code (no I/O, no lookups),
 //! the same every time. Used by `check` (every template against every sample of its kind),
 //! `send-test` (a realistic event of a chosen kind) and the preview. A sample's `attachment`
-//! names a side file that does not exist: whoever sends one supplies the bytes.
+//! names a side file that does not exist: whoever sends one supplies the bytes. Most
+//! voicemails carry a Voice Mail Preview (see `previews`), one of each shape a template draws.
 
 mod people;
+mod previews;
 
 use indexmap::IndexMap;
 
@@ -158,6 +160,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
         pages: None,
         attachment: None,
         attachment_omitted: None,
+        transcript: None,
         caller,
         target: match kind {
             Kind::CallForwarded => Some(people::forwarding_target()),
@@ -174,6 +177,7 @@ fn build(index: usize, name: &str) -> Option<Event> {
             event.codec = Some([Codec::Mp3, Codec::Gsm, Codec::Wma, Codec::G711][o % 4]);
             event.attachment = Some(side_file(&event.call_id, "wav", "audio/wav", 8_044));
             event.private = outcome == "sip";
+            event.transcript = previews::preview(outcome).map(|(_, transcript)| transcript);
         }
         Kind::Fax => {
             event.pages = Some([3, 1, 2][o % 3]);
@@ -192,6 +196,9 @@ fn build(index: usize, name: &str) -> Option<Event> {
         _ => {}
     }
     event.fields = header_fields(&event);
+    if let Some((xml, _)) = previews::preview(outcome).filter(|_| kind == Kind::Voicemail) {
+        event.fields.insert("TranscriptionData".to_owned(), xml);
+    }
     Some(event)
 }
 
@@ -303,6 +310,19 @@ mod tests {
         assert_eq!(s.target.as_ref().and_then(|t| t.name.as_deref()), Some("Olivia Chen"));
         let s = by_name("call_forwarded/extension/ja-JP").unwrap().event;
         assert_eq!((s.caller.kind, s.caller.extension.as_deref()), (PartyKind::Extension, Some("4567")));
+        let s = by_name("voicemail/resolved-work/en-US").unwrap().event;
+        let t = s.transcript.expect("a preview");
+        assert_eq!(t.paragraphs, ["Hi, it's about the R&D budget.", "Please call me back at 425 555 0188 before Friday."]);
+        assert_eq!(t.parts.iter().filter_map(|p| p.tel.as_deref()).collect::<Vec<_>>(), ["+14255550188"]);
+        assert!(s.fields["TranscriptionData"].contains("R&amp;D"));
+        let t = by_name("voicemail/resolved-mobile/fr-FR").unwrap().event.transcript.unwrap();
+        assert!(t.low_confidence && !t.failed, "{t:?}");
+        let t = by_name("voicemail/anonymous/ja-JP").unwrap().event.transcript.unwrap();
+        assert_eq!(t.text, "お疲れ様です。明日の会議は10時からです。 03-5555-0123までご連絡ください。");
+        let t = by_name("voicemail/extension/fr-CA").unwrap().event.transcript.unwrap();
+        assert_eq!((t.failed, t.reason.as_deref()), (true, Some("unreadable")));
+        assert_eq!(by_name("voicemail/sip/en-GB").unwrap().event.transcript.unwrap().reason, None);
+        assert!(by_name("voicemail/not-looked-up/de-CH").unwrap().event.transcript.is_none());
         let s = by_name("fax/resolved-work/ja-JP").unwrap().event;
         assert_eq!((s.caller.name.as_deref(), s.pages), (Some("佐藤 花子"), Some(3)));
         assert_eq!(s.attachment.map(|a| a.content_type), Some("image/tiff".to_owned()));

@@ -157,3 +157,37 @@ fn an_allowed_wav_is_held_once_encoded_never_also_raw() {
     let mail = MessageParser::default().parse(&bytes).expect("MIME");
     assert_eq!(mail.attachment(0).map(|a| a.contents().len()), Some(raw));
 }
+
+/// A valid 16-bit PCM mono 8 kHz .wav of `len` bytes (sparse: silence) beside a copy of the
+/// blog-shape header whose codec is `codec`.
+fn voicemail_in(dir: &Path, len: u32, codec: &str) -> PathBuf {
+    let (header, wav) = voicemail(dir, u64::from(len));
+    let text = std::fs::read_to_string(&header).unwrap().replace("Codec : Gsm", &format!("Codec : {codec}"));
+    std::fs::write(&header, text).unwrap();
+    let mut head = b"RIFF".to_vec();
+    head.extend_from_slice(&(len - 8).to_le_bytes());
+    head.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data");
+    head.extend_from_slice(&(len - 44).to_le_bytes());
+    std::fs::write(&wav, &head).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&wav).unwrap().set_len(u64::from(len)).unwrap();
+    header
+}
+
+#[test]
+fn an_encoded_recording_is_never_held_raw() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let raw = 4 * MIB;
+    // MP3: about an eighth of the PCM, and its base64. G.711: half of it, and its base64,
+    // less than attaching the raw WAV would hold (its base64 alone is 1.37 times the PCM).
+    for (codec, most) in [("Mp3", raw / 4), ("G711", raw * 5 / 4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let header = voicemail_in(dir.path(), raw as u32, codec);
+        let p = pipeline(20);
+        let (p, peak) = peak_during(|| prepared(p.prepare_file(&header)));
+        // read block by block: the output and its base64 only, never the 4 MiB of PCM as well
+        assert!(peak < most + MIB, "{codec}: peak heap {peak} bytes for {raw} raw");
+        let bytes = p.message.formatted();
+        let mail = MessageParser::default().parse(&bytes).expect("MIME");
+        assert!(mail.attachment(0).is_some_and(|a| a.contents().len() <= raw / 2 + 64), "{codec}");
+    }
+}

@@ -91,7 +91,7 @@ pub(crate) fn override_region(config: &mut Config, region: Option<&str>) -> anyh
     Ok(())
 }
 
-/// Opens the configured directory, if any (loads a file; syncs LDAP).
+/// Opens the configured directory, if any (loads a file, through its index cache; syncs LDAP).
 pub(crate) fn open_directory(config: &Config) -> anyhow::Result<Option<Arc<dyn Directory>>> {
     open_directory_noting(config, |_, _| {})
 }
@@ -115,7 +115,8 @@ fn open_directory_noting(
         None => Ok(None),
         Some(DirectorySource::File(path)) => {
             // A missing or malformed directory file is the configuration's problem.
-            let index = directory::load_file(path, &config.dialplan).map_err(ConfigProblem::wrap)?;
+            let (index, used) = directory::load_file_cached(path, &config.dialplan).map_err(ConfigProblem::wrap)?;
+            tracing::debug!("{}: directory index {used:?}", path.display());
             note(path, &index);
             Ok(Some(Arc::new(index)))
         }

@@ -16,6 +16,9 @@
 //!   `X-VoiceMessageSenderName`, `X-VoiceMessageDuration`, `X-CallID`, `X-FaxNumberOfPages`)
 //!   and `Content-Class`, so Outlook shows the familiar voice mail form.
 //!
+//! - `X-Callnote-Transcript-Confidence` (`low`, `medium`, `high`) when the mail shows a voice
+//!   mail preview, so a mail rule can sort out the unsure ones.
+//!
 //! [`mark_as_test`] turns a composed message into a test message (fresh Message-ID, dated
 //! now, `X-Callnote-Test: yes`).
 //!
@@ -39,7 +42,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
-use crate::event::{Event, Importance, Kind, flatten_controls};
+use crate::event::{ConfidenceBand, Event, Importance, Kind, flatten_controls};
 use crate::render::Rendered;
 
 /// Why a message could not be composed.
@@ -207,6 +210,17 @@ fn content_class(event: &Event) -> Option<&'static str> {
     }
 }
 
+/// How sure the voice mail preview shown in the mail is: `low` whenever the mail carries the
+/// low-confidence notice, else the band; `None` when no preview is shown.
+fn transcript_confidence(event: &Event) -> Option<&'static str> {
+    let transcript = event.transcript.as_ref().filter(|t| !t.failed)?;
+    Some(match (transcript.low_confidence, transcript.band) {
+        (true, _) | (false, ConfidenceBand::Low) => "low",
+        (false, ConfidenceBand::Medium) => "medium",
+        (false, ConfidenceBand::High) => "high",
+    })
+}
+
 fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
     let secs = ts.as_second();
     if secs >= 0 {
@@ -216,7 +230,8 @@ fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
     }
 }
 
-/// Builds the message. `side_file` is the attachment's content when the event has one.
+/// Builds the message. `side_file` is the attachment's content when the event has one (under
+/// the side file's name and type unless it names its own).
 pub fn compose(
     event: &Event,
     rendered: &Rendered,
@@ -280,18 +295,23 @@ pub fn compose(
     if let Some(pages) = event.pages {
         builder = builder.raw_header(raw_header("X-FaxNumberOfPages", &pages.to_string()));
     }
+    if let Some(confidence) = transcript_confidence(event) {
+        builder = builder.raw_header(raw_header("X-Callnote-Transcript-Confidence", confidence));
+    }
 
     let alternative = MultiPart::alternative()
         .boundary(format!("=_callnote_alt_{token}"))
         .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(transfer::text(&rendered.text)))
         .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(transfer::text(&rendered.html)));
     let body = match (&event.attachment, side_file) {
-        (Some(att), Some(AttachmentBody(content))) => {
-            let content_type = ContentType::parse(&att.content_type).map_err(|_| ComposeError::BadContentType(att.content_type.clone()))?;
+        (Some(att), Some(side)) => {
+            let content_type = side.content_type.unwrap_or(&att.content_type);
+            let content_type = ContentType::parse(content_type).map_err(|_| ComposeError::BadContentType(content_type.to_owned()))?;
+            let file_name = side.file_name.unwrap_or_else(|| att.file_name.clone());
             MultiPart::mixed()
                 .boundary(format!("=_callnote_mix_{token}"))
                 .multipart(alternative)
-                .singlepart(Attachment::new(att.file_name.clone()).body(content, content_type))
+                .singlepart(Attachment::new(file_name).body(side.body, content_type))
         }
         _ => alternative,
     };

@@ -25,6 +25,8 @@ use base64::Engine as _;
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 
+use crate::intake::fill;
+
 /// The longest encoded line, without its CRLF (RFC 2045).
 const LINE: usize = 76;
 
@@ -42,14 +44,28 @@ pub fn binary(content: &[u8]) -> Body {
     Body::dangerous_pre_encoded(base64_lines(content), ContentTransferEncoding::Base64)
 }
 
-/// An attachment's content, base64-encoded and ready for the message.
+/// An attachment's content, base64-encoded and ready for the message, and the name and type
+/// it goes out under when they differ from the side file's (an encoded recording).
 #[derive(Debug, Clone)]
-pub struct AttachmentBody(pub(super) Body);
+pub struct AttachmentBody {
+    pub(super) body: Body,
+    pub(super) file_name: Option<String>,
+    pub(super) content_type: Option<&'static str>,
+}
 
 impl AttachmentBody {
-    /// From bytes already in memory (the generated audio of a sample).
+    fn new(body: Body) -> AttachmentBody {
+        AttachmentBody { body, file_name: None, content_type: None }
+    }
+
+    /// From bytes already in memory (the generated audio of a sample, an encoded recording).
     pub fn from_bytes(content: &[u8]) -> AttachmentBody {
-        AttachmentBody(binary(content))
+        AttachmentBody::new(binary(content))
+    }
+
+    /// Attached as `file_name` of `content_type` instead of the side file's name and type.
+    pub fn named(self, file_name: String, content_type: &'static str) -> AttachmentBody {
+        AttachmentBody { file_name: Some(file_name), content_type: Some(content_type), ..self }
     }
 
     /// Reads `reader` to its end, encoding each block as it arrives. `Ok(None)` when it holds
@@ -71,24 +87,10 @@ impl AttachmentBody {
             }
             push_base64(&buf[..filled], &mut block, &mut out);
             if filled < READ {
-                return Ok(Some(AttachmentBody(Body::dangerous_pre_encoded(out, ContentTransferEncoding::Base64))));
+                return Ok(Some(AttachmentBody::new(Body::dangerous_pre_encoded(out, ContentTransferEncoding::Base64))));
             }
         }
     }
-}
-
-/// Reads until `buf` is full or the input ends; the number of bytes read.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The lines of `text`, split at LF (found with memchr), each without a CR that ends it.
@@ -309,8 +311,8 @@ mod tests {
         }
         let bytes: Vec<u8> = (0..=255u8).cycle().take(3 * BLOCK * 16 + 1234).collect();
         let body = AttachmentBody::read_from(Trickle(&bytes), bytes.len() as u64, 10).unwrap().unwrap();
-        assert_eq!(encoded(&body.0), encoded(&binary(&bytes)));
-        assert_eq!(body.0.encoding(), ContentTransferEncoding::Base64);
+        assert_eq!(encoded(&body.body), encoded(&binary(&bytes)));
+        assert_eq!(body.body.encoding(), ContentTransferEncoding::Base64);
 
         assert!(AttachmentBody::read_from(Trickle(&bytes), bytes.len() as u64 - 1, 0).unwrap().is_none());
         let exact = &bytes[..BLOCK * 16];

@@ -1,6 +1,6 @@
 //! `[delivery]` settings: the raw TOML keys ([`RawDelivery`]) -> [`DeliverySettings`] (an
 //! `.eml` folder, a pickup folder, or SMTP submission with its TLS level, pins and login)
-//! and the attachment limit, every problem reported with its line through the
+//! the attachment limit and what a voicemail's recording is attached as, every problem reported with its line through the
 //! configuration's problem list. `url` is read with the `url` crate, so IPv6 literals
 //! (`smtp://[::1]:25`) work. Pure: nothing is connected or read here.
 
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::smtp::tls_policy::{self, Fingerprint, TlsLevel};
+use crate::audio::CodecChoice;
 use crate::settings::{Problems, Resolve, SecretSource, duration, secret};
 
 /// `[delivery]`, as written.
@@ -32,6 +33,9 @@ pub(crate) struct RawDelivery {
     pub pool_size: Option<u32>,
     /// Largest side file attached, in MB (MiB); a larger one is left out and the mail says so.
     pub max_attachment_mb: Option<Spanned<u64>>,
+    /// What a voicemail's recording is attached as: `dialplan` (the header's `Codec`), `mp3`,
+    /// `g711`, `gsm` or `wav` (the recording as it is).
+    pub voicemail_codec: Option<Spanned<String>>,
 }
 
 /// Default `[delivery] max_attachment_mb`: 20 MB of audio is about 27 MB once base64-encoded,
@@ -113,6 +117,16 @@ impl RawDelivery {
             None => DEFAULT_MAX_ATTACHMENT_MB,
         };
         mb << 20
+    }
+
+    /// `voicemail_codec` (the default, `dialplan`, when missing; a bad value is reported).
+    pub(crate) fn voicemail_codec(&self, p: &mut Problems<'_>) -> CodecChoice {
+        let Some(name) = &self.voicemail_codec else { return CodecChoice::default() };
+        CodecChoice::from_name(name.get_ref()).unwrap_or_else(|| {
+            let names = CodecChoice::NAMES.join(", ");
+            p.at(name, format!("delivery.voicemail_codec: `{}` is not one of {names}", name.get_ref()));
+            CodecChoice::default()
+        })
     }
 
     /// Checks every key; `None` when no delivery is configured (or `url` is unusable).

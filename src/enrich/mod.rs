@@ -1,5 +1,6 @@
 //! Enrichment: an [`Event`] from intake -> the same event with every party normalized
-//! (E.164, national/international formats, extension, SIP) and, with a directory, resolved
+//! (E.164, national/international formats, extension, SIP), the numbers in its voice mail
+//! preview made dialable, and, with a directory, resolved
 //! (status, name, label, matched attribute, person, candidates); the recipient completed
 //! from the directory (mail address, display name, preferred language, SIP address) when the
 //! event names them only by SIP URI, EUM proxy or objectGUID.
@@ -27,6 +28,9 @@ pub fn enrich(event: &mut Event, plan: &DialPlan, directory: Option<&dyn Directo
 /// address, once the directory has completed it), between the directory's exact steps and
 /// its suffix step. One recipient's contacts never resolve another recipient's callers.
 pub fn enrich_with(event: &mut Event, plan: &DialPlan, directory: Option<&dyn Directory>, contacts: Option<&dyn ContactBook>) {
+    if let Some(transcript) = event.transcript.as_mut() {
+        phone::dial_transcript_numbers(transcript, plan);
+    }
     if let Some(directory) = directory {
         complete_recipient(&mut event.recipient, directory);
     }

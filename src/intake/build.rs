@@ -19,6 +19,7 @@ use super::decode;
 use super::error::{FieldProblem, FieldProblemKind, IntakeErrorKind, Problem};
 use super::ocs_xml::{self, Notification};
 use super::side_file::{self, SideKind, SideRef};
+use super::transcript;
 use super::um_header::{Field, Header};
 use super::values::{self, MAX_ID_CHARS};
 use crate::event::{Codec, Event, Importance, Kind, Party, Recipient, flatten_controls};
@@ -80,9 +81,10 @@ enum Key {
     Codec,
     NumberOfPages,
     OcsNotificationData,
+    TranscriptionData,
 }
 
-const KEYS: [(&str, Key); 23] = [
+const KEYS: [(&str, Key); 24] = [
     ("MessageType", Key::MessageType),
     ("CallerId", Key::CallerId),
     ("CallId", Key::CallId),
@@ -106,6 +108,7 @@ const KEYS: [(&str, Key); 23] = [
     ("Codec", Key::Codec),
     ("NumberOfPages", Key::NumberOfPages),
     ("OCSNotificationData", Key::OcsNotificationData),
+    ("TranscriptionData", Key::TranscriptionData),
 ];
 
 /// Booleans checked in every notification type though unused: a bad one is a bad file.
@@ -255,7 +258,7 @@ pub(crate) fn from_header(header: &Header<'_>, path: &Path, opts: &IntakeOptions
         r.missing(Key::RecipientAddress.name(), FieldProblemKind::MissingRecipient);
     }
     let side = match class {
-        Class::Voice => voicemail_fields(&mut r, &mut event),
+        Class::Voice => voicemail_fields(&mut r, &mut event, opts.low_confidence),
         Class::Fax => fax_fields(&mut r, &mut event),
         Class::Missed | Class::Ocs | Class::Skip => None,
     };
@@ -303,9 +306,11 @@ fn common_fields(r: &mut Reader<'_>, message_type: &str, opts: &IntakeOptions) -
     event
 }
 
-/// `Duration`, `Codec` and the `.wav` (needed when the duration is over 0 seconds).
-fn voicemail_fields(r: &mut Reader<'_>, event: &mut Event) -> Option<SideRef> {
+/// `Duration`, `Codec`, the Voice Mail Preview (`TranscriptionData`, which never fails the
+/// event) and the `.wav` (needed when the duration is over 0 seconds).
+fn voicemail_fields(r: &mut Reader<'_>, event: &mut Event, low_confidence: f64) -> Option<SideRef> {
     event.kind = Kind::Voicemail;
+    event.transcript = r.field(Key::TranscriptionData).map(|f| transcript::read(f.value, f.line, low_confidence));
     let duration = r.required_uint(Key::Duration);
     event.codec = r.codec();
     let attachment = r.attachment(SideKind::Wav);

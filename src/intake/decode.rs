@@ -14,8 +14,13 @@ use super::error::{IntakeErrorKind, Problem};
 /// Largest file read (1 MiB); anything longer is refused.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 /// Longest line accepted (64 KiB of UTF-8), well above the longest legitimate line
-/// (`OCSNotificationData`, `ContactInfo`).
+/// (`OCSNotificationData`, `ContactInfo`). A `TranscriptionData` line (a voice mail preview,
+/// which grows with the message) is bounded by the file size only: the preview reader
+/// refuses a value that is too long without failing the file.
 pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// The one key whose line may exceed [`MAX_LINE_BYTES`].
+const LONG_KEY: &str = "TranscriptionData";
 /// Most lines accepted. A header has a few dozen; a pretty-printed OCS XML file a few more.
 pub const MAX_LINES: usize = 10_000;
 
@@ -139,7 +144,7 @@ fn check_lines(text: &str) -> Result<(), Problem> {
         if number > MAX_LINES {
             return Err(Problem::at(number, IntakeErrorKind::TooManyLines { limit: MAX_LINES }));
         }
-        if line.len() > MAX_LINE_BYTES {
+        if line.len() > MAX_LINE_BYTES && !is_long_key_line(line) {
             return Err(Problem::at(number, IntakeErrorKind::LineTooLong { limit: MAX_LINE_BYTES }));
         }
         if line.as_bytes().contains(&0) {
@@ -147,6 +152,13 @@ fn check_lines(text: &str) -> Result<(), Problem> {
         }
     }
     Ok(())
+}
+
+/// Whether `line` is a `TranscriptionData :` key line (any case, spaces before the colon).
+fn is_long_key_line(line: &str) -> bool {
+    let line = line.trim_start();
+    line.get(..LONG_KEY.len()).is_some_and(|key| key.eq_ignore_ascii_case(LONG_KEY))
+        && line[LONG_KEY.len()..].trim_start_matches([' ', '\t']).starts_with(':')
 }
 
 /// The numbered (1-based) lines of `text`, each without its terminator (CRLF, LF or CR).
@@ -274,6 +286,11 @@ mod tests {
 
         let big: Vec<u8> = b"A : b\n".iter().copied().cycle().take(MAX_FILE_BYTES + 1).collect();
         assert_eq!(kind_and_line(&big), ("file too large: over 1048576 bytes".into(), None));
+        // a voice mail preview may be longer than any other line
+        let preview = format!("A : b\ntranscriptiondata  :{}", "x".repeat(MAX_LINE_BYTES * 2));
+        assert!(decode(preview.as_bytes()).is_ok());
+        let other = format!("A : b\nTranscriptionDataX :{}", "x".repeat(MAX_LINE_BYTES));
+        assert_eq!(kind_and_line(other.as_bytes()), ("line too long: over 65536 bytes".into(), Some(2)));
         let mut big_long_line = b"A : b\r\nB : c\r\n".to_vec();
         big_long_line.resize(MAX_FILE_BYTES + 10, b'y');
         assert_eq!(kind_and_line(&big_long_line), ("line too long: over 65536 bytes".into(), Some(3)));

@@ -16,10 +16,15 @@
 //! enrichment), `ContactInfo` is never decoded, unknown fields are kept in `fields`. Intake
 //! never guesses an encoding, never expands XML entities, never reads outside the header's
 //! folder, and never panics. Work is linear in the input and bounded: at most
-//! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`]; ids, numbers,
+//! [`MAX_FILE_BYTES`], [`MAX_LINES`] lines of at most [`MAX_LINE_BYTES`] (but for the
+//! `TranscriptionData` line); ids, numbers,
 //! names and addresses of at most [`MAX_ID_CHARS`] characters. Every value a template can
 //! show is cleaned with [`crate::event::flatten_controls`] on the way in. Every failure is
 //! an [`IntakeError`] naming the file, the line where there is one, and the problem.
+//!
+//! A voicemail's `TranscriptionData` (the Voice Mail Preview) is read by [`read_transcript`]
+//! into `event.transcript`, up to [`MAX_TRANSCRIPT_BYTES`]; XML that cannot be read never
+//! fails the file: the transcript says so, for the log.
 //!
 //! Call id: `CallId` (header) or `Event/CallId` (XML); when absent, the header's `MessageID`,
 //! then the file's stem if it is a GUID (Exchange names headers `<GUID>.txt`); else an error,
@@ -31,16 +36,19 @@ mod error;
 mod ocs_xml;
 pub(crate) mod open;
 mod side_file;
+mod transcript;
 mod um_header;
 mod values;
+mod xml;
 
 use std::io::Read;
 use std::path::Path;
 
 pub use decode::{MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_LINES};
 pub use error::{FieldProblem, FieldProblemKind, IntakeError, IntakeErrorKind};
-pub use open::ReadAt;
+pub use open::{ReadAt, fill};
 pub use side_file::side_file_name;
+pub use transcript::{MAX_TRANSCRIPT_BYTES, read as read_transcript};
 pub use values::MAX_ID_CHARS;
 
 use crate::event::{Attachment, Event, SideHandle};
@@ -50,11 +58,13 @@ use crate::event::{Attachment, Event, SideHandle};
 pub struct IntakeOptions {
     /// Zone in which the zone-less `SentTime` (server local time) is read.
     pub sent_time_zone: jiff::tz::TimeZone,
+    /// A voice mail preview at or under this confidence is flagged `low_confidence`.
+    pub low_confidence: f64,
 }
 
 impl Default for IntakeOptions {
     fn default() -> Self {
-        IntakeOptions { sent_time_zone: jiff::tz::TimeZone::UTC }
+        IntakeOptions { sent_time_zone: jiff::tz::TimeZone::UTC, low_confidence: crate::event::LOW_CONFIDENCE }
     }
 }
 

@@ -13,12 +13,12 @@
 use std::borrow::Cow;
 
 use jiff::Timestamp;
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::BytesStart;
 use quick_xml::{Reader, XmlVersion};
 
 use super::error::IntakeErrorKind;
 use super::values::{MAX_ID_CHARS, parse_ocs_time, parse_priority, within};
+use super::xml::{Piece, XmlError, next_piece};
 use crate::event::{Importance, Kind, flatten_controls};
 
 const ROOT: &str = "UserNotification";
@@ -97,6 +97,15 @@ pub(crate) struct XmlProblem {
     pub kind: IntakeErrorKind,
 }
 
+/// The OCS wording of a shared XML reading error.
+fn xml_error(e: XmlError) -> IntakeErrorKind {
+    match e {
+        XmlError::Malformed(e) => IntakeErrorKind::MalformedXml(e),
+        XmlError::Dtd => IntakeErrorKind::DtdNotAllowed,
+        XmlError::UndefinedEntity(name) => IntakeErrorKind::UndefinedEntity { name },
+    }
+}
+
 fn problem(offset: u64, kind: IntakeErrorKind) -> XmlProblem {
     XmlProblem { offset: usize::try_from(offset).unwrap_or(usize::MAX), kind }
 }
@@ -135,24 +144,13 @@ pub(crate) fn parse(xml: &str) -> Result<Notification, XmlProblem> {
     let mut reader = Reader::from_str(xml);
     let mut walk = Walk::default();
     loop {
-        let at = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| problem(reader.error_position(), IntakeErrorKind::MalformedXml(e)))?;
-        match event {
-            Event::Start(e) => walk.start(&e, at, false)?,
-            Event::Empty(e) => walk.start(&e, at, true)?,
-            Event::End(_) => walk.end()?,
-            Event::Text(t) => {
-                let text = t.decode().map_err(|e| problem(at, IntakeErrorKind::MalformedXml(e.into())))?;
-                walk.text(&text, at)?;
-            }
-            Event::CData(t) => {
-                let text = t.decode().map_err(|e| problem(at, IntakeErrorKind::MalformedXml(e.into())))?;
-                walk.text(&text, at)?;
-            }
-            Event::GeneralRef(r) => walk.reference(&r, at)?,
-            Event::DocType(_) => return Err(problem(at, IntakeErrorKind::DtdNotAllowed)),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
+        let (at, piece) = next_piece(&mut reader).map_err(|(at, e)| problem(at, xml_error(e)))?;
+        match piece {
+            Piece::Start(e) => walk.start(&e, at, false)?,
+            Piece::Empty(e) => walk.start(&e, at, true)?,
+            Piece::End => walk.end()?,
+            Piece::Text(text) => walk.text(&text, at)?,
+            Piece::Eof => break,
         }
     }
     walk.finish(xml.len() as u64)
@@ -242,22 +240,6 @@ impl Walk {
             c.text.push_str(text);
         }
         Ok(())
-    }
-
-    /// `&name;` or `&#n;`: only the predefined entities and character references exist.
-    fn reference(&mut self, r: &BytesRef<'_>, at: u64) -> Result<(), XmlProblem> {
-        let malformed = |e: quick_xml::Error| problem(at, IntakeErrorKind::MalformedXml(e));
-        let mut buf = [0u8; 4];
-        let resolved: &str = if let Some(c) = r.resolve_char_ref().map_err(malformed)? {
-            c.encode_utf8(&mut buf)
-        } else {
-            let name = r.decode().map_err(|e| malformed(e.into()))?;
-            match resolve_predefined_entity(&name) {
-                Some(s) => s,
-                None => return Err(problem(at, IntakeErrorKind::UndefinedEntity { name: name.into_owned() })),
-            }
-        };
-        self.text(resolved, at)
     }
 
     fn finish(mut self, end: u64) -> Result<Notification, XmlProblem> {

@@ -7,7 +7,8 @@
 //! file after the check changes nothing. Reads are positional ([`ReadAt`]): handles shared
 //! between clones of an event never move each other's offset. Never follows a link, never
 //! reads through a path twice. Errors are plain `std::io::Error`s; [`is_not_a_file`] tells a
-//! refused link or device from trouble reading.
+//! refused link or device from trouble reading. [`fill`] reads a block whole (short only at
+//! the end of the input), for every block-by-block reader of a side file.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
@@ -80,6 +81,20 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let _ = offset;
         (&*file).read(buf)
     }
+}
+
+/// Reads until `buf` is full or the input ends; the number of bytes read.
+pub fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Reads a handle from the start by position; what [`crate::event::SideHandle::file`] is

@@ -92,7 +92,7 @@ fn recipient_is_required_for_header_types() {
 #[test]
 fn sent_time_is_read_in_the_configured_zone() {
     let text = format!("{MISSED}SentTime : 06/05/2014 17:20:44\r\n");
-    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("Europe/Berlin").unwrap() };
+    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(), ..IntakeOptions::default() };
     match parse(text.as_bytes(), Path::new(PATH), &opts) {
         Ok(Parsed::Event(e)) => assert_eq!(e.time.map(|t| t.to_string()).as_deref(), Some("2014-06-05T15:20:44Z")),
         other => panic!("{other:?}"),
@@ -219,4 +219,37 @@ fn ocs_xml_errors_name_the_header_line() {
         format!("MessageType : OCSNotification\r\nProcessedCount : 0\r\nOCSNotificationData : {}\r\n", XML.replace("missed", "rang"));
     let err = error_of(text.as_bytes());
     assert_eq!(err.to_string(), "spool/h.txt:3: unknown event type `rang` (expected missed, answered or forbidden)");
+}
+
+#[test]
+fn a_voice_mail_preview_never_fails_the_file_however_long_or_broken() {
+    let header = |preview: &str| {
+        format!(
+            "MessageType : VoiceMail\r\nCallerId : +14255550100\r\nRecipientAddress : a@contoso.com\r\nCallId : c-1\r\n\
+             Duration : 0\r\nCodec : Mp3\r\nAttachmentName : null\r\nTranscriptionData : {preview}\r\n"
+        )
+    };
+    let asr = |words: usize| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><ASR lang=\"en-US\" confidence=\"0.9\" recognitionResult=\"attempted\" \
+             recognitionError=\"success\">{}</ASR>",
+            "<Text c=\"0.9\">word </Text>".repeat(words)
+        )
+    };
+    // longer than any other line may be (a long message's preview), still read
+    let long = asr(5_000);
+    assert!(long.len() > MAX_LINE_BYTES);
+    let t = event_of(header(&long).as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.text.matches("word").count()), (false, 5_000));
+    // too long to read: the voice mail still goes out, without a preview
+    let t = event_of(header(&asr(12_000)).as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.reason.as_deref()), (true, Some("unreadable")));
+    assert_eq!(t.problem.map(|p| (p.line, p.message)), Some((8, format!("over {MAX_TRANSCRIPT_BYTES} bytes; not read"))));
+    // broken XML, or none at all
+    let t = event_of(header("<ASR recognitionResult=\"attempted\"><Text>Hi").as_bytes()).transcript.unwrap();
+    assert_eq!((t.failed, t.problem.map(|p| p.line)), (true, Some(8)));
+    assert_eq!(event_of(header("").as_bytes()).transcript, None);
+    // only a voice mail reads it
+    let missed = format!("{MISSED}TranscriptionData : {}\r\n", asr(1));
+    assert_eq!(event_of(missed.as_bytes()).transcript, None);
 }

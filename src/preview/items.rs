@@ -68,7 +68,7 @@ pub(crate) fn rendered_view(prepared: &Prepared) -> Value {
         "subject": prepared.rendered.subject,
         "text": prepared.rendered.text,
         "locale": prepared.rendered.locale,
-        "headers": headers(&prepared.message.formatted()),
+        "headers": headers(prepared.message.headers().to_string().as_bytes()),
         "attachments": event.attachment.iter().map(|a| json!({
             "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes,
         })).collect::<Vec<_>>(),
@@ -117,7 +117,8 @@ fn cause_of_missing_folder<'a>(kind: &str, load_problems: &'a [TemplateProblem])
     load_problems.iter().find(|p| p.file.starts_with(&own)).or_else(|| load_problems.iter().find(|p| p.file.starts_with('_')))
 }
 
-/// The top-level header fields of a formatted message, unfolded, in order.
+/// The top-level header fields of a formatted message (or of its header block alone: the
+/// preview passes only the headers, so a voice mail's audio is never encoded for it), unfolded, in order.
 pub fn headers(formatted: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(formatted);
     let head = text.split("\r\n\r\n").next().unwrap_or_default();

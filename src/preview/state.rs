@@ -184,7 +184,8 @@ impl Preview {
     /// Parses an uploaded header file in memory, enriches it and lists it; returns its id.
     pub fn upload(&self, name: &str, bytes: &[u8]) -> Result<String, String> {
         let name: String = crate::event::safe_file_stem(name);
-        let options = IntakeOptions { sent_time_zone: self.pipeline.config().timezone.clone() };
+        let config = self.pipeline.config();
+        let options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         // A path that names the upload in messages; nothing is read from or written to it.
         let path = Path::new("upload").join(&name);
         let mut event = match crate::intake::parse(bytes, &path, &options) {

@@ -25,7 +25,10 @@ use context::Extras;
 pub use problem::TemplateProblem;
 use templates::{Loaded, PARTS};
 
-/// The three rendered parts of one notification.
+/// The partial that names a voice mail's attached recording.
+const ATTACHMENT_NAME: &str = "_partials/attachment_name.txt";
+
+/// The three rendered parts of one notification (and the recording's file name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
@@ -33,6 +36,9 @@ pub struct Rendered {
     pub html: String,
     /// The locale folder the templates came from (`fr`, `en`, …).
     pub locale: String,
+    /// A voice mail recording's file name, without extension (`_partials/attachment_name.txt`:
+    /// "Voice mail from Priya Raman (0:42)"); `None` for other kinds and when nothing is attached.
+    pub attachment_name: Option<String>,
 }
 
 /// What rendering needs besides the event.
@@ -135,8 +141,12 @@ impl Templates {
     /// Renders `event` with the templates of locale folder `lang` (which must exist for the
     /// kind), whatever the recipient's culture: `check` and the preview use it.
     pub fn render_in(&self, event: &Event, settings: &RenderSettings, lang: &str) -> Result<Rendered, RenderError> {
-        let [subject, text, html] = self.render_each(event, settings, lang)?;
-        Ok(Rendered { subject: subject?, text: text?, html: html?, locale: lang.to_owned() })
+        let (extras, env) = self.extras(event, settings, lang);
+        let context = context::build(event, &extras)?;
+        let _reader = filters::enter(env);
+        let [subject, text, html] = self.render_parts(event, lang, &context);
+        let attachment_name = self.attachment_name(event, &context);
+        Ok(Rendered { subject: subject?, text: text?, html: html?, locale: lang.to_owned(), attachment_name })
     }
 
     /// Renders the three parts ([`PARTS`] order) separately, so that each one's problem is
@@ -150,8 +160,27 @@ impl Templates {
         let (extras, env) = self.extras(event, settings, lang);
         let context = context::build(event, &extras)?;
         let _reader = filters::enter(env);
-        let [subject, text, html] = PARTS.map(|part| self.render_part(&format!("{}/{lang}/{part}", event.kind), &context));
-        Ok([subject.map(|s| one_line(&s)), text.map(|t| tidy_text(&t)), html.map(|h| tidy_html(&h))])
+        Ok(self.render_parts(event, lang, &context))
+    }
+
+    fn render_parts(&self, event: &Event, lang: &str, context: &tera::Context) -> [Result<String, RenderError>; 3] {
+        let [subject, text, html] = PARTS.map(|part| self.render_part(&format!("{}/{lang}/{part}", event.kind), context));
+        [subject.map(|s| one_line(&s)), text.map(|t| tidy_text(&t)), html.map(|h| tidy_html(&h))]
+    }
+
+    /// The recording's file name for a voice mail with its recording attached. A partial that
+    /// fails (an admin's override) is logged and the side file keeps its own name.
+    fn attachment_name(&self, event: &Event, context: &tera::Context) -> Option<String> {
+        if event.kind != Kind::Voicemail || event.attachment.is_none() || event.attachment_omitted.is_some() {
+            return None;
+        }
+        match self.render_part(ATTACHMENT_NAME, context) {
+            Ok(name) => Some(one_line(&name)).filter(|n| !n.is_empty()),
+            Err(e) => {
+                tracing::warn!(call_id = %event.call_id, "{ATTACHMENT_NAME}: {e}: the recording keeps its own file name");
+                None
+            }
+        }
     }
 
     /// The context `event` would be rendered with (for the preview).

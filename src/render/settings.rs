@@ -17,6 +17,8 @@ pub(crate) struct RawTemplates {
     pub dir: Option<PathBuf>,
     pub default_locale: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
+    /// A voice mail preview at or under this confidence gets the "confidence is low" notice.
+    pub transcript_low_confidence: Option<Spanned<f64>>,
 }
 
 impl RawTemplates {
@@ -38,5 +40,17 @@ impl RawTemplates {
             None => jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC),
         };
         RenderSettings { timezone, default_locale }
+    }
+
+    /// `transcript_low_confidence`: a number from 0 to 1 (default: Exchange's 0.30).
+    pub(crate) fn transcript_low_confidence(&self, p: &mut Problems<'_>) -> f64 {
+        match &self.transcript_low_confidence {
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                p.at(v, format!("templates.transcript_low_confidence: `{}` is not a number from 0 to 1", v.get_ref()));
+                crate::event::LOW_CONFIDENCE
+            }
+            None => crate::event::LOW_CONFIDENCE,
+        }
     }
 }

@@ -14,8 +14,8 @@ use std::fs::FileType;
 use std::path::{Path, PathBuf};
 
 use super::SpoolError;
+use super::io;
 use super::names::{self, is_header_name, is_side_file_name};
-use super::own::io;
 
 /// The folders callnote keeps inside an `own` spool.
 pub const OWN_FOLDERS: [&str; 4] = ["work", "archive", "failed", "state"];

@@ -42,6 +42,11 @@ pub enum SpoolError {
     Busy { path: PathBuf },
 }
 
+/// Makes a failed `action` on `path` a [`SpoolError::Io`] (for `map_err`).
+pub(crate) fn io<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
+    move |source| SpoolError::Io { action, path: path.to_owned(), source }
+}
+
 /// Where "now" comes from (the system clock, or a test's).
 pub trait Clock: Send + Sync {
     fn now(&self) -> jiff::Timestamp;

@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-use super::SpoolError;
 use super::durable;
 use super::entry::{Entry, EntryKind, entries};
 use super::names::{self, NAME_MAX, is_header_name, is_side_file_name};
 use super::settings::AfterSend;
+use super::{SpoolError, io};
 
 /// An item that has been claimed: its folder under `work/` and its header's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +69,6 @@ pub fn parked_name(name: &str) -> String {
 /// [`super::entry`]), read lazily.
 pub fn actionable(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use<>, SpoolError> {
     Ok(entries(dir)?.filter(|e| matches!(e.kind, EntryKind::Header | EntryKind::Stray { .. } | EntryKind::Other)))
-}
-
-pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io { action, path: path.to_owned(), source }
 }
 
 impl OwnSpool {

@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::entry::{EntryKind, entries};
+use super::io;
 use super::journal::{ItemStatus, Record, State, replay};
-use super::own::io;
 use super::{Journal, SpoolError, durable, names};
 
 /// Every item whose last record is not `done`, oldest first.

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use super::SpoolError;
 use super::durable;
 use super::entry::{Entry, EntryKind, entries};
-use super::own::{io, parked_name};
+use super::io;
+use super::own::parked_name;
 
 /// A folder tapped read-only, and where its reports go.
 #[derive(Debug)]

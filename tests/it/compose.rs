@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use callnote::config::Config;
 use callnote::enrich::directory;
-use callnote::event::{CallerStatus, Kind};
+use callnote::event::{CallerStatus, Codec, Kind};
 use callnote::pipeline::{Error, Outcome, Pipeline, Prepared};
 use callnote::render::Templates;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -21,7 +21,7 @@ pub(crate) const CONFIG: &str = "[dialplan]\nregion = \"US\"\noutside_line_code 
 
 /// The fixture directory plus the objectGUIDs of the three people 2013 headers name only by
 /// GUID: `examples/directory.ldif`.
-fn pipeline() -> Pipeline {
+pub(crate) fn pipeline() -> Pipeline {
     pipeline_with(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/directory.ldif"))
 }
 
@@ -42,7 +42,7 @@ pub(crate) fn notification_fixtures() -> Vec<String> {
     names
 }
 
-fn prepare(p: &Pipeline, name: &str) -> Result<Prepared, Error> {
+pub(crate) fn prepare(p: &Pipeline, name: &str) -> Result<Prepared, Error> {
     match p.prepare_file(&fixture(name))? {
         Outcome::Prepared(prepared) => Ok(*prepared),
         Outcome::Skipped(t) => panic!("{name} unexpectedly skipped as {t}"),
@@ -88,13 +88,18 @@ fn every_fixture_becomes_a_well_formed_mail_with_number_and_name() {
         match prepared.event.kind {
             Kind::Voicemail => {
                 assert_eq!(attachments.len(), 1, "{name}: one audio attachment");
-                assert_eq!(attachments[0].content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))), "{name}");
-                assert_eq!(
-                    attachments[0].contents().len() as u64,
-                    prepared.event.attachment.as_ref().unwrap().size_bytes,
-                    "{name}: audio intact"
-                );
-                assert!(attachments[0].contents().starts_with(b"RIFF"), "{name}");
+                // in the header's codec: MP3 for Mp3 (and Wma), G.711 µ-law WAV for G711 (and Gsm)
+                let audio = attachments[0].contents();
+                let mp3 = matches!(prepared.event.codec, Some(Codec::Mp3 | Codec::Wma));
+                let subtype = if mp3 { "mpeg" } else { "wav" };
+                assert_eq!(attachments[0].content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some(subtype))), "{name}");
+                if mp3 {
+                    assert!(audio.len() > 100 && audio[0] == 0xFF && audio[1] & 0xE0 == 0xE0, "{name}: MP3 frame sync");
+                } else {
+                    assert!(audio.starts_with(b"RIFF") && audio[20..22] == [7, 0], "{name}: G.711 µ-law WAV");
+                }
+                let file = attachments[0].attachment_name().unwrap_or_default();
+                assert!(file.ends_with(if mp3 { ".mp3" } else { ".wav" }) && !file.contains('/'), "{name}: {file}");
             }
             Kind::Fax => {
                 assert_eq!(attachments.len(), 1, "{name}: one fax image");
@@ -105,7 +110,7 @@ fn every_fixture_becomes_a_well_formed_mail_with_number_and_name() {
         }
         composed += 1;
     }
-    assert_eq!(composed, 27, "every notification fixture");
+    assert_eq!(composed, 30, "every notification fixture");
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn error(name: &str) -> IntakeError {
 #[test]
 fn every_good_fixture_parses_as_the_readme_says() {
     let wants = good_fixtures();
-    assert_eq!(wants.len(), 27);
+    assert_eq!(wants.len(), 30);
     for want in &wants {
         check(want, &event(want.file));
     }
@@ -63,7 +63,7 @@ fn the_fixture_lists_cover_every_file() {
     let mut covered: Vec<String> = good_fixtures().iter().map(|w| w.file.to_owned()).collect();
     covered.extend(SKIPPED.iter().map(|(f, _)| f.to_string()));
     covered.sort();
-    assert_eq!(covered.len(), 29);
+    assert_eq!(covered.len(), 32);
     assert_eq!(listed(&fixture("")), covered);
     let mut bad: Vec<String> = BAD.iter().map(|(f, ..)| f.trim_start_matches("bad/").to_owned()).collect();
     bad.sort();
@@ -131,7 +131,7 @@ fn ocs_headers_keep_their_xml_in_fields() {
 
 #[test]
 fn sent_time_follows_the_configured_server_zone() {
-    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("America/Los_Angeles").unwrap() };
+    let opts = IntakeOptions { sent_time_zone: jiff::tz::TimeZone::get("America/Los_Angeles").unwrap(), ..IntakeOptions::default() };
     let parsed = intake::read_file(&fixture("fax-2013-three-pages.txt"), &opts).unwrap();
     let Parsed::Event(e) = parsed else { panic!("{parsed:?}") };
     assert_eq!(e.time.map(|t| t.to_string()).as_deref(), Some("2014-06-06T00:20:44Z"));

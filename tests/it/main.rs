@@ -19,3 +19,5 @@ mod render;
 mod send_test;
 mod spam;
 mod team_call;
+mod voice_preview;
+mod voicemail_codec;

@@ -207,19 +207,19 @@ fn every_fixture_is_delivered_once_and_bad_ones_are_parked_with_their_reason() {
     for path in &bad {
         std::fs::copy(path, spool.dir.join(path.file_name().unwrap())).unwrap();
     }
-    assert_eq!((expected.len(), bad.len()), (27, 11), "the fixture set changed");
+    assert_eq!((expected.len(), bad.len()), (30, 11), "the fixture set changed");
 
     let (code, stderr) = spool.run_once();
     assert_eq!(code, 1, "parked items make exit status 1: {stderr}");
-    assert!(stderr.contains("relay: 27 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"), "{stderr}");
+    assert!(stderr.contains("relay: 30 delivered (0 sent again after a crash), 2 skipped, 11 parked, 0 deferred"), "{stderr}");
 
     let delivered = spool.delivered(&server);
     for (name, call_id) in &expected {
         assert_eq!(delivered.get(&spool.message_id(call_id)), Some(&1), "{name} (call {call_id}) must arrive exactly once");
     }
-    assert_eq!(delivered.len(), 27);
+    assert_eq!(delivered.len(), 30);
     assert_eq!(spool.ls("work"), Vec::<String>::new());
-    assert_eq!(spool.ls("archive").len(), 29, "27 delivered + HealthCheck + XSOVoiceMail");
+    assert_eq!(spool.ls("archive").len(), 32, "30 delivered + HealthCheck + XSOVoiceMail");
     // A skipped header takes only side files named after itself: the XSOVoiceMail
     // fixture's audio has another name, so it stays, and `queue list` shows it.
     let xso_audio = "220f1eed-5b92-4853-80b9-a53dc794ffbf.wav";

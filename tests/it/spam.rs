@@ -111,7 +111,7 @@ fn every_fixture_scores_under_2_in_spamassassin_on_time_and_late() {
             cases.insert((prepared.event.call_id.clone(), time.to_string()), format!("{name} ({label})"));
         }
     }
-    assert_eq!(cases.len(), 27 * 2, "every fixture, on time and late");
+    assert_eq!(cases.len(), 30 * 2, "every fixture, on time and late");
 
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new("spamassassin")

@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::mem::size_of;
 
+use serde::{Deserialize, Serialize};
+
 use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
@@ -27,14 +29,19 @@ use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
 /// A problem found while indexing, for admins (`directory-check`). Loading goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoadWarning {
     /// A value that does not read as its attribute says (a number under the dial plan, a
     /// SIP or mail address, a GUID). It will never match.
     Unreadable { entry: String, attribute: String, value: String, region: String },
     /// The same number, extension or objectGUID is held by several entries: lookups of it
     /// are ambiguous. `holders` are `dn (attribute)`.
-    Shared { kind: &'static str, value: String, holders: Vec<String> },
+    Shared {
+        #[serde(deserialize_with = "shared_kind")]
+        kind: KeyKind,
+        value: String,
+        holders: Vec<String>,
+    },
     /// An entry's values passed 16 MiB; the rest were dropped.
     Oversized { entry: String },
     /// More entries than the index can number (2^24); this one and the rest were ignored.
@@ -58,8 +65,20 @@ impl std::fmt::Display for LoadWarning {
     }
 }
 
+/// The kinds of key a [`LoadWarning::Shared`] names, read back from a cache as the same
+/// static names.
+fn shared_kind<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let kind = String::deserialize(deserializer)?;
+    SHARED_KINDS.into_iter().find(|k| *k == kind).ok_or_else(|| serde::de::Error::custom(format!("unknown key kind `{kind}`")))
+}
+
+/// A key kind's name (spelled through an alias, so serde does not take it for borrowed input).
+type KeyKind = &'static str;
+
+const SHARED_KINDS: [&str; 3] = ["number", "extension", "objectGUID"];
+
 /// Where a key's postings are in the shared list.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Span {
     start: u32,
     len: u32,
@@ -131,22 +150,8 @@ impl DirectoryIndex {
     /// Indexes `entries` under `plan` with a given attribute map. Entries that no key could
     /// ever find (no number, address or GUID) are not kept.
     pub fn build_with(entries: impl IntoIterator<Item = Entry>, plan: &DialPlan, map: AttributeMap) -> DirectoryIndex {
-        let mut builder = Builder {
-            plan,
-            map: &map,
-            people: Vec::new(),
-            dns: Vec::new(),
-            pairs: Default::default(),
-            guid_pairs: Vec::new(),
-            warnings: Vec::new(),
-        };
-        for entry in entries {
-            if builder.people.len() >= MAX_PEOPLE {
-                builder.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
-                break;
-            }
-            builder.add(entry);
-        }
+        let mut builder = Builder::new(plan, &map);
+        entries.into_iter().for_each(|entry| builder.push(entry));
         builder.finish(plan.clone(), map.clone())
     }
 
@@ -309,6 +314,67 @@ impl DirectoryIndex {
     }
 }
 
+/// What a cache file keeps of an index (all but the dial plan and the attribute map), as
+/// written; [`Parts`] is the same read back.
+#[derive(Serialize)]
+pub(super) struct PartsRef<'a> {
+    people: &'a [StoredPerson],
+    postings: &'a [u32],
+    tables: &'a [HashMap<u64, Span>; TABLES],
+    guids: &'a HashMap<u128, Span>,
+    warnings: &'a [LoadWarning],
+    unreadable_by_suffix: &'a HashMap<String, Vec<u32>>,
+}
+
+/// An index's parts as read back from a cache file: not trusted until
+/// [`DirectoryIndex::from_parts`] has checked them.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Parts {
+    people: Vec<StoredPerson>,
+    /// Open to the cache's tests, which damage it.
+    pub(super) postings: Vec<u32>,
+    tables: [HashMap<u64, Span>; TABLES],
+    guids: HashMap<u128, Span>,
+    warnings: Vec<LoadWarning>,
+    unreadable_by_suffix: HashMap<String, Vec<u32>>,
+}
+
+impl DirectoryIndex {
+    /// The parts a cache file keeps.
+    pub(super) fn parts(&self) -> PartsRef<'_> {
+        PartsRef {
+            people: &self.people,
+            postings: &self.postings,
+            tables: &self.tables,
+            guids: &self.guids,
+            warnings: &self.warnings,
+            unreadable_by_suffix: &self.unreadable_by_suffix,
+        }
+    }
+
+    /// An index from parts read back from a cache, once every index in them is checked to be
+    /// in range (so no lookup can panic on them); else what is wrong.
+    pub(super) fn from_parts(parts: Parts, plan: DialPlan, map: AttributeMap) -> Result<DirectoryIndex, &'static str> {
+        let attributes = map.specs().len();
+        if parts.people.len() > MAX_PEOPLE || !parts.people.iter().all(|p| p.is_sound(attributes)) {
+            return Err("a person's values are out of range");
+        }
+        let posting_ok = |&p: &u32| unpack(p).0 < parts.people.len() && usize::from(unpack(p).1) < attributes;
+        if !parts.postings.iter().all(posting_ok) {
+            return Err("a posting names no person or attribute");
+        }
+        let span_ok = |s: &Span| s.start.checked_add(s.len).is_some_and(|end| end as usize <= parts.postings.len());
+        if !parts.tables.iter().flat_map(HashMap::values).chain(parts.guids.values()).all(span_ok) {
+            return Err("a key's postings are out of range");
+        }
+        if !parts.unreadable_by_suffix.values().flatten().all(|&i| (i as usize) < parts.warnings.len()) {
+            return Err("a look-alike names no warning");
+        }
+        let Parts { people, postings, tables, guids, warnings, unreadable_by_suffix } = parts;
+        Ok(DirectoryIndex { plan, map, people, postings, tables, guids, warnings, unreadable_by_suffix })
+    }
+}
+
 impl Directory for DirectoryIndex {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
         Ok(self.find(party))
@@ -327,8 +393,9 @@ impl Directory for DirectoryIndex {
     }
 }
 
-/// Collects people and `(key, posting)` pairs, then groups them into tables.
-struct Builder<'a> {
+/// Collects people and `(key, posting)` pairs, then groups them into tables. Takes one
+/// entry at a time, so a source can stream.
+pub(super) struct Builder<'a> {
     plan: &'a DialPlan,
     map: &'a AttributeMap,
     people: Vec<StoredPerson>,
@@ -337,9 +404,34 @@ struct Builder<'a> {
     pairs: [Vec<(u64, u32)>; TABLES],
     guid_pairs: Vec<(u128, u32)>,
     warnings: Vec<LoadWarning>,
+    /// [`MAX_PEOPLE`] reached: later entries are ignored (one warning).
+    full: bool,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    pub(super) fn new(plan: &'a DialPlan, map: &'a AttributeMap) -> Builder<'a> {
+        Builder {
+            plan,
+            map,
+            people: Vec::new(),
+            dns: Vec::new(),
+            pairs: Default::default(),
+            guid_pairs: Vec::new(),
+            warnings: Vec::new(),
+            full: false,
+        }
+    }
+
+    /// Adds one entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
+    pub(super) fn push(&mut self, entry: Entry) {
+        if self.people.len() < MAX_PEOPLE {
+            self.add(entry);
+        } else if !self.full {
+            self.full = true;
+            self.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
+        }
+    }
+
     fn add(&mut self, entry: Entry) {
         let person = self.people.len();
         let mut kept: Vec<(u8, String)> = Vec::new();
@@ -390,14 +482,18 @@ impl Builder<'_> {
         self.dns.push(entry.dn);
     }
 
-    fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
-        let mut postings = Vec::new();
-        let pairs = std::mem::take(&mut self.pairs);
+    pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
+        // Growth slack off first: the pairs of every table are alive until their turn comes,
+        // and they are the peak of a load.
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.iter_mut().for_each(Vec::shrink_to_fit);
+        let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + self.guid_pairs.len());
         let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
         let guids = group(std::mem::take(&mut self.guid_pairs), &mut postings);
-        self.warn_shared("number", &e164, &postings, |code| format!("+{}", &code.to_string()[1..]));
-        self.warn_shared("extension", &extension, &postings, |code| code.to_string()[1..].to_owned());
-        self.warn_shared("objectGUID", &guids, &postings, |g| guid::to_text(*g));
+        let [number, extension_kind, guid_kind] = SHARED_KINDS;
+        self.warn_shared(number, &e164, &postings, |code| format!("+{}", &code.to_string()[1..]));
+        self.warn_shared(extension_kind, &extension, &postings, |code| code.to_string()[1..].to_owned());
+        self.warn_shared(guid_kind, &guids, &postings, |g| guid::to_text(*g));
         postings.shrink_to_fit();
         let unreadable_by_suffix = self.unreadable_by_suffix(plan.min_suffix_digits);
         DirectoryIndex {

@@ -9,6 +9,7 @@
 //! Nothing here reads the network or writes anything.
 
 mod attributes;
+mod cache;
 mod csv;
 mod guid;
 mod index;
@@ -26,6 +27,7 @@ use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
 use crate::phone::DialPlan;
 
 pub use attributes::{AttributeMap, AttributeSpec, Role};
+pub use cache::{CacheUse, load_file_cached, load_with_cache};
 pub use index::{DirectoryIndex, LoadWarning};
 pub(crate) use live::LiveDirectory;
 
@@ -49,6 +51,8 @@ pub enum DirectoryError {
 pub enum SyntaxError {
     #[error("text is not UTF-8 (nor UTF-16 with a byte order mark)")]
     NotText,
+    #[error("cannot read the file: {0}")]
+    Io(String),
     #[error("expected `attribute: value`, found `{0}`")]
     NotAnAttribute(String),
     #[error("a continuation line (starting with a space) follows no attribute")]
@@ -207,26 +211,87 @@ pub(crate) fn party_key_names(party: &Party) -> Vec<String> {
 }
 
 /// Largest directory file read (a 10,000-person export is a few MiB).
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+pub(super) const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
-/// indexes it under `plan` with the Active Directory attribute map.
+/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read
+/// entry by entry into the index, never held whole.
 pub fn load_file(path: &Path, plan: &DialPlan) -> Result<DirectoryIndex, DirectoryError> {
-    Ok(DirectoryIndex::build(read_entries(path)?, plan))
+    let (file, _) = open_file(path)?;
+    index_reader(path, file, plan, AttributeMap::default())
 }
 
 /// Reads and parses a directory file into entries (LDIF, or CSV by extension).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, DirectoryError> {
-    use std::io::Read as _;
+    let (file, _) = open_file(path)?;
+    let mut entries = Vec::new();
+    for_each_entry(path, file, |entry| entries.push(entry))?;
+    Ok(entries)
+}
+
+/// Opens a directory file once; refuses one larger than [`MAX_FILE_BYTES`] or not a file.
+pub(super) fn open_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), DirectoryError> {
     let read_error = |source| DirectoryError::Read { path: path.to_owned(), source };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).map_err(read_error)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(read_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
+    }
+    if meta.len() > MAX_FILE_BYTES {
         return Err(read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {MAX_FILE_BYTES} bytes"))));
     }
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if is_csv { csv::parse(&bytes) } else { ldif::parse(&bytes) };
-    parsed.map_err(|(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem })
+    Ok((file, meta))
+}
+
+/// Indexes the export read from `input` (the file at `path`) with `map`.
+pub(super) fn index_reader(
+    path: &Path,
+    input: impl std::io::Read + Send,
+    plan: &DialPlan,
+    map: AttributeMap,
+) -> Result<DirectoryIndex, DirectoryError> {
+    let mut builder = index::Builder::new(plan, &map);
+    for_each_entry(path, input, |entry| builder.push(entry))?;
+    Ok(builder.finish(plan.clone(), map.clone()))
+}
+
+/// Hands each entry of the export read from `input` to `each`, in file order: an LDIF export
+/// one record at a time (parsed on a second thread when there is a second core, so reading
+/// and indexing overlap), a CSV export parsed whole. Stops at the first syntax error.
+fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+    use std::io::Read as _;
+    let syntax = |(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem };
+    let input = std::io::BufReader::with_capacity(1 << 18, input.take(MAX_FILE_BYTES));
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let mut bytes = Vec::new();
+        let mut input = input;
+        input.read_to_end(&mut bytes).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
+        csv::parse(&bytes).map_err(syntax)?.into_iter().for_each(each);
+        return Ok(());
+    }
+    let reader = ldif::Reader::new(input).map_err(syntax)?;
+    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
+        return reader.into_iter().try_for_each(|entry| entry.map(&mut each)).map_err(syntax);
+    }
+    std::thread::scope(|scope| {
+        // Batches keep the hand-over cheap; a bounded channel keeps memory flat.
+        const BATCH: usize = 256;
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Entry>>(4);
+        let parser = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for entry in reader {
+                batch.push(entry?);
+                if batch.len() == BATCH && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = batches.send(batch);
+            Ok(())
+        });
+        received.into_iter().flatten().for_each(&mut each);
+        parser.join().unwrap_or_else(|_| Err((0, SyntaxError::Io("the parsing thread panicked".into()))))
+    })
+    .map_err(syntax)
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
@@ -248,6 +313,19 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_line_after_many_entries_is_named_and_nothing_is_indexed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big.ldif");
+        let mut ldif: String = (0..2000).map(|i| format!("dn: cn=p{i}\ntelephoneNumber: +1 425 555 {:04}\n\n", i % 10_000)).collect();
+        ldif.push_str("dn: cn=bad\nno colon\n");
+        std::fs::write(&path, ldif).expect("write");
+        let plan = DialPlan::new("US", None, 4, 7).expect("US");
+        let error = load_file(&path, &plan).expect_err("syntax error");
+        assert!(matches!(&error, DirectoryError::Syntax { line: 6002, .. }), "{error}");
+        assert_eq!(read_entries(&path.with_file_name("big.ldif")).map(|e| e.len()).ok(), None);
+    }
 
     proptest::proptest! {
         /// Any bytes parse or fail at a line that exists; never a panic.

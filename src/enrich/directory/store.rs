@@ -15,7 +15,7 @@ use crate::event::Person;
 const MAX_VALUE_BYTES: usize = (1 << 24) - 1;
 
 /// The kept values of one person.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) struct StoredPerson {
     values: Box<str>,
     fields: Box<[u32]>,
@@ -49,6 +49,18 @@ impl StoredPerson {
     /// The values of one attribute.
     pub(super) fn values_of(&self, attr: u8) -> impl Iterator<Item = &str> {
         self.values().filter(move |(a, _)| *a == attr).map(|(_, v)| v)
+    }
+
+    /// Whether every offset is in order, in range and on a character boundary, and every
+    /// attribute id below `attributes` (a person read back from a cache file is checked so).
+    pub(super) fn is_sound(&self, attributes: usize) -> bool {
+        let mut start = 0;
+        self.fields.iter().all(|f| {
+            let (attr, end) = ((f >> 24) as usize, (f & 0x00FF_FFFF) as usize);
+            let sound = attr < attributes && start <= end && self.values.is_char_boundary(end);
+            start = end;
+            sound
+        })
     }
 
     /// Heap bytes held (values and offsets).

@@ -1,0 +1,262 @@
+//! The directory index cache: a directory file's built [`DirectoryIndex`] kept on disk, so
+//! that a start-up reads it back instead of parsing and normalising every person again.
+//!
+//! Consumes a directory file (LDIF or CSV), the dial plan and the attribute map; produces the
+//! index and how it was obtained ([`CacheUse`]). The cache is a binary file: a magic and
+//! format version, a stamp (callnote version, the source's size, modification time and
+//! SHA-256, a digest of the dial plan and attribute map), the payload (postcard), and the
+//! payload's SHA-256. It is used only when every part of the stamp matches the file read
+//! now, its payload digest checks, and the decoded index is sound (every span, posting and
+//! offset in range); anything else (missing, stale, corrupt, foreign-owned or writable by
+//! others) is ignored and the index rebuilt from the file, then written anew. Writing is
+//! best effort: a temporary file (mode 0600, it holds personal data) renamed into place; a
+//! failure is logged and changes nothing else. Errors: only the directory file's own
+//! [`DirectoryError`].
+//!
+//! Where: `$CALLNOTE_CACHE_DIR`, else systemd's `$CACHE_DIRECTORY`, else
+//! `$XDG_CACHE_HOME/callnote`, else `~/.cache/callnote`; the file is named after the
+//! directory file and a digest of its absolute path. No such folder: no cache.
+
+use std::fs::File;
+use std::io::{Read, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::index::{DirectoryIndex, Parts};
+use super::{AttributeMap, DirectoryError, MAX_FILE_BYTES};
+use crate::phone::DialPlan;
+
+/// The file's first bytes; the last is the format version.
+const MAGIC: &[u8; 16] = b"callnote-index\0\x02";
+/// Largest stamp read (it is a few hundred bytes).
+const MAX_STAMP: u32 = 64 * 1024;
+/// Largest cache read: an index is a few times its export at most.
+const MAX_CACHE_BYTES: u64 = 4 * MAX_FILE_BYTES;
+
+/// How the index was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Read from the cache at this path.
+    Hit(PathBuf),
+    /// Built from the file (the cache was missing, or unusable for `reason`); `saved` is
+    /// where the new cache was written, if anywhere.
+    Built { reason: String, saved: Option<PathBuf> },
+}
+
+/// What a cache must match to be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    /// The callnote version that wrote it (the index layout may change between versions).
+    version: String,
+    source_len: u64,
+    /// Nanoseconds since the Unix epoch; 0 when the file system has none.
+    source_mtime_ns: u128,
+    source_sha256: [u8; 32],
+    /// Of the dial plan and attribute map the index was built under.
+    settings_sha256: [u8; 32],
+}
+
+/// Loads the directory file at `path` under `plan` with the Active Directory attribute map,
+/// through the cache in its default folder (see the module doc).
+pub fn load_file_cached(path: &Path, plan: &DialPlan) -> Result<(DirectoryIndex, CacheUse), DirectoryError> {
+    let cache = default_folder().map(|folder| folder.join(cache_name(path)));
+    load_with_cache(path, plan, AttributeMap::default(), cache.as_deref())
+}
+
+/// Loads `path` through the cache file `cache` (`None`: no cache).
+pub fn load_with_cache(
+    path: &Path,
+    plan: &DialPlan,
+    map: AttributeMap,
+    cache: Option<&Path>,
+) -> Result<(DirectoryIndex, CacheUse), DirectoryError> {
+    let (mut file, meta) = super::open_file(path)?;
+    let mut stamp = Stamp {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        source_len: meta.len(),
+        source_mtime_ns: meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos()),
+        source_sha256: [0; 32],
+        settings_sha256: settings_digest(plan, &map),
+    };
+    let reason = match cache {
+        None => "no cache folder".to_owned(),
+        Some(cache) => match read(cache, &mut stamp, &mut file, plan, &map) {
+            Ok(index) => return Ok((index, CacheUse::Hit(cache.to_owned()))),
+            Err(reason) => reason,
+        },
+    };
+    file.rewind().map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
+    let mut hashing = Hashing { inner: file, digest: Sha256::new() };
+    let index = super::index_reader(path, &mut hashing, plan, map)?;
+    stamp.source_sha256 = hashing.digest.finalize().into();
+    let saved = cache.and_then(|cache| match write(cache, &stamp, &index) {
+        Ok(()) => Some(cache.to_owned()),
+        Err(e) => {
+            tracing::info!("{}: cannot write the directory index cache: {e}", cache.display());
+            None
+        }
+    });
+    Ok((index, CacheUse::Built { reason, saved }))
+}
+
+/// The cache's index when it matches `stamp` (whose source digest is filled in here, from
+/// `source`), else why not.
+fn read(cache: &Path, stamp: &mut Stamp, source: &mut File, plan: &DialPlan, map: &AttributeMap) -> Result<DirectoryIndex, String> {
+    let bytes = read_own_file(cache)?;
+    let rest = bytes.strip_prefix(MAGIC).ok_or("not a callnote index cache of this format")?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or("truncated")?;
+    let len = u32::from_le_bytes(*len);
+    if len > MAX_STAMP || rest.len() < len as usize + 32 {
+        return Err("truncated".into());
+    }
+    let (stamp_bytes, rest) = rest.split_at(len as usize);
+    let (payload, payload_digest) = rest.split_at(rest.len() - 32);
+    let cached: Stamp = postcard::from_bytes(stamp_bytes).map_err(|e| format!("unreadable stamp: {e}"))?;
+    let same_file = |a: &Stamp, b: &Stamp| {
+        (&a.version, a.source_len, a.source_mtime_ns, a.settings_sha256) == (&b.version, b.source_len, b.source_mtime_ns, b.settings_sha256)
+    };
+    if !same_file(&cached, stamp) {
+        return Err("stale (another version, file size, modification time or dial plan)".into());
+    }
+    stamp.source_sha256 = file_digest(source).map_err(|e| format!("cannot hash the directory file: {e}"))?;
+    if cached.source_sha256 != stamp.source_sha256 {
+        return Err("stale (the file's content changed)".into());
+    }
+    if Sha256::digest(payload).as_slice() != payload_digest {
+        return Err("corrupt (payload digest does not match)".into());
+    }
+    let parts: Parts = postcard::from_bytes(payload).map_err(|e| format!("corrupt payload: {e}"))?;
+    DirectoryIndex::from_parts(parts, plan.clone(), map.clone()).map_err(|problem| format!("unsound index: {problem}"))
+}
+
+/// The whole cache file, if it is a regular file of ours that no one else may write.
+fn read_own_file(cache: &Path) -> Result<Vec<u8>, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = options.open(cache).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { "none yet".into() } else { e.to_string() })?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() || meta.len() > MAX_CACHE_BYTES {
+        return Err("not a regular file of a sane size".into());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return Err("owned by another user or writable by others: not trusted".into());
+        }
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CACHE_BYTES).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// Writes the cache for `index` (a temporary file renamed into place).
+fn write(cache: &Path, stamp: &Stamp, index: &DirectoryIndex) -> std::io::Result<()> {
+    let stamp_bytes = postcard::to_allocvec(stamp).map_err(std::io::Error::other)?;
+    let name = cache.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = cache.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    if let Some(folder) = cache.parent() {
+        create_private_folder(folder)?;
+    }
+    let _ = std::fs::remove_file(&temp);
+    let out = std::io::BufWriter::new(options.open(&temp)?);
+    // The payload is written as it is encoded (never held whole: it is as large as the
+    // index), its digest after it.
+    let written = (|| {
+        let mut out = Hashing { inner: out, digest: Sha256::new() };
+        out.inner.write_all(MAGIC)?;
+        out.inner.write_all(&u32::try_from(stamp_bytes.len()).map_err(std::io::Error::other)?.to_le_bytes())?;
+        out.inner.write_all(&stamp_bytes)?;
+        let mut out = postcard::to_io(&index.parts(), out).map_err(std::io::Error::other)?;
+        let digest = std::mem::take(&mut out.digest).finalize();
+        out.inner.write_all(&digest)?;
+        out.inner.flush()
+    })();
+    match written.and_then(|()| std::fs::rename(&temp, cache)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates `folder` (and its parents) if missing, the last one private to its owner.
+fn create_private_folder(folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
+}
+
+/// The SHA-256 of the rest of `file`, read from its start.
+fn file_digest(file: &mut File) -> std::io::Result<[u8; 32]> {
+    file.rewind()?;
+    let mut hashing = Hashing { inner: Read::by_ref(file).take(MAX_FILE_BYTES), digest: Sha256::new() };
+    std::io::copy(&mut hashing, &mut std::io::sink())?;
+    Ok(hashing.digest.finalize().into())
+}
+
+/// Of what the index depends on besides the file: the dial plan and the attribute map.
+fn settings_digest(plan: &DialPlan, map: &AttributeMap) -> [u8; 32] {
+    Sha256::digest(format!("{plan:?}\n{:?}", map.specs())).into()
+}
+
+/// The default cache folder, if the environment names one.
+fn default_folder() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("CALLNOTE_CACHE_DIR")
+        .or_else(|| var("CACHE_DIRECTORY"))
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("callnote")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("callnote")))
+}
+
+/// `<file name>-<digest of its absolute path>.callnote-index`: one cache per directory file.
+fn cache_name(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let digest = Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).take(64).collect();
+    format!("{name}-{hex}.callnote-index")
+}
+
+/// A reader or writer that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    digest: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
