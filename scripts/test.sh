@@ -4,10 +4,12 @@
 #   scripts/test.sh
 #
 # 1. installs what is missing (Debian packages with apt-get; a Python venv for the SMTP
-#    test server inside the repo, under .cache/);
+#    test servers inside the repo, under .cache/);
 # 2. starts the real servers the tests talk to, on loopback ports, with throwaway
-#    configuration in a temp folder: an SMTP server (aiosmtpd, STARTTLS + AUTH, test CA)
-#    and OpenLDAP slapd (loaded with tests/fixtures/directory.ldif);
+#    configuration in a temp folder: an SMTP server (aiosmtpd, STARTTLS + AUTH, test CA),
+#    OpenLDAP slapd (loaded with tests/fixtures/directory.ldif) and a CardDAV server
+#    (Radicale, with a service account that reads every address book): every
+#    scripts/*-server.sh is installed, started and stopped the same way;
 # 3. runs the house checks (scripts/check.sh: rustfmt, clippy with warnings as errors,
 #    cargo-deny on licences, bans and sources) and scripts/check-selftest.sh (each check
 #    refuses a toy crate that breaks its rule), then `cargo test`; a test whose server is

@@ -14,6 +14,8 @@ use toml::Spanned;
 use crate::deliver::settings::RawDelivery;
 pub use crate::deliver::settings::{DeliverySettings, SmtpSettings};
 pub use crate::deliver::smtp::tls_policy::{Fingerprint, TlsLevel};
+use crate::enrich::contacts::settings::RawContacts;
+pub use crate::enrich::contacts::settings::{CardDavSettings, ContactsSettings};
 use crate::enrich::directory::settings::RawDirectory;
 pub use crate::enrich::directory::settings::{DirectorySource, LdapSettings};
 use crate::phone::DialPlan;
@@ -64,6 +66,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub directory: RawDirectory,
     #[serde(default)]
+    pub contacts: RawContacts,
+    #[serde(default)]
     pub templates: RawTemplates,
     #[serde(default)]
     pub mail: RawMail,
@@ -98,6 +102,8 @@ pub(crate) struct RawServer {
 pub struct Config {
     pub dialplan: DialPlan,
     pub directory: Option<DirectorySource>,
+    /// `[contacts]`: the recipients' own address books, if configured.
+    pub contacts: Option<ContactsSettings>,
     pub templates_dir: Option<PathBuf>,
     pub default_locale: String,
     /// Time zone for times shown in mail (and for reading zone-less `SentTime`).
@@ -156,6 +162,7 @@ impl RawConfig {
 
         let dialplan = self.dialplan.validate(&mut p);
         let directory = self.directory.validate(&mut p, &rel);
+        let contacts = self.contacts.validate(&mut p, &rel);
         let render = self.templates.validate(&mut p);
         let transcript_low_confidence = self.templates.transcript_low_confidence(&mut p);
         let from = match &self.mail.from {
@@ -180,6 +187,7 @@ impl RawConfig {
         Ok(Config {
             dialplan,
             directory,
+            contacts,
             templates_dir: self.templates.dir.map(&rel),
             default_locale: render.default_locale,
             timezone: render.timezone,
@@ -293,5 +301,25 @@ mod tests {
         assert_eq!(err.to_string(), "c.toml:3: delivery.voicemail_codec: `opus` is not one of dialplan, mp3, g711, gsm, wav");
         let err = Config::from_toml("[delivery]\nmax_attachment_mb = -1\n", Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2: "), "{err}");
+    }
+
+    #[test]
+    fn contacts_sources_with_paths_relative_to_the_file_and_problems_by_line() {
+        let text = "[contacts]\ndir = \"contacts\"\ncarddav = \"https://dav.contoso.com/{mail}/contacts/\"\nusername = \"svc\"\npassword_env = \"CARDDAV_PW\"\nrefresh = \"5m\"\n";
+        let c = Config::from_toml(text, Path::new("/etc/callnote/c.toml")).unwrap();
+        let contacts = c.contacts.expect("contacts");
+        assert_eq!(contacts.dir.as_deref(), Some(Path::new("/etc/callnote/contacts")));
+        let dav = contacts.carddav.expect("carddav");
+        assert_eq!((dav.url.as_str(), dav.refresh), ("https://dav.contoso.com/{mail}/contacts/", std::time::Duration::from_secs(300)));
+        assert_eq!(dav.password, Some(SecretSource::Env("CARDDAV_PW".into())));
+        assert!(Config::default().contacts.is_none());
+
+        let err =
+            Config::from_toml("[contacts]\ncarddav = \"https://dav/contacts/\"\ntimeout = \"soon\"\n", Path::new("c.toml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2: contacts.carddav: `https://dav/contacts/` must hold `{mail}` (the recipient's address) exactly once\n\
+             c.toml:3: contacts.timeout: `soon` is not a duration like 30s or 15m"
+        );
     }
 }

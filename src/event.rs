@@ -182,6 +182,16 @@ pub enum PhoneLabel {
     Pager,
 }
 
+/// Where a resolved or ambiguous party was found (`caller.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartySource {
+    /// The organisation's directory (file or LDAP).
+    Directory,
+    /// The recipient's own contacts (CardDAV address book or exported file).
+    Contacts,
+}
+
 /// A directory entry as templates see it (`caller.person`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Person {
@@ -227,6 +237,9 @@ pub struct Party {
     pub matched_attribute: Option<String>,
     pub person: Option<Person>,
     pub candidates: Vec<Candidate>,
+    /// Where `person` / `candidates` came from; `None` unless resolved or ambiguous.
+    #[serde(default)]
+    pub source: Option<PartySource>,
     /// Why nobody was found (`unresolved`) or asked (`directory_unavailable`); `None` for
     /// every other status. For admins (`parse`, the preview's trace), not for recipients.
     pub reason: Option<Unmatched>,

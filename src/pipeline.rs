@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use crate::audio::{self, AudioError};
 use crate::compose::{self, AttachmentBody, ComposeError, ComposeSettings};
 use crate::config::Config;
-use crate::enrich::{self, directory::Directory};
+use crate::enrich::{self, contacts::ContactBook, directory::Directory};
 use crate::event::{Event, Kind, OmitReason, Recipient, RecognitionResult, SideHandle};
 use crate::intake::{self, IntakeError, IntakeOptions, Parsed};
 use crate::render::{RenderError, RenderSettings, Rendered, Templates};
@@ -123,6 +123,8 @@ pub struct Pipeline {
     config: Config,
     templates: RwLock<Arc<Templates>>,
     directory: Option<Arc<dyn Directory>>,
+    /// The recipients' own contacts (`[contacts]`), opened with the pipeline.
+    contacts: Option<Arc<dyn ContactBook>>,
     intake_options: IntakeOptions,
     compose_settings: ComposeSettings,
 }
@@ -136,7 +138,8 @@ impl Pipeline {
     ) -> Pipeline {
         let intake_options = IntakeOptions { sent_time_zone: config.timezone.clone(), low_confidence: config.transcript_low_confidence };
         let compose_settings = ComposeSettings { from: config.from.clone(), fixed_date };
-        Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, intake_options, compose_settings }
+        let contacts = config.contacts.as_ref().map(|settings| enrich::contacts::open(settings, &config.dialplan));
+        Pipeline { config, templates: RwLock::new(Arc::new(templates)), directory, contacts, intake_options, compose_settings }
     }
 
     pub fn config(&self) -> &Config {
@@ -179,7 +182,7 @@ impl Pipeline {
 
     /// Normalizes and looks up every party of an event built elsewhere (samples, tests).
     pub fn enrich(&self, event: &mut Event) {
-        enrich::enrich(event, &self.config.dialplan, self.directory.as_deref());
+        enrich::enrich_with(event, &self.config.dialplan, self.directory.as_deref(), self.contacts.as_deref());
     }
 
     /// Addresses `event` to exactly `to` (a test message): the recipient becomes that

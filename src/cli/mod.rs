@@ -6,6 +6,7 @@
 
 mod check;
 mod common;
+mod contacts_check;
 mod directory_check;
 mod output;
 mod parse;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Bind to the directory, count entries and phone values, list values that do not read
     /// under the dial plan and numbers shared by several people.
     DirectoryCheck(directory_check::DirectoryCheckArgs),
+    /// Read each recipient's own contacts (export file, CardDAV address book) and print
+    /// whether each source answered and how many contacts it holds.
+    ContactsCheck(contacts_check::ContactsCheckArgs),
     /// Serve a local page showing samples and dropped-in files rendered through the current templates, live.
     Preview(preview::PreviewArgs),
 }
@@ -122,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Relay(args) => relay::run(config, cli.config.as_deref(), args),
         Command::Queue(args) => queue::run(config, args),
         Command::DirectoryCheck(args) => directory_check::run(config, args),
+        Command::ContactsCheck(args) => contacts_check::run(config, args),
         Command::Preview(args) => preview::run(config, args),
     }
 }

@@ -36,6 +36,8 @@ pub struct PreviewArgs {
 
 pub fn run(mut config: Config, args: PreviewArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
+    // Whoever opens the preview sees every upload: a recipient's own contacts stay out.
+    config.contacts = None;
     let directory = common::open_directory(&config)?;
     let templates_dir = args.templates.or_else(|| config.templates_dir.clone());
     if let Some(dir) = &templates_dir {

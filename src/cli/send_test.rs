@@ -51,6 +51,8 @@ pub struct SendTestArgs {
 
 pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
     args.lookup.apply(&mut config)?;
+    // The test goes to --to, not to the header's recipient: their own contacts stay out.
+    config.contacts = None;
     let to: lettre::Address = args.to.parse().map_err(|e| UsageError(format!("--to {}: not a mail address: {e}", args.to)))?;
     if let Some(locale) = &args.locale
         && !crate::render::locale::is_valid_culture(locale)

@@ -29,6 +29,7 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
     Some(match section {
         "dialplan" => fields_of::<RawDialPlan>(),
         "directory" => fields_of::<RawDirectory>(),
+        "contacts" => fields_of::<crate::enrich::contacts::settings::RawContacts>(),
         "templates" => fields_of::<RawTemplates>(),
         "mail" => fields_of::<RawMail>(),
         "delivery" => fields_of::<RawDelivery>(),

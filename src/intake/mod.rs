@@ -34,7 +34,7 @@ mod build;
 mod decode;
 mod error;
 mod ocs_xml;
-mod open;
+pub(crate) mod open;
 mod side_file;
 mod transcript;
 mod um_header;

@@ -3,7 +3,7 @@
 //! Numbers carry the formats libphonenumber gives them, written out by hand: samples never
 //! call the number formatter, so they stay fixed whatever the dial plan.
 
-use crate::event::{CallerStatus, Candidate, Party, PartyKind, Person, PhoneLabel, Recipient};
+use crate::event::{CallerStatus, Candidate, Party, PartyKind, PartySource, Person, PhoneLabel, Recipient};
 
 /// A directory entry as the samples use it.
 pub(crate) struct Someone {
@@ -215,6 +215,7 @@ pub fn resolve(mut party: Party, who: &Someone, label: PhoneLabel, attribute: &s
     attributes.insert("mail".to_owned(), vec![who.mail.to_owned()]);
     attributes.insert(attribute.to_owned(), vec![value.to_owned()]);
     party.status = CallerStatus::Resolved;
+    party.source = Some(PartySource::Directory);
     party.name = Some(who.name.to_owned());
     party.label = Some(label);
     party.matched_attribute = Some(attribute.to_owned());
@@ -244,6 +245,7 @@ pub fn resolve(mut party: Party, who: &Someone, label: PhoneLabel, attribute: &s
 pub fn ambiguous() -> Party {
     let n = Number { e164: "+14255550100", national: "(425) 555-0100", international: "+1 425-555-0100" };
     let mut party = number("+14255550100", &n, CallerStatus::Ambiguous);
+    party.source = Some(PartySource::Directory);
     party.candidates = vec![
         Candidate {
             display_name: Some("Olivia Chen".to_owned()),

@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod compose;
+mod contacts;
 mod deliver;
 mod enrich;
 mod examples;

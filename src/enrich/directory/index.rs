@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
-use super::{Directory, DirectoryError, Entry, Lookup, Value, guid};
+use super::{Directory, DirectoryError, Entry, Lookup, Steps, Value, guid};
 use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
@@ -258,7 +258,11 @@ impl DirectoryIndex {
     }
 
     fn find(&self, party: &Party) -> Lookup {
-        for key in self.party_keys(party) {
+        self.find_steps(party, Steps::All)
+    }
+
+    fn find_steps(&self, party: &Party, steps: Steps) -> Lookup {
+        for key in self.party_keys(party).into_iter().filter(|key| steps.includes(key)) {
             let best = Self::best_per_person(&self.holders(&key));
             let mut found: Vec<(Person, Candidate)> = best
                 .into_iter()
@@ -374,6 +378,10 @@ impl DirectoryIndex {
 impl Directory for DirectoryIndex {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
         Ok(self.find(party))
+    }
+
+    fn lookup_steps(&self, party: &Party, steps: Steps) -> Result<Lookup, DirectoryError> {
+        Ok(self.find_steps(party, steps))
     }
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {

@@ -35,7 +35,7 @@ pub use error::LdapError;
 pub(crate) use sync::SyncReport;
 pub use sync::default_filter;
 
-use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup};
+use super::{AttributeMap, Directory, DirectoryError, DirectoryIndex, LiveDirectory, Lookup, Steps};
 use crate::enrich::directory::settings::LdapSettings;
 use crate::event::{Party, Person, Recipient, Unmatched};
 use crate::phone::DialPlan;
@@ -291,7 +291,19 @@ impl State {
 
 impl Directory for LdapDirectory {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
-        let found = self.state.current()?.lookup(party)?;
+        match self.lookup_steps(party, Steps::Exact)? {
+            Lookup::Unresolved => self.lookup_steps(party, Steps::Suffix),
+            found => Ok(found),
+        }
+    }
+
+    /// The exact steps ask the server for someone added since the last sync; the suffix
+    /// step reads the synced copy only.
+    fn lookup_steps(&self, party: &Party, steps: Steps) -> Result<Lookup, DirectoryError> {
+        let found = self.state.current()?.lookup_steps(party, steps)?;
+        if steps == Steps::Suffix {
+            return Ok(found);
+        }
         if found != Lookup::Unresolved {
             return Ok(found);
         }

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::{Directory, DirectoryError, DirectoryIndex, Lookup};
+use super::{Directory, DirectoryError, DirectoryIndex, Lookup, Steps};
 use crate::event::{Party, Person, Recipient, Unmatched};
 
 /// The current index, replaceable atomically.
@@ -36,6 +36,10 @@ impl LiveDirectory {
 impl Directory for LiveDirectory {
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError> {
         self.current().lookup(party)
+    }
+
+    fn lookup_steps(&self, party: &Party, steps: Steps) -> Result<Lookup, DirectoryError> {
+        self.current().lookup_steps(party, steps)
     }
 
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError> {

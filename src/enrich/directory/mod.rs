@@ -141,10 +141,41 @@ pub enum Lookup {
     Unresolved,
 }
 
+/// Which matching steps a lookup takes, so that another source (the recipient's own
+/// contacts) can be asked between the exact steps and the suffix step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// E.164, SIP address, extension, then trailing digits.
+    All,
+    /// E.164, SIP address and extension only.
+    Exact,
+    /// Trailing digits only (a caller id too short to be a full number).
+    Suffix,
+}
+
+impl Steps {
+    /// Whether a lookup taking these steps tries `key`.
+    fn includes(self, key: &keys::Key) -> bool {
+        match self {
+            Steps::All => true,
+            Steps::Exact => !matches!(key, keys::Key::Suffix(_)),
+            Steps::Suffix => matches!(key, keys::Key::Suffix(_)),
+        }
+    }
+}
+
 /// A source of people, looked up by a normalized party.
 pub trait Directory: Send + Sync {
     /// Finds who owns the (already normalized) party's number, SIP address or extension.
     fn lookup(&self, party: &Party) -> Result<Lookup, DirectoryError>;
+    /// [`Directory::lookup`] limited to some steps. A source that cannot split its steps
+    /// answers everything in the exact steps.
+    fn lookup_steps(&self, party: &Party, steps: Steps) -> Result<Lookup, DirectoryError> {
+        match steps {
+            Steps::All | Steps::Exact => self.lookup(party),
+            Steps::Suffix => Ok(Lookup::Unresolved),
+        }
+    }
     /// Finds the recipient's entry by objectGUID, SMTP address, SIP address or EUM proxy.
     /// `None` when no single person has any of them.
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError>;
@@ -174,7 +205,7 @@ impl Unmatched {
 }
 
 /// The lookup keys a party offers, as shown to admins, when no index is at hand to say more.
-fn party_key_names(party: &Party) -> Vec<String> {
+pub(crate) fn party_key_names(party: &Party) -> Vec<String> {
     let named = [("e164", &party.e164), ("sip", &party.sip), ("extension", &party.extension)];
     named.into_iter().filter_map(|(name, value)| value.as_deref().map(|v| format!("{name} {v}"))).collect()
 }
@@ -266,6 +297,12 @@ fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
 pub(crate) fn parse_ldif(bytes: &[u8]) -> Result<Vec<Entry>, (usize, SyntaxError)> {
     ldif::parse(bytes)
+}
+
+/// Decodes an export's bytes (UTF-8, or UTF-16 with a byte order mark). Errors carry the
+/// 1-based line of the first bad byte.
+pub(crate) fn decode_text(bytes: &[u8]) -> Result<String, (usize, SyntaxError)> {
+    text::decode(bytes)
 }
 
 /// Parses CSV bytes (`Export-Csv`). Errors carry the 1-based line.
