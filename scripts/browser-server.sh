@@ -17,13 +17,7 @@ state="${TMPDIR:-/tmp}/callnote-browser-$port"
 chrome=$(command -v chromium || true)
 driver=$(command -v chromedriver || true)
 
-die() { echo "browser-server.sh: $*" >&2; exit 1; }
-
-running_pid() {
-  [ -f "$state/pid" ] || return 1
-  local pid; pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
+source "$(dirname "$0")/lib/server-common.sh"
 
 case "${1:-}" in
   packages)

@@ -26,17 +26,7 @@ venv="$root/.cache/radicale-venv"
 port=${CARDDAV_PORT:-5232}
 state="${TMPDIR:-/tmp}/callnote-carddav-$port"
 
-die() { echo "carddav-server.sh: $*" >&2; exit 1; }
-
-running_pid() {
-  [ -f "$state/pid" ] || return 1
-  local pid; pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-port_busy() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+source "$(dirname "$0")/lib/server-common.sh"
 
 write_config() {
   local service_pass=$1 owner_pass=$2

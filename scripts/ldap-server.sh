@@ -51,7 +51,7 @@ bind_dn="cn=svc-callnote,ou=Service,$base"
 schema_dir=/etc/ldap/schema
 PATH=$PATH:/usr/sbin:/sbin
 
-die() { echo "ldap-server.sh: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib/server-common.sh"
 
 # Prints the PID in FILE if that process is alive.
 alive_pid() {
@@ -82,8 +82,6 @@ wait_closed() {
   done
   die "port $1 still accepts connections"
 }
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ad-phone.schema.ldif (cn=config form) -> slapd.conf syntax: unfold continuation lines,
 # then olcAttributeTypes -> attributetype, olcObjectClasses -> objectclass.

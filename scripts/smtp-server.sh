@@ -48,17 +48,7 @@ reject=${SMTP_REJECT_RCPT:-'^rejected[-.+@]'}
 tempfail=${SMTP_TEMPFAIL_RCPT:-'^tempfail[-.+@]'}
 tempfail_once=${SMTP_TEMPFAIL_ONCE_RCPT:-'^greylist[-.+@]'}
 
-die() { echo "smtp-server.sh: $*" >&2; exit 1; }
-
-running_pid() {
-  [ -f "$state/pid" ] || return 1
-  local pid; pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-port_busy() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+source "$(dirname "$0")/lib/server-common.sh"
 
 make_certs() {
   local d=$1
