@@ -37,6 +37,10 @@ fn main() {
         code.push_str(&format!("    ({rel:?}, include_str!({abs:?})),\n"));
     }
     code.push_str("]\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_templates.rs");
-    std::fs::write(&out, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    // Written beside and renamed over, never rewritten in place: a build folder copied with
+    // hard links (a second checkout's warm target/) must not see this checkout's templates.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let (out, tmp) = (out_dir.join("builtin_templates.rs"), out_dir.join("builtin_templates.rs.tmp"));
+    std::fs::write(&tmp, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), out.display()));
 }
