@@ -81,10 +81,7 @@ case "$cmd" in
   packages)
     ;;
   install)
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import radicale' 2>/dev/null; then
-      python3 -m venv "$venv" >&2 || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
-      "$venv/bin/pip" install --quiet --disable-pip-version-check 'radicale==3.9.0' >&2
-    fi
+    install_venv radicale 'radicale==3.9.0'
     ;;
   start)
     [ -x "$venv/bin/python" ] || die "not installed: run scripts/carddav-server.sh install first"

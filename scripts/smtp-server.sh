@@ -82,10 +82,7 @@ case "$cmd" in
     echo openssl
     ;;
   install)
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-      python3 -m venv "$venv" >&2 || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
-      "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' >&2
-    fi
+    install_venv aiosmtpd 'aiosmtpd==1.4.6'
     ;;
   start)
     [ -x "$venv/bin/python" ] || die "not installed: run scripts/smtp-server.sh install first"

@@ -13,3 +13,13 @@ running_pid() {
 
 # Succeeds when something accepts connections on 127.0.0.1:PORT.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Makes the Python venv $venv (under .cache/) and installs the pinned SPEC into it, unless
+# MODULE already imports there.
+install_venv() {
+  local module=$1 spec=$2
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+    python3 -m venv "$venv" >&2 || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec" >&2
+  fi
+}

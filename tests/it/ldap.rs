@@ -131,13 +131,10 @@ fn every_fixture_resolves_through_ldap_exactly_as_through_the_ldif_file() {
 
 #[test]
 fn ldaps_and_starttls_with_the_test_ca() {
-    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_URL"), settings("LDAP_URL")) else {
+    let Some(pair) = tls_pair("LDAPS_URL", "LDAP_URL") else {
         return;
     };
-    ldaps.ca_file = Some(env("LDAP_CA").into());
-    starttls.ca_file = Some(env("LDAP_CA").into());
-    starttls.starttls = true;
-    for settings in [ldaps, starttls] {
+    for settings in pair {
         let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
         let health = ldap.health();
         let sync = health.last_sync.expect("synced");
@@ -145,6 +142,16 @@ fn ldaps_and_starttls_with_the_test_ca() {
         assert_eq!(sync.filter, default_filter(ServerKind::Other, &AttributeMap::default()));
         assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"));
     }
+}
+
+/// The same server over `ldaps://` (`ldaps_var`) and over STARTTLS (`starttls_var`), both
+/// trusting the test CA; `None` when the test is skipped.
+fn tls_pair(ldaps_var: &str, starttls_var: &str) -> Option<[LdapSettings; 2]> {
+    let (mut ldaps, mut starttls) = (settings(ldaps_var)?, settings(starttls_var)?);
+    ldaps.ca_file = Some(env("LDAP_CA").into());
+    starttls.ca_file = Some(env("LDAP_CA").into());
+    starttls.starttls = true;
+    Some([ldaps, starttls])
 }
 
 /// Opens a directory that must be refused, returning the error and its `{:#}` chain.

@@ -24,14 +24,17 @@ const SAMPLE_Q: &str = "sample%2Fmissed_call%2Fresolved-mobile%2Fen-US";
 const SAMPLE_SUBJECT: &str = "Missed call from Priya Raman (mobile), (289) 555-0147";
 
 /// A preview on a free loopback port, serving until the test ends.
+/// A preview on a free loopback port with `limits`: no template or drop folder, no delivery.
+fn settings_with(limits: Limits) -> Settings {
+    Settings { listen: "127.0.0.1:0".parse().unwrap(), allow_remote: false, templates_dir: None, drop_dir: None, delivery: None, limits }
+}
+
 async fn start(templates: Option<&Path>, drop: Option<&Path>, delivery: Option<DeliverySettings>) -> SocketAddr {
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_remote: false,
         templates_dir: templates.map(Path::to_path_buf),
         drop_dir: drop.map(Path::to_path_buf),
         delivery,
-        limits: Limits::default(),
+        ..settings_with(Limits::default())
     };
     serve(settings, Pipeline::new(Config::default(), Templates::builtin(), None, None)).await
 }
@@ -239,14 +242,7 @@ async fn refuses_unknown_ids_foreign_hosts_and_remote_binding() {
         (403, serde_json::json!("origin `http://attacker.example`: not this preview's page"))
     );
 
-    let settings = Settings {
-        listen: "0.0.0.0:0".parse().unwrap(),
-        allow_remote: false,
-        templates_dir: None,
-        drop_dir: None,
-        delivery: None,
-        limits: Limits::default(),
-    };
+    let settings = Settings { listen: "0.0.0.0:0".parse().unwrap(), ..settings_with(Limits::default()) };
     let pipeline = Pipeline::new(Config::default(), Templates::builtin(), None, None);
     let err = Server::bind(settings, pipeline, |_| None).await.err().expect("refused");
     assert!(matches!(err, PreviewError::NotLoopback(_)));
@@ -361,14 +357,7 @@ async fn idle_clients_and_surplus_streams_cannot_starve_the_page() {
         write_timeout: Duration::from_secs(1),
         stream_lifetime: Duration::from_millis(1500),
     };
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_remote: false,
-        templates_dir: None,
-        drop_dir: None,
-        delivery: None,
-        limits,
-    };
+    let settings = settings_with(limits);
     let addr = serve(settings, Pipeline::new(Config::default(), Templates::builtin(), None, None)).await;
 
     // Two pages follow changes; a third stream is refused at once, saying when to retry.
@@ -404,14 +393,7 @@ async fn idle_clients_and_surplus_streams_cannot_starve_the_page() {
 /// A preview that waits 300 ms for a request (the other limits as shipped).
 async fn start_impatient() -> SocketAddr {
     let limits = Limits { request_timeout: Duration::from_millis(300), ..Limits::default() };
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_remote: false,
-        templates_dir: None,
-        drop_dir: None,
-        delivery: None,
-        limits,
-    };
+    let settings = settings_with(limits);
     serve(settings, Pipeline::new(Config::default(), Templates::builtin(), None, None)).await
 }
 
@@ -485,14 +467,7 @@ async fn parsing_an_upload_does_not_hold_up_other_requests() {
     let (entered_tx, entered_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel();
     let gate = Gate { entered: std::sync::Mutex::new(Some(entered_tx)), release: std::sync::Mutex::new(release_rx) };
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_remote: false,
-        templates_dir: None,
-        drop_dir: None,
-        delivery: None,
-        limits: Limits::default(),
-    };
+    let settings = settings_with(Limits::default());
     let pipeline = Pipeline::new(Config::default(), Templates::builtin(), Some(std::sync::Arc::new(gate)), None);
     let addr = serve(settings, pipeline).await;
 

@@ -12,17 +12,14 @@ use callnote::enrich::directory::ldap::{LdapDirectory, LdapError};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{env, plan, refused, resolved_name, settings};
+use super::{env, plan, refused, resolved_name, settings, tls_pair};
 
 #[test]
 fn ldaps_and_starttls_to_an_ipv6_address() {
-    let (Some(mut ldaps), Some(mut starttls)) = (settings("LDAPS_V6_URL"), settings("LDAP_V6_URL")) else {
+    let Some(pair) = tls_pair("LDAPS_V6_URL", "LDAP_V6_URL") else {
         return;
     };
-    ldaps.ca_file = Some(env("LDAP_CA").into());
-    starttls.ca_file = Some(env("LDAP_CA").into());
-    starttls.starttls = true;
-    for settings in [ldaps, starttls] {
+    for settings in pair {
         let ldap = LdapDirectory::open_blocking(&settings, &plan()).unwrap_or_else(|e| panic!("{}: {e:#}", settings.url));
         assert_eq!(resolved_name("+12895550147", ldap.as_ref()).as_deref(), Some("Priya Raman"), "{}", settings.url);
     }
