@@ -316,6 +316,31 @@ pub struct Event {
     pub recipient: Recipient,
     /// Every raw header field as written (unknown ones included), in file order.
     pub fields: IndexMap<String, String>,
+    /// A `missed_call_digest`: every missed call folded into it, oldest first (the relay's
+    /// `[digest]`). Empty for every other kind.
+    #[serde(default)]
+    pub calls: Vec<CallAttempt>,
+    /// A voicemail: the missed calls of the same caller it replaced (the relay's `[digest]`),
+    /// oldest first. Empty otherwise.
+    #[serde(default)]
+    pub earlier_attempts: Vec<CallAttempt>,
+}
+
+/// One call folded into another notification (a digest, or the voicemail that replaced it):
+/// its call id, when it came and the number it came from (normalized and looked up like any
+/// caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallAttempt {
+    pub call_id: String,
+    pub time: Option<jiff::Timestamp>,
+    pub caller: Party,
+}
+
+impl CallAttempt {
+    /// The attempt `event` stands for.
+    pub fn of(event: &Event) -> CallAttempt {
+        CallAttempt { call_id: event.call_id.clone(), time: event.time, caller: event.caller.clone() }
+    }
 }
 
 impl Event {
@@ -341,6 +366,8 @@ impl Event {
             target: None,
             recipient: Recipient::default(),
             fields: IndexMap::new(),
+            calls: Vec::new(),
+            earlier_attempts: Vec::new(),
         }
     }
 

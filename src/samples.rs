@@ -170,6 +170,8 @@ fn build(index: usize, name: &str) -> Option<Event> {
         },
         recipient: people::recipient(culture),
         fields: IndexMap::new(),
+        calls: Vec::new(),
+        earlier_attempts: Vec::new(),
     };
     match kind {
         Kind::Voicemail => {
