@@ -103,6 +103,32 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
 
     /// Gives back memory a backlog made the mode hold.
     fn shrink(&self) {}
+
+    /// Whether the mode claims files as they arrive ([`super::stream`]) rather than in
+    /// whole passes; such a mode implements the four methods below.
+    const STREAMS: bool = false;
+
+    /// Streaming: the items claimed before (to resume), read lazily.
+    fn resumable(&self) -> Result<Box<dyn Iterator<Item = Self::Source> + Send>, SpoolError> {
+        self.sources()
+    }
+
+    /// Streaming: the files waiting in the folder, read lazily.
+    fn arrivals(&self) -> Result<Box<dyn Iterator<Item = Self::Source> + Send>, SpoolError> {
+        Ok(Box::new(std::iter::empty()))
+    }
+
+    /// Streaming: the source for the file at `path` (named by a file-system event), when
+    /// it is one to claim.
+    fn arrival(&self, _path: &std::path::Path) -> Option<Self::Source> {
+        None
+    }
+
+    /// Streaming: the file or folder a source's task works on (so that one never has two
+    /// tasks).
+    fn claim_path(_source: &Self::Source) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// What a claim hands to the delivery.

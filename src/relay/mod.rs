@@ -31,6 +31,7 @@ pub mod memory;
 pub mod metrics;
 mod own;
 pub mod service;
+pub mod stream;
 mod tap;
 
 use std::collections::HashMap;
@@ -234,6 +235,17 @@ impl Relay {
         Ok(report)
     }
 
+    /// Whether the mode claims files as they arrive ([`stream`]) rather than in passes.
+    pub fn streams(&self) -> bool {
+        self.mode.streams()
+    }
+
+    /// Runs the streaming dispatcher ([`stream`]) until `feed.stop`; for a mode that
+    /// [`streams`](Self::streams).
+    pub async fn stream(&self, feed: stream::Feed, hooks: stream::Hooks<'_>) -> Result<(), RelayError> {
+        self.mode.stream(&self.core, feed, hooks, self.concurrency).await
+    }
+
     /// Gives memory the last passes no longer need back to the system: the item maps
     /// shrink to what they hold, and the allocator returns its free pages ([`memory`]).
     /// Cheap enough for the service to call whenever a busy spell ends.
@@ -298,15 +310,27 @@ fn lock(state: &Path) -> Result<std::fs::File, RelayError> {
 
 type PassFuture<'a> = Pin<Box<dyn Future<Output = Result<PassReport, RelayError>> + Send + 'a>>;
 
+type StreamFuture<'a> = Pin<Box<dyn Future<Output = Result<(), RelayError>> + 'a>>;
+
 /// A [`Mode`] as the (mode-blind) [`Relay`] drives it.
 trait Passes: Send + Sync {
     fn pass<'a>(&'a self, core: &'a Arc<Core>, stop: Option<&'a AtomicBool>, concurrency: usize) -> PassFuture<'a>;
+    fn streams(&self) -> bool;
+    fn stream<'a, 'h: 'a>(&'a self, core: &'a Arc<Core>, feed: stream::Feed, hooks: stream::Hooks<'h>, concurrency: usize) -> StreamFuture<'a>;
     fn shrink(&self);
 }
 
 impl<M: Mode> Passes for Arc<M> {
     fn pass<'a>(&'a self, core: &'a Arc<Core>, stop: Option<&'a AtomicBool>, concurrency: usize) -> PassFuture<'a> {
         Box::pin(run_pass(core, self, stop, concurrency))
+    }
+
+    fn streams(&self) -> bool {
+        M::STREAMS
+    }
+
+    fn stream<'a, 'h: 'a>(&'a self, core: &'a Arc<Core>, feed: stream::Feed, hooks: stream::Hooks<'h>, concurrency: usize) -> StreamFuture<'a> {
+        Box::pin(stream::dispatch(core, self, concurrency, feed, hooks))
     }
 
     fn shrink(&self) {
@@ -349,15 +373,22 @@ async fn run_pass<M: Mode>(
         collect(tasks.join_next().await, &mut report)?;
     }
     if complete {
-        mode.pass_complete(number);
-        if core.trim_due() {
-            let (core, mode) = (core.clone(), mode.clone());
-            if let Err(e) = tokio::task::spawn_blocking(move || core.trim(mode.as_ref())).await.map_err(RelayError::Task)? {
-                tracing::error!(error = %format_chain(&e), "cannot trim the kept state; trying again in an hour");
-            }
-        }
+        pass_complete(core, mode, number).await?;
     }
     Ok(report)
+}
+
+/// After pass `number` read the whole listing: the mode's bookkeeping and, when due, the
+/// trim of kept state.
+async fn pass_complete<M: Mode>(core: &Arc<Core>, mode: &Arc<M>, number: u64) -> Result<(), RelayError> {
+    mode.pass_complete(number);
+    if core.trim_due() {
+        let (core, mode) = (core.clone(), mode.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || core.trim(mode.as_ref())).await.map_err(RelayError::Task)? {
+            tracing::error!(error = %format_chain(&e), "cannot trim the kept state; trying again in an hour");
+        }
+    }
+    Ok(())
 }
 
 /// Shrinks a map a backlog made large.

@@ -237,6 +237,30 @@ impl Mode for OwnMode {
         let before = now.checked_sub(self.archive_keep).unwrap_or(Timestamp::MIN);
         self.spool.prune_archive(before).map(|_| ())
     }
+
+    const STREAMS: bool = true;
+
+    fn resumable(&self) -> Result<Box<dyn Iterator<Item = Source> + Send>, SpoolError> {
+        Ok(Box::new(self.spool.in_work()?.map(Source::Work)))
+    }
+
+    fn arrivals(&self) -> Result<Box<dyn Iterator<Item = Source> + Send>, SpoolError> {
+        Ok(Box::new(self.spool.incoming()?.map(Source::Incoming)))
+    }
+
+    /// A header or a stray of the spool folder, by the name of `path` (side files wait
+    /// for their header; the rest is for the next full listing to report).
+    fn arrival(&self, path: &Path) -> Option<Source> {
+        let entry = crate::spool::entry::entry_at(&self.spool.root().join(path.file_name()?))?;
+        matches!(entry.kind, EntryKind::Header | EntryKind::Stray { .. }).then_some(Source::Incoming(entry))
+    }
+
+    fn claim_path(source: &Source) -> Option<&Path> {
+        match source {
+            Source::Incoming(entry) => Some(&entry.path),
+            Source::Work(item) => Some(&item.dir),
+        }
+    }
 }
 
 /// Why the claimed header of `item` is not a regular file, if it is not one.

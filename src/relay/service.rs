@@ -1,6 +1,8 @@
-//! The long-running relay: a full pass at start-up, then a pass whenever the folder
-//! changes (file-system events), a deferred item falls due, or the rescan interval passes
-//! (events are not delivered on SMB/NFS shares). SIGTERM and Ctrl-C stop claiming and let
+//! The long-running relay. In `own` mode a dispatcher claims each file as soon as its
+//! file-system event names it and a slot is free ([`super::stream`]), and lists the folder
+//! in full at start-up and every rescan interval (events are not delivered on SMB/NFS
+//! shares); in `tap` mode a full pass runs at start-up, then whenever the folder changes,
+//! a deferred item falls due, or the rescan interval passes. SIGTERM and Ctrl-C stop claiming and let
 //! the items in flight finish; SIGHUP, or a change in the template folder, reloads the
 //! templates, keeping the set in use when the new one does not pass `check`. `/metrics` and `/healthz` are served on `[server] listen`.
 //!
@@ -15,8 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
+use super::stream::{Feed, Hooks};
 use super::{PassReport, Relay, RelayError, Stages, StagesHandle};
 
 /// What the service needs besides the relay.
@@ -36,14 +39,17 @@ pub struct ServiceOptions {
 /// See [`ServiceOptions::reload`].
 pub type Reload = Arc<dyn Fn() -> Result<Stages, String> + Send + Sync>;
 
-/// Runs passes until SIGTERM/SIGINT, then returns (items parked or deferred on the way are
+/// Runs until SIGTERM/SIGINT, then returns (items parked or deferred on the way are
 /// normal operation, visible in the journal and `/metrics`, not a failure of the service).
 pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayError> {
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     spawn_signal_handlers(stop.clone(), wake.clone(), relay.stages(), options.reload.clone(), options.templates_dir.clone())?;
+    let (names, received) = mpsc::channel(NAME_QUEUE);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let on_change = on_spool_change(relay.streams().then_some(names), overflow.clone(), wake.clone());
     // Kept alive for the whole run; without events the rescan still finds everything.
-    let _watcher = match watch(&options.dir, notify::RecursiveMode::NonRecursive, wake.clone()) {
+    let watcher = match watch(&options.dir, notify::RecursiveMode::NonRecursive, on_change) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(dir = %options.dir.display(), error = %e, "no file-system events; rescanning only");
@@ -57,22 +63,45 @@ pub async fn serve(relay: &Relay, options: ServiceOptions) -> Result<(), RelayEr
     }
     tracing::info!(dir = %options.dir.display(), "relay started");
     let mut memory = MemoryRelease::default();
-    while !stop.load(Ordering::SeqCst) {
-        let report = relay.pass(Some(&stop)).await?;
-        log_pass(&report);
-        if memory.due(&report) {
-            relay.release_memory();
-            wake_workers();
-        }
-        let until_due = relay.next_due().map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs()).unwrap_or(options.rescan);
-        let wait = until_due.min(options.rescan).min(memory.wait().unwrap_or(Duration::MAX)).max(Duration::from_millis(20));
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+    if relay.streams() {
+        let feed = Feed { names: watcher.is_some().then_some(received), overflow, wake, stop };
+        let mut round = |report: &PassReport| {
+            log_pass(report);
+            memory.after(relay, report)
+        };
+        relay.stream(feed, Hooks { rescan: options.rescan, next_due: &|| relay.next_due(), round: &mut round }).await?;
+    } else {
+        while !stop.load(Ordering::SeqCst) {
+            let report = relay.pass(Some(&stop)).await?;
+            log_pass(&report);
+            let memory_wait = memory.after(relay, &report);
+            let until_due = relay.next_due().map(|due| due.duration_since(jiff::Timestamp::now()).unsigned_abs()).unwrap_or(options.rescan);
+            let wait = until_due.min(options.rescan).min(memory_wait.unwrap_or(Duration::MAX)).max(Duration::from_millis(20));
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
         }
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// How many names of changed files wait for the dispatcher at most; beyond, a full
+/// listing of the folder replaces them.
+const NAME_QUEUE: usize = 4096;
+
+/// What a change in the spool folder does: queue the names it carries for the streaming
+/// dispatcher (`names`), flagging an overflow (or an event that names none) for a full
+/// listing; without a dispatcher, wake the pass loop.
+fn on_spool_change(names: Option<mpsc::Sender<PathBuf>>, overflow: Arc<AtomicBool>, wake: Arc<Notify>) -> impl Fn(notify::Event) + Send + 'static {
+    move |event| {
+        let Some(names) = &names else { return wake.notify_one() };
+        if event.need_rescan() || event.paths.iter().any(|path| names.try_send(path.clone()).is_err()) {
+            overflow.store(true, Ordering::SeqCst);
+            wake.notify_one();
+        }
+    }
 }
 
 /// A pass is logged at info only when it acted on an item; passes that only found
@@ -96,6 +125,16 @@ struct MemoryRelease {
 
 impl MemoryRelease {
     const AFTER: Duration = super::memory::BLOCKING_KEEP_ALIVE.saturating_add(Duration::from_secs(1));
+
+    /// After a pass or round: gives memory back when due; returns how long until a
+    /// release would be due, if one is pending.
+    fn after(&mut self, relay: &Relay, report: &PassReport) -> Option<Duration> {
+        if self.due(report) {
+            relay.release_memory();
+            wake_workers();
+        }
+        self.wait()
+    }
 
     fn due(&mut self, report: &PassReport) -> bool {
         if report.handled() > 0 {
@@ -122,15 +161,14 @@ fn wake_workers() {
     }
 }
 
-/// Wakes the loop on any change in `dir` (not on reads).
-fn watch(dir: &Path, mode: notify::RecursiveMode, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
+/// Calls `on_change` on any change in `dir` (not on reads); an error of the watcher counts
+/// as a change that names nothing.
+fn watch(dir: &Path, mode: notify::RecursiveMode, on_change: impl Fn(notify::Event) + Send + 'static) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher as _;
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event
-            && !matches!(event.kind, notify::EventKind::Access(_))
-        {
-            wake.notify_one();
-        }
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
+        Ok(event) => on_change(event),
+        Err(_) => on_change(notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan)),
     })?;
     watcher.watch(dir, mode)?;
     Ok(watcher)
@@ -165,7 +203,10 @@ fn spawn_signal_handlers(
         }
     });
     let watcher = match &templates_dir {
-        Some(dir) => match watch(dir, notify::RecursiveMode::Recursive, reload.clone()) {
+        Some(dir) => match watch(dir, notify::RecursiveMode::Recursive, {
+            let reload = reload.clone();
+            move |_| reload.notify_one()
+        }) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "template changes are not watched; use SIGHUP");

@@ -107,6 +107,14 @@ pub fn entries(dir: &Path) -> Result<impl Iterator<Item = Entry> + Send + use<>,
     }))
 }
 
+/// The entry at `path` with its kind (its own type: a link is not followed), or `None`
+/// when it is gone.
+pub fn entry_at(path: &Path) -> Option<Entry> {
+    let file_type = std::fs::symlink_metadata(path).ok()?.file_type();
+    let kind = classify(path.file_name()?, file_type, path);
+    Some(Entry { path: path.to_owned(), kind })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
