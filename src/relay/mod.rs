@@ -316,7 +316,13 @@ type StreamFuture<'a> = Pin<Box<dyn Future<Output = Result<(), RelayError>> + 'a
 trait Passes: Send + Sync {
     fn pass<'a>(&'a self, core: &'a Arc<Core>, stop: Option<&'a AtomicBool>, concurrency: usize) -> PassFuture<'a>;
     fn streams(&self) -> bool;
-    fn stream<'a, 'h: 'a>(&'a self, core: &'a Arc<Core>, feed: stream::Feed, hooks: stream::Hooks<'h>, concurrency: usize) -> StreamFuture<'a>;
+    fn stream<'a, 'h: 'a>(
+        &'a self,
+        core: &'a Arc<Core>,
+        feed: stream::Feed,
+        hooks: stream::Hooks<'h>,
+        concurrency: usize,
+    ) -> StreamFuture<'a>;
     fn shrink(&self);
 }
 
@@ -329,7 +335,13 @@ impl<M: Mode> Passes for Arc<M> {
         M::STREAMS
     }
 
-    fn stream<'a, 'h: 'a>(&'a self, core: &'a Arc<Core>, feed: stream::Feed, hooks: stream::Hooks<'h>, concurrency: usize) -> StreamFuture<'a> {
+    fn stream<'a, 'h: 'a>(
+        &'a self,
+        core: &'a Arc<Core>,
+        feed: stream::Feed,
+        hooks: stream::Hooks<'h>,
+        concurrency: usize,
+    ) -> StreamFuture<'a> {
         Box::pin(stream::dispatch(core, self, concurrency, feed, hooks))
     }
 

@@ -94,7 +94,11 @@ const NAME_QUEUE: usize = 4096;
 /// What a change in the spool folder does: queue the names it carries for the streaming
 /// dispatcher (`names`), flagging an overflow (or an event that names none) for a full
 /// listing; without a dispatcher, wake the pass loop.
-fn on_spool_change(names: Option<mpsc::Sender<PathBuf>>, overflow: Arc<AtomicBool>, wake: Arc<Notify>) -> impl Fn(notify::Event) + Send + 'static {
+fn on_spool_change(
+    names: Option<mpsc::Sender<PathBuf>>,
+    overflow: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+) -> impl Fn(notify::Event) + Send + 'static {
     move |event| {
         let Some(names) = &names else { return wake.notify_one() };
         if event.need_rescan() || event.paths.iter().any(|path| names.try_send(path.clone()).is_err()) {
@@ -163,7 +167,11 @@ fn wake_workers() {
 
 /// Calls `on_change` on any change in `dir` (not on reads); an error of the watcher counts
 /// as a change that names nothing.
-fn watch(dir: &Path, mode: notify::RecursiveMode, on_change: impl Fn(notify::Event) + Send + 'static) -> notify::Result<notify::RecommendedWatcher> {
+fn watch(
+    dir: &Path,
+    mode: notify::RecursiveMode,
+    on_change: impl Fn(notify::Event) + Send + 'static,
+) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
         Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}

@@ -22,6 +22,7 @@
 //! [`SpoolError`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
@@ -58,6 +59,16 @@ pub struct OwnSpool {
     shared: SharedDirs,
     after_send: AfterSend,
     seq: AtomicU64,
+    /// Finished items whose moves wait for a shared sync ([`OwnSpool::settle`]).
+    settling: Mutex<Settling>,
+}
+
+/// See [`OwnSpool::settle`].
+#[derive(Debug, Default)]
+struct Settling {
+    ids: Vec<String>,
+    /// A caller is syncing (and will take `ids`).
+    running: bool,
 }
 
 /// The spool folder, `work/` and `archive/`, kept open.
@@ -105,6 +116,7 @@ impl OwnSpool {
             failed,
             after_send,
             seq: AtomicU64::new(0),
+            settling: Mutex::default(),
         })
     }
 
@@ -168,8 +180,14 @@ impl OwnSpool {
                 return Err(io("cannot claim", header)(e));
             }
         }
-        durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
-        sync(&self.shared.work)?;
+        // The item's folder and `work/` are synced at once (until both are, the spool
+        // folder still holds the header on disk), then the spool folder: the header is on
+        // disk in one folder or the other at every moment.
+        std::thread::scope(|scope| {
+            let own = scope.spawn(|| durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir)));
+            let work = sync(&self.shared.work);
+            own.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).and(work)
+        })?;
         sync(&self.shared.root)?;
         Ok(Some(item))
     }
@@ -189,26 +207,58 @@ impl OwnSpool {
         Ok(true)
     }
 
-    /// The server accepted the item (or it was skipped): archive or remove it. An archived
-    /// folder's modification time is set to `at`, the time [`prune_archive`](Self::prune_archive)
-    /// counts its age from.
-    pub fn finish(&self, item: &WorkItem, at: Timestamp) -> Result<(), SpoolError> {
+    /// The server accepted the item (or it was skipped): archive or remove it, and make
+    /// that durable before `done` is called with its id ([`settle`](Self::settle)). An
+    /// archived folder's modification time is set to `at`, the time
+    /// [`prune_archive`](Self::prune_archive) counts its age from.
+    pub fn finish(&self, item: &WorkItem, at: Timestamp, done: impl FnMut(&str) -> Result<(), SpoolError>) -> Result<(), SpoolError> {
         match self.after_send {
             AfterSend::Archive => {
                 let to = self.archive.join(&item.id);
                 std::fs::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
-                sync(&self.shared.archive)?;
-                sync(&self.shared.work)?;
                 if let Err(e) = std::fs::File::open(&to).and_then(|dir| dir.set_modified(at.into())) {
                     tracing::warn!(dir = %to.display(), error = %e, "cannot stamp the archive time; its age counts from its claim");
                 }
-                Ok(())
             }
             AfterSend::Remove => {
                 durable::remove_tree(&item.dir).map_err(io("cannot remove", &item.dir))?;
-                sync(&self.shared.work)
             }
         }
+        self.settle(&item.id, done)
+    }
+
+    /// Makes the moves of finished items durable, then calls `done` for each. The moves of
+    /// items finished together share one sync of `archive/` and `work/`: a caller that
+    /// finds a sync under way leaves its id to it and returns at once; the caller that
+    /// runs the sync goes on until no id is left. An item whose move is lost in a crash is
+    /// back in `work/` with its concluding record, and is finished again without a send.
+    fn settle(&self, id: &str, mut done: impl FnMut(&str) -> Result<(), SpoolError>) -> Result<(), SpoolError> {
+        let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+        settling.ids.push(id.to_owned());
+        if settling.running {
+            return Ok(());
+        }
+        settling.running = true;
+        loop {
+            let batch = std::mem::take(&mut settling.ids);
+            drop(settling);
+            let synced = self.sync_finished().and_then(|()| batch.iter().try_for_each(|id| done(id)));
+            settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+            if synced.is_err() || settling.ids.is_empty() {
+                // (On an error the batch's items stay open in the journal until a restart
+                // closes them: their moves are done, only their `done` records are missing.)
+                settling.running = false;
+                return synced;
+            }
+        }
+    }
+
+    /// Syncs the folders a finished item leaves (`work/`) and enters (`archive/`).
+    fn sync_finished(&self) -> Result<(), SpoolError> {
+        if self.after_send == AfterSend::Archive {
+            sync(&self.shared.archive)?;
+        }
+        sync(&self.shared.work)
     }
 
     /// Deletes what `archive/` holds that was archived before `before` (by its modification
@@ -351,7 +401,7 @@ mod tests {
         work.sort();
         assert_eq!(work, ["a.txt", "b.txt"]);
 
-        spool.finish(&a, Timestamp::now()).unwrap();
+        spool.finish(&a, Timestamp::now(), |_| Ok(())).unwrap();
         assert_eq!(names(&root.join("archive").join(&a.id)), ["a.txt", "a.wav"]);
         let parked = spool.park(&b, "reason: bad\n").unwrap();
         assert_eq!(parked, root.join("failed/b.txt"));
@@ -377,7 +427,7 @@ mod tests {
         for (n, at) in [t(0), t(100), t(200)].into_iter().enumerate() {
             std::fs::write(root.join(format!("{n}.txt")), "x").unwrap();
             let item = spool.claim(&root.join(format!("{n}.txt"))).unwrap().unwrap();
-            spool.finish(&item, at).unwrap();
+            spool.finish(&item, at, |_| Ok(())).unwrap();
             ids.push(item.id);
         }
         assert_eq!(spool.prune_archive(t(0)).unwrap(), 0, "none archived before the cutoff");
