@@ -639,3 +639,82 @@ fn a_tap_ledger_entry_is_forgotten_only_when_its_file_is_gone_and_ledger_keep_ha
     assert_eq!(ledger(), stays);
     assert_eq!(s.stub.delivered().len(), 2);
 }
+
+/// Holds the first delivery until released; accepts the rest at once.
+#[derive(Default)]
+struct Gate {
+    first_taken: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    delivered: tokio::sync::Notify,
+}
+
+impl crate::deliver::Deliver for Gate {
+    fn deliver<'a>(&'a self, _: &'a crate::deliver::Outgoing) -> crate::deliver::DeliverFuture<'a> {
+        let first = !self.first_taken.swap(true, Ordering::SeqCst);
+        Box::pin(async move {
+            if first {
+                self.entered.notify_one();
+                self.release.notified().await;
+            }
+            self.delivered.notify_one();
+            Ok(crate::deliver::Receipt {
+                summary: "250 ok".into(),
+                queue_id: None,
+                accepted: Vec::new(),
+                refused: Vec::new(),
+                file: None,
+                smtp: None,
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        "gate".into()
+    }
+}
+
+#[test]
+fn streaming_claims_a_new_file_while_another_item_is_still_being_delivered() {
+    let s = Setup::new(&[], vec![]);
+    std::fs::write(s.spool.join("slow.txt"), missed_call("stream-slow")).unwrap();
+    let gate = Arc::new(Gate::default());
+    let relay = relay_with(&s, gate.clone());
+    assert!(relay.streams());
+    let (names, received) = tokio::sync::mpsc::channel(4);
+    let (stop, wake) = (Arc::new(AtomicBool::new(false)), Arc::new(tokio::sync::Notify::new()));
+    let feed = stream::Feed { names: Some(received), overflow: Arc::default(), wake: wake.clone(), stop: stop.clone() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut rounds = |_: &PassReport| None;
+        let hooks = stream::Hooks { rescan: Duration::from_secs(3600), next_due: &|| None, round: &mut rounds };
+        let drive = async {
+            gate.entered.notified().await;
+            let fast = s.spool.join("fast.txt");
+            std::fs::write(&fast, missed_call("stream-fast")).unwrap();
+            names.send(fast.clone()).await.unwrap();
+            names.send(fast).await.unwrap();
+            // Only the new file can be delivered while the first is held: a relay that
+            // waited for the first item (the end of a pass) would never get here.
+            let second = tokio::time::timeout(Duration::from_secs(60), gate.delivered.notified()).await;
+            assert!(second.is_ok(), "the new file waited for the item held by the server");
+            gate.release.notify_one();
+            gate.delivered.notified().await;
+            stop.store(true, Ordering::SeqCst);
+            wake.notify_one();
+        };
+        let (served, ()) = tokio::join!(relay.stream(feed, hooks), drive);
+        served.unwrap();
+    });
+    let mut sent: Vec<String> = s
+        .journal()
+        .into_iter()
+        .filter(|r| matches!(r.state, State::Sent { .. }))
+        .map(|r| r.item.rsplit_once('_').unwrap().1.to_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["fast.txt", "slow.txt"], "each sent once");
+    assert_eq!(s.ls("work"), Vec::<String>::new());
+    assert_eq!(s.ls("archive").len(), 2);
+    assert!(s.journal().iter().all(|r| !matches!(&r.state, State::Attempt { resend: true, .. })));
+}

@@ -180,14 +180,8 @@ impl OwnSpool {
                 return Err(io("cannot claim", header)(e));
             }
         }
-        // The item's folder and `work/` are synced at once (until both are, the spool
-        // folder still holds the header on disk), then the spool folder: the header is on
-        // disk in one folder or the other at every moment.
-        std::thread::scope(|scope| {
-            let own = scope.spawn(|| durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir)));
-            let work = sync(&self.shared.work);
-            own.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).and(work)
-        })?;
+        durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
+        sync(&self.shared.work)?;
         sync(&self.shared.root)?;
         Ok(Some(item))
     }
