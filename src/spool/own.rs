@@ -430,6 +430,43 @@ mod tests {
     }
 
     #[test]
+    fn items_finished_together_each_get_their_done_once_their_move_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let spool = OwnSpool::open(root, AfterSend::Archive).unwrap();
+        let items: Vec<WorkItem> = (0..40)
+            .map(|n| {
+                std::fs::write(root.join(format!("{n}.txt")), "x").unwrap();
+                spool.claim(&root.join(format!("{n}.txt"))).unwrap().unwrap()
+            })
+            .collect();
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for chunk in items.chunks(5) {
+                let (spool, done) = (&spool, &done);
+                scope.spawn(move || {
+                    for item in chunk {
+                        spool
+                            .finish(item, Timestamp::now(), |id| {
+                                assert!(root.join("archive").join(id).is_dir(), "{id}: done before its move");
+                                done.lock().unwrap().push(id.to_owned());
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let mut done = done.into_inner().unwrap();
+        done.sort();
+        let mut ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        ids.sort();
+        assert_eq!(done, ids, "every item's done exactly once, none left waiting");
+        assert_eq!(names(&root.join("work")), Vec::<String>::new());
+        assert_eq!(names(&root.join("archive")).len(), 40);
+    }
+
+    #[test]
     fn leftover_empty_work_folders_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let spool = OwnSpool::open(dir.path(), AfterSend::Remove).unwrap();
