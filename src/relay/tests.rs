@@ -511,6 +511,11 @@ fn a_crash_between_archiving_and_the_done_record_leaves_no_open_item() {
     assert!(relay.metrics().render().contains("\ncallnote_relay_open_items 0\n"));
 }
 
+/// A server's plain 250.
+fn accepted() -> crate::deliver::Receipt {
+    crate::deliver::Receipt { summary: "250 ok".into(), queue_id: None, accepted: Vec::new(), refused: Vec::new(), file: None, smtp: None }
+}
+
 /// Accepts everything, noting the `open_items` gauge at the moment of each delivery.
 struct GaugeProbe {
     metrics: std::sync::OnceLock<Arc<metrics::Metrics>>,
@@ -522,16 +527,7 @@ impl crate::deliver::Deliver for GaugeProbe {
         let text = self.metrics.get().unwrap().render();
         let gauge = text.lines().find_map(|l| l.strip_prefix("callnote_relay_open_items ")).unwrap().parse().unwrap();
         self.seen.lock().unwrap().push(gauge);
-        Box::pin(async {
-            Ok(crate::deliver::Receipt {
-                summary: "250 ok".into(),
-                queue_id: None,
-                accepted: Vec::new(),
-                refused: Vec::new(),
-                file: None,
-                smtp: None,
-            })
-        })
+        Box::pin(async { Ok(accepted()) })
     }
 
     fn describe(&self) -> String {
@@ -658,14 +654,7 @@ impl crate::deliver::Deliver for Gate {
                 self.release.notified().await;
             }
             self.delivered.notify_one();
-            Ok(crate::deliver::Receipt {
-                summary: "250 ok".into(),
-                queue_id: None,
-                accepted: Vec::new(),
-                refused: Vec::new(),
-                file: None,
-                smtp: None,
-            })
+            Ok(accepted())
         })
     }
 
