@@ -116,7 +116,9 @@ pub(super) async fn dispatch<M: Mode>(
     while !feed.stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now >= next_rescan {
-            (d.list, d.resume_at, next_rescan) = (true, Some(now), now + hooks.rescan);
+            // A rescan is a round even when it finds nothing, as a pass was (so the last
+            // pass time in `/metrics` stays fresh while the relay is idle).
+            (d.list, d.resume_at, next_rescan, wants_round) = (true, Some(now), now + hooks.rescan, Some(now));
         }
         if d.resume_at.is_some_and(|at| at <= now) || d.due.is_some_and(|due| due <= Timestamp::now()) {
             let listed_at = Timestamp::now();
