@@ -199,14 +199,13 @@ impl Mode for OwnMode {
     }
 
     fn finish(&self, core: &Core, item: &WorkItem, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {
-        let done = |id: &str| core.note(id, State::Done);
         match conclusion {
-            Conclusion::Handled => self.spool.finish(item, core.now(), done),
+            Conclusion::Handled => self.spool.finish(item, core.now())?,
             Conclusion::Parked { report } => {
                 self.spool.park(item, report)?;
-                done(&item.id)
             }
         }
+        core.note(&item.id, State::Done)
     }
 
     /// Records `done` for every item the journal still has open but whose header has left

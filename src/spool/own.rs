@@ -22,7 +22,6 @@
 //! [`SpoolError`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
@@ -59,16 +58,6 @@ pub struct OwnSpool {
     shared: SharedDirs,
     after_send: AfterSend,
     seq: AtomicU64,
-    /// Finished items whose moves wait for a shared sync ([`OwnSpool::settle`]).
-    settling: Mutex<Settling>,
-}
-
-/// See [`OwnSpool::settle`].
-#[derive(Debug, Default)]
-struct Settling {
-    ids: Vec<String>,
-    /// A caller is syncing (and will take `ids`).
-    running: bool,
 }
 
 /// The spool folder, `work/` and `archive/`, kept open.
@@ -116,7 +105,6 @@ impl OwnSpool {
             failed,
             after_send,
             seq: AtomicU64::new(0),
-            settling: Mutex::default(),
         })
     }
 
@@ -201,58 +189,26 @@ impl OwnSpool {
         Ok(true)
     }
 
-    /// The server accepted the item (or it was skipped): archive or remove it, and make
-    /// that durable before `done` is called with its id ([`settle`](Self::settle)). An
-    /// archived folder's modification time is set to `at`, the time
-    /// [`prune_archive`](Self::prune_archive) counts its age from.
-    pub fn finish(&self, item: &WorkItem, at: Timestamp, done: impl FnMut(&str) -> Result<(), SpoolError>) -> Result<(), SpoolError> {
+    /// The server accepted the item (or it was skipped): archive or remove it. An archived
+    /// folder's modification time is set to `at`, the time [`prune_archive`](Self::prune_archive)
+    /// counts its age from.
+    pub fn finish(&self, item: &WorkItem, at: Timestamp) -> Result<(), SpoolError> {
         match self.after_send {
             AfterSend::Archive => {
                 let to = self.archive.join(&item.id);
                 std::fs::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                sync(&self.shared.archive)?;
+                sync(&self.shared.work)?;
                 if let Err(e) = std::fs::File::open(&to).and_then(|dir| dir.set_modified(at.into())) {
                     tracing::warn!(dir = %to.display(), error = %e, "cannot stamp the archive time; its age counts from its claim");
                 }
+                Ok(())
             }
             AfterSend::Remove => {
                 durable::remove_tree(&item.dir).map_err(io("cannot remove", &item.dir))?;
+                sync(&self.shared.work)
             }
         }
-        self.settle(&item.id, done)
-    }
-
-    /// Makes the moves of finished items durable, then calls `done` for each. The moves of
-    /// items finished together share one sync of `archive/` and `work/`: a caller that
-    /// finds a sync under way leaves its id to it and returns at once; the caller that
-    /// runs the sync goes on until no id is left. An item whose move is lost in a crash is
-    /// back in `work/` with its concluding record, and is finished again without a send.
-    fn settle(&self, id: &str, mut done: impl FnMut(&str) -> Result<(), SpoolError>) -> Result<(), SpoolError> {
-        let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
-        settling.ids.push(id.to_owned());
-        if settling.running {
-            return Ok(());
-        }
-        settling.running = true;
-        loop {
-            let batch = std::mem::take(&mut settling.ids);
-            drop(settling);
-            let synced = self.sync_finished().and_then(|()| batch.iter().try_for_each(|id| done(id)));
-            settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
-            if synced.is_err() || settling.ids.is_empty() {
-                // (On an error the batch's items stay open in the journal until a restart
-                // closes them: their moves are done, only their `done` records are missing.)
-                settling.running = false;
-                return synced;
-            }
-        }
-    }
-
-    /// Syncs the folders a finished item leaves (`work/`) and enters (`archive/`).
-    fn sync_finished(&self) -> Result<(), SpoolError> {
-        if self.after_send == AfterSend::Archive {
-            sync(&self.shared.archive)?;
-        }
-        sync(&self.shared.work)
     }
 
     /// Deletes what `archive/` holds that was archived before `before` (by its modification
@@ -395,7 +351,7 @@ mod tests {
         work.sort();
         assert_eq!(work, ["a.txt", "b.txt"]);
 
-        spool.finish(&a, Timestamp::now(), |_| Ok(())).unwrap();
+        spool.finish(&a, Timestamp::now()).unwrap();
         assert_eq!(names(&root.join("archive").join(&a.id)), ["a.txt", "a.wav"]);
         let parked = spool.park(&b, "reason: bad\n").unwrap();
         assert_eq!(parked, root.join("failed/b.txt"));
@@ -421,49 +377,12 @@ mod tests {
         for (n, at) in [t(0), t(100), t(200)].into_iter().enumerate() {
             std::fs::write(root.join(format!("{n}.txt")), "x").unwrap();
             let item = spool.claim(&root.join(format!("{n}.txt"))).unwrap().unwrap();
-            spool.finish(&item, at, |_| Ok(())).unwrap();
+            spool.finish(&item, at).unwrap();
             ids.push(item.id);
         }
         assert_eq!(spool.prune_archive(t(0)).unwrap(), 0, "none archived before the cutoff");
         assert_eq!(spool.prune_archive(t(150)).unwrap(), 2);
         assert_eq!(names(&root.join("archive")), [ids[2].clone()]);
-    }
-
-    #[test]
-    fn items_finished_together_each_get_their_done_once_their_move_is_made() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let spool = OwnSpool::open(root, AfterSend::Archive).unwrap();
-        let items: Vec<WorkItem> = (0..40)
-            .map(|n| {
-                std::fs::write(root.join(format!("{n}.txt")), "x").unwrap();
-                spool.claim(&root.join(format!("{n}.txt"))).unwrap().unwrap()
-            })
-            .collect();
-        let done = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for chunk in items.chunks(5) {
-                let (spool, done) = (&spool, &done);
-                scope.spawn(move || {
-                    for item in chunk {
-                        spool
-                            .finish(item, Timestamp::now(), |id| {
-                                assert!(root.join("archive").join(id).is_dir(), "{id}: done before its move");
-                                done.lock().unwrap().push(id.to_owned());
-                                Ok(())
-                            })
-                            .unwrap();
-                    }
-                });
-            }
-        });
-        let mut done = done.into_inner().unwrap();
-        done.sort();
-        let mut ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        ids.sort();
-        assert_eq!(done, ids, "every item's done exactly once, none left waiting");
-        assert_eq!(names(&root.join("work")), Vec::<String>::new());
-        assert_eq!(names(&root.join("archive")).len(), 40);
     }
 
     #[test]
