@@ -35,6 +35,9 @@ pub enum ItemOutcome {
     NotDue,
     /// `tap`: handled before (the ledger has it): nothing to do.
     Unchanged,
+    /// Held back by `[digest]`: for a digest of the caller's missed calls, or for a voicemail
+    /// that may replace it.
+    Held,
     /// The file was gone before it could be claimed.
     Vanished,
 }
@@ -45,6 +48,8 @@ pub(crate) enum Screen {
     Take,
     /// Deferred and not due yet: counted as waiting.
     Waiting,
+    /// Held back by `[digest]` and not due yet: counted as held.
+    Held,
     /// Not the relay's (already reported): left alone.
     Leave,
 }
@@ -81,6 +86,18 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
 
     /// The item's journal key.
     fn key(item: &Self::Item) -> &str;
+
+    /// Whether this mode can hold items back (`[digest]`): its held items stay readable.
+    const HOLDS: bool = false;
+
+    /// A held item, by its journal key, to read its header again and finish it; `None`
+    /// when it is gone (or the mode never holds).
+    fn held(&self, _core: &Core, _key: &str) -> Option<Self::Item> {
+        None
+    }
+
+    /// The item's header file.
+    fn header(item: &Self::Item) -> std::path::PathBuf;
 
     /// Ends the item in the mode's folders once its concluding record is on disk.
     fn finish(&self, core: &Core, item: &Self::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError>;
@@ -156,7 +173,7 @@ fn record<M: Mode>(
     match result {
         Ok(receipt) => {
             core.note(key, State::Sent { queue_id: receipt.queue_id.clone(), reply: receipt.summary.clone() })?;
-            mode.finish(core, &pending.item, Conclusion::Handled)?;
+            super::digest::conclude(core, mode, &pending.item, Conclusion::Handled)?;
             tracing::info!(item = %key, call_id, reply = %receipt.summary, "delivered");
             Ok(ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: pending.resend })
         }
@@ -203,7 +220,7 @@ impl<M: Mode> Ending<'_, M> {
         core.note(key, State::Failed { reason: reason.clone() })?;
         let call_id = self.call_id.map(str::to_owned).or_else(|| core.status(key).and_then(|s| s.call_id));
         let report = report(key, call_id.as_deref(), self.attempt, &reason, &causes, core.now());
-        self.mode.finish(core, self.item, Conclusion::Parked { report: &report })?;
+        super::digest::conclude(core, self.mode, self.item, Conclusion::Parked { report: &report })?;
         tracing::warn!(item = %key, reason, "parked");
         Ok(ItemOutcome::Parked { reason })
     }

@@ -220,6 +220,10 @@ impl Mode for TapMode {
         &item.key
     }
 
+    fn header(item: &TapItem) -> PathBuf {
+        item.path.clone()
+    }
+
     /// Writes the report of a parked file; remembers a concluded one. The folder is never
     /// touched.
     fn finish(&self, core: &Core, item: &TapItem, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {
