@@ -32,7 +32,8 @@ pub(crate) enum Routed {
 
 /// Routes item `key`'s parsed `event` (its header at `path`, its journal `status`): a
 /// digest's leader or a voicemail already gathering is prepared with the same calls again;
-/// a call held alone is sent once released; anything else is asked of the book.
+/// an item with an attempt on record is sent as it was; a call held alone is sent once
+/// released; anything else is asked of the book.
 pub(crate) fn route<M: Mode>(
     core: &Core,
     mode: &M,
@@ -53,7 +54,9 @@ pub(crate) fn route<M: Mode>(
             Err(e) => Err(e),
         });
     }
-    let Some(holds) = &core.holds else { return Ok(send(pipeline.prepare_event(event, path))) };
+    // Once an attempt is on record the mail is what it was: a resend or a retry after a
+    // deferral is never held or made to carry calls it did not carry.
+    let Some(holds) = core.holds.as_ref().filter(|_| status.attempts == 0) else { return Ok(send(pipeline.prepare_event(event, path))) };
     if matches!(status.last, State::Held { .. }) {
         return Ok(if holds.take_released(key) { send(pipeline.prepare_event(event, path)) } else { Ok(Routed::Held) });
     }

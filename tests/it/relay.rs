@@ -22,6 +22,7 @@ use callnote::spool::{State, journal};
 
 use crate::common::{fixture, server_env};
 
+mod digest;
 mod service;
 mod soak;
 mod tap;
