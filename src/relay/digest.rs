@@ -37,11 +37,12 @@ pub(crate) enum Routed {
 pub(crate) fn route<M: Mode>(
     core: &Core,
     mode: &M,
-    key: &str,
+    item: &M::Item,
     status: &ItemStatus,
     mut event: Event,
     path: &Path,
 ) -> Result<Result<Routed, pipeline::Error>, SpoolError> {
+    let key = M::key(item);
     let pipeline = core.current().pipeline;
     let send = |prepared: Result<Prepared, pipeline::Error>| prepared.map(|p| Routed::Send(Box::new(p)));
     if !status.members.is_empty() {
@@ -60,9 +61,21 @@ pub(crate) fn route<M: Mode>(
     if matches!(status.last, State::Held { .. }) {
         return Ok(if holds.take_released(key) { send(pipeline.prepare_event(event, path)) } else { Ok(Routed::Held) });
     }
-    match holds.route(key, &event, core.now()) {
+    let now = core.now();
+    if holds.would_replace(key, &event, now)
+        && let Err(e) = mode.keep(item, &event)
+    {
+        tracing::warn!(item = %key, error = %super::format_chain(&e), "cannot keep a copy; the voicemail goes without replacing held calls");
+        return Ok(send(pipeline.prepare_event(event, path)));
+    }
+    match holds.route(key, &event, now) {
         Route::Send => Ok(send(pipeline.prepare_event(event, path))),
         Route::Hold { key: with, alone } => {
+            if let Err(e) = mode.keep(item, &event) {
+                holds.unhold(key);
+                tracing::warn!(item = %key, error = %super::format_chain(&e), "cannot keep a copy to hold it; sent at once");
+                return Ok(send(pipeline.prepare_event(event, path)));
+            }
             let held = State::Held { key: with.clone(), call_id: event.call_id.clone(), alone };
             if let Err(e) = core.note(key, held) {
                 holds.unhold(key);
@@ -71,8 +84,12 @@ pub(crate) fn route<M: Mode>(
             tracing::info!(item = %key, call_id = event.call_id, with, alone, "held");
             Ok(Ok(Routed::Held))
         }
-        Route::Replace(members) => {
-            core.note(key, State::Gathers { members: members.clone() })?;
+        Route::Replace(taken) => {
+            let members = taken.ids.clone();
+            if let Err(e) = core.note(key, State::Gathers { members: members.clone() }) {
+                holds.give_back(taken);
+                return Err(e);
+            }
             tracing::info!(item = %key, call_id = event.call_id, replaces = ?members, "a voicemail replaces held missed calls");
             Ok(match carried_events(core, mode, key, &members)? {
                 Ok(carried) => {

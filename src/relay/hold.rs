@@ -35,7 +35,15 @@ pub(crate) enum Route {
     /// Hold it (after its `held` record): in its digest, or `alone` for `hold_missed`.
     Hold { key: String, alone: bool },
     /// Send it carrying these held items (a voicemail replacing them), after its `gathers`.
-    Replace(Vec<String>),
+    Replace(Taken),
+}
+
+/// Held calls taken out of the book for a voicemail: their ids (oldest first), and what
+/// [`Holds::give_back`] needs should its `gathers` record fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub ids: Vec<String>,
+    held: Vec<(String, HeldCall)>,
 }
 
 /// A digest whose window has closed: the leader and every held call it carries, oldest
@@ -112,10 +120,22 @@ impl Holds {
             Kind::MissedCall if self.settings.holds_anything() => self.route_missed(id, key, &event.call_id, now),
             Kind::Voicemail => {
                 let taken = self.take_for_voicemail(&key, &event.call_id, now);
-                if taken.is_empty() { Route::Send } else { Route::Replace(taken) }
+                if taken.ids.is_empty() { Route::Send } else { Route::Replace(taken) }
             }
             _ => Route::Send,
         }
+    }
+
+    /// Whether a voicemail `event` would replace held calls now (nothing is taken).
+    pub(crate) fn would_replace(&self, id: &str, event: &Event, now: Timestamp) -> bool {
+        let Some(key) = self.key(id, event).filter(|_| event.kind == Kind::Voicemail) else { return false };
+        let recipient = recipient_part(&key);
+        let recent = self.settings.replace_same_caller.map(|d| sub(now, d));
+        let book = self.book();
+        book.windows
+            .iter()
+            .filter(|(k, _)| recipient_part(k) == recipient)
+            .any(|(k, w)| w.held.iter().any(|h| replaces(h, &event.call_id, *k == key, recent)))
     }
 
     fn route_missed(&self, id: &str, key: String, call_id: &str, now: Timestamp) -> Route {
@@ -141,21 +161,30 @@ impl Holds {
     }
 
     /// The held calls a voicemail of `key` with `call_id` replaces, taken out of the book.
-    fn take_for_voicemail(&self, key: &str, call_id: &str, now: Timestamp) -> Vec<String> {
+    fn take_for_voicemail(&self, key: &str, call_id: &str, now: Timestamp) -> Taken {
         let recipient = recipient_part(key);
         let recent = self.settings.replace_same_caller.map(|d| sub(now, d));
         let mut book = self.book();
-        let mut taken: Vec<HeldCall> = Vec::new();
+        let mut held: Vec<(String, HeldCall)> = Vec::new();
         for (window_key, window) in book.windows.iter_mut().filter(|(k, _)| recipient_part(k) == recipient) {
             let same_caller = window_key == key;
-            let (take, keep): (Vec<HeldCall>, Vec<HeldCall>) = std::mem::take(&mut window.held)
-                .into_iter()
-                .partition(|h| h.call_id == call_id || (same_caller && recent.is_some_and(|from| h.at >= from)));
+            let (take, keep): (Vec<HeldCall>, Vec<HeldCall>) =
+                std::mem::take(&mut window.held).into_iter().partition(|h| replaces(h, call_id, same_caller, recent));
             window.held = keep;
-            taken.extend(take);
+            held.extend(take.into_iter().map(|h| (window_key.clone(), h)));
         }
-        taken.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        taken.into_iter().map(|h| h.id).collect()
+        held.sort_by(|a, b| (a.1.at, &a.1.id).cmp(&(b.1.at, &b.1.id)));
+        Taken { ids: held.iter().map(|(_, h)| h.id.clone()).collect(), held }
+    }
+
+    /// Puts taken calls back (the voicemail's `gathers` record could not be written).
+    pub(crate) fn give_back(&self, taken: Taken) {
+        let mut book = self.book();
+        for (key, h) in taken.held {
+            let window = book.windows.entry(key).or_insert(Window { last_call: h.at, held: Vec::new() });
+            window.held.push(h);
+            window.held.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        }
     }
 
     /// Forgets a hold whose record could not be written (the item stays claimed and is
@@ -279,6 +308,12 @@ fn caller_identity(event: &Event) -> Option<String> {
         .or_else(|| caller.raw.as_deref().map(|raw| format!("as written {}", raw.trim().to_lowercase())))
 }
 
+/// Whether a voicemail of `call_id` replaces the held call `h`: the same call, or (with
+/// `replace_same_caller`, `recent` its start) a recent call of its own caller.
+fn replaces(h: &HeldCall, call_id: &str, same_caller: bool, recent: Option<Timestamp>) -> bool {
+    h.call_id == call_id || (same_caller && recent.is_some_and(|from| h.at >= from))
+}
+
 fn add(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(d).unwrap_or(Timestamp::MAX)
 }
@@ -367,7 +402,8 @@ mod tests {
         let h = holds(0, 60);
         assert!(matches!(h.route("m", &call(Kind::MissedCall, "same", Some(A), TO), t(0)), Route::Hold { alone: true, .. }));
         assert!(matches!(h.route("o", &call(Kind::MissedCall, "other", Some(B), TO), t(1)), Route::Hold { alone: true, .. }));
-        assert_eq!(h.route("v", &call(Kind::Voicemail, "same", Some(A), TO), t(5)), Route::Replace(vec!["m".to_owned()]));
+        let Route::Replace(taken) = h.route("v", &call(Kind::Voicemail, "same", Some(A), TO), t(5)) else { panic!("replaces") };
+        assert_eq!(taken.ids, ["m"]);
         assert_eq!(h.close_due(t(61)), vec![]);
         assert!(h.take_released("o") && !h.take_released("m"));
     }

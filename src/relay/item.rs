@@ -99,6 +99,13 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
     /// The item's header file.
     fn header(item: &Self::Item) -> std::path::PathBuf;
 
+    /// Makes sure the item (of `event`) stays readable while it is held or carries held
+    /// calls, before the record that says so: `tap` copies it into its state folder (the
+    /// tapped folder may drop it); `own` already has it in `work/`.
+    fn keep(&self, _item: &Self::Item, _event: &crate::event::Event) -> Result<(), SpoolError> {
+        Ok(())
+    }
+
     /// Ends the item in the mode's folders once its concluding record is on disk.
     fn finish(&self, core: &Core, item: &Self::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError>;
 

@@ -196,7 +196,7 @@ impl Mode for OwnMode {
             Ok(Parsed::Event(event)) => event,
             Err(e) => return Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         };
-        match super::digest::route(core, self, &item.id, &status, *event, &item.header())? {
+        match super::digest::route(core, self, &item, &status, *event, &item.header())? {
             Ok(Routed::Send(prepared)) => {
                 let id = item.id.clone();
                 core.attempt(&id, item, prepared, attempt, resend)
