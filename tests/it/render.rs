@@ -348,10 +348,11 @@ fn readme_lists_exactly_the_context_variables() {
         let json = templates.context_json(&s.event, &settings, "en").unwrap();
         seen.extend(context::variable_paths(&json));
     }
-    // `target` is documented as "same fields as `caller`".
+    // `target` and the callers of `calls` and `earlier_attempts` are documented as "same
+    // fields as `caller`".
     let used: BTreeSet<String> = seen
         .into_iter()
-        .map(|p| match p.strip_prefix("target.") {
+        .map(|p| match ["target.", "calls[].caller.", "earlier_attempts[].caller."].iter().find_map(|pre| p.strip_prefix(pre)) {
             Some(rest) => format!("caller.{rest}"),
             None => p,
         })
