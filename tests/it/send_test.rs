@@ -223,3 +223,28 @@ fn a_missing_password_variable_is_a_configuration_error_before_anything_is_sent(
     assert!(stderr.contains("CALLNOTE_TEST_SMTP_PASSWORD") && stderr.contains("not set"), "{stderr}");
     assert!(stderr.contains("step: configure delivery"), "{stderr}");
 }
+
+#[test]
+fn a_dry_run_digest_lists_every_call_from_the_given_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("callnote.toml");
+    std::fs::write(&config, format!("[dialplan]\nregion = \"US\"\n[directory]\nsource = {:?}\n", fixture("directory.ldif"))).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .arg("--config")
+        .arg(&config)
+        .args(["send-test", "--to", "admin@contoso.com", "--kind", "missed_call_digest", "--caller", "+1 289 555 0147", "--dry-run"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kind       missed_call_digest\n"), "{stdout}");
+    let file = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(file).unwrap();
+    let mail = MessageParser::default().parse(&bytes).unwrap();
+    let text = mail.body_text(0).unwrap();
+    assert!(mail.subject().unwrap().starts_with("3 more calls from "), "{:?}", mail.subject());
+    assert_eq!(text.matches("  - 2:0").count(), 3, "{text}");
+    assert_eq!(text.matches("(289) 555-0147").count(), 4, "the From row and every call: {text}");
+}
