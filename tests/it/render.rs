@@ -533,4 +533,3 @@ fn check_names_a_digest_template_that_uses_an_unknown_variable() {
         "{shown:#?}"
     );
 }
-
