@@ -217,14 +217,6 @@ impl Pipeline {
         }
     }
 
-    /// TEMPORARY until the digest templates land: the first held call, listing the rest.
-    pub fn prepare_digest(&self, mut events: Vec<Event>, path: &Path) -> Result<Prepared, Error> {
-        let calls = events.iter().map(crate::event::CallAttempt::of).collect();
-        let mut first = events.remove(0);
-        first.calls = calls;
-        self.prepare_event(first, path)
-    }
-
     /// Render and compose an enriched event, reading its side file through the handle intake
     /// opened (or, for an event without one, a handle opened and checked the same way);
     /// `path` names the input in errors.
