@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use callnote::relay::{PassReport, Relay};
+use callnote::relay::{PassReport, Relay, Stages};
 use callnote::spool::{Clock, Record, SpoolMode, State};
 use jiff::Timestamp;
 
@@ -50,7 +50,8 @@ impl Digest {
         Some(Digest { spool, server, clock, runtime })
     }
 
-    fn relay(&self) -> Relay {
+    /// The stages the relay's configuration builds (as a start or a reload does).
+    fn stages(&self) -> (Stages, callnote::spool::SpoolSettings) {
         let config = callnote::config::Config::load(&self.spool.config).unwrap();
         let Some(callnote::config::DirectorySource::File(directory)) = &config.directory else { panic!("a directory file") };
         let index = callnote::enrich::directory::load_file(directory, &config.dialplan).unwrap();
@@ -58,8 +59,12 @@ impl Digest {
         let transport = callnote::deliver::from_settings(config.delivery.as_ref().unwrap()).unwrap();
         let settings = config.spool.clone();
         let pipeline = callnote::pipeline::Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(index)), None);
-        let dir = self.spool.dir.clone();
-        Relay::open(Arc::new(pipeline), Arc::from(transport), &dir, SpoolMode::Own, &settings, self.clock.clone()).unwrap()
+        (Stages { pipeline: Arc::new(pipeline), transport: Arc::from(transport) }, settings)
+    }
+
+    fn relay(&self) -> Relay {
+        let (stages, settings) = self.stages();
+        Relay::open(stages.pipeline, stages.transport, &self.spool.dir, SpoolMode::Own, &settings, self.clock.clone()).unwrap()
     }
 
     fn pass(&self, relay: &Relay) -> PassReport {
@@ -180,10 +185,13 @@ fn five_missed_calls_in_two_minutes_make_one_mail_at_once_and_one_digest_of_the_
     assert!(shown.contains(&format!("\"item\":\"{leader}\"")) && shown.contains("\"state\":\"sent\""), "{shown}");
 }
 
-/// The digest mail says how many calls it carries and lists each.
+/// The digest mail says how many calls it carries and lists each (one `  - TIME – NUMBER`
+/// line per call in the text part).
 fn assert_digest_lists(mail: &str, calls: usize) {
     let subject = subject(mail);
-    assert!(subject.contains(&calls.to_string()), "the digest's subject counts its {calls} calls: {subject}");
+    assert!(subject.starts_with(&format!("{calls} more calls from ")), "{subject}");
+    let listed = mail.split("\r\n").filter(|line| line.starts_with("  - ")).count();
+    assert_eq!(listed, calls, "{mail}");
 }
 
 #[test]
@@ -227,6 +235,7 @@ fn a_voicemail_replaces_its_held_missed_call() {
     let mails = d.mails();
     assert_eq!(mails.len(), 1);
     assert!(subject(&mails[0]).to_lowercase().contains("voice"), "{}", subject(&mails[0]));
+    assert!(mails[0].contains("Also called"), "the voicemail tells of the replaced call: {}", mails[0]);
     let records = d.records();
     let item = items_by_call(&records);
     let voicemail = records.iter().find(|r| matches!(&r.state, State::Attempt { call_id, .. } if call_id == "vm-call")).unwrap();
@@ -261,6 +270,22 @@ fn held_calls_survive_a_restart_and_their_digest_goes_once() {
     assert_eq!(d.mails().len(), 2);
     assert_digest_lists(&d.mails()[1], 2);
     assert_eq!(d.spool.ls("work"), Vec::<String>::new());
+}
+
+#[test]
+fn a_reload_keeps_the_held_calls() {
+    let Some(d) = Digest::new("digest-reload", "window = \"2m\"\n") else { return };
+    let relay = d.relay();
+    for n in 0..3 {
+        d.call(&format!("mc{n}"), &format!("reload-{n}"), PRIYA, false);
+        d.pass(&relay);
+        d.advance(10);
+    }
+    relay.stages().replace(d.stages().0);
+    assert_eq!(d.pass(&relay).held, 2, "still held after the reload");
+    d.advance(200);
+    assert_eq!(d.pass(&relay).delivered, 1);
+    assert_digest_lists(&d.mails()[1], 2);
 }
 
 #[test]
