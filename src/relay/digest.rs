@@ -57,7 +57,10 @@ pub(crate) fn route<M: Mode>(
     }
     // Once an attempt is on record the mail is what it was: a resend or a retry after a
     // deferral is never held or made to carry calls it did not carry.
-    let Some(holds) = core.holds.as_ref().filter(|_| status.attempts == 0) else { return Ok(send(pipeline.prepare_event(event, path))) };
+    if status.attempts > 0 {
+        return Ok(send(pipeline.prepare_event(event, path)));
+    }
+    let holds = &core.holds;
     if matches!(status.last, State::Held { .. }) {
         return Ok(if holds.take_released(key) { send(pipeline.prepare_event(event, path)) } else { Ok(Routed::Held) });
     }
@@ -136,7 +139,7 @@ fn carried_events<M: Mode>(
 /// Closes the digests that are due: a `gathers` record on each leader (a digest whose
 /// record cannot be written goes back to the book, and is tried on the next pass).
 pub(crate) fn close_due(core: &Core) -> Result<usize, SpoolError> {
-    let Some(holds) = &core.holds else { return Ok(0) };
+    let holds = &core.holds;
     let mut count = 0;
     for closed in holds.close_due(core.now()) {
         let Closed { leader, members, .. } = &closed;

@@ -87,14 +87,9 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
     /// The item's journal key.
     fn key(item: &Self::Item) -> &str;
 
-    /// Whether this mode can hold items back (`[digest]`): its held items stay readable.
-    const HOLDS: bool = false;
-
     /// A held item, by its journal key, to read its header again and finish it; `None`
-    /// when it is gone (or the mode never holds).
-    fn held(&self, _core: &Core, _key: &str) -> Option<Self::Item> {
-        None
-    }
+    /// when it is gone.
+    fn held(&self, core: &Core, key: &str) -> Option<Self::Item>;
 
     /// The item's header file.
     fn header(item: &Self::Item) -> std::path::PathBuf;

@@ -149,8 +149,8 @@ pub(crate) struct Core {
     pass_number: AtomicU64,
     /// When the kept state was last trimmed ([`TRIM_EVERY`]).
     trimmed_at: Mutex<Option<Timestamp>>,
-    /// What `[digest]` holds back (`None` in a mode that never holds: `tap`).
-    holds: Option<hold::Holds>,
+    /// What `[digest]` holds back.
+    holds: hold::Holds,
     clock: Arc<dyn Clock>,
 }
 
@@ -209,14 +209,7 @@ impl Relay {
         let (journal, mut open) = Journal::open(&state.join("journal.jsonl"))?;
         mode.recover(&journal, &mut open, clock.now())?;
         let active = open.values().filter(|s| is_active(&s.last)).count();
-        let holds = if M::HOLDS {
-            Some(hold::Holds::rebuild(settings.digest.clone(), &open))
-        } else {
-            if settings.digest.holds_anything() {
-                tracing::warn!("[digest] applies to `own` spools only; in `tap` mode every item is sent as it comes");
-            }
-            None
-        };
+        let holds = hold::Holds::rebuild(settings.digest.clone(), &open);
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.set_open_items(active);
         let core = Arc::new(Core {
@@ -251,9 +244,7 @@ impl Relay {
         let report = self.mode.pass(&self.core, stop, self.concurrency).await?;
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
         self.core.metrics.record_pass(&report, now);
-        if let Some(holds) = &self.core.holds {
-            self.core.metrics.set_held_items(holds.count());
-        }
+        self.core.metrics.set_held_items(self.core.holds.count());
         Ok(report)
     }
 
@@ -286,7 +277,7 @@ impl Relay {
 
     /// When the earliest deferred item, or held one, is due, if any.
     pub fn next_due(&self) -> Option<Timestamp> {
-        let held = self.core.holds.as_ref().and_then(hold::Holds::next_due);
+        let held = self.core.holds.next_due();
         let open = self.core.open.lock().unwrap_or_else(|e| e.into_inner());
         open.values()
             .filter_map(|s| match s.last {
@@ -352,12 +343,10 @@ async fn run_pass<M: Mode>(
     let number = core.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
     let mut tasks = JoinSet::new();
     let mut complete = true;
-    if core.holds.is_some() {
-        let closing = core.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || digest::close_due(&closing)).await.map_err(RelayError::Task)? {
-            tracing::error!(error = %format_chain(&e), "cannot close the digests that are due; trying again on the next pass");
-            report.errors += 1;
-        }
+    let closing = core.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || digest::close_due(&closing)).await.map_err(RelayError::Task)? {
+        tracing::error!(error = %format_chain(&e), "cannot close the digests that are due; trying again on the next pass");
+        report.errors += 1;
     }
     for source in mode.sources()? {
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -421,9 +410,8 @@ impl Core {
 
     /// Held back by `[digest]`, and not released: nothing to do in this pass.
     fn held(&self, id: &str) -> bool {
-        let Some(holds) = &self.holds else { return false };
         let held = matches!(self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|s| &s.last), Some(State::Held { .. }));
-        held && !holds.is_released(id)
+        held && !self.holds.is_released(id)
     }
 
     /// Deferred, and its next attempt is not due yet: nothing to do in this pass.

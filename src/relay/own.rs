@@ -210,8 +210,6 @@ impl Mode for OwnMode {
         &item.id
     }
 
-    const HOLDS: bool = true;
-
     fn held(&self, _core: &Core, key: &str) -> Option<WorkItem> {
         self.spool.work_item(key)
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use callnote::relay::{PassReport, Relay, Stages};
-use callnote::spool::{Clock, Record, SpoolMode, State};
+use callnote::spool::{Clock, Record, State};
 use jiff::Timestamp;
 
 use super::{Rng, Server, Spool, server};
@@ -64,7 +64,7 @@ impl Digest {
 
     fn relay(&self) -> Relay {
         let (stages, settings) = self.stages();
-        Relay::open(stages.pipeline, stages.transport, &self.spool.dir, SpoolMode::Own, &settings, self.clock.clone()).unwrap()
+        Relay::open(stages.pipeline, stages.transport, &self.spool.dir, settings.mode, &settings, self.clock.clone()).unwrap()
     }
 
     fn pass(&self, relay: &Relay) -> PassReport {
@@ -286,6 +286,55 @@ fn a_reload_keeps_the_held_calls() {
     d.advance(200);
     assert_eq!(d.pass(&relay).delivered, 1);
     assert_digest_lists(&d.mails()[1], 2);
+}
+
+#[test]
+fn a_tapped_folder_gets_its_digest_even_when_the_held_files_leave_it() {
+    let Some(d) = Digest::new("digest-tap", "window = \"5m\"\n") else { return };
+    let state = d.spool.dir.parent().unwrap().join("state");
+    let config = std::fs::read_to_string(&d.spool.config)
+        .unwrap()
+        .replace("mode = \"own\"", &format!("mode = \"tap\"\nstate_dir = {state:?}\nsettle = \"1s\""));
+    std::fs::write(&d.spool.config, config).unwrap();
+    let old = SystemTime::now() - Duration::from_secs(60);
+    for n in 0..3 {
+        d.call(&format!("mc{n}"), &format!("tap-{n}"), PRIYA, false);
+        let path = d.spool.dir.join(format!("mc{n}.txt"));
+        std::fs::File::options().append(true).open(&path).unwrap().set_modified(old).unwrap();
+    }
+    let relay = d.relay();
+    let report = d.pass(&relay);
+    assert_eq!((report.delivered, report.held), (1, 2), "{report:?}");
+    let ledger = || {
+        let mut out = Vec::new();
+        callnote::spool::journal::replay(&state.join("journal.jsonl"), |r| out.push(r)).unwrap();
+        out
+    };
+    let held: Vec<String> = ledger()
+        .iter()
+        .filter_map(|r| match &r.state {
+            State::Held { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(std::fs::read_dir(state.join("held")).unwrap().count(), 2, "a copy of each held call");
+    // Exchange takes the held files away; the copies are what the digest is made of.
+    for n in 0..3 {
+        if held.contains(&format!("tap-{n}")) {
+            std::fs::remove_file(d.spool.dir.join(format!("mc{n}.txt"))).unwrap();
+        }
+    }
+    assert_eq!(d.pass(&relay).delivered, 0);
+    d.advance(300);
+    assert_eq!(d.pass(&relay).delivered, 1);
+    assert_eq!(d.pass(&relay).delivered, 0, "the digest goes once; the file still in the folder is not sent again");
+    let mails = d.mails();
+    assert_eq!(mails.len(), 2);
+    assert_digest_lists(&mails[1], 2);
+    assert_eq!(held.len(), 2);
+    let records = ledger();
+    assert_eq!(records.iter().filter(|r| matches!(r.state, State::Folded { .. })).count(), 1, "the ledger records the folded call");
+    assert_eq!(std::fs::read_dir(state.join("held")).unwrap().count(), 0, "the copies go once the digest is sent");
 }
 
 #[test]
