@@ -6,7 +6,9 @@
 //! message to the server; carries the call id and Message-ID), `deferred` (a temporary
 //! failure, with the reason and the next attempt), `sent` (the server's 250 and queue id),
 //! `skipped` (not a notification), `failed` (parked, with the reason), `done` (the item left
-//! `work/`). A record torn by a crash (the last line without its newline) is cut off when
+//! `work/`); with `[digest]`, `held` (waiting for a digest or a voicemail), `gathers` (the
+//! held items a mail carries, before its attempt), `folded` / `replaced` (concluded inside
+//! that mail, after its `sent`). A record torn by a crash (the last line without its newline) is cut off when
 //! the journal is opened; a damaged line elsewhere is skipped with a warning.
 //!
 //! Never rewrites or reorders existing records; returns [`SpoolError`].
