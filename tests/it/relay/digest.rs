@@ -5,8 +5,6 @@
 //! `callnote relay --once` and kills it (see [`killed_while_digests_are_open_every_call_is_accounted_for_once`]).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -125,20 +123,7 @@ fn states_of<'a>(records: &'a [Record], item: &str) -> Vec<&'a State> {
 }
 
 fn subject(mail: &str) -> String {
-    let head = mail.split("\r\n\r\n").next().unwrap_or("");
-    let mut subject = String::new();
-    let mut inside = false;
-    for line in head.split("\r\n") {
-        if line.to_ascii_lowercase().starts_with("subject:") {
-            subject = line[8..].trim().to_owned();
-            inside = true;
-        } else if inside && line.starts_with([' ', '\t']) {
-            subject += line.trim_start();
-        } else {
-            inside = false;
-        }
-    }
-    subject
+    mail_parser::MessageParser::default().parse(mail.as_bytes()).and_then(|m| m.subject().map(str::to_owned)).unwrap_or_default()
 }
 
 #[test]
@@ -381,43 +366,17 @@ fn killed_while_digests_are_open_every_call_is_accounted_for_once() {
     };
     add(&spool, &mut rng, 500);
 
-    let journal = spool.dir.join("state/journal.jsonl");
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let (mut kills, mut runs) = (0, 0);
     let started = Instant::now();
     while kills < 20 && runs < 300 {
         runs += 1;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .args(["relay", "--once", "--config"])
-            .arg(&spool.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let before = len(&journal);
-        let (mut kill_at, give_up) = (None, Instant::now() + Duration::from_secs(10));
-        let mut exited = false;
-        while Instant::now() < give_up {
-            if child.try_wait().unwrap().is_some() {
-                exited = true;
-                break;
-            }
-            match kill_at {
-                None if len(&journal) > before => kill_at = Some(Instant::now() + Duration::from_millis(rng.below(300))),
-                Some(at) if Instant::now() >= at => break,
-                _ => {}
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let exited = !spool.run_once_and_kill(&mut rng, 300);
         if exited {
-            child.wait().unwrap();
             std::thread::sleep(Duration::from_millis(rng.below(400)));
             if spool.ls("").len() <= 4 {
                 add(&spool, &mut rng, 30);
             }
         } else {
-            child.kill().unwrap();
-            child.wait().unwrap();
             kills += 1;
         }
     }
