@@ -1,7 +1,7 @@
 //! Held items on the delivery path (`[digest]`; the book is [`super::hold`]): an item's
-//! event is routed (sent, held, or sent carrying held calls), a closed digest gets its
-//! `gathers` record, and once the mail that carries held calls is recorded `sent` (or
-//! parked) each of them is concluded with it.
+//! event is routed (sent, held, or sent carrying held calls) and a closed digest gets its
+//! `gathers` record; once the mail that carries held calls is recorded `sent` (or parked)
+//! each of them is concluded with it ([`super::item::conclude`]).
 //!
 //! Order, for exactly once: `held` before an item is left waiting; `gathers` (naming every
 //! call the mail carries) before the carrier's attempt, so a resend after a crash carries
@@ -16,7 +16,7 @@ use std::path::Path;
 
 use super::Core;
 use super::hold::{Closed, Route};
-use super::item::{Conclusion, Mode};
+use super::item::Mode;
 use crate::event::{CallAttempt, Event};
 use crate::intake::Parsed;
 use crate::pipeline::{self, Prepared};
@@ -155,42 +155,4 @@ pub(crate) fn close_due(core: &Core) -> Result<usize, SpoolError> {
         }
     }
     Ok(count)
-}
-
-/// Ends `item` (journal key `key`) with `conclusion` in its mode's folders, first
-/// concluding every held call its mail carried: `folded` into its digest or `replaced` by
-/// it once it is sent, parked with it when it is parked.
-pub(crate) fn conclude<M: Mode>(core: &Core, mode: &M, item: &M::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {
-    let key = M::key(item);
-    let members = core.status(key).map(|s| s.members).unwrap_or_default();
-    let digest = members.iter().any(|m| m == key);
-    for member in members.iter().filter(|m| *m != key) {
-        let Some(status) = core.status(member) else { continue };
-        let Some(held) = mode.held(core, member) else {
-            core.note(member, State::Done)?;
-            continue;
-        };
-        let last = match status.last {
-            last @ (State::Folded { .. } | State::Replaced { .. } | State::Failed { .. }) => last,
-            _ => {
-                let last = match conclusion {
-                    Conclusion::Parked { .. } => {
-                        State::Failed { reason: format!("the mail that carried it ({key}) was parked; see its report") }
-                    }
-                    Conclusion::Handled if digest => State::Folded { into: key.to_owned() },
-                    Conclusion::Handled => State::Replaced { by: key.to_owned() },
-                };
-                core.note(member, last.clone())?;
-                last
-            }
-        };
-        match last {
-            State::Failed { reason } => {
-                let report = super::item::report(member, status.call_id.as_deref(), status.attempts, &reason, &[], core.now());
-                mode.finish(core, &held, Conclusion::Parked { report: &report })?;
-            }
-            _ => mode.finish(core, &held, Conclusion::Handled)?,
-        }
-    }
-    mode.finish(core, item, conclusion)
 }

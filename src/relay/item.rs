@@ -175,7 +175,7 @@ fn record<M: Mode>(
     match result {
         Ok(receipt) => {
             core.note(key, State::Sent { queue_id: receipt.queue_id.clone(), reply: receipt.summary.clone() })?;
-            super::digest::conclude(core, mode, &pending.item, Conclusion::Handled)?;
+            conclude(core, mode, &pending.item, Conclusion::Handled)?;
             tracing::info!(item = %key, call_id, reply = %receipt.summary, "delivered");
             Ok(ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: pending.resend })
         }
@@ -222,7 +222,7 @@ impl<M: Mode> Ending<'_, M> {
         core.note(key, State::Failed { reason: reason.clone() })?;
         let call_id = self.call_id.map(str::to_owned).or_else(|| core.status(key).and_then(|s| s.call_id));
         let report = report(key, call_id.as_deref(), self.attempt, &reason, &causes, core.now());
-        super::digest::conclude(core, self.mode, self.item, Conclusion::Parked { report: &report })?;
+        conclude(core, self.mode, self.item, Conclusion::Parked { report: &report })?;
         tracing::warn!(item = %key, reason, "parked");
         Ok(ItemOutcome::Parked { reason })
     }
@@ -286,3 +286,41 @@ pub(super) fn report(id: &str, call_id: Option<&str>, attempts: u32, reason: &st
 
 /// The error and each of its causes, one per entry.
 pub(super) use crate::causes::list as causes;
+
+/// Ends `item` (journal key `key`) with `conclusion` in its mode's folders, first
+/// concluding every held call its mail carried: `folded` into its digest or `replaced` by
+/// it once it is sent, parked with it when it is parked.
+pub(crate) fn conclude<M: Mode>(core: &Core, mode: &M, item: &M::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {
+    let key = M::key(item);
+    let members = core.status(key).map(|s| s.members).unwrap_or_default();
+    let digest = members.iter().any(|m| m == key);
+    for member in members.iter().filter(|m| *m != key) {
+        let Some(status) = core.status(member) else { continue };
+        let Some(held) = mode.held(core, member) else {
+            core.note(member, State::Done)?;
+            continue;
+        };
+        let last = match status.last {
+            last @ (State::Folded { .. } | State::Replaced { .. } | State::Failed { .. }) => last,
+            _ => {
+                let last = match conclusion {
+                    Conclusion::Parked { .. } => {
+                        State::Failed { reason: format!("the mail that carried it ({key}) was parked; see its report") }
+                    }
+                    Conclusion::Handled if digest => State::Folded { into: key.to_owned() },
+                    Conclusion::Handled => State::Replaced { by: key.to_owned() },
+                };
+                core.note(member, last.clone())?;
+                last
+            }
+        };
+        match last {
+            State::Failed { reason } => {
+                let report = report(member, status.call_id.as_deref(), status.attempts, &reason, &[], core.now());
+                mode.finish(core, &held, Conclusion::Parked { report: &report })?;
+            }
+            _ => mode.finish(core, &held, Conclusion::Handled)?,
+        }
+    }
+    mode.finish(core, item, conclusion)
+}

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
-use super::digest::{Routed, conclude};
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, report};
+use super::digest::Routed;
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
 use super::{Core, format_chain};
 use crate::intake::IntakeErrorKind;
 use crate::intake::Parsed;

@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
 
-use super::digest::{Routed, conclude};
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, report};
+use super::digest::Routed;
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
 use super::{Core, format_chain};
 use crate::event::Event;
 use crate::intake::Parsed;
