@@ -77,6 +77,8 @@ pub(crate) struct RawConfig {
     pub spool: RawSpool,
     #[serde(default)]
     pub server: RawServer,
+    #[serde(default)]
+    pub digest: crate::spool::digest::RawDigest,
 }
 
 /// `[mail]`
@@ -175,7 +177,8 @@ impl RawConfig {
         let max_attachment_bytes = self.delivery.max_attachment_bytes(&mut p);
         let voicemail_codec = self.delivery.voicemail_codec(&mut p);
         let delivery = self.delivery.validate(&mut p, &rel);
-        let spool = self.spool.validate(&mut p, &rel);
+        let mut spool = self.spool.validate(&mut p, &rel);
+        spool.digest = self.digest.validate(&mut p);
         let server_listen = self.server.listen.as_ref().and_then(|l| {
             l.get_ref().parse().map_err(|_| p.at(l, format!("server.listen: `{}` is not an address like 127.0.0.1:9925", l.get_ref()))).ok()
         });

@@ -33,12 +33,22 @@ pub enum Kind {
     TeamPickup,
     CallNotForwarded,
     Fax,
+    /// Further missed calls of one caller, held by the relay and sent as one mail
+    /// ([`Event::digest`]). No input file is ever of this kind.
+    MissedCallDigest,
 }
 
 impl Kind {
     /// Every kind, in a stable order (template folders, samples, `check`).
-    pub const ALL: [Kind; 6] =
-        [Kind::Voicemail, Kind::MissedCall, Kind::CallForwarded, Kind::TeamPickup, Kind::CallNotForwarded, Kind::Fax];
+    pub const ALL: [Kind; 7] = [
+        Kind::Voicemail,
+        Kind::MissedCall,
+        Kind::CallForwarded,
+        Kind::TeamPickup,
+        Kind::CallNotForwarded,
+        Kind::Fax,
+        Kind::MissedCallDigest,
+    ];
 
     /// The snake_case name used in JSON and as the template folder name.
     pub fn as_str(self) -> &'static str {
@@ -49,6 +59,7 @@ impl Kind {
             Kind::TeamPickup => "team_pickup",
             Kind::CallNotForwarded => "call_not_forwarded",
             Kind::Fax => "fax",
+            Kind::MissedCallDigest => "missed_call_digest",
         }
     }
 
@@ -326,6 +337,9 @@ pub struct Event {
     pub earlier_attempts: Vec<CallAttempt>,
 }
 
+/// The `message_type` of a [`Event::digest`]: no file is ever written with it.
+pub const DIGEST_MESSAGE_TYPE: &str = "MissedCallDigest";
+
 /// One call folded into another notification (a digest, or the voicemail that replaced it):
 /// its call id, when it came and the number it came from (normalized and looked up like any
 /// caller).
@@ -369,6 +383,36 @@ impl Event {
             calls: Vec::new(),
             earlier_attempts: Vec::new(),
         }
+    }
+
+    /// The one mail for further missed calls of one caller: `events` are the missed calls
+    /// held, oldest first. Its call id, caller and recipient are the first call's (so its
+    /// Message-ID stays the same when it is sent again), its time the latest call's, and
+    /// `calls` lists every call. It is urgent when one of the calls was, private when one
+    /// was, and shows the latest subject a caller gave. It has no header fields and no side
+    /// file. An empty `events` gives a digest with no calls and an empty call id.
+    pub fn digest(events: Vec<Event>) -> Event {
+        let calls: Vec<CallAttempt> = events.iter().map(CallAttempt::of).collect();
+        let importance = if events.iter().any(|e| e.importance == Importance::High) {
+            Importance::High
+        } else if !events.is_empty() && events.iter().all(|e| e.importance == Importance::Low) {
+            Importance::Low
+        } else {
+            Importance::Normal
+        };
+        let private = events.iter().any(|e| e.private);
+        let subject = events.iter().rev().find_map(|e| e.subject.clone());
+        let mut digest = match events.into_iter().next() {
+            Some(first) => {
+                let mut e = Event::new(Kind::MissedCallDigest, DIGEST_MESSAGE_TYPE, first.call_id);
+                (e.caller, e.recipient) = (first.caller, first.recipient);
+                e
+            }
+            None => Event::new(Kind::MissedCallDigest, DIGEST_MESSAGE_TYPE, ""),
+        };
+        digest.time = calls.iter().filter_map(|c| c.time).max();
+        (digest.importance, digest.private, digest.subject, digest.calls) = (importance, private, subject, calls);
+        digest
     }
 
     /// The call id made safe for a file name or a Message-ID local part: anything but
@@ -487,6 +531,54 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(safe_file_stem(&"x".repeat(MAX_STEM_BYTES)), "x".repeat(MAX_STEM_BYTES));
         assert_eq!(safe_file_stem(&"ü".repeat(200)).len(), MAX_STEM_BYTES);
+    }
+
+    fn missed(call_id: &str, raw: &str, time: &str) -> Event {
+        let mut e = Event::new(Kind::MissedCall, "MissedCall", call_id);
+        e.caller = Party::from_raw(Some(raw.to_owned()));
+        e.time = Some(time.parse().unwrap());
+        e.recipient.address = Some("hannah.whitaker@contoso.com".to_owned());
+        e
+    }
+
+    #[test]
+    fn a_digest_is_the_first_call_with_every_call_listed() {
+        let mut second = missed("b", "+14255550110", "2026-12-05T10:07:00Z");
+        second.importance = Importance::High;
+        second.subject = Some("call back".to_owned());
+        second.recipient.address = Some("other@contoso.com".to_owned());
+        let held = vec![missed("a", "+12895550147", "2026-12-05T10:05:00Z"), second, missed("c", "+12895550147", "2026-12-05T10:09:00Z")];
+        let d = Event::digest(held.clone());
+        assert_eq!((d.kind, d.message_type.as_str(), d.call_id.as_str()), (Kind::MissedCallDigest, "MissedCallDigest", "a"));
+        assert_eq!(d.caller, held[0].caller);
+        assert_eq!(d.recipient.address.as_deref(), Some("hannah.whitaker@contoso.com"));
+        assert_eq!(d.time, Some("2026-12-05T10:09:00Z".parse().unwrap()));
+        assert_eq!(d.calls, held.iter().map(CallAttempt::of).collect::<Vec<_>>());
+        assert_eq!(d.calls[1].caller.raw.as_deref(), Some("+14255550110"));
+        assert_eq!((d.importance, d.private, d.subject.as_deref()), (Importance::High, false, Some("call back")));
+        assert!(d.attachment.is_none() && d.target.is_none() && d.fields.is_empty() && d.earlier_attempts.is_empty());
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!((json["kind"].as_str(), json["calls"][2]["time"].as_str()), (Some("missed_call_digest"), Some("2026-12-05T10:09:00Z")));
+    }
+
+    #[test]
+    fn a_digest_takes_the_latest_known_time_and_survives_no_calls() {
+        let mut late = missed("a", "+12895550147", "2026-12-05T10:09:00Z");
+        late.importance = Importance::Low;
+        let mut undated = missed("b", "+12895550147", "2026-12-05T10:05:00Z");
+        (undated.time, undated.importance) = (None, Importance::Low);
+        let d = Event::digest(vec![late, undated]);
+        assert_eq!((d.time, d.importance, d.calls.len()), (Some("2026-12-05T10:09:00Z".parse().unwrap()), Importance::Low, 2));
+        let empty = Event::digest(Vec::new());
+        assert_eq!((empty.kind, empty.call_id.as_str(), empty.calls.len(), empty.time), (Kind::MissedCallDigest, "", 0, None));
+        assert_eq!(empty.importance, Importance::Normal);
+    }
+
+    #[test]
+    fn the_digest_kind_has_its_own_name_and_folder() {
+        assert_eq!(Kind::MissedCallDigest.as_str(), "missed_call_digest");
+        assert_eq!(Kind::from_name("missed_call_digest"), Some(Kind::MissedCallDigest));
+        assert!(Kind::ALL.contains(&Kind::MissedCallDigest));
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum Error {
         #[source]
         source: ComposeError,
     },
+    #[error("{}: a digest of missed calls needs at least one call", path.display())]
+    EmptyDigest { path: PathBuf },
     #[error("{}: cannot read side file", path.display())]
     SideFile {
         path: PathBuf,
@@ -63,7 +65,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         let by_kind = match self {
             Error::Intake(e) => !e.is_transient(),
-            Error::Compose { .. } => true,
+            Error::Compose { .. } | Error::EmptyDigest { .. } => true,
             Error::Render { .. } | Error::SideFile { .. } => false,
         };
         by_kind || cannot_heal(self)
@@ -221,6 +223,17 @@ impl Pipeline {
     pub fn prepare_event(&self, mut event: Event, path: &Path) -> Result<Prepared, Error> {
         let side_file = self.read_side_file(&mut event, path)?;
         self.finish(event, path, side_file)
+    }
+
+    /// Render and compose the one mail for further missed calls of one caller: `events` are
+    /// the parsed and enriched missed calls held, oldest first ([`Event::digest`] says what
+    /// the mail is made of). There is no side file; `path` names the input in errors. No
+    /// calls at all is bad input ([`Error::EmptyDigest`]).
+    pub fn prepare_digest(&self, events: Vec<Event>, path: &Path) -> Result<Prepared, Error> {
+        if events.is_empty() {
+            return Err(Error::EmptyDigest { path: path.to_owned() });
+        }
+        self.finish(Event::digest(events), path, None)
     }
 
     /// Render and compose an enriched event whose side file's bytes the caller supplies

@@ -13,7 +13,7 @@ mod previews;
 
 use indexmap::IndexMap;
 
-use crate::event::{Attachment, CallerStatus, Codec, Event, Importance, Kind, Party, PhoneLabel};
+use crate::event::{Attachment, CallAttempt, CallerStatus, Codec, Event, Importance, Kind, Party, PhoneLabel};
 
 /// One sample event.
 #[derive(Debug, Clone)]
@@ -25,8 +25,11 @@ pub struct Sample {
 
 /// Every sample: first grouped by kind in [`Kind::ALL`] order, each kind with every outcome
 /// and recipients in en, fr, de, es and ja (with regional variants); then one sample for a
-/// recipient in each further shipped language (pt, it, nl, zh, ko, ru, pl, sv, da, nb, fi).
-pub const NAMES: [&str; 67] = [
+/// recipient in each further shipped language (pt, it, nl, zh, ko, ru, pl, sv, da, nb, fi);
+/// then the digests of missed calls (every outcome, two to four calls each; `resolved-mobile`
+/// holds calls from two numbers of the same person) and a voicemail whose caller also tried
+/// twice before (`earlier-attempts`: once from the same number, once from their desk).
+pub const NAMES: [&str; 77] = [
     "voicemail/resolved-work/en-US",
     "voicemail/resolved-mobile/fr-FR",
     "voicemail/ambiguous/de-DE",
@@ -94,6 +97,16 @@ pub const NAMES: [&str; 67] = [
     "call_forwarded/not-looked-up/da-DK",
     "missed_call/directory-unavailable/nb-NO",
     "voicemail/resolved-work/fi-FI",
+    "missed_call_digest/resolved-work/fr-FR",
+    "missed_call_digest/resolved-mobile/en-US",
+    "missed_call_digest/ambiguous/de-CH",
+    "missed_call_digest/unresolved/es-ES",
+    "missed_call_digest/anonymous/ja-JP",
+    "missed_call_digest/sip/en-GB",
+    "missed_call_digest/extension/fr-CA",
+    "missed_call_digest/not-looked-up/de-DE",
+    "missed_call_digest/directory-unavailable/es-MX",
+    "voicemail/earlier-attempts/en-US",
 ];
 
 /// The outcomes every kind has a sample for, in order.
@@ -126,10 +139,78 @@ pub fn by_name(name: &str) -> Option<Sample> {
 
 const OCS_TIME: &str = "2011-02-11T01:29:39Z";
 const SENT_TIME: &str = "2014-06-05T21:20:44Z";
+/// The first call of a digest sample; the next ones follow [`DIGEST_STEP_MINUTES`] apart.
+const DIGEST_TIME: &str = "2014-06-05T14:05:00Z";
+const DIGEST_STEP_MINUTES: i64 = 2;
+/// How many calls each digest sample holds, by outcome.
+const DIGEST_CALLS: [usize; 9] = [3, 3, 2, 4, 2, 3, 2, 3, 4];
+/// The sample outcome that is another outcome's caller with more to show.
+const EARLIER_ATTEMPTS: &str = "earlier-attempts";
 
 fn build(index: usize, name: &str) -> Option<Event> {
     let mut parts = name.split('/');
     let (kind, outcome, culture) = (Kind::from_name(parts.next()?)?, parts.next()?, parts.next()?);
+    match (kind, outcome) {
+        (Kind::MissedCallDigest, _) => digest(index, outcome, culture),
+        (Kind::Voicemail, EARLIER_ATTEMPTS) => with_earlier_attempts(build_one(index, kind, "resolved-mobile", culture)?, culture),
+        _ => build_one(index, kind, outcome, culture),
+    }
+}
+
+/// The digest sample: the missed call of this outcome, held two to four times, 2 minutes
+/// apart. `resolved-mobile`'s last call comes from the same person's desk number;
+/// `not-looked-up`'s first call has no time.
+fn digest(index: usize, outcome: &str, culture: &str) -> Option<Event> {
+    let o = OUTCOMES.iter().position(|x| *x == outcome)?;
+    let first = build_one(index, Kind::MissedCall, outcome, culture)?;
+    let start: jiff::Timestamp = DIGEST_TIME.parse().ok()?;
+    let count = DIGEST_CALLS[o];
+    let held = (0..count).map(|i| {
+        let mut call = first.clone();
+        call.call_id = format!("{}-{i}", first.call_id);
+        call.time = start.checked_add(jiff::SignedDuration::from_mins(DIGEST_STEP_MINUTES * i as i64)).ok();
+        if outcome == "resolved-mobile" && i + 1 == count {
+            call.caller = desk_of_mobile_caller(culture.split('-').next().unwrap_or("en"));
+        }
+        if outcome == "not-looked-up" && i == 0 {
+            call.time = None;
+        }
+        call
+    });
+    Some(Event::digest(held.collect()))
+}
+
+/// The `resolved-mobile` caller calling from their desk.
+fn desk_of_mobile_caller(language: &str) -> Party {
+    let [_, (person, _)] = people::work_and_mobile(language);
+    let desk = people::desk_of_mobile_caller(language);
+    people::resolve(
+        people::number(desk.e164, &desk, CallerStatus::NotLookedUp),
+        &person,
+        PhoneLabel::Work,
+        "telephoneNumber",
+        desk.international,
+    )
+}
+
+/// `voicemail` (a `resolved-mobile` one) with a time and the two calls its caller made before:
+/// 8 minutes before from the same number, 4 minutes before from their desk.
+fn with_earlier_attempts(mut voicemail: Event, culture: &str) -> Option<Event> {
+    let time: jiff::Timestamp = SENT_TIME.parse().ok()?;
+    voicemail.time = Some(time);
+    let attempt = |minutes: i64, caller: Party, n: usize| CallAttempt {
+        call_id: format!("{}-{n}", voicemail.call_id),
+        time: time.checked_sub(jiff::SignedDuration::from_mins(minutes)).ok(),
+        caller,
+    };
+    let desk = desk_of_mobile_caller(culture.split('-').next().unwrap_or("en"));
+    voicemail.earlier_attempts = vec![attempt(8, voicemail.caller.clone(), 1), attempt(4, desk, 2)];
+    voicemail.fields = header_fields(&voicemail);
+    Some(voicemail)
+}
+
+/// The sample of one kind and outcome (one of [`OUTCOMES`]) for a recipient in `culture`.
+fn build_one(index: usize, kind: Kind, outcome: &str, culture: &str) -> Option<Event> {
     let o = OUTCOMES.iter().position(|x| *x == outcome)?;
     let language = culture.split('-').next()?;
     let caller = caller(outcome, language)?;

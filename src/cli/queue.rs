@@ -3,8 +3,9 @@
 //! SMTP reply and the next attempt), the parked files with their reason and, in `own` mode,
 //! every other entry of the spool folder (`waiting` to be taken, or `unhandled`: what the
 //! relay will park or leaves alone), so nothing in the folder goes unseen; `show` prints
-//! every journal record of one call (queued, deferred, sent with the queue id, failed with
-//! the reason); `retry` puts a parked item back in the queue.
+//! every journal record of one call (queued, held, deferred, sent with the queue id, sent
+//! inside a digest or replaced by a voicemail, then that mail's own records; failed with the
+//! reason); `retry` puts a parked item back in the queue.
 //!
 //! Reads the journal without the relay's lock (safe while it runs); `retry` in `tap` mode
 //! needs the relay stopped. Exit status 0, or 1 when `show` finds nothing.
@@ -55,7 +56,10 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
             for (item, s) in queue::open_items(&journal)? {
                 // A tap ledger keeps what it sent or parked for good; that is history, not
                 // queue (parked files are listed below, from their reports).
-                let tap_history = matches!(s.last, State::Sent { .. } | State::Skipped { .. } | State::Failed { .. });
+                let tap_history = matches!(
+                    s.last,
+                    State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Folded { .. } | State::Replaced { .. }
+                );
                 if config.spool.mode == SpoolMode::Tap && tap_history {
                     continue;
                 }
@@ -66,6 +70,11 @@ pub fn run(config: Config, args: QueueArgs) -> anyhow::Result<Status> {
                     State::Sent { queue_id, .. } => format!("sent (queue id {})", queue_id.as_deref().unwrap_or("?")),
                     State::Skipped { message_type } => format!("skipped ({message_type})"),
                     State::Failed { reason } => format!("parked: {reason}"),
+                    State::Held { alone: true, .. } => "held for a voicemail that may replace it ([digest] hold_missed)".to_owned(),
+                    State::Held { key, .. } => format!("held for the digest of {key}"),
+                    State::Gathers { members } => format!("about to send, carrying {} held item(s)", members.len()),
+                    State::Folded { into } => format!("sent in the digest of {into}"),
+                    State::Replaced { by } => format!("replaced by the voicemail {by}"),
                     State::Done => continue,
                 };
                 let call = s.call_id.as_deref().unwrap_or("-");

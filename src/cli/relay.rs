@@ -97,7 +97,7 @@ pub fn run(config: Config, config_path: Option<&Path>, args: RelayArgs) -> anyho
 
 fn print_report(r: &PassReport) {
     eprintln!(
-        "relay: {} delivered ({} sent again after a crash), {} skipped, {} parked, {} deferred, {} not due, {} spool errors",
-        r.delivered, r.resent, r.skipped, r.parked, r.deferred, r.waiting, r.errors
+        "relay: {} delivered ({} sent again after a crash), {} skipped, {} parked, {} deferred, {} not due, {} spool errors, {} held for a digest or a voicemail",
+        r.delivered, r.resent, r.skipped, r.parked, r.deferred, r.waiting, r.errors, r.held
     );
 }

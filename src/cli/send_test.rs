@@ -118,8 +118,8 @@ pub fn run(mut config: Config, args: SendTestArgs) -> anyhow::Result<Status> {
     }
 }
 
-/// A realistic event of `kind`: a built-in sample whose caller is replaced by `caller`
-/// and re-resolved through the configured directory.
+/// A realistic event of `kind`: a built-in sample whose caller (and the caller of each call
+/// a digest lists) is replaced by `caller` and re-resolved through the configured directory.
 fn built_event(pipeline: &Pipeline, kind: Kind, caller: Option<&str>) -> anyhow::Result<(Event, Option<Vec<u8>>)> {
     let sample = crate::samples::of_kind(kind).into_iter().next().with_context(|| format!("no built-in sample of kind {kind}"))?;
     let mut event = sample.event;
@@ -129,6 +129,10 @@ fn built_event(pipeline: &Pipeline, kind: Kind, caller: Option<&str>) -> anyhow:
             *target = Party::from_raw(target.raw.clone());
         }
         pipeline.enrich(&mut event);
+        // a digest's calls and a voice mail's earlier calls came from the same caller
+        for call in event.calls.iter_mut().chain(event.earlier_attempts.iter_mut()) {
+            call.caller = event.caller.clone();
+        }
     }
     let side_file = sample_side_file(&event);
     if let (Some(att), Some(bytes)) = (&mut event.attachment, &side_file) {

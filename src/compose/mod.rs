@@ -203,7 +203,7 @@ fn content_class(event: &Event) -> Option<&'static str> {
                 event.fields.iter().any(|(k, v)| k.eq_ignore_ascii_case("CallAnswering") && v.trim().eq_ignore_ascii_case("false"));
             Some(if composed_by_owner { "voice" } else { "voice-ca" })
         }
-        Kind::MissedCall => Some("missedcall"),
+        Kind::MissedCall | Kind::MissedCallDigest => Some("missedcall"),
         Kind::CallForwarded | Kind::TeamPickup => Some("voice-uc"),
         Kind::Fax => Some("fax-ca"),
         Kind::CallNotForwarded => None,

@@ -35,6 +35,7 @@ fn section_keys(section: &str) -> Option<&'static [&'static str]> {
         "delivery" => fields_of::<RawDelivery>(),
         "spool" => fields_of::<RawSpool>(),
         "server" => fields_of::<RawServer>(),
+        "digest" => fields_of::<crate::spool::digest::RawDigest>(),
         _ => return None,
     })
 }

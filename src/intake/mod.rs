@@ -99,6 +99,22 @@ fn parse_built(bytes: &[u8], path: &Path, opts: &IntakeOptions) -> Result<build:
 /// seconds or a fax fails when its side file is missing, not a regular file of its own, or
 /// not RIFF/WAVE or TIFF.
 pub fn read_file(path: &Path, opts: &IntakeOptions) -> Result<Parsed, IntakeError> {
+    let bytes = read_header_bytes(path)?;
+    let built = parse_built(&bytes, path, opts)?;
+    match (built.parsed, built.side) {
+        (Parsed::Event(mut event), Some(side)) => {
+            let attachment = side_file::locate(path, &side).map_err(|p| p.into_error(path))?;
+            event.attachment = Some(attachment);
+            Ok(Parsed::Event(event))
+        }
+        (parsed, _) => Ok(parsed),
+    }
+}
+
+/// The bytes of the header file at `path`, opened once without following a link, checked to
+/// be a regular file, and read to at most [`MAX_FILE_BYTES`] + 1 bytes (so an oversized file
+/// is told by its length, never read whole).
+pub fn read_header_bytes(path: &Path) -> Result<Vec<u8>, IntakeError> {
     let fail = |kind| IntakeError { path: path.to_owned(), line: None, kind };
     let file = match open::open(path) {
         Ok(file) => file,
@@ -112,16 +128,7 @@ pub fn read_file(path: &Path, opts: &IntakeOptions) -> Result<Parsed, IntakeErro
     let limit = MAX_FILE_BYTES as u64 + 1;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(MAX_FILE_BYTES));
     file.take(limit).read_to_end(&mut bytes).map_err(|e| fail(IntakeErrorKind::Io(e)))?;
-
-    let built = parse_built(&bytes, path, opts)?;
-    match (built.parsed, built.side) {
-        (Parsed::Event(mut event), Some(side)) => {
-            let attachment = side_file::locate(path, &side).map_err(|p| p.into_error(path))?;
-            event.attachment = Some(attachment);
-            Ok(Parsed::Event(event))
-        }
-        (parsed, _) => Ok(parsed),
-    }
+    Ok(bytes)
 }
 
 /// The open handle of `attachment`: the one intake opened, else the file opened again from

@@ -178,6 +178,14 @@ fn unknown_and_missing_message_type() {
     assert_eq!(err.to_string(), "spool/h.txt: missing MessageType");
 }
 
+#[test]
+fn no_header_is_ever_a_digest() {
+    for message_type in ["MissedCallDigest", "missed_call_digest"] {
+        let err = error_of(MISSED.replace("MissedCall", message_type).as_bytes());
+        assert_eq!(err.to_string(), format!("spool/h.txt:1: unknown MessageType `{message_type}`"));
+    }
+}
+
 const XML: &str = "<?xml version=\"1.0\"?><UserNotification><User>SIP:z@contoso.com</User><Event type=\"missed\">\
                    <CallId>x-1</CallId><From>sip:kwame.mensah@contoso.com</From><Subject>R\u{e9}union</Subject></Event></UserNotification>";
 

@@ -35,6 +35,9 @@ pub enum ItemOutcome {
     NotDue,
     /// `tap`: handled before (the ledger has it): nothing to do.
     Unchanged,
+    /// Held back by `[digest]`: for a digest of the caller's missed calls, or for a voicemail
+    /// that may replace it.
+    Held,
     /// The file was gone before it could be claimed.
     Vanished,
 }
@@ -45,6 +48,8 @@ pub(crate) enum Screen {
     Take,
     /// Deferred and not due yet: counted as waiting.
     Waiting,
+    /// Held back by `[digest]` and not due yet: counted as held.
+    Held,
     /// Not the relay's (already reported): left alone.
     Leave,
 }
@@ -81,6 +86,20 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
 
     /// The item's journal key.
     fn key(item: &Self::Item) -> &str;
+
+    /// A held item, by its journal key, to read its header again and finish it; `None`
+    /// when it is gone.
+    fn held(&self, core: &Core, key: &str) -> Option<Self::Item>;
+
+    /// The item's header file.
+    fn header(item: &Self::Item) -> std::path::PathBuf;
+
+    /// Makes sure the item (of `event`) stays readable while it is held or carries held
+    /// calls, before the record that says so: `tap` copies it into its state folder (the
+    /// tapped folder may drop it); `own` already has it in `work/`.
+    fn keep(&self, _item: &Self::Item, _event: &crate::event::Event) -> Result<(), SpoolError> {
+        Ok(())
+    }
 
     /// Ends the item in the mode's folders once its concluding record is on disk.
     fn finish(&self, core: &Core, item: &Self::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError>;
@@ -182,7 +201,7 @@ fn record<M: Mode>(
     match result {
         Ok(receipt) => {
             core.note(key, State::Sent { queue_id: receipt.queue_id.clone(), reply: receipt.summary.clone() })?;
-            mode.finish(core, &pending.item, Conclusion::Handled)?;
+            conclude(core, mode, &pending.item, Conclusion::Handled)?;
             tracing::info!(item = %key, call_id, reply = %receipt.summary, "delivered");
             Ok(ItemOutcome::Delivered { queue_id: receipt.queue_id, resent: pending.resend })
         }
@@ -229,7 +248,7 @@ impl<M: Mode> Ending<'_, M> {
         core.note(key, State::Failed { reason: reason.clone() })?;
         let call_id = self.call_id.map(str::to_owned).or_else(|| core.status(key).and_then(|s| s.call_id));
         let report = report(key, call_id.as_deref(), self.attempt, &reason, &causes, core.now());
-        self.mode.finish(core, self.item, Conclusion::Parked { report: &report })?;
+        conclude(core, self.mode, self.item, Conclusion::Parked { report: &report })?;
         tracing::warn!(item = %key, reason, "parked");
         Ok(ItemOutcome::Parked { reason })
     }
@@ -293,3 +312,41 @@ pub(super) fn report(id: &str, call_id: Option<&str>, attempts: u32, reason: &st
 
 /// The error and each of its causes, one per entry.
 pub(super) use crate::causes::list as causes;
+
+/// Ends `item` (journal key `key`) with `conclusion` in its mode's folders, first
+/// concluding every held call its mail carried: `folded` into its digest or `replaced` by
+/// it once it is sent, parked with it when it is parked.
+pub(crate) fn conclude<M: Mode>(core: &Core, mode: &M, item: &M::Item, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {
+    let key = M::key(item);
+    let members = core.status(key).map(|s| s.members).unwrap_or_default();
+    let digest = members.iter().any(|m| m == key);
+    for member in members.iter().filter(|m| *m != key) {
+        let Some(status) = core.status(member) else { continue };
+        let Some(held) = mode.held(core, member) else {
+            core.note(member, State::Done)?;
+            continue;
+        };
+        let last = match status.last {
+            last @ (State::Folded { .. } | State::Replaced { .. } | State::Failed { .. }) => last,
+            _ => {
+                let last = match conclusion {
+                    Conclusion::Parked { .. } => {
+                        State::Failed { reason: format!("the mail that carried it ({key}) was parked; see its report") }
+                    }
+                    Conclusion::Handled if digest => State::Folded { into: key.to_owned() },
+                    Conclusion::Handled => State::Replaced { by: key.to_owned() },
+                };
+                core.note(member, last.clone())?;
+                last
+            }
+        };
+        match last {
+            State::Failed { reason } => {
+                let report = report(member, status.call_id.as_deref(), status.attempts, &reason, &[], core.now());
+                mode.finish(core, &held, Conclusion::Parked { report: &report })?;
+            }
+            _ => mode.finish(core, &held, Conclusion::Handled)?,
+        }
+    }
+    mode.finish(core, item, conclusion)
+}

@@ -26,6 +26,7 @@ pub struct Metrics {
     errors: AtomicU64,
     passes: AtomicU64,
     open_items: AtomicU64,
+    held_items: AtomicU64,
     last_pass_unix: AtomicU64,
 }
 
@@ -47,6 +48,11 @@ impl Metrics {
     /// every journal record, not only at the end of a pass).
     pub fn set_open_items(&self, n: usize) {
         self.open_items.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// The missed calls `[digest]` holds back now (after the last pass).
+    pub fn set_held_items(&self, n: usize) {
+        self.held_items.store(n as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -79,6 +85,13 @@ impl Metrics {
             "gauge",
             "Items claimed and not finished (in flight or deferred).",
             get(&self.open_items),
+        );
+        one(
+            &mut out,
+            "callnote_relay_held_items",
+            "gauge",
+            "Missed calls held back for a digest or a voicemail that may replace them ([digest]).",
+            get(&self.held_items),
         );
         one(
             &mut out,

@@ -26,6 +26,8 @@
 //! Never guesses a recipient, never deletes an item it has not delivered or parked, never
 //! runs two relays on one spool (a lock file). Returns [`RelayError`].
 
+mod digest;
+mod hold;
 mod item;
 pub mod memory;
 pub mod metrics;
@@ -89,6 +91,9 @@ pub struct PassReport {
     pub resent: usize,
     /// Items that hit a spool error (disk full, permissions); they stay where they were.
     pub errors: usize,
+    /// Missed calls held back by `[digest]` (for a digest, or a voicemail that may replace
+    /// them): normal operation, not a failure.
+    pub held: usize,
 }
 
 impl PassReport {
@@ -102,6 +107,7 @@ impl PassReport {
             ItemOutcome::Parked { .. } => self.parked += 1,
             ItemOutcome::Deferred { .. } => self.deferred += 1,
             ItemOutcome::NotDue => self.waiting += 1,
+            ItemOutcome::Held => self.held += 1,
             ItemOutcome::Vanished | ItemOutcome::Unchanged => {}
         }
     }
@@ -144,12 +150,17 @@ pub(crate) struct Core {
     pass_number: AtomicU64,
     /// When the kept state was last trimmed ([`TRIM_EVERY`]).
     trimmed_at: Mutex<Option<Timestamp>>,
+    /// What `[digest]` holds back.
+    holds: hold::Holds,
     clock: Arc<dyn Clock>,
 }
 
 /// Whether an item in this state is claimed and not finished (in flight or deferred).
 fn is_active(state: &State) -> bool {
-    !matches!(state, State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done)
+    !matches!(
+        state,
+        State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Folded { .. } | State::Replaced { .. } | State::Done
+    )
 }
 
 /// How often (on the relay's clock) the kept state is trimmed: old archived items, rotated
@@ -199,6 +210,7 @@ impl Relay {
         let (journal, mut open) = Journal::open(&state.join("journal.jsonl"))?;
         mode.recover(&journal, &mut open, clock.now())?;
         let active = open.values().filter(|s| is_active(&s.last)).count();
+        let holds = hold::Holds::rebuild(settings.digest.clone(), &open);
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.set_open_items(active);
         let core = Arc::new(Core {
@@ -211,6 +223,7 @@ impl Relay {
             archive_keep: settings.archive_keep,
             pass_number: AtomicU64::new(0),
             trimmed_at: Mutex::default(),
+            holds,
             clock,
         });
         let mode = Arc::new(mode);
@@ -230,8 +243,7 @@ impl Relay {
     /// but finishes the items in flight.
     pub async fn pass(&self, stop: Option<&AtomicBool>) -> Result<PassReport, RelayError> {
         let report = self.mode.pass(&self.core, stop, self.concurrency).await?;
-        let now = jiff::Timestamp::now().as_second().max(0) as u64;
-        self.core.metrics.record_pass(&report, now);
+        self.core.record_pass(&report);
         Ok(report)
     }
 
@@ -273,14 +285,16 @@ impl Relay {
         self.core.metrics.clone()
     }
 
-    /// When the earliest deferred item is due, if any.
+    /// When the earliest deferred item, or held one, is due, if any.
     pub fn next_due(&self) -> Option<Timestamp> {
+        let held = self.core.holds.next_due();
         let open = self.core.open.lock().unwrap_or_else(|e| e.into_inner());
         open.values()
             .filter_map(|s| match s.last {
                 State::Deferred { next_at, .. } => Some(next_at),
                 _ => None,
             })
+            .chain(held)
             .min()
     }
 }
@@ -363,6 +377,7 @@ async fn run_pass<M: Mode>(
     let number = core.pass_number.fetch_add(1, Ordering::Relaxed) + 1;
     let mut tasks = JoinSet::new();
     let mut complete = true;
+    close_digests(core, &mut report).await?;
     for source in mode.sources()? {
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             complete = false;
@@ -372,6 +387,10 @@ async fn run_pass<M: Mode>(
             Screen::Take => {}
             Screen::Waiting => {
                 report.waiting += 1;
+                continue;
+            }
+            Screen::Held => {
+                report.held += 1;
                 continue;
             }
             Screen::Leave => continue,
@@ -388,6 +407,17 @@ async fn run_pass<M: Mode>(
         pass_complete(core, mode, number).await?;
     }
     Ok(report)
+}
+
+/// Closes the digests that are due (before any item task of the pass runs); a failure is
+/// counted as an error and tried again on the next pass.
+async fn close_digests(core: &Arc<Core>, report: &mut PassReport) -> Result<(), RelayError> {
+    let closing = core.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || digest::close_due(&closing)).await.map_err(RelayError::Task)? {
+        tracing::error!(error = %format_chain(&e), "cannot close the digests that are due; trying again on the next pass");
+        report.errors += 1;
+    }
+    Ok(())
 }
 
 /// After pass `number` read the whole listing: the mode's bookkeeping and, when due, the
@@ -421,9 +451,22 @@ impl StagesHandle {
 }
 
 impl Core {
+    /// Counts a pass (or a round of the streaming dispatcher) in `/metrics`.
+    fn record_pass(&self, report: &PassReport) {
+        let now = jiff::Timestamp::now().as_second().max(0) as u64;
+        self.metrics.record_pass(report, now);
+        self.metrics.set_held_items(self.holds.count());
+    }
+
     /// The stages in use now.
     pub(crate) fn current(&self) -> Stages {
         self.stages.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Held back by `[digest]`, and not released: nothing to do in this pass.
+    fn held(&self, id: &str) -> bool {
+        let held = matches!(self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|s| &s.last), Some(State::Held { .. }));
+        held && !self.holds.is_released(id)
     }
 
     /// Deferred, and its next attempt is not due yet: nothing to do in this pass.

@@ -15,10 +15,12 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, report};
+use super::digest::Routed;
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
 use super::{Core, format_chain};
 use crate::intake::IntakeErrorKind;
-use crate::pipeline::{self, Outcome};
+use crate::intake::Parsed;
+use crate::pipeline;
 use crate::spool::names::{self, is_side_file_name};
 use crate::spool::{Entry, EntryKind, ItemStatus, Journal, OwnSpool, SpoolError, SpoolSettings, State, WorkItem};
 
@@ -84,10 +86,10 @@ impl OwnMode {
     fn resume(&self, core: &Core, item: &WorkItem, status: &ItemStatus) -> Result<Result<bool, ItemOutcome>, SpoolError> {
         let done = match &status.last {
             State::Sent { queue_id, .. } => ItemOutcome::Delivered { queue_id: queue_id.clone(), resent: false },
-            State::Skipped { .. } => ItemOutcome::Skipped,
+            State::Skipped { .. } | State::Folded { .. } | State::Replaced { .. } => ItemOutcome::Skipped,
             State::Failed { reason } => {
                 let report = report(&item.id, status.call_id.as_deref(), status.attempts, reason, &[], core.now());
-                self.finish(core, item, Conclusion::Parked { report: &report })?;
+                conclude(core, self, item, Conclusion::Parked { report: &report })?;
                 return Ok(Err(ItemOutcome::Parked { reason: reason.clone() }));
             }
             State::Deferred { next_at, .. } if *next_at > core.now() => return Ok(Err(ItemOutcome::NotDue)),
@@ -97,21 +99,26 @@ impl OwnMode {
             }
             _ => return Ok(Ok(false)),
         };
-        self.finish(core, item, Conclusion::Handled)?;
+        conclude(core, self, item, Conclusion::Handled)?;
         Ok(Err(done))
     }
 
-    /// Parse, enrich, render and compose; a side file still in the spool folder is moved
-    /// into the item's folder first.
-    fn prepare(&self, core: &Core, item: &WorkItem) -> Result<Result<Outcome, pipeline::Error>, SpoolError> {
+    /// Parse and enrich; a side file still in the spool folder is moved into the item's
+    /// folder first.
+    fn parse(&self, core: &Core, item: &WorkItem) -> Result<Result<Parsed, pipeline::Error>, SpoolError> {
         for _ in 0..3 {
-            match core.current().pipeline.prepare_file(&item.header()) {
+            match core.current().pipeline.parse_file(&item.header()) {
                 Err(pipeline::Error::Intake(e)) if matches!(&e.kind, IntakeErrorKind::SideFileMissing { name, .. } if self.spool.adopt_side_file(item, name)?) =>
                     {}
                 other => return Ok(other),
             }
         }
-        Ok(core.current().pipeline.prepare_file(&item.header()))
+        Ok(core.current().pipeline.parse_file(&item.header()))
+    }
+
+    /// An item that could not be prepared: parked when the input is at fault, else deferred.
+    fn unprepared(&self, ending: &Ending<'_, Self>, first_at: Timestamp, e: pipeline::Error) -> Result<ItemOutcome, SpoolError> {
+        if e.is_bad_input() { ending.fail(format_chain(&e), causes(&e)) } else { ending.defer(first_at, &e) }
     }
 
     /// Parks an entry of the spool folder that can never be an item, as it is, with its
@@ -140,6 +147,7 @@ impl Mode for OwnMode {
     fn screen(&self, core: &Core, source: &Source) -> Screen {
         match source {
             Source::Work(item) if core.waiting(&item.id) => Screen::Waiting,
+            Source::Work(item) if core.held(&item.id) => Screen::Held,
             Source::Incoming(entry) if entry.kind == EntryKind::Other => {
                 self.report_other(&entry.path);
                 Screen::Leave
@@ -173,8 +181,8 @@ impl Mode for OwnMode {
         if let Some(reason) = not_a_header_file(&item) {
             return Ok(Next::Done(ending.fail(reason, Vec::new())?));
         }
-        match self.prepare(core, &item)? {
-            Ok(Outcome::Skipped(message_type)) => {
+        let event = match self.parse(core, &item)? {
+            Ok(Parsed::Skipped(message_type)) => {
                 // Takes only the side files named after itself (`<stem>.wav`, as Exchange
                 // names an XSOVoiceMail's audio), never what its fields name: a skipped
                 // header cannot carry off another item's files.
@@ -183,19 +191,31 @@ impl Mode for OwnMode {
                 }
                 core.note(&item.id, State::Skipped { message_type })?;
                 self.finish(core, &item, Conclusion::Handled)?;
-                Ok(Next::Done(ItemOutcome::Skipped))
+                return Ok(Next::Done(ItemOutcome::Skipped));
             }
-            Ok(Outcome::Prepared(prepared)) => {
+            Ok(Parsed::Event(event)) => event,
+            Err(e) => return Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
+        };
+        match super::digest::route(core, self, &item, &status, *event, &item.header())? {
+            Ok(Routed::Send(prepared)) => {
                 let id = item.id.clone();
                 core.attempt(&id, item, prepared, attempt, resend)
             }
-            Err(e) if e.is_bad_input() => Ok(Next::Done(ending.fail(format_chain(&e), causes(&e))?)),
-            Err(e) => Ok(Next::Done(ending.defer(status.first_at, &e)?)),
+            Ok(Routed::Held) => Ok(Next::Done(ItemOutcome::Held)),
+            Err(e) => Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         }
     }
 
     fn key(item: &WorkItem) -> &str {
         &item.id
+    }
+
+    fn held(&self, _core: &Core, key: &str) -> Option<WorkItem> {
+        self.spool.work_item(key)
+    }
+
+    fn header(item: &WorkItem) -> std::path::PathBuf {
+        item.header()
     }
 
     fn finish(&self, core: &Core, item: &WorkItem, conclusion: Conclusion<'_>) -> Result<(), SpoolError> {

@@ -5,12 +5,12 @@
 //! a full listing stands in for what was dropped) and from full listings of the folder: at
 //! start-up, at every rescan interval and after an overflow.
 //!
-//! Never two tasks on one item: a file or item folder with a task is not offered again
-//! until that task has ended (then a file is looked at once more, for a producer that
-//! reused its name), and the items already claimed (`work/`) are listed only while no new
-//! file is being claimed (at start-up, when a deferred item falls due, after a spool error
-//! and at each rescan), so that such a listing never meets an item whose claim is under
-//! way.
+//! Never two tasks on one item: a file with a task is not offered again until that task
+//! has ended (then it is looked at once more, for a producer that reused its name), and
+//! the items already claimed (`work/`) are listed only once every task has ended (at
+//! start-up, when a deferred or held item falls due, after a spool error and at each
+//! rescan), so that such a listing never meets an item a task is working on; the digests
+//! that are due are closed at that moment too, as at the start of a pass.
 //!
 //! Consumes a [`Feed`] of names and [`Hooks`]; produces rounds: a [`PassReport`] of what
 //! was done, at most every [`ROUND`] (and when the hooks ask for one), counted in
@@ -78,15 +78,17 @@ struct Dispatcher<'a, M: Mode> {
     tasks: JoinSet<(Claim, Result<ItemOutcome, SpoolError>)>,
     /// The files and item folders a running task works on.
     claiming: HashSet<PathBuf>,
-    /// How many running tasks claim a file of the folder.
-    arriving: usize,
     /// Files whose task ended while a file of the same name was there again.
     again: Vec<PathBuf>,
     report: PassReport,
     /// When the claimed items are to be listed (start-up, a spool error, a rescan).
     resume_at: Option<Instant>,
-    /// When the earliest deferred item is due.
+    /// When the earliest deferred or held item is due.
     due: Option<Timestamp>,
+    /// An item was held since `due` was last read: read it again.
+    recheck_due: bool,
+    /// When the claimed items were last listed.
+    listed_at: Timestamp,
     /// Whether the folder is to be listed in full.
     list: bool,
 }
@@ -105,11 +107,12 @@ pub(super) async fn dispatch<M: Mode>(
         concurrency: concurrency.max(1),
         tasks: JoinSet::new(),
         claiming: HashSet::new(),
-        arriving: 0,
         again: Vec::new(),
         report: PassReport::default(),
         resume_at: Some(Instant::now()),
         due: None,
+        recheck_due: false,
+        listed_at: Timestamp::MIN,
         list: true,
     };
     let (mut next_rescan, mut round_at, mut wants_round) = (Instant::now() + hooks.rescan, Instant::now(), None);
@@ -121,13 +124,10 @@ pub(super) async fn dispatch<M: Mode>(
             (d.list, d.resume_at, next_rescan, wants_round) = (true, Some(now), now + hooks.rescan, Some(now));
         }
         if d.resume_at.is_some_and(|at| at <= now) || d.due.is_some_and(|due| due <= Timestamp::now()) {
-            let listed_at = Timestamp::now();
             d.resume(&feed.stop).await?;
-            let due = (hooks.next_due)();
-            d.due = due.filter(|due| *due > listed_at);
-            if due.is_some_and(|due| due <= listed_at) {
-                d.resume_at = Some(d.resume_at.map_or(now + RESUME_AGAIN, |at| at.min(now + RESUME_AGAIN)));
-            }
+            d.refresh_due((hooks.next_due)());
+        } else if std::mem::take(&mut d.recheck_due) {
+            d.refresh_due((hooks.next_due)());
         }
         if d.list || feed.overflow.swap(false, Ordering::SeqCst) {
             d.list_arrivals(&feed.stop).await?;
@@ -200,6 +200,7 @@ impl<M: Mode> Dispatcher<'_, M> {
         let (claim, result) = joined.map_err(RelayError::Task)?;
         match &result {
             Ok(ItemOutcome::Deferred { next_at, .. }) => self.due = Some(self.due.map_or(*next_at, |due| due.min(*next_at))),
+            Ok(ItemOutcome::Held) => self.recheck_due = true,
             Err(_) => self.resume_at = Some(Instant::now() + RETRY_AFTER_ERROR),
             Ok(_) => {}
         }
@@ -211,7 +212,6 @@ impl<M: Mode> Dispatcher<'_, M> {
                 self.again.push(path);
             }
         }
-        self.arriving -= usize::from(claim.arrival);
         Ok(())
     }
 
@@ -239,6 +239,10 @@ impl<M: Mode> Dispatcher<'_, M> {
                 self.report.waiting += 1;
                 return Ok(());
             }
+            Screen::Held => {
+                self.report.held += 1;
+                return Ok(());
+            }
             Screen::Leave => return Ok(()),
         }
         while self.tasks.len() >= self.concurrency {
@@ -248,20 +252,31 @@ impl<M: Mode> Dispatcher<'_, M> {
         if let Some(path) = &path {
             self.claiming.insert(path.clone());
         }
-        self.arriving += usize::from(arrival);
         let (core, mode) = (self.core.clone(), self.mode.clone());
         self.tasks.spawn(async move { (Claim { path, arrival }, item::process(core, mode, source).await) });
         Ok(())
     }
 
-    /// Lists the claimed items once no file is being claimed, and spawns a task for each
-    /// one to resume that has none.
+    /// Takes `next_due` (the earliest due item) as the next time to resume. One due before
+    /// the last listing is running already (or was not found by it): listed again soon.
+    fn refresh_due(&mut self, next_due: Option<Timestamp>) {
+        self.due = next_due.filter(|due| *due > self.listed_at);
+        if next_due.is_some_and(|due| due <= self.listed_at) {
+            let again = Instant::now() + RESUME_AGAIN;
+            self.resume_at = Some(self.resume_at.map_or(again, |at| at.min(again)));
+        }
+    }
+
+    /// Once no task runs: closes the digests that are due, then lists the claimed items
+    /// and spawns a task for each one to resume.
     async fn resume(&mut self, stop: &AtomicBool) -> Result<(), RelayError> {
         self.resume_at = None;
-        while self.arriving > 0 {
+        while !self.tasks.is_empty() {
             let joined = self.tasks.join_next().await;
             self.finished(joined)?;
         }
+        self.listed_at = Timestamp::now();
+        super::close_digests(self.core, &mut self.report).await?;
         for source in self.mode.resumable()? {
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -288,8 +303,7 @@ impl<M: Mode> Dispatcher<'_, M> {
     /// Hands the report so far to the hooks (and `/metrics`) and starts a new one.
     fn round(&mut self, hook: &mut dyn FnMut(&PassReport) -> Option<Duration>) -> Option<Duration> {
         let report = std::mem::take(&mut self.report);
-        let now = Timestamp::now().as_second().max(0) as u64;
-        self.core.metrics.record_pass(&report, now);
+        self.core.record_pass(&report);
         hook(&report)
     }
 }

@@ -3,6 +3,11 @@
 //! handed to the shared delivery path ([`super::item`]). Nothing in the folder is ever
 //! moved, renamed or written; parked files get a report in `<state>/failed/`.
 //!
+//! An item `[digest]` holds back (or a voicemail that carries held calls) is first copied,
+//! header and side file, into `<state>/held/` ([`TapFolder::keep`]), since Exchange may take
+//! the original away; from then on the copy is the item (listed before the folder, like
+//! `work/` in `own` mode) and the copy goes once the item is concluded.
+//!
 //! Kept state is bounded: files concluded are remembered by signature ([`Seen`]) only
 //! while they are in the folder, and at most [`SEEN_MAX`] of them; a ledger entry is
 //! forgotten once its file has left the folder and `ledger_keep` has passed since its last
@@ -19,11 +24,22 @@ use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
 
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, causes};
+use super::digest::Routed;
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
 use super::{Core, format_chain};
-use crate::pipeline::Outcome;
+use crate::event::Event;
+use crate::intake::Parsed;
 use crate::spool::tap::{Signature, ledger_key};
-use crate::spool::{Entry, EntryKind, SpoolError, SpoolSettings, State, TapFolder};
+use crate::spool::{Entry, EntryKind, ItemStatus, SpoolError, SpoolSettings, State, TapFolder};
+
+/// Where an item of a `tap` spool comes from.
+pub(crate) enum TapSource {
+    /// A file of the tapped folder (a header, or a stray to report).
+    Folder(Entry),
+    /// The kept copy of an item held back by `[digest]` or carrying held calls
+    /// (`<state>/held/`): its ledger key and header.
+    Kept { key: String, header: PathBuf },
+}
 
 /// How many concluded files [`Seen`] remembers at most.
 pub(crate) const SEEN_MAX: usize = 200_000;
@@ -139,12 +155,12 @@ impl TapMode {
         if self.seen().unchanged(&path, sig, core.pass_number.load(Ordering::Relaxed)) {
             return Ok(Next::Done(ItemOutcome::Unchanged));
         }
-        let prepared = match core.current().pipeline.prepare_file(&path) {
-            Ok(Outcome::Skipped(_)) => {
+        let event = match core.current().pipeline.parse_file(&path) {
+            Ok(Parsed::Skipped(_)) => {
                 self.remember(core, &path, sig);
                 return Ok(Next::Done(ItemOutcome::Skipped));
             }
-            Ok(Outcome::Prepared(prepared)) => prepared,
+            Ok(Parsed::Event(event)) => event,
             Err(e) if e.is_bad_input() => {
                 let item = TapItem { key: ledger_key(&path, None)?, path, sig: Some(sig) };
                 if core.status(&item.key).is_some() {
@@ -159,16 +175,26 @@ impl TapMode {
                 return Ok(Next::Done(ItemOutcome::NotDue));
             }
         };
-        if let Some(att) = &prepared.event.attachment
+        if let Some(att) = &event.attachment
             && self.settled(&att.path)?.is_none()
         {
             return Ok(Next::Done(ItemOutcome::NotDue));
         }
-        let key = ledger_key(&path, Some(&prepared.event.call_id))?;
+        let key = ledger_key(&path, Some(&event.call_id))?;
         let status = core.status(&key);
         let mut resend = false;
         match status.as_ref().map(|s| &s.last) {
-            Some(State::Sent { .. } | State::Skipped { .. } | State::Failed { .. } | State::Done) => {
+            // Concluded, or held (its kept copy goes on from here): nothing to do with the file.
+            Some(
+                State::Sent { .. }
+                | State::Skipped { .. }
+                | State::Failed { .. }
+                | State::Folded { .. }
+                | State::Replaced { .. }
+                | State::Held { .. }
+                | State::Gathers { .. }
+                | State::Done,
+            ) => {
                 self.remember(core, &path, sig);
                 return Ok(Next::Done(ItemOutcome::Unchanged));
             }
@@ -178,8 +204,67 @@ impl TapMode {
             Some(State::Attempt { .. }) => resend = true,
             _ => {}
         }
-        let attempt = status.as_ref().map_or(0, |s| s.attempts) + 1;
-        core.attempt(&key.clone(), TapItem { path, key, sig: Some(sig) }, prepared, attempt, resend)
+        let status = status.unwrap_or_else(|| ItemStatus::new(core.now(), State::Claimed { name: String::new() }));
+        let item = TapItem { path, key, sig: Some(sig) };
+        self.route(core, item, &status, *event, resend)
+    }
+
+    /// Goes on with the kept copy of a held item (or of one carrying held calls) from its
+    /// ledger status: concludes what a crash interrupted, or routes it again. A copy whose
+    /// `held` record a crash lost is handled as a new item.
+    fn claim_kept(&self, core: &Core, key: String, header: PathBuf) -> Result<Next<TapItem>, SpoolError> {
+        let item = TapItem { path: header, key, sig: None };
+        let status = core.status(&item.key).unwrap_or_else(|| ItemStatus::new(core.now(), State::Claimed { name: String::new() }));
+        let resend = match &status.last {
+            State::Sent { .. } | State::Skipped { .. } | State::Folded { .. } | State::Replaced { .. } | State::Done => {
+                conclude(core, self, &item, Conclusion::Handled)?;
+                return Ok(Next::Done(ItemOutcome::Unchanged));
+            }
+            State::Failed { reason } => {
+                let report = report(&item.key, status.call_id.as_deref(), status.attempts, reason, &[], core.now());
+                conclude(core, self, &item, Conclusion::Parked { report: &report })?;
+                return Ok(Next::Done(ItemOutcome::Parked { reason: reason.clone() }));
+            }
+            State::Deferred { next_at, .. } if *next_at > core.now() => return Ok(Next::Done(ItemOutcome::NotDue)),
+            State::Attempt { .. } => true,
+            _ => false,
+        };
+        let ending = Ending { core, mode: self, item: &item, call_id: status.call_id.as_deref(), attempt: status.attempts + 1 };
+        match core.current().pipeline.parse_file(&item.path) {
+            Ok(Parsed::Event(event)) => self.route(core, item, &status, *event, resend),
+            Ok(Parsed::Skipped(message_type)) => {
+                Ok(Next::Done(ending.fail(format!("its kept copy is not a notification ({message_type})"), Vec::new())?))
+            }
+            Err(e) if e.is_bad_input() => Ok(Next::Done(ending.fail(format_chain(&e), causes(&e))?)),
+            Err(e) => Ok(Next::Done(ending.defer(status.first_at, &e)?)),
+        }
+    }
+
+    /// Sends, holds, or sends carrying held calls ([`super::digest::route`]) an item whose
+    /// event has been read.
+    fn route(&self, core: &Core, item: TapItem, status: &ItemStatus, event: Event, resend: bool) -> Result<Next<TapItem>, SpoolError> {
+        let path = item.path.clone();
+        let attempt = status.attempts + 1;
+        match super::digest::route(core, self, &item, status, event, &path)? {
+            Ok(Routed::Send(prepared)) => {
+                let key = item.key.clone();
+                core.attempt(&key, item, prepared, attempt, resend)
+            }
+            Ok(Routed::Held) => {
+                if let Some(sig) = item.sig {
+                    self.remember(core, &item.path, sig);
+                }
+                Ok(Next::Done(ItemOutcome::Held))
+            }
+            Err(e) if e.is_bad_input() => {
+                let ending = Ending { core, mode: self, item: &item, call_id: None, attempt };
+                Ok(Next::Done(ending.fail(format_chain(&e), causes(&e))?))
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %format_chain(&e), "cannot prepare yet; trying again on the next pass");
+                Ok(Next::Done(ItemOutcome::NotDue))
+            }
+        }
     }
 
     /// The ledger prefix of every header and stray in the folder (see [`ledger_prefix`]).
@@ -202,22 +287,68 @@ fn ledger_prefix(key: &str) -> &str {
 }
 
 impl Mode for TapMode {
-    type Source = Entry;
+    type Source = TapSource;
     type Item = TapItem;
 
-    fn sources(&self) -> Result<Box<dyn Iterator<Item = Entry> + Send>, SpoolError> {
-        Ok(Box::new(self.folder.headers()?))
+    /// The kept copies first (like `work/` in `own` mode), then the tapped folder.
+    fn sources(&self) -> Result<Box<dyn Iterator<Item = TapSource> + Send>, SpoolError> {
+        let kept = self.folder.kept_items()?.into_iter().map(|(key, header)| TapSource::Kept { key, header });
+        Ok(Box::new(kept.chain(self.folder.headers()?.map(TapSource::Folder))))
     }
 
-    fn claim(&self, core: &Core, entry: Entry) -> Result<Next<TapItem>, SpoolError> {
-        match &entry.kind {
-            EntryKind::Stray { reason } => self.stray(core, &entry, reason).map(Next::Done),
-            _ => self.claim_file(core, entry.path),
+    fn screen(&self, core: &Core, source: &TapSource) -> Screen {
+        match source {
+            TapSource::Kept { key, .. } if core.held(key) => Screen::Held,
+            TapSource::Kept { key, .. } if core.waiting(key) => Screen::Waiting,
+            _ => Screen::Take,
+        }
+    }
+
+    fn claim(&self, core: &Core, source: TapSource) -> Result<Next<TapItem>, SpoolError> {
+        match source {
+            TapSource::Folder(entry) => match &entry.kind {
+                EntryKind::Stray { reason } => self.stray(core, &entry, reason).map(Next::Done),
+                _ => self.claim_file(core, entry.path),
+            },
+            TapSource::Kept { key, header } => self.claim_kept(core, key, header),
         }
     }
 
     fn key(item: &TapItem) -> &str {
         &item.key
+    }
+
+    fn header(item: &TapItem) -> PathBuf {
+        item.path.clone()
+    }
+
+    fn held(&self, _core: &Core, key: &str) -> Option<TapItem> {
+        self.folder.kept(key).map(|path| TapItem { path, key: key.to_owned(), sig: None })
+    }
+
+    /// Copies the header (read once more, with the same checks as intake) and the side file
+    /// (from the handle intake opened) into `<state>/held/`, unless the item is a copy.
+    fn keep(&self, item: &TapItem, event: &Event) -> Result<(), SpoolError> {
+        if self.folder.kept(&item.key).is_some() {
+            return Ok(());
+        }
+        let bytes = crate::intake::read_header_bytes(&item.path).map_err(|e| SpoolError::Io {
+            action: "cannot read",
+            path: item.path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let name = item.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let side = event.attachment.as_ref().and_then(|a| a.opened.as_ref().map(|handle| (a.file_name.as_str(), handle)));
+        match side {
+            Some((side_name, handle)) => {
+                let mut content = crate::intake::ReadAt::new(handle.file());
+                self.folder.keep(&item.key, &name, &bytes, Some((side_name, &mut content)))?;
+            }
+            None => {
+                self.folder.keep(&item.key, &name, &bytes, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the report of a parked file; remembers a concluded one. The folder is never
@@ -229,7 +360,7 @@ impl Mode for TapMode {
         if let Some(sig) = item.sig {
             self.remember(core, &item.path, sig);
         }
-        Ok(())
+        self.folder.release(&item.key)
     }
 
     fn pass_complete(&self, number: u64) {

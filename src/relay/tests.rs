@@ -126,19 +126,7 @@ fn delivers_skips_and_parks_in_one_pass() {
             "6e838afc-7d1a-4ad5-b1e3-fde1990e11e7-hannah.whitaker_contoso.com-missed_call"
         ]
     );
-    let states: Vec<&str> = s
-        .journal()
-        .iter()
-        .map(|r| match r.state {
-            State::Claimed { .. } => "claimed",
-            State::Attempt { .. } => "attempt",
-            State::Deferred { .. } => "deferred",
-            State::Sent { .. } => "sent",
-            State::Skipped { .. } => "skipped",
-            State::Failed { .. } => "failed",
-            State::Done => "done",
-        })
-        .collect();
+    let states: Vec<&str> = s.journal().iter().map(|r| r.state.name()).collect();
     assert_eq!(states.iter().filter(|s| **s == "sent").count(), 2);
     assert_eq!(states.iter().filter(|s| **s == "done").count(), 4);
     assert_eq!(states.len(), 4 + 2 * 3 + 2 + 2);

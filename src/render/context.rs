@@ -67,7 +67,14 @@ pub fn build(event: &Event, extras: &Extras) -> Result<tera::Context, RenderErro
 }
 
 /// Objects whose keys are data, not variables: documented as a whole, not descended into.
-pub const OPAQUE: [&str; 4] = ["fields", "t", "caller.person.attributes", "target.person.attributes"];
+pub const OPAQUE: [&str; 6] = [
+    "fields",
+    "t",
+    "caller.person.attributes",
+    "target.person.attributes",
+    "calls[].caller.person.attributes",
+    "earlier_attempts[].caller.person.attributes",
+];
 
 /// Every variable path in a context (`caller`, `caller.person.title`,
 /// `caller.candidates[].label`): each object and array, each leaf, and the objects listed in

@@ -207,13 +207,31 @@ fn duration(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String>
 }
 
 /// `{{ time | datetime }}`: an RFC 3339 time in the configured zone and the reader's
-/// language; `style` is `long` (default), `short` or `time`.
+/// language; `style` is `long` (default), `short` or `time`. With `same_day_as=T` (another
+/// time, or `null`), `style="time"` gives the time of day only when both fall on the same
+/// day in the zone, else the `short` date and time (a list of calls under the date of the
+/// last one).
 fn datetime(value: Value, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
-    let style = style("datetime", &kwargs, &[("long", DateStyle::Long), ("short", DateStyle::Short), ("time", DateStyle::Time)])?;
+    let mut style = style("datetime", &kwargs, &[("long", DateStyle::Long), ("short", DateStyle::Short), ("time", DateStyle::Time)])?;
     let Some(value) = defined("datetime", &value)? else { return Ok(String::new()) };
+    let at = timestamp(value)?;
+    let same_day_as: Option<&Value> = kwargs.get("same_day_as")?;
+    let day = match same_day_as.filter(|d| !d.is_none()) {
+        Some(d) => Some(timestamp(d)?),
+        None => None,
+    };
+    Ok(with_env(|env| {
+        if style == DateStyle::Time && same_day_as.is_some() && !day.is_some_and(|day| format::same_day(at, day, &env.timezone)) {
+            style = DateStyle::Short;
+        }
+        format::datetime(at, &env.timezone, &env.reader, style)
+    }))
+}
+
+/// An RFC 3339 time given to `datetime`.
+fn timestamp(value: &Value) -> tera::TeraResult<jiff::Timestamp> {
     let text = value.as_str().ok_or_else(|| tera::Error::message(format!("datetime: expected an RFC 3339 time, got {}", value.name())))?;
-    let at: jiff::Timestamp = text.parse().map_err(|e| tera::Error::message(format!("datetime: `{text}` is not an RFC 3339 time: {e}")))?;
-    Ok(with_env(|env| format::datetime(at, &env.timezone, &env.reader, style)))
+    text.parse().map_err(|e| tera::Error::message(format!("datetime: `{text}` is not an RFC 3339 time: {e}")))
 }
 
 #[cfg(test)]
@@ -283,6 +301,21 @@ mod tests {
             render("{{ d | duration }} / {{ d | duration(style='clock') }} / {{ t | datetime }} / [{{ none | datetime }}{{ none | duration }}]", ctx).unwrap(),
             "19 Min. 47 Sek. / 19:47 / Freitag, 11. Februar 2011, 02:29 (CET) / []"
         );
+    }
+
+    #[test]
+    fn the_time_of_day_only_on_the_same_day_as_another_time() {
+        let ctx = serde_json::json!({"a": "2011-02-11T01:05:00Z", "b": "2011-02-11T01:29:39Z", "c": "2011-02-10T03:00:00Z", "none": null});
+        let _guard = enter(FilterEnv {
+            reader: Reader { language: "en".to_owned(), region: Some("US".to_owned()) },
+            timezone: TimeZone::get("America/Toronto").unwrap(),
+        });
+        let shown = "{{ a | datetime(style='time', same_day_as=b) }} / {{ c | datetime(style='time', same_day_as=b) }} / \
+                     {{ a | datetime(style='time', same_day_as=none) }} / {{ a | datetime(style='short', same_day_as=b) }}";
+        // 01:05 UTC and 01:29 UTC on the 11th are both February 10 in Toronto; 03:00 UTC on the 10th is the 9th
+        assert_eq!(render(shown, ctx.clone()).unwrap(), "8:05 PM / 2/9/2011 10:00 PM / 2/10/2011 8:05 PM / 2/10/2011 8:05 PM");
+        let err = render("{{ a | datetime(style='time', same_day_as='soon') }}", ctx).unwrap_err();
+        assert!(err.contains("datetime: `soon` is not an RFC 3339 time"), "{err}");
     }
 
     #[test]

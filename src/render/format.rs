@@ -383,6 +383,11 @@ pub fn duration(secs: u64, reader: &Reader, style: DurationStyle) -> String {
     parts.join(st.part_gap)
 }
 
+/// True when `a` and `b` fall on the same calendar day in `tz`.
+pub fn same_day(a: Timestamp, b: Timestamp, tz: &TimeZone) -> bool {
+    a.to_zoned(tz.clone()).date() == b.to_zoned(tz.clone()).date()
+}
+
 /// Formats an instant in `tz` for the reader.
 pub fn datetime(at: Timestamp, tz: &TimeZone, reader: &Reader, style: DateStyle) -> String {
     let zoned = at.to_zoned(tz.clone());

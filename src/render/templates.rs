@@ -280,7 +280,7 @@ mod tests {
                 "_partials/x.toml:1:1: word files (.toml) belong in `_i18n/`",
                 "fax/subject.txt:1:1: a kind folder holds one folder per locale: `fax/<locale>/subject.txt|body.txt|body.html`",
                 "fax/xx-INVALID/subject.txt:1:1: `xx-INVALID` is not a culture name like `fr` or `fr-CA`",
-                "missed-call/en/subject.txt:1:1: unknown kind folder `missed-call` (expected one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax; shared files go in folders whose name starts with `_`)",
+                "missed-call/en/subject.txt:1:1: unknown kind folder `missed-call` (expected one of voicemail, missed_call, call_forwarded, team_pickup, call_not_forwarded, fax, missed_call_digest; shared files go in folders whose name starts with `_`)",
                 "voicemail/it/body.html:1:1: missing: every locale folder needs subject.txt, body.txt, body.html",
             ]
         );

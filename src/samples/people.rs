@@ -159,6 +159,17 @@ pub(crate) fn work_and_mobile(language: &str) -> [(Someone, Number); 2] {
     }
 }
 
+/// The desk number of the person who calls from a mobile in [`work_and_mobile`].
+pub(crate) fn desk_of_mobile_caller(language: &str) -> Number {
+    match language {
+        "fr" => Number { e164: "+33472001234", national: "04 72 00 12 34", international: "+33 4 72 00 12 34" },
+        "de" => Number { e164: "+49305550123", national: "030 5550123", international: "+49 30 5550123" },
+        "es" => Number { e164: "+34954550123", national: "954 55 01 23", international: "+34 954 55 01 23" },
+        "ja" => Number { e164: "+81665550123", national: "06-6555-0123", international: "+81 6-6555-0123" },
+        _ => Number { e164: "+14255550147", national: "(425) 555-0147", international: "+1 425-555-0147" },
+    }
+}
+
 /// The recipient for a culture (names with accents, apostrophes and other scripts).
 pub fn recipient(culture: &str) -> Recipient {
     let (name, address, sip_user) = match culture {

@@ -13,7 +13,7 @@
 //! is durable, so the order of every item's steps is unchanged.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,10 +110,15 @@ pub(crate) const TEMP_EXTRA: usize = ".".len() + ".tmp".len();
 /// Writes `bytes` to a temporary name beside `path`, syncs it, renames it over `path` and
 /// syncs the folder.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_from(path, &mut &*bytes)
+}
+
+/// Like [`write_file`], the content read from `content` (a copy).
+pub(crate) fn write_from(path: &Path, content: &mut dyn io::Read) -> io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent(path).join(format!(".{name}.tmp"));
     let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
+    io::copy(content, &mut file)?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path)?;

@@ -6,7 +6,9 @@
 //! message to the server; carries the call id and Message-ID), `deferred` (a temporary
 //! failure, with the reason and the next attempt), `sent` (the server's 250 and queue id),
 //! `skipped` (not a notification), `failed` (parked, with the reason), `done` (the item left
-//! `work/`). A record torn by a crash (the last line without its newline) is cut off when
+//! `work/`); with `[digest]`, `held` (waiting for a digest or a voicemail), `gathers` (the
+//! held items a mail carries, before its attempt), `folded` / `replaced` (concluded inside
+//! that mail, after its `sent`). A record torn by a crash (the last line without its newline) is cut off when
 //! the journal is opened; a damaged line elsewhere is skipped with a warning.
 //!
 //! Never rewrites or reorders existing records; returns [`SpoolError`].
@@ -63,7 +65,48 @@ pub enum State {
     Failed {
         reason: String,
     },
+    /// Held back by `[digest]`: `key` names the (recipient, caller) it is held with; `alone`
+    /// when it is held only for `hold_missed` (then sent alone unless a voicemail replaces
+    /// it), else it waits for its digest.
+    Held {
+        key: String,
+        call_id: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        alone: bool,
+    },
+    /// This item's mail carries these held items (a digest's first call, or the voicemail
+    /// that replaces them); written before its attempt, so a resend carries the same ones.
+    Gathers {
+        members: Vec<String>,
+    },
+    /// Sent inside the digest of the item `into` (its `sent` record is on disk).
+    Folded {
+        into: String,
+    },
+    /// Replaced by the voicemail of the item `by` (its `sent` record is on disk).
+    Replaced {
+        by: String,
+    },
     Done,
+}
+
+impl State {
+    /// The record's `state` as written in the journal (`claimed`, `attempt`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Claimed { .. } => "claimed",
+            State::Attempt { .. } => "attempt",
+            State::Deferred { .. } => "deferred",
+            State::Sent { .. } => "sent",
+            State::Skipped { .. } => "skipped",
+            State::Failed { .. } => "failed",
+            State::Held { .. } => "held",
+            State::Gathers { .. } => "gathers",
+            State::Folded { .. } => "folded",
+            State::Replaced { .. } => "replaced",
+            State::Done => "done",
+        }
+    }
 }
 
 /// What the journal says about an item that has not left `work/` yet.
@@ -76,12 +119,14 @@ pub struct ItemStatus {
     pub last_at: Timestamp,
     pub attempts: u32,
     pub last: State,
+    /// The held items this item's mail carries (its `gathers` record), if any.
+    pub members: Vec<String>,
 }
 
 impl ItemStatus {
     /// An item whose first record, written `at`, is `state` (apply it to count it).
     pub fn new(at: Timestamp, state: State) -> ItemStatus {
-        ItemStatus { name: None, call_id: None, first_at: at, last_at: at, attempts: 0, last: state }
+        ItemStatus { name: None, call_id: None, first_at: at, last_at: at, attempts: 0, last: state, members: Vec::new() }
     }
 
     /// Applies one record, written `at`.
@@ -93,6 +138,8 @@ impl ItemStatus {
                 self.attempts = *attempt;
                 self.call_id = Some(call_id.clone());
             }
+            State::Held { call_id, .. } => self.call_id = Some(call_id.clone()),
+            State::Gathers { members } => self.members = members.clone(),
             _ => {}
         }
         self.last = state.clone();
@@ -210,6 +257,9 @@ fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolEr
     for (item, s) in items {
         if let Some(name) = &s.name {
             push(item, s.first_at, State::Claimed { name: name.clone() });
+        }
+        if !s.members.is_empty() && !matches!(s.last, State::Gathers { .. }) {
+            push(item, s.first_at, State::Gathers { members: s.members.clone() });
         }
         if s.attempts > 0 && !matches!(s.last, State::Attempt { .. }) {
             let call_id = s.call_id.clone().unwrap_or_default();

@@ -7,6 +7,7 @@
 //! file with the reason" across crashes. Pure parts ([`retry`], [`settings`]) take the clock
 //! as an argument. This module never parses, renders or sends; it returns [`SpoolError`].
 
+pub mod digest;
 pub(crate) mod durable;
 pub mod entry;
 pub mod journal;
@@ -19,6 +20,7 @@ pub mod tap;
 
 use std::path::PathBuf;
 
+pub use digest::DigestSettings;
 pub use entry::{Entry, EntryKind};
 pub use journal::{ItemStatus, Journal, Record, State};
 pub use own::{OwnSpool, WorkItem};

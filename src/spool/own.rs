@@ -140,6 +140,13 @@ impl OwnSpool {
         header_in(&self.work.join(id), id).is_some()
     }
 
+    /// The item `id` in `work/`, if its header is still there.
+    pub fn work_item(&self, id: &str) -> Option<WorkItem> {
+        let dir = self.work.join(id);
+        let name = header_in(&dir, id)?;
+        Some(WorkItem { id: id.to_owned(), dir, name })
+    }
+
     /// A new item id for the header `name`: unique, and short enough for a folder name.
     fn new_id(&self, name: &str) -> String {
         let unique =

@@ -24,18 +24,32 @@ pub fn open_items(journal: &Path) -> Result<Vec<(String, ItemStatus)>, SpoolErro
 }
 
 /// Every record of every item that carried `call_id`, in journal order, the rotated
-/// journals (`journal.<unix time in ns>.jsonl`) first.
+/// journals (`journal.<unix time in ns>.jsonl`) first; for a call held and then sent inside
+/// a digest or replaced by a voicemail, that mail's item's records too.
 pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError> {
     let mut files: Vec<PathBuf> = super::journal::rotated(journal).into_iter().map(|(path, _)| path).collect();
     files.push(journal.to_owned());
     let mut items = HashSet::new();
+    // item -> the item whose mail carried it (a digest, or the voicemail that replaced it)
+    let mut carried_by = std::collections::HashMap::new();
     for file in &files {
         replay(file, |r| {
-            if matches!(&r.state, State::Attempt { call_id: c, .. } if c == call_id) || r.item.ends_with(&format!("/{call_id}")) {
+            match &r.state {
+                State::Attempt { call_id: c, .. } | State::Held { call_id: c, .. } if c == call_id => {
+                    items.insert(r.item.clone());
+                }
+                State::Folded { into: by } | State::Replaced { by } => {
+                    carried_by.insert(r.item.clone(), by.clone());
+                }
+                _ => {}
+            }
+            if r.item.ends_with(&format!("/{call_id}")) {
                 items.insert(r.item);
             }
         })?;
     }
+    let carriers: Vec<String> = items.iter().filter_map(|item| carried_by.get(item).cloned()).collect();
+    items.extend(carriers);
     let mut out = Vec::new();
     for file in &files {
         replay(file, |r| {

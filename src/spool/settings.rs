@@ -71,6 +71,9 @@ pub struct SpoolSettings {
     /// `tap` mode: how long the ledger keeps a file's entry after its last record, once the
     /// file has left the folder.
     pub ledger_keep: Duration,
+    /// `[digest]`: which missed calls are held, to be sent as one digest or replaced by
+    /// their voicemail.
+    pub digest: super::DigestSettings,
 }
 
 impl Default for SpoolSettings {
@@ -86,6 +89,7 @@ impl Default for SpoolSettings {
             settle: Duration::from_secs(5),
             archive_keep: Duration::from_secs(30 * 86_400),
             ledger_keep: Duration::from_secs(30 * 86_400),
+            digest: super::DigestSettings::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ impl RawSpool {
             settle,
             archive_keep,
             ledger_keep: ledger_keep.max(max_age),
+            digest: super::DigestSettings::default(),
         }
     }
 }

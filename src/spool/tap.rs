@@ -18,11 +18,14 @@ use super::entry::{Entry, EntryKind, entries};
 use super::io;
 use super::own::parked_name;
 
-/// A folder tapped read-only, and where its reports go.
+/// A folder tapped read-only, where its reports go, and where held items are kept.
 #[derive(Debug)]
 pub struct TapFolder {
     root: PathBuf,
     reports: PathBuf,
+    /// `<state>/held/`: a copy of each item held back by `[digest]` (or carrying held
+    /// calls), one folder per ledger key, since the tapped folder may drop the original.
+    held: PathBuf,
 }
 
 /// A file's size and modification time: when it changes, the file changed.
@@ -51,7 +54,9 @@ impl TapFolder {
     pub fn open(root: &Path, state: &Path) -> Result<TapFolder, SpoolError> {
         let reports = state.join("failed");
         durable::create_dir(&reports).map_err(io("cannot create the report folder", &reports))?;
-        Ok(TapFolder { root: root.to_owned(), reports })
+        let held = state.join("held");
+        durable::create_dir(&held).map_err(io("cannot create the folder of held items", &held))?;
+        Ok(TapFolder { root: root.to_owned(), reports, held })
     }
 
     /// The header files in the folder and its strays (see [`super::entry`]), read lazily;
@@ -68,6 +73,73 @@ impl TapFolder {
         durable::write_file(&path, report.as_bytes()).map_err(io("cannot write", &path))?;
         Ok(path)
     }
+}
+
+impl TapFolder {
+    /// Keeps a copy of the item `key`: its header (`name`, `header` its bytes) and its side
+    /// file (name, content), in `<state>/held/<hash of the key>/` beside a `.key` file naming
+    /// it, written last: a folder without it is a copy a crash interrupted. Returns the
+    /// copy's header. Every file and the folders are synced before it returns.
+    pub fn keep(&self, key: &str, name: &str, header: &[u8], side: Option<(&str, &mut dyn std::io::Read)>) -> Result<PathBuf, SpoolError> {
+        let dir = self.held.join(held_folder(key));
+        durable::create_dir(&dir).map_err(io("cannot create", &dir))?;
+        if let Some((side_name, content)) = side {
+            let path = dir.join(side_name);
+            durable::write_from(&path, content).map_err(io("cannot keep a copy as", &path))?;
+        }
+        let copy = dir.join(name);
+        durable::write_file(&copy, header).map_err(io("cannot keep a copy as", &copy))?;
+        let key_file = dir.join(KEY_FILE);
+        durable::write_file(&key_file, key.as_bytes()).map_err(io("cannot write", &key_file))?;
+        Ok(copy)
+    }
+
+    /// The kept copy of the item `key`'s header, if there is one.
+    pub fn kept(&self, key: &str) -> Option<PathBuf> {
+        let dir = self.held.join(held_folder(key));
+        kept_header(&dir).filter(|_| std::fs::read(dir.join(KEY_FILE)).is_ok_and(|k| k == key.as_bytes()))
+    }
+
+    /// Every kept item: (ledger key, its header's copy). A copy a crash interrupted (no
+    /// `.key` yet: its item was never recorded as held) is removed.
+    pub fn kept_items(&self) -> Result<Vec<(String, PathBuf)>, SpoolError> {
+        let listing = std::fs::read_dir(&self.held).map_err(io("cannot list", &self.held))?;
+        let mut out = Vec::new();
+        for entry in listing.filter_map(|e| e.ok()) {
+            let dir = entry.path();
+            match (std::fs::read_to_string(dir.join(KEY_FILE)), kept_header(&dir)) {
+                (Ok(key), Some(header)) => out.push((key, header)),
+                _ => {
+                    tracing::info!(copy = %dir.display(), "removing a copy a crash interrupted");
+                    durable::remove_dir(&dir).map_err(io("cannot remove", &dir))?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the kept copy of the item `key` (there may be none).
+    pub fn release(&self, key: &str) -> Result<(), SpoolError> {
+        let dir = self.held.join(held_folder(key));
+        durable::remove_dir(&dir).map_err(io("cannot remove", &dir))
+    }
+}
+
+/// The file in a kept copy's folder that names its ledger key.
+const KEY_FILE: &str = ".key";
+
+/// The folder of the item `key`'s copy: the hex of the first 16 bytes of its SHA-256 (a
+/// ledger key holds a CallId, which may hold anything).
+fn held_folder(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The header in a kept copy's folder (`.txt` or `.xml`).
+fn kept_header(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !name.starts_with('.') && (name.ends_with(".txt") || name.ends_with(".xml"))
+    })
 }
 
 /// The ledger key of a header: `<file stem>/<CallId>` (Exchange names headers

@@ -80,11 +80,15 @@ fn a_side_file_swapped_for_a_link_never_attaches_what_the_link_points_to() {
         let (stop, swaps, dir, wav, real) = (stop.clone(), swaps.clone(), spool.path().to_owned(), wav.clone(), real.clone());
         std::thread::spawn(move || {
             let (link, copy) = (dir.join(".link"), dir.join(".copy"));
+            // The copy is written while the real file is in place, so that each state
+            // lasts about as long as the other, however loaded the machine is.
             while !stop.load(Ordering::Relaxed) {
+                std::fs::write(&copy, &real).unwrap();
                 std::os::unix::fs::symlink(&secret_path, &link).unwrap();
                 std::fs::rename(&link, &wav).unwrap();
-                std::fs::write(&copy, &real).unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(200));
                 std::fs::rename(&copy, &wav).unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(200));
                 swaps.fetch_add(1, Ordering::Relaxed);
             }
         })

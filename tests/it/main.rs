@@ -7,6 +7,7 @@ mod common;
 mod compose;
 mod contacts;
 mod deliver;
+mod digest;
 mod enrich;
 mod examples;
 mod fuzz_smoke;

@@ -22,6 +22,7 @@ use callnote::spool::{State, journal};
 
 use crate::common::{fixture, server_env};
 
+mod digest;
 mod service;
 mod soak;
 mod tap;
@@ -110,6 +111,39 @@ impl Spool {
     fn run_once(&self) -> (i32, String) {
         let (code, _, stderr) = self.cli(&["relay", "--once"]);
         (code, stderr)
+    }
+
+    /// Runs `callnote relay --once` and SIGKILLs it at a random moment (up to `within_ms`)
+    /// after it has started working (its first journal record), so no kill is wasted on
+    /// start-up. True when it was killed, false when it finished first.
+    fn run_once_and_kill(&self, rng: &mut Rng, within_ms: u64) -> bool {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
+            .args(["relay", "--once", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let journal = self.dir.join("state/journal.jsonl");
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let before = len(&journal);
+        let mut kill_at: Option<Instant> = None;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < give_up {
+            if child.try_wait().unwrap().is_some() {
+                child.wait().unwrap();
+                return false;
+            }
+            match kill_at {
+                None if len(&journal) > before => kill_at = Some(Instant::now() + Duration::from_millis(rng.below(within_ms))),
+                Some(at) if Instant::now() >= at => break,
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        true
     }
 
     /// Runs `callnote ARGS --config <this spool's config>`: exit code, stdout, stderr.
@@ -408,40 +442,11 @@ fn killed_at_random_moments_the_relay_still_delivers_every_item_once() {
     // the killed runs (a loaded machine is slower; more runs then).
     while (kills < 20 || sent(&spool) < 100) && runs < 300 {
         runs += 1;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .args(["relay", "--once", "--config"])
-            .arg(&spool.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Kill at a random moment after it has started working (its first journal record),
-        // so no kill is wasted on start-up.
-        let journal = spool.dir.join("state/journal.jsonl");
-        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let before = len(&journal);
-        let mut kill_at: Option<Instant> = None;
-        let give_up = Instant::now() + Duration::from_secs(10);
-        let mut exited = false;
-        while Instant::now() < give_up {
-            if child.try_wait().unwrap().is_some() {
-                exited = true;
-                break;
-            }
-            match kill_at {
-                None if len(&journal) > before => kill_at = Some(Instant::now() + Duration::from_millis(rng.below(400))),
-                Some(at) if Instant::now() >= at => break,
-                _ => {}
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let exited = !spool.run_once_and_kill(&mut rng, 400);
         if exited {
-            child.wait().unwrap();
             // Drained before the kill: give it more to do, so every kill lands on work.
             add(&spool, 50);
         } else {
-            child.kill().unwrap();
-            child.wait().unwrap();
             kills += 1;
         }
     }

@@ -348,10 +348,11 @@ fn readme_lists_exactly_the_context_variables() {
         let json = templates.context_json(&s.event, &settings, "en").unwrap();
         seen.extend(context::variable_paths(&json));
     }
-    // `target` is documented as "same fields as `caller`".
+    // `target` and the callers of `calls` and `earlier_attempts` are documented as "same
+    // fields as `caller`".
     let used: BTreeSet<String> = seen
         .into_iter()
-        .map(|p| match p.strip_prefix("target.") {
+        .map(|p| match ["target.", "calls[].caller.", "earlier_attempts[].caller."].iter().find_map(|pre| p.strip_prefix(pre)) {
             Some(rest) => format!("caller.{rest}"),
             None => p,
         })
@@ -392,4 +393,143 @@ fn every_sample_shows_the_number_and_the_resolved_name_in_both_parts() {
         assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{}", s.name);
         assert!(r.text.ends_with('\n') && !r.text.contains("\n\n\n"), "{}", s.name);
     }
+}
+
+#[test]
+fn a_digest_says_how_many_calls_and_lists_each_time_and_number() {
+    let r = render("missed_call_digest/resolved-mobile/en-US");
+    assert_eq!(r.subject, "3 more calls from Priya Raman (mobile), (289) 555-0147");
+    assert!(r.text.starts_with("More missed calls from the same caller\n\nFrom: Priya Raman (mobile), (289) 555-0147\n"), "{}", r.text);
+    assert!(
+        r.text.contains(
+            "\nTime: Thursday, June 5, 2014, 10:09 AM (EDT)\nCalls:\n  - 10:05 AM – (289) 555-0147 (mobile)\n  \
+             - 10:07 AM – (289) 555-0147 (mobile)\n  - 10:09 AM – (425) 555-0147 (work)\n"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(r.html.contains(">Calls</td>"), "{}", r.html);
+    assert!(
+        r.html.contains(
+            "<div>10:05 AM – <a href=\"tel:+12895550147\" style=\"color:#0b62d6;text-decoration:none;\">(289) 555-0147</a> \
+             <span style=\"color:#57606a;\">(mobile)</span></div>"
+        ),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("<a href=\"tel:+14255550147\" style=\"color:#0b62d6;text-decoration:none;\">(425) 555-0147</a>"), "{}", r.html);
+
+    let unresolved = render("missed_call_digest/unresolved/es-ES");
+    assert_eq!(unresolved.subject, "4 llamadas perdidas más de +1 425-555-0199");
+    assert!(unresolved.text.contains("\nLlamadas:\n  - 10:05 – +1 425-555-0199\n"), "{}", unresolved.text);
+    assert_eq!(unresolved.text.matches("  - ").count(), 4, "{}", unresolved.text);
+}
+
+#[test]
+fn a_digest_in_french_and_japanese() {
+    let paris = settings("Europe/Paris", "en-US");
+    let r = Templates::builtin().render(&sample("missed_call_digest/resolved-work/fr-FR"), &paris).unwrap();
+    assert_eq!(r.subject, "3 autres appels manqués : Élodie Marchand (bureau), 01 99 00 12 34");
+    assert!(r.text.starts_with("Autres appels manqués du même appelant\n\nDe : Élodie Marchand (bureau), 01 99 00 12 34\n"), "{}", r.text);
+    assert!(
+        r.text.contains(
+            "\nAppels :\n  - 16:05 – 01 99 00 12 34 (bureau)\n  - 16:07 – 01 99 00 12 34 (bureau)\n  - 16:09 – 01 99 00 12 34 (bureau)\n"
+        ),
+        "{}",
+        r.text
+    );
+    let tokyo = settings("Asia/Tokyo", "en-US");
+    let r = Templates::builtin().render(&sample("missed_call_digest/anonymous/ja-JP"), &tokyo).unwrap();
+    assert_eq!(r.subject, "不在着信（さらに 2 件）：非通知");
+    assert!(r.text.contains("\n着信：\n  - 23:05 – 非通知\n  - 23:07 – 非通知\n"), "{}", r.text);
+}
+
+#[test]
+fn a_digest_of_one_call_and_calls_on_another_day() {
+    let templates = Templates::builtin();
+    let mut event = sample("missed_call_digest/resolved-mobile/en-US");
+    event.calls[0].time = Some("2014-06-04T23:55:00Z".parse().unwrap()); // the evening before, in Toronto
+    let r = templates.render(&event, &settings("America/Toronto", "en-US")).unwrap();
+    assert!(r.text.contains("\nCalls:\n  - 6/4/2014 7:55 PM – (289) 555-0147 (mobile)\n  - 10:07 AM – "), "{}", r.text);
+    event.calls[0].time = None;
+    let r = templates.render(&event, &settings("America/Toronto", "en-US")).unwrap();
+    assert!(r.text.contains("\nCalls:\n  - (289) 555-0147 (mobile)\n  - 10:07 AM – "), "a call without a time: {}", r.text);
+
+    event.calls.truncate(1);
+    let r = templates.render(&event, &settings("America/Toronto", "en-US")).unwrap();
+    assert_eq!(r.subject, "1 more call from Priya Raman (mobile), (289) 555-0147");
+    let r = templates
+        .render(
+            &{
+                event.recipient.culture = Some("ru-RU".to_owned());
+                event
+            },
+            &settings("Europe/Moscow", "en-US"),
+        )
+        .unwrap();
+    assert_eq!(r.subject, "Ещё пропущенный звонок от Priya Raman (мобильный), +1 289-555-0147");
+}
+
+#[test]
+fn a_digest_escapes_what_a_call_says_in_html() {
+    let mut event = sample("missed_call_digest/unresolved/es-ES");
+    let sip = callnote::event::Party {
+        raw: Some("<b>x</b>@evil.example".to_owned()),
+        kind: callnote::event::PartyKind::Sip,
+        sip: Some("<b>x</b>@evil.example".to_owned()),
+        ..Default::default()
+    };
+    event.calls[1].caller = sip;
+    let r = Templates::builtin().render(&event, &settings("UTC", "en-US")).unwrap();
+    assert!(
+        r.html.contains("&lt;b&gt;x&lt;&#x2f;b&gt;@evil.example") || r.html.contains("&lt;b&gt;x&lt;/b&gt;@evil.example"),
+        "{}",
+        r.html
+    );
+    assert!(!r.html.contains("<b>x"), "{}", r.html);
+    assert!(r.text.contains("  - 14:07 – <b>x</b>@evil.example\n"), "{}", r.text);
+}
+
+#[test]
+fn a_voice_mail_says_when_its_caller_also_called_and_from_which_other_number() {
+    let templates = Templates::builtin();
+    let toronto = settings("America/Toronto", "en-US");
+    let with = templates.render(&sample("voicemail/earlier-attempts/en-US"), &toronto).unwrap();
+    assert!(
+        with.text
+            .contains("\nTime: Thursday, June 5, 2014, 5:20 PM (EDT)\nAlso called:\n  - 5:12 PM\n  - 5:16 PM – (425) 555-0147 (work)\n"),
+        "the same number is not repeated: {}",
+        with.text
+    );
+    assert!(with.html.contains(">Also called</td>") && with.html.contains("<div>5:12 PM</div>"), "{}", with.html);
+    assert!(
+        with.html.contains("<div>5:16 PM – <a href=\"tel:+14255550147\" style=\"color:#0b62d6;text-decoration:none;\">(425) 555-0147</a>"),
+        "{}",
+        with.html
+    );
+    let mut de = sample("voicemail/earlier-attempts/en-US");
+    de.recipient.culture = Some("de-DE".to_owned());
+    let r = templates.render(&de, &settings("Europe/Berlin", "en-US")).unwrap();
+    assert!(r.text.contains("\nHat auch angerufen:\n  - 23:12\n  - 23:16 – +1 425-555-0147 (geschäftlich)\n"), "{}", r.text);
+
+    // Without earlier attempts, the mail is exactly what it was before they existed.
+    let mut without = sample("voicemail/earlier-attempts/en-US");
+    without.earlier_attempts.clear();
+    let plain = templates.render(&without, &toronto).unwrap();
+    assert_eq!(plain.text, with.text.replace("Also called:\n  - 5:12 PM\n  - 5:16 PM – (425) 555-0147 (work)\n", ""));
+    assert!(!plain.html.contains("Also called") && !plain.html.contains("5:12 PM"), "{}", plain.html);
+    assert_eq!(plain.subject, with.subject);
+}
+
+#[test]
+fn check_names_a_digest_template_that_uses_an_unknown_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "missed_call_digest/en/body.txt", "{% for c in calls %}{{ c.number }}{% endfor %}");
+    let shown: Vec<String> = check::check_dir(dir.path()).iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert!(
+        shown[0].starts_with("missed_call_digest/en/body.txt:1:26: field `number` is not defined.")
+            && shown[0].ends_with(" (sample missed_call_digest/resolved-work/fr-FR)"),
+        "{shown:#?}"
+    );
 }

@@ -97,26 +97,33 @@ fn to_line(bytes: &[u8]) -> String {
     text.split("\r\n\r\n").next().unwrap().lines().find(|l| l.starts_with("To: ")).unwrap_or_default().to_owned()
 }
 
+/// `send-test ARGS --dry-run DIR/out` against the fixture directory (config in `dir`): what
+/// it printed and the message it wrote.
+fn dry_run(dir: &Path, args: &[&str]) -> (String, Vec<u8>) {
+    let config = dir.join("callnote.toml");
+    std::fs::write(&config, format!("[dialplan]\nregion = \"US\"\n[directory]\nsource = {:?}\n", fixture("directory.ldif"))).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .arg("--config")
+        .arg(&config)
+        .arg("send-test")
+        .args(args)
+        .arg("--dry-run")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let written =
+        stdout.lines().find_map(|l| l.strip_prefix("wrote ")).and_then(|l| l.split(" (").next()).unwrap_or_else(|| panic!("{stdout}"));
+    let bytes = std::fs::read(written).unwrap();
+    (stdout, bytes)
+}
+
 #[test]
 fn a_dry_run_is_for_exactly_the_given_address_dated_now_and_new_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("callnote.toml");
-    std::fs::write(&config, format!("[dialplan]\nregion = \"US\"\n[directory]\nsource = {:?}\n", fixture("directory.ldif"))).unwrap();
     let out = dir.path().join("out");
-    let run = |to: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_callnote"))
-            .arg("--config")
-            .arg(&config)
-            .args(["send-test", "--to", to, "--caller", "+1 289 555 0147", "--dry-run"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let written =
-            stdout.lines().find_map(|l| l.strip_prefix("wrote ")).and_then(|l| l.split(" (").next()).unwrap_or_else(|| panic!("{stdout}"));
-        std::fs::read(written).unwrap()
-    };
+    let run = |to: &str| dry_run(dir.path(), &["--to", to, "--caller", "+1 289 555 0147"]).1;
 
     // The directory names the address: its own name, never the sample recipient's.
     let first = run("amara.okafor@contoso.com");
@@ -222,4 +229,17 @@ fn a_missing_password_variable_is_a_configuration_error_before_anything_is_sent(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("CALLNOTE_TEST_SMTP_PASSWORD") && stderr.contains("not set"), "{stderr}");
     assert!(stderr.contains("step: configure delivery"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_digest_lists_every_call_from_the_given_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, bytes) =
+        dry_run(dir.path(), &["--to", "admin@contoso.com", "--kind", "missed_call_digest", "--caller", "+1 289 555 0147"]);
+    assert!(stdout.contains("kind       missed_call_digest\n"), "{stdout}");
+    let mail = MessageParser::default().parse(&bytes).unwrap();
+    let text = mail.body_text(0).unwrap();
+    assert!(mail.subject().unwrap().starts_with("3 more calls from "), "{:?}", mail.subject());
+    assert_eq!(text.matches("  - 2:0").count(), 3, "{text}");
+    assert_eq!(text.matches("(289) 555-0147").count(), 4, "the From row and every call: {text}");
 }
