@@ -86,25 +86,29 @@ impl Digest {
         std::fs::write(&path, text).unwrap();
     }
 
-    /// The full text of every message the server stored for this spool, oldest first.
     fn mails(&self) -> Vec<String> {
-        let suffix = format!("@{}>", self.spool.domain.to_ascii_lowercase());
-        let mut found: Vec<(SystemTime, String)> = Vec::new();
-        for entry in std::fs::read_dir(self.server.maildir.join("new")).unwrap() {
-            let entry = entry.unwrap();
-            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-            let head = text.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
-            if head.lines().any(|l| l.starts_with("message-id:") && l.trim_end().ends_with(&suffix)) {
-                found.push((entry.metadata().unwrap().modified().unwrap(), text));
-            }
-        }
-        found.sort();
-        found.into_iter().map(|(_, text)| text).collect()
+        mails(&self.spool, &self.server)
     }
 
     fn records(&self) -> Vec<Record> {
         self.spool.records()
     }
+}
+
+/// The full text of every message the server stored for `spool`, oldest first.
+fn mails(spool: &Spool, server: &Server) -> Vec<String> {
+    let suffix = format!("@{}>", spool.domain.to_ascii_lowercase());
+    let mut found: Vec<(SystemTime, String)> = Vec::new();
+    for entry in std::fs::read_dir(server.maildir.join("new")).unwrap() {
+        let entry = entry.unwrap();
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let head = text.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
+        if head.lines().any(|l| l.starts_with("message-id:") && l.trim_end().ends_with(&suffix)) {
+            found.push((entry.metadata().unwrap().modified().unwrap(), text));
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, text)| text).collect()
 }
 
 /// The item id of each call id, from the journal.
@@ -320,6 +324,56 @@ fn a_tapped_folder_gets_its_digest_even_when_the_held_files_leave_it() {
     let records = ledger();
     assert_eq!(records.iter().filter(|r| matches!(r.state, State::Folded { .. })).count(), 1, "the ledger records the folded call");
     assert_eq!(std::fs::read_dir(state.join("held")).unwrap().count(), 0, "the copies go once the digest is sent");
+}
+
+/// The running service (streaming claims, woken by file-system events and by the next hold
+/// falling due, never by the rescan here): a caller's first call held for its voicemail
+/// then sent alone, the next two in one digest; another caller's missed call replaced by
+/// its voicemail.
+#[test]
+fn the_running_service_sends_digests_and_replacements_on_time() {
+    let Some(server) = server() else { return };
+    let spool = Spool::new("digest-svc", &server.port, 4);
+    let mut toml = std::fs::read_to_string(&spool.config).unwrap();
+    toml += "rescan = \"5m\"\n[digest]\nwindow = \"1500ms\"\nhold_missed = \"700ms\"\n";
+    std::fs::write(&spool.config, toml).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callnote"))
+        .args(["relay", "--config"])
+        .arg(&spool.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    super::service::wait_for("the relay's journal", || spool.dir.join("state/journal.jsonl").exists());
+    let call = |name: &str, call_id: &str, caller: &str, voicemail: bool| {
+        spool.drop_item(name, call_id, HANNAH, voicemail);
+        let path = spool.dir.join(format!("{name}.txt"));
+        let text = std::fs::read_to_string(&path).unwrap().replace(PRIYA, caller);
+        std::fs::write(&path, text).unwrap();
+    };
+    let held = |call_id: &str| spool.records().iter().any(|r| matches!(&r.state, State::Held { call_id: c, .. } if c == call_id));
+    call("other-missed", "svc-x", OTHER, false);
+    call("mc0", "svc-0", PRIYA, false);
+    super::service::wait_for("the missed call held", || held("svc-x"));
+    call("other-vm", "svc-x", OTHER, true);
+    for n in 1..3 {
+        std::thread::sleep(Duration::from_millis(200));
+        call(&format!("mc{n}"), &format!("svc-{n}"), PRIYA, false);
+    }
+    super::service::wait_for("three mails", || mails(&spool, &server).len() >= 3);
+    std::thread::sleep(Duration::from_secs(2));
+    super::service::signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+    let mails = mails(&spool, &server);
+    let subjects: Vec<String> = mails.iter().map(|m| subject(m)).collect();
+    assert_eq!(mails.len(), 3, "{subjects:?}");
+    assert_eq!(subjects.iter().filter(|s| s.to_lowercase().contains("voice")).count(), 1, "{subjects:?}");
+    let digest = mails.iter().find(|m| subject(m).starts_with("2 more calls")).unwrap_or_else(|| panic!("a digest: {subjects:?}"));
+    assert_digest_lists(digest, 2);
+    assert_eq!(spool.ls("work"), Vec::<String>::new());
+    let records = spool.records();
+    assert_eq!(records.iter().filter(|r| matches!(r.state, State::Replaced { .. })).count(), 1);
+    assert_eq!(records.iter().filter(|r| matches!(r.state, State::Folded { .. })).count(), 1);
 }
 
 #[test]
