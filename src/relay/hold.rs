@@ -247,7 +247,8 @@ impl Holds {
         window.held.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     }
 
-    /// When the next hold falls due (a window closes, a `max_hold` or `hold_missed` ends).
+    /// When the next hold falls due (a window closes, a `max_hold` or `hold_missed` ends);
+    /// calls already released are not counted.
     pub(crate) fn next_due(&self) -> Option<Timestamp> {
         let s = &self.settings;
         let book = self.book();
@@ -263,9 +264,8 @@ impl Holds {
                 at(add(window.last_call, length));
             }
         }
-        if !book.released.is_empty() {
-            at(Timestamp::MIN);
-        }
+        // Calls released are taken by the listing that released them (the close comes first
+        // in every listing); one whose folder has gone meanwhile must not keep this due.
         due
     }
 

@@ -194,6 +194,11 @@ impl Spool {
 
     /// Writes a missed call (or, with `wav`, a voicemail and its side file) to `recipient`.
     fn drop_item(&self, name: &str, call_id: &str, recipient: &str, wav: bool) {
+        self.drop_call(name, call_id, recipient, "+12895550147", wav);
+    }
+
+    /// [`Self::drop_item`] from `caller` (the header is whole before it is renamed in).
+    fn drop_call(&self, name: &str, call_id: &str, recipient: &str, caller: &str, wav: bool) {
         let kind = if wav { callnote::Kind::Voicemail } else { callnote::Kind::MissedCall };
         self.note(NotificationId { call_id, recipient, kind });
         let (template, side) =
@@ -202,7 +207,8 @@ impl Spool {
             .unwrap()
             .replace("hannah.whitaker@contoso.com", recipient)
             .replace("6e838afc-7d1a-4ad5-b1e3-fde1990e11e7", call_id)
-            .replace("1c941dfb-9165-4438-930c-f7e266e92d98", call_id);
+            .replace("1c941dfb-9165-4438-930c-f7e266e92d98", call_id)
+            .replace("CallerId : +12895550147", &format!("CallerId : {caller}"));
         if let Some(side) = &side {
             text = text.replace("575a75dc-3e35-4640-97c2-4c7f3f274236.wav", side);
             std::fs::copy(fixture("575a75dc-3e35-4640-97c2-4c7f3f274236.wav"), self.dir.join(side)).unwrap();

@@ -80,10 +80,7 @@ impl Digest {
 
     /// Writes a missed call (or a voicemail) from `caller` to Hannah.
     fn call(&self, name: &str, call_id: &str, caller: &str, voicemail: bool) {
-        self.spool.drop_item(name, call_id, HANNAH, voicemail);
-        let path = self.spool.dir.join(format!("{name}.txt"));
-        let text = std::fs::read_to_string(&path).unwrap().replace(PRIYA, caller);
-        std::fs::write(&path, text).unwrap();
+        self.spool.drop_call(name, call_id, HANNAH, caller, voicemail);
     }
 
     fn mails(&self) -> Vec<String> {
@@ -345,12 +342,7 @@ fn the_running_service_sends_digests_and_replacements_on_time() {
         .spawn()
         .unwrap();
     super::service::wait_for("the relay's journal", || spool.dir.join("state/journal.jsonl").exists());
-    let call = |name: &str, call_id: &str, caller: &str, voicemail: bool| {
-        spool.drop_item(name, call_id, HANNAH, voicemail);
-        let path = spool.dir.join(format!("{name}.txt"));
-        let text = std::fs::read_to_string(&path).unwrap().replace(PRIYA, caller);
-        std::fs::write(&path, text).unwrap();
-    };
+    let call = |name: &str, call_id: &str, caller: &str, voicemail: bool| spool.drop_call(name, call_id, HANNAH, caller, voicemail);
     let held = |call_id: &str| spool.records().iter().any(|r| matches!(&r.state, State::Held { call_id: c, .. } if c == call_id));
     call("other-missed", "svc-x", OTHER, false);
     call("mc0", "svc-0", PRIYA, false);
@@ -368,7 +360,9 @@ fn the_running_service_sends_digests_and_replacements_on_time() {
     let subjects: Vec<String> = mails.iter().map(|m| subject(m)).collect();
     assert_eq!(mails.len(), 3, "{subjects:?}");
     assert_eq!(subjects.iter().filter(|s| s.to_lowercase().contains("voice")).count(), 1, "{subjects:?}");
-    let digest = mails.iter().find(|m| subject(m).starts_with("2 more calls")).unwrap_or_else(|| panic!("a digest: {subjects:?}"));
+    let journal = || spool.records().iter().map(|r| format!("{} {} {:?}", r.at, r.item, r.state)).collect::<Vec<_>>().join("\n");
+    let digest =
+        mails.iter().find(|m| subject(m).starts_with("2 more calls")).unwrap_or_else(|| panic!("a digest: {subjects:?}\n{}", journal()));
     assert_digest_lists(digest, 2);
     assert_eq!(spool.ls("work"), Vec::<String>::new());
     let records = spool.records();
@@ -411,10 +405,7 @@ fn killed_while_digests_are_open_every_call_is_accounted_for_once() {
             let voicemail = i % 6 == 5;
             let call_id = if voicemail && i % 12 == 5 { format!("dc-{seed:x}-{:05}", i - 1) } else { format!("dc-{seed:x}-{i:05}") };
             let name = format!("item{i:05}");
-            spool.drop_item(&name, &call_id, HANNAH, voicemail);
-            let path = spool.dir.join(format!("{name}.txt"));
-            let text = std::fs::read_to_string(&path).unwrap().replace(PRIYA, caller);
-            std::fs::write(&path, text).unwrap();
+            spool.drop_call(&name, &call_id, HANNAH, caller, voicemail);
             calls.push(name);
         }
     };
