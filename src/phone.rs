@@ -227,7 +227,11 @@ pub(crate) fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Opti
 /// reads it in national style).
 pub(crate) fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
     let Some(number_code) = e164.strip_prefix('+').and_then(country_code_of).map(|(code, _)| code) else { return false };
-    let reader_code = reader_region.and_then(|r| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())).map(Metadata::country_code);
+    // Regions reach here as libphonenumber spells them (`region_of_culture`); any other
+    // spelling is normalised first.
+    let reader_code = reader_region
+        .and_then(|r| DATABASE.by_id(r).or_else(|| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())))
+        .map(Metadata::country_code);
     reader_code == Some(number_code)
 }
 
