@@ -15,6 +15,7 @@
 //! Nothing here fails or panics on input: what cannot be read is [`Parsed::Invalid`].
 //! The only error is [`DialPlan::new`]'s, for an unknown region.
 
+mod formatting;
 mod lexical;
 pub mod settings;
 
@@ -304,7 +305,8 @@ fn format_uncached(e164: &str) -> Option<(String, String)> {
     if format!("+{}{}", number.code().value(), number.national()) != e164 {
         return None;
     }
-    Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string()))
+    formatting::national_and_international(&number)
+        .or_else(|| Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string())))
 }
 
 /// Splits international digits (after `+` or an access code) into country code and rest.

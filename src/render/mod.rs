@@ -308,7 +308,14 @@ fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
 
 /// A subject is one line: whitespace runs (newlines included) become one space.
 fn one_line(subject: &str) -> String {
-    subject.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(subject.len());
+    for word in subject.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Plain text: trailing spaces dropped, at most one blank line in a row, no blank lines at
