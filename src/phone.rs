@@ -350,26 +350,28 @@ fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'
     by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
 }
 
+/// The kinds of numbers a caller can call from (every type with its own lengths and patterns).
+const NUMBER_TYPES: [Type; 10] = [
+    Type::FixedLine,
+    Type::Mobile,
+    Type::TollFree,
+    Type::PremiumRate,
+    Type::SharedCost,
+    Type::PersonalNumber,
+    Type::Voip,
+    Type::Pager,
+    Type::Uan,
+    Type::Voicemail,
+];
+
 /// A significant number that has a length some number type of the region allows and the
 /// leading digits of the region's numbering plan. Deliberately not `is_valid`: fictional
 /// ranges must pass.
 fn plausible(meta: &Metadata, nsn: &str) -> bool {
-    const TYPES: [Type; 10] = [
-        Type::FixedLine,
-        Type::Mobile,
-        Type::TollFree,
-        Type::PremiumRate,
-        Type::SharedCost,
-        Type::PersonalNumber,
-        Type::Voip,
-        Type::Pager,
-        Type::Uan,
-        Type::Voicemail,
-    ];
     let Ok(len) = u16::try_from(nsn.len()) else { return false };
     let descriptors = meta.descriptors();
     let mut any_length_known = false;
-    let length_ok = TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
+    let length_ok = NUMBER_TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
         any_length_known |= !d.possible_length().is_empty();
         d.possible_length().contains(&len)
     });

@@ -118,22 +118,7 @@ pub(super) fn national_and_international(number: &PhoneNumber) -> Option<(String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phonenumber::{Mode, Type};
-
-    const TYPES: [Type; 12] = [
-        Type::FixedLine,
-        Type::Mobile,
-        Type::TollFree,
-        Type::PremiumRate,
-        Type::SharedCost,
-        Type::PersonalNumber,
-        Type::Voip,
-        Type::Pager,
-        Type::Uan,
-        Type::Voicemail,
-        Type::Emergency,
-        Type::ShortCode,
-    ];
+    use phonenumber::Mode;
 
     #[test]
     fn every_example_number_reads_as_libphonenumber_writes_it() {
@@ -142,7 +127,7 @@ mod tests {
         for code in 1..=999u16 {
             for meta in DATABASE.by_code(&code).unwrap_or_default() {
                 let region = meta.id().parse().ok();
-                for example in TYPES.iter().filter_map(|&t| meta.descriptors().get(t)).filter_map(|d| d.example()) {
+                for example in super::super::NUMBER_TYPES.iter().filter_map(|&t| meta.descriptors().get(t)).filter_map(|d| d.example()) {
                     let Ok(number) = phonenumber::parse(region, format!("+{code}{example}")) else { continue };
                     let Some(ours) = national_and_international(&number) else { continue };
                     let theirs = (number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string());
