@@ -115,11 +115,15 @@ impl<'t> Lines<'t> {
 
     /// The line break at `at`, if a line ends there.
     fn end(&self, at: usize) -> Option<Break> {
-        match self.bytes.get(at..) {
-            Some([] | [b'\r']) => Some(Break::Last),
-            Some([b'\n', ..]) => Some(Break::Next(1)),
-            Some([b'\r', b'\n', ..]) => Some(Break::Next(2)),
-            _ => None,
+        match self.bytes.get(at) {
+            None => Some(Break::Last),
+            Some(b'\n') => Some(Break::Next(1)),
+            Some(b'\r') => match self.bytes.get(at + 1) {
+                None => Some(Break::Last),
+                Some(b'\n') => Some(Break::Next(2)),
+                Some(_) => None,
+            },
+            Some(_) => None,
         }
     }
 }
@@ -133,8 +137,8 @@ fn seven_bit(text: &str) -> Option<Vec<u8>> {
     let (mut start, mut at) = (0, 0);
     loop {
         // Eight bytes at a time while none is a control character or outside ASCII.
-        while let Some(word) = bytes.get(at..at + 8) {
-            if has_control_or_high(word) {
+        while let Some(word) = word_at(bytes, at) {
+            if control_or_high(word) != 0 {
                 break;
             }
             at += 8;
@@ -156,35 +160,60 @@ fn seven_bit(text: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// Whether any of eight bytes is below a space or above `~` (DEL included).
-fn has_control_or_high(word: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    let above_tilde = (x.wrapping_add(ONES) | x) & HIGH;
-    below_space | above_tilde != 0
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes as one word, the first in the lowest byte.
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The bytes of `x` that are below a space or above `~` (DEL included), each marked by its
+/// top bit. Only the lowest mark is exact (a borrow or carry can mark a byte above a marked
+/// one).
+fn control_or_high(x: u64) -> u64 {
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+    let above_tilde = x.wrapping_add(ONES) | x;
+    (below_space | above_tilde) & HIGH
 }
 
 /// Bytes that stand for themselves in quoted-printable (whitespace only inside a line).
+const LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t');
+        b += 1;
+    }
+    table
+};
+
 fn is_literal(b: u8) -> bool {
-    matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')
+    LITERAL[usize::from(b)]
 }
 
-/// How many bytes at the start of `bytes` are literal, eight at a time while they are
-/// printable ASCII other than `=` (tabs and the rest are decided one by one).
+/// [`control_or_high`], and `=` marked as well.
+fn marked(x: u64) -> u64 {
+    let equals = x ^ (ONES * u64::from(b'='));
+    control_or_high(x) | (equals.wrapping_sub(ONES) & !equals & HIGH)
+}
+
+/// How many bytes at the start of `bytes` are literal: eight at a time, the first byte that
+/// may not be found from the word's marks (a tab is marked but literal: the scan goes on
+/// after it), the last few bytes one by one.
 fn literal_prefix(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut at = 0;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let equals = x ^ (ONES * u64::from(b'='));
-        let has_equals = equals.wrapping_sub(ONES) & !equals & HIGH;
-        if has_control_or_high(word) || has_equals != 0 {
-            break;
+    while let Some(word) = word_at(bytes, at) {
+        let marks = marked(word);
+        if marks == 0 {
+            at += 8;
+            continue;
         }
-        at += 8;
+        let first = at + (marks.trailing_zeros() / 8) as usize;
+        if !is_literal(bytes[first]) {
+            return first;
+        }
+        at = first + 1;
     }
     at + bytes[at..].iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len() - at)
 }
@@ -210,8 +239,8 @@ fn quoted_printable(text: &str) -> Vec<u8> {
             i += taken;
             continue;
         }
-        let last = lines.end(i + 1).is_some();
-        if is_literal(bytes[i]) && !(last && is_space(bytes[i])) {
+        let last = || lines.end(i + 1).is_some();
+        if is_literal(bytes[i]) && !(is_space(bytes[i]) && last()) {
             // Only the bytes that could still fit on this output line are looked at; a line
             // break is not literal, so the run never passes the line's end.
             let limit = (i + LINE.saturating_sub(column)).min(bytes.len());
@@ -231,7 +260,7 @@ fn quoted_printable(text: &str) -> Vec<u8> {
             column += take;
             i += take;
         } else {
-            let room = if last { LINE } else { LINE - 1 };
+            let room = if last() { LINE } else { LINE - 1 };
             if column + 3 > room {
                 out.extend_from_slice(b"=\r\n");
                 column = 0;
