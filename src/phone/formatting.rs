@@ -9,28 +9,41 @@
 //! shared cache, locked and keyed by the expression's source text for every use, and applies a
 //! format's national-prefix rule to the format anew for each number: for a new caller that
 //! was half of formatting (about 20,000 instructions a number). Here each number format used
-//! is prepared once ([`Prepared`]: its expressions compiled with the crate's options, its
-//! national rule applied) and found again by its address in the static metadata. The choice
+//! is prepared once ([`Prepared`]: its expressions compiled with the crate's options, each
+//! text once and the whole-number pattern only when a number gets that far, as the crate
+//! does; its national rule applied) and found again by its address in the static metadata. The choice
 //! of format and the substitutions are the crate's, step by step; a test compares both
 //! renderings with the crate's for every example number of every region.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use phonenumber::PhoneNumber;
 use phonenumber::metadata::{DATABASE, Format, Metadata};
 use regex::{Regex, RegexBuilder};
 
-/// One number format, ready: its expressions compiled, its replacements worked out.
+/// One number format, ready: its leading-digits expression compiled, its national
+/// replacement worked out; its whole-number pattern compiled when a number first needs it
+/// (most formats of a country are ruled out by their leading digits alone).
 struct Prepared {
+    format: &'static Format,
     /// The last of the format's leading-digits expressions (the one the formatter checks).
-    leading: Option<Regex>,
+    leading: Option<Arc<Regex>>,
     /// The whole national number, in groups.
-    pattern: Regex,
+    pattern: OnceLock<Option<Arc<Regex>>>,
     /// What the groups become in a national rendering (the national-prefix rule applied).
     national: String,
-    /// What they become in an international rendering (the format as it is).
-    international: String,
+}
+
+impl Prepared {
+    fn pattern(&self) -> Option<&Regex> {
+        self.pattern.get_or_init(|| compiled(self.format.pattern().as_str())).as_deref()
+    }
+
+    /// What the groups become in an international rendering (the format as it is).
+    fn international(&self) -> &'static str {
+        self.format.format()
+    }
 }
 
 /// `(\$\d)`: the first group reference of a format, where a national-prefix rule goes.
@@ -40,9 +53,14 @@ static FIRST_GROUP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\$\d)").exp
 /// per country; the metadata never moves or changes).
 static PREPARED: LazyLock<Mutex<HashMap<usize, Arc<Prepared>>>> = LazyLock::new(Default::default);
 
-/// An expression of the metadata compiled as the crate compiles it (whitespace ignored).
-fn compile(source: &str) -> Option<Regex> {
-    RegexBuilder::new(source).ignore_whitespace(true).build().ok()
+/// Compiled expressions by their text: formats of both lists share many, compiled once.
+static COMPILED: LazyLock<Mutex<HashMap<&'static str, Option<Arc<Regex>>>>> = LazyLock::new(Default::default);
+
+/// An expression of the metadata compiled as the crate compiles it (whitespace ignored),
+/// once.
+fn compiled(source: &'static str) -> Option<Arc<Regex>> {
+    let mut table = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    table.entry(source).or_insert_with(|| RegexBuilder::new(source).ignore_whitespace(true).build().ok().map(Arc::new)).clone()
 }
 
 /// `format`, prepared once.
@@ -52,15 +70,14 @@ fn prepared(format: &'static Format, meta: &Metadata) -> Option<Arc<Prepared>> {
         return Some(hit.clone());
     }
     let leading = match format.leading_digits().last() {
-        Some(expression) => Some(compile(expression.as_str())?),
+        Some(expression) => Some(compiled(expression.as_str())?),
         None => None,
     };
     let national = match format.national_prefix() {
         Some(rule) => with_national_rule(format.format(), rule, meta)?,
         None => format.format().to_owned(),
     };
-    let pattern = compile(format.pattern().as_str())?;
-    let ready = Arc::new(Prepared { leading, pattern, national, international: format.format().to_owned() });
+    let ready = Arc::new(Prepared { format, leading, pattern: OnceLock::new(), national });
     PREPARED.lock().unwrap_or_else(|e| e.into_inner()).insert(key, ready.clone());
     Some(ready)
 }
@@ -76,7 +93,8 @@ fn with_national_rule(format: &str, rule: &str, meta: &Metadata) -> Option<Strin
 }
 
 /// The first format whose leading digits and whole pattern fit `national` (a format without
-/// leading digits fits any number, as the crate has it).
+/// leading digits fits any number, as the crate has it). `None`: a format could not be
+/// prepared; `Some(None)`: none fits.
 fn choose(national: &str, formats: &'static [Format], meta: &Metadata) -> Option<Option<Arc<Prepared>>> {
     for format in formats {
         let ready = prepared(format, meta)?;
@@ -84,7 +102,7 @@ fn choose(national: &str, formats: &'static [Format], meta: &Metadata) -> Option
             None => true,
             Some(leading) => {
                 leading.find(national).is_some_and(|m| m.start() == 0)
-                    && ready.pattern.find(national).is_some_and(|m| m.start() == 0 && m.end() == national.len())
+                    && ready.pattern()?.find(national).is_some_and(|m| m.start() == 0 && m.end() == national.len())
             }
         };
         if fits {
@@ -104,12 +122,12 @@ pub(super) fn national_and_international(number: &PhoneNumber) -> Option<(String
     let meta: &'static Metadata = DATABASE.by_code(&code)?.into_iter().next()?;
     let digits = number.national().to_string();
     let national = match choose(&digits, meta.formats(), meta)? {
-        Some(ready) => ready.pattern.replace(&digits, ready.national.as_str()).into_owned(),
+        Some(ready) => ready.pattern()?.replace(&digits, ready.national.as_str()).into_owned(),
         None => digits.clone(),
     };
     let international_formats = if meta.international_formats().is_empty() { meta.formats() } else { meta.international_formats() };
     let grouped = match choose(&digits, international_formats, meta)? {
-        Some(ready) => ready.pattern.replace(&digits, ready.international.as_str()).into_owned(),
+        Some(ready) => ready.pattern()?.replace(&digits, ready.international()).into_owned(),
         None => digits.clone(),
     };
     Some((national, format!("+{code} {grouped}")))
