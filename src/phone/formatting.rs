@@ -30,7 +30,7 @@ struct Prepared {
     /// The last of the format's leading-digits expressions (the one the formatter checks).
     leading: Option<Arc<Regex>>,
     /// The whole national number, in groups.
-    pattern: OnceLock<Option<Arc<Regex>>>,
+    pattern: OnceLock<Compiled>,
     /// What the groups become in a national rendering (the national-prefix rule applied).
     national: String,
 }
@@ -53,12 +53,15 @@ static FIRST_GROUP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\$\d)").exp
 /// per country; the metadata never moves or changes).
 static PREPARED: LazyLock<Mutex<HashMap<usize, Arc<Prepared>>>> = LazyLock::new(Default::default);
 
+/// An expression of the metadata, compiled (`None`: it does not compile here).
+type Compiled = Option<Arc<Regex>>;
+
 /// Compiled expressions by their text: formats of both lists share many, compiled once.
-static COMPILED: LazyLock<Mutex<HashMap<&'static str, Option<Arc<Regex>>>>> = LazyLock::new(Default::default);
+static COMPILED: LazyLock<Mutex<HashMap<&'static str, Compiled>>> = LazyLock::new(Default::default);
 
 /// An expression of the metadata compiled as the crate compiles it (whitespace ignored),
 /// once.
-fn compiled(source: &'static str) -> Option<Arc<Regex>> {
+fn compiled(source: &'static str) -> Compiled {
     let mut table = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
     table.entry(source).or_insert_with(|| RegexBuilder::new(source).ignore_whitespace(true).build().ok().map(Arc::new)).clone()
 }
