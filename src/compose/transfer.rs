@@ -218,8 +218,13 @@ fn literal_prefix(bytes: &[u8]) -> usize {
     at + bytes[at..].iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len() - at)
 }
 
-fn quoted_printable(text: &str) -> Vec<u8> {
+/// `b` as `=XX` (upper-case hex).
+fn escaped(b: u8) -> [u8; 3] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    [b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]
+}
+
+fn quoted_printable(text: &str) -> Vec<u8> {
     let lines = Lines::of(text);
     let bytes = lines.bytes;
     let is_space = |b: u8| matches!(b, b' ' | b'\t');
@@ -265,8 +270,7 @@ fn quoted_printable(text: &str) -> Vec<u8> {
                 out.extend_from_slice(b"=\r\n");
                 column = 0;
             }
-            let b = bytes[i];
-            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+            out.extend_from_slice(&escaped(bytes[i]));
             column += 3;
             i += 1;
         }
@@ -421,7 +425,7 @@ mod tests {
     /// The encoder as it was before lines were found in the encoding pass (split first, then
     /// each line encoded): the reference the one-pass encoder must match byte for byte.
     mod reference {
-        use super::super::{LINE, is_literal};
+        use super::super::{LINE, escaped, is_literal};
 
         pub fn lines(text: &str) -> impl Iterator<Item = &[u8]> {
             let body = text.strip_suffix('\n').unwrap_or(text);
@@ -434,7 +438,6 @@ mod tests {
         }
 
         pub fn quoted_printable(text: &str) -> Vec<u8> {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
             let mut out = Vec::new();
             for line in lines(text) {
                 let mut column = 0;
@@ -455,8 +458,7 @@ mod tests {
                             out.extend_from_slice(b"=\r\n");
                             column = 0;
                         }
-                        let b = line[i];
-                        out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+                        out.extend_from_slice(&escaped(line[i]));
                         column += 3;
                     }
                     i += 1;
