@@ -15,6 +15,7 @@
 //! Nothing here fails or panics on input: what cannot be read is [`Parsed::Invalid`].
 //! The only error is [`DialPlan::new`]'s, for an unknown region.
 
+mod formatting;
 mod lexical;
 pub mod settings;
 
@@ -227,7 +228,11 @@ pub(crate) fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Opti
 /// reads it in national style).
 pub(crate) fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
     let Some(number_code) = e164.strip_prefix('+').and_then(country_code_of).map(|(code, _)| code) else { return false };
-    let reader_code = reader_region.and_then(|r| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())).map(Metadata::country_code);
+    // Regions reach here as libphonenumber spells them (`region_of_culture`); any other
+    // spelling is normalised first.
+    let reader_code = reader_region
+        .and_then(|r| DATABASE.by_id(r).or_else(|| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())))
+        .map(Metadata::country_code);
     reader_code == Some(number_code)
 }
 
@@ -300,7 +305,8 @@ fn format_uncached(e164: &str) -> Option<(String, String)> {
     if format!("+{}{}", number.code().value(), number.national()) != e164 {
         return None;
     }
-    Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string()))
+    formatting::national_and_international(&number)
+        .or_else(|| Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string())))
 }
 
 /// Splits international digits (after `+` or an access code) into country code and rest.
@@ -344,26 +350,28 @@ fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'
     by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
 }
 
+/// The kinds of numbers a caller can call from (every type with its own lengths and patterns).
+const NUMBER_TYPES: [Type; 10] = [
+    Type::FixedLine,
+    Type::Mobile,
+    Type::TollFree,
+    Type::PremiumRate,
+    Type::SharedCost,
+    Type::PersonalNumber,
+    Type::Voip,
+    Type::Pager,
+    Type::Uan,
+    Type::Voicemail,
+];
+
 /// A significant number that has a length some number type of the region allows and the
 /// leading digits of the region's numbering plan. Deliberately not `is_valid`: fictional
 /// ranges must pass.
 fn plausible(meta: &Metadata, nsn: &str) -> bool {
-    const TYPES: [Type; 10] = [
-        Type::FixedLine,
-        Type::Mobile,
-        Type::TollFree,
-        Type::PremiumRate,
-        Type::SharedCost,
-        Type::PersonalNumber,
-        Type::Voip,
-        Type::Pager,
-        Type::Uan,
-        Type::Voicemail,
-    ];
     let Ok(len) = u16::try_from(nsn.len()) else { return false };
     let descriptors = meta.descriptors();
     let mut any_length_known = false;
-    let length_ok = TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
+    let length_ok = NUMBER_TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
         any_length_known |= !d.possible_length().is_empty();
         d.possible_length().contains(&len)
     });

@@ -32,10 +32,9 @@ const LINE: usize = 76;
 
 /// A text or HTML part, as `7bit` when it can be, else `quoted-printable`.
 pub fn text(content: &str) -> Body {
-    if is_seven_bit(content) {
-        Body::dangerous_pre_encoded(with_crlf(content), ContentTransferEncoding::SevenBit)
-    } else {
-        Body::dangerous_pre_encoded(quoted_printable(content), ContentTransferEncoding::QuotedPrintable)
+    match seven_bit(content) {
+        Some(encoded) => Body::dangerous_pre_encoded(encoded, ContentTransferEncoding::SevenBit),
+        None => Body::dangerous_pre_encoded(quoted_printable(content), ContentTransferEncoding::QuotedPrintable),
     }
 }
 
@@ -93,97 +92,189 @@ impl AttachmentBody {
     }
 }
 
-/// The lines of `text`, split at LF (found with memchr), each without a CR that ends it.
-fn lines(text: &str) -> impl Iterator<Item = &[u8]> {
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    body.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line).as_bytes())
+/// A text's bytes with its lines found in the same pass that encodes them: a line ends at
+/// LF, at CR LF, and at the end (one final LF is not a line of its own), and its line-ending
+/// CR is dropped. (Splitting into lines first, then encoding each, cost as much again.)
+struct Lines<'t> {
+    bytes: &'t [u8],
 }
 
-/// ASCII without NUL or a bare CR, every line shorter than [`LINE`] bytes.
-fn is_seven_bit(text: &str) -> bool {
-    lines(text).all(|line| line.len() < LINE && line.iter().all(|&b| b.is_ascii() && b != 0 && b != b'\r'))
+/// How a line ends.
+#[derive(Clone, Copy)]
+enum Break {
+    /// The text ends with it.
+    Last,
+    /// Another line starts after this many bytes (LF or CR LF).
+    Next(usize),
 }
 
-/// `bytes` with every line ended by CRLF.
-fn with_crlf(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
-    for line in lines(text) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
+impl<'t> Lines<'t> {
+    fn of(text: &'t str) -> Lines<'t> {
+        Lines { bytes: text.strip_suffix('\n').unwrap_or(text).as_bytes() }
     }
-    out
+
+    /// The line break at `at`, if a line ends there.
+    fn end(&self, at: usize) -> Option<Break> {
+        match self.bytes.get(at) {
+            None => Some(Break::Last),
+            Some(b'\n') => Some(Break::Next(1)),
+            Some(b'\r') => match self.bytes.get(at + 1) {
+                None => Some(Break::Last),
+                Some(b'\n') => Some(Break::Next(2)),
+                Some(_) => None,
+            },
+            Some(_) => None,
+        }
+    }
+}
+
+/// The text with every line ended by CRLF when it is `7bit`: ASCII without NUL or a bare
+/// CR, every line shorter than [`LINE`] bytes. `None` otherwise.
+fn seven_bit(text: &str) -> Option<Vec<u8>> {
+    let lines = Lines::of(text);
+    let bytes = lines.bytes;
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16 + 2);
+    let (mut start, mut at) = (0, 0);
+    loop {
+        // Eight bytes at a time while none is a control character or outside ASCII.
+        while let Some(word) = word_at(bytes, at) {
+            if control_or_high(word) != 0 {
+                break;
+            }
+            at += 8;
+        }
+        match lines.end(at) {
+            Some(line_break) => {
+                if at - start >= LINE {
+                    return None;
+                }
+                out.extend_from_slice(&bytes[start..at]);
+                out.extend_from_slice(b"\r\n");
+                let Break::Next(taken) = line_break else { return Some(out) };
+                at += taken;
+                start = at;
+            }
+            None if matches!(bytes[at], 0 | b'\r' | 0x80..) => return None,
+            None => at += 1,
+        }
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes as one word, the first in the lowest byte.
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The bytes of `x` that are below a space or above `~` (DEL included), each marked by its
+/// top bit. Only the lowest mark is exact (a borrow or carry can mark a byte above a marked
+/// one).
+fn control_or_high(x: u64) -> u64 {
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+    let above_tilde = x.wrapping_add(ONES) | x;
+    (below_space | above_tilde) & HIGH
 }
 
 /// Bytes that stand for themselves in quoted-printable (whitespace only inside a line).
+const LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t');
+        b += 1;
+    }
+    table
+};
+
 fn is_literal(b: u8) -> bool {
-    matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')
+    LITERAL[usize::from(b)]
 }
 
-/// How many bytes at the start of `bytes` are literal, eight at a time while they are
-/// printable ASCII other than `=` (tabs and the rest are decided one by one).
+/// [`control_or_high`], and `=` marked as well.
+fn marked(x: u64) -> u64 {
+    let equals = x ^ (ONES * u64::from(b'='));
+    control_or_high(x) | (equals.wrapping_sub(ONES) & !equals & HIGH)
+}
+
+/// How many bytes at the start of `bytes` are literal: eight at a time, the first byte that
+/// may not be found from the word's marks (a tab is marked but literal: the scan goes on
+/// after it), the last few bytes one by one.
 fn literal_prefix(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut at = 0;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let above_tilde = (x.wrapping_add(ONES) | x) & HIGH;
-        let equals = x ^ (ONES * u64::from(b'='));
-        let has_equals = equals.wrapping_sub(ONES) & !equals & HIGH;
-        if below_space | above_tilde | has_equals != 0 {
-            break;
+    while let Some(word) = word_at(bytes, at) {
+        let marks = marked(word);
+        if marks == 0 {
+            at += 8;
+            continue;
         }
-        at += 8;
+        let first = at + (marks.trailing_zeros() / 8) as usize;
+        if !is_literal(bytes[first]) {
+            return first;
+        }
+        at = first + 1;
     }
     at + bytes[at..].iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len() - at)
 }
 
-fn quoted_printable(text: &str) -> Vec<u8> {
+/// `b` as `=XX` (upper-case hex).
+fn escaped(b: u8) -> [u8; 3] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    [b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]
+}
+
+fn quoted_printable(text: &str) -> Vec<u8> {
+    let lines = Lines::of(text);
+    let bytes = lines.bytes;
+    let is_space = |b: u8| matches!(b, b' ' | b'\t');
     // Escapes take three bytes; most of a notification is ASCII, so a little headroom is
     // usually enough and the vector grows at most a few times otherwise.
     let mut out = Vec::with_capacity(text.len() + text.len() / 4 + 16);
-    for line in lines(text) {
-        // Runs of literal bytes are copied whole; a soft break (`=` CRLF) goes where the
-        // next byte would leave no room for one (column 75), except that the line's last
-        // byte may take column 76.
-        let mut column = 0;
-        let mut i = 0;
-        while i < line.len() {
-            let trailing_space = i + 1 == line.len() && matches!(line[i], b' ' | b'\t');
-            if is_literal(line[i]) && !trailing_space {
-                // Only the bytes that could still fit on this output line are looked at.
-                let limit = (i + LINE.saturating_sub(column)).min(line.len());
-                let mut end = i + literal_prefix(&line[i..limit]);
-                if end == line.len() && matches!(line[end - 1], b' ' | b'\t') {
-                    end -= 1; // escaped on its own, below
-                }
-                let run = end - i;
-                let take = if end == line.len() { run } else { run.min((LINE - 1).saturating_sub(column)) };
-                if take == 0 {
-                    out.extend_from_slice(b"=\r\n");
-                    column = 0;
-                    continue;
-                }
-                out.extend_from_slice(&line[i..i + take]);
-                column += take;
-                i += take;
-            } else {
-                let room = if i + 1 == line.len() { LINE } else { LINE - 1 };
-                if column + 3 > room {
-                    out.extend_from_slice(b"=\r\n");
-                    column = 0;
-                }
-                let b = line[i];
-                out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
-                column += 3;
-                i += 1;
-            }
+    // Runs of literal bytes are copied whole; a soft break (`=` CRLF) goes where the next
+    // byte would leave no room for one (column 75), except that a line's last byte may take
+    // column 76. Whitespace at a line's end is escaped.
+    let mut column = 0;
+    let mut i = 0;
+    loop {
+        if let Some(line_break) = lines.end(i) {
+            out.extend_from_slice(b"\r\n");
+            let Break::Next(taken) = line_break else { return out };
+            column = 0;
+            i += taken;
+            continue;
         }
-        out.extend_from_slice(b"\r\n");
+        let last = || lines.end(i + 1).is_some();
+        if is_literal(bytes[i]) && !(is_space(bytes[i]) && last()) {
+            // Only the bytes that could still fit on this output line are looked at; a line
+            // break is not literal, so the run never passes the line's end.
+            let limit = (i + LINE.saturating_sub(column)).min(bytes.len());
+            let mut end = i + literal_prefix(&bytes[i..limit]);
+            let at_end = lines.end(end).is_some();
+            if at_end && is_space(bytes[end - 1]) {
+                end -= 1; // escaped on its own, below
+            }
+            let run = end - i;
+            let take = if at_end { run } else { run.min((LINE - 1).saturating_sub(column)) };
+            if take == 0 {
+                out.extend_from_slice(b"=\r\n");
+                column = 0;
+                continue;
+            }
+            out.extend_from_slice(&bytes[i..i + take]);
+            column += take;
+            i += take;
+        } else {
+            let room = if last() { LINE } else { LINE - 1 };
+            if column + 3 > room {
+                out.extend_from_slice(b"=\r\n");
+                column = 0;
+            }
+            out.extend_from_slice(&escaped(bytes[i]));
+            column += 3;
+            i += 1;
+        }
     }
-    out
 }
 
 /// Input bytes that make one full base64 line.
@@ -331,6 +422,61 @@ mod tests {
         assert_eq!(literal_prefix(b""), 0);
     }
 
+    /// The encoder as it was before lines were found in the encoding pass (split first, then
+    /// each line encoded): the reference the one-pass encoder must match byte for byte.
+    mod reference {
+        use super::super::{LINE, escaped, is_literal};
+
+        pub fn lines(text: &str) -> impl Iterator<Item = &[u8]> {
+            let body = text.strip_suffix('\n').unwrap_or(text);
+            body.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line).as_bytes())
+        }
+
+        pub fn seven_bit(text: &str) -> Option<Vec<u8>> {
+            let ok = lines(text).all(|line| line.len() < LINE && line.iter().all(|&b| b.is_ascii() && b != 0 && b != b'\r'));
+            ok.then(|| lines(text).flat_map(|line| [line, b"\r\n"]).flatten().copied().collect())
+        }
+
+        pub fn quoted_printable(text: &str) -> Vec<u8> {
+            let mut out = Vec::new();
+            for line in lines(text) {
+                let mut column = 0;
+                let mut i = 0;
+                while i < line.len() {
+                    let last = i + 1 == line.len();
+                    if is_literal(line[i]) && !(last && matches!(line[i], b' ' | b'\t')) {
+                        let room = if last { LINE } else { LINE - 1 };
+                        if column + 1 > room {
+                            out.extend_from_slice(b"=\r\n");
+                            column = 0;
+                        }
+                        out.push(line[i]);
+                        column += 1;
+                    } else {
+                        let room = if last { LINE } else { LINE - 1 };
+                        if column + 3 > room {
+                            out.extend_from_slice(b"=\r\n");
+                            column = 0;
+                        }
+                        out.extend_from_slice(&escaped(line[i]));
+                        column += 3;
+                    }
+                    i += 1;
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn line_ends_as_before() {
+        for text in ["", "\n", "a", "a\n", "a\r", "a\r\n", "a\n\n", "a\r\r\n", "\r\n\r\n", "a\rb\n", "x \n\t\n"] {
+            assert_eq!(seven_bit(text), reference::seven_bit(text), "{text:?}");
+            assert_eq!(quoted_printable(text), reference::quoted_printable(text), "{text:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn literal_prefix_agrees_with_a_byte_by_byte_scan(bytes in proptest::collection::vec(prop_oneof![12 => 0x20u8..0x7f, 1 => any::<u8>()], 0..64)) {
@@ -348,7 +494,7 @@ mod tests {
                 _ => decode_qp(wire),
             };
             // What goes out is the text with CRLF line ends and a final line break.
-            let mut expected = with_crlf(&content);
+            let mut expected: Vec<u8> = reference::lines(&content).flat_map(|line| [line, b"\r\n"]).flatten().copied().collect();
             if content.is_empty() { expected.clear(); expected.extend_from_slice(b"\r\n"); }
             prop_assert_eq!(String::from_utf8_lossy(&decoded), String::from_utf8_lossy(&expected));
         }
@@ -362,6 +508,12 @@ mod tests {
                 let decoded = decode_qp(wire);
                 prop_assert_eq!(String::from_utf8_lossy(&decoded), format!("{content}\r\n"));
             }
+        }
+
+        #[test]
+        fn one_pass_encodes_as_line_by_line(content in "([a-zé€ =\t\r\n<>\"&日本\x00\x7f-]{0,90}\n?){0,6}") {
+            prop_assert_eq!(seven_bit(&content), reference::seven_bit(&content));
+            prop_assert_eq!(quoted_printable(&content), reference::quoted_printable(&content));
         }
 
         #[test]

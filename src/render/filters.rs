@@ -69,8 +69,9 @@ pub fn register(tera: &mut Tera) {
     tera.register_filter("datetime", datetime);
 }
 
+/// A non-empty string field of a party object (one key, looked up directly).
 fn str_field<'v>(map: &'v Value, key: &'v str) -> Option<&'v str> {
-    map.get_from_path(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    map.as_map()?.get(&tera::value::Key::Str(key)).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Reads the `style` argument, one of `choices` (the first is the default).

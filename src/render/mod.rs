@@ -18,7 +18,9 @@ mod problem;
 pub mod settings;
 pub mod templates;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::event::{Event, Kind};
 use context::Extras;
@@ -75,9 +77,44 @@ impl RenderError {
 /// A loaded, compiled template set. Cheap to share (`Arc`), safe to use from many threads.
 pub struct Templates {
     loaded: Loaded,
-    /// Word tables already merged along a fallback chain, by chain: merging and converting
-    /// them is the costliest part of a render, and there are only a handful of chains.
-    words: std::sync::Mutex<std::collections::HashMap<String, context::Words>>,
+    /// What renders derive from cultures, remembered (see [`Memo`]).
+    memo: std::sync::Mutex<Memo>,
+}
+
+/// Derived per culture rather than per event: fallback chains, and for each culture, folder
+/// and default culture the merged word table and the filters' reader. Merging and converting
+/// word tables is the costliest part of a render, and a mail server sees a handful of
+/// cultures. Cultures come from the input, so each table is emptied when it reaches
+/// [`MEMO_MAX`] entries.
+#[derive(Default)]
+struct Memo {
+    /// `fallback_chain(culture, default)`, by `culture` `\0` `default`.
+    chains: HashMap<String, Arc<[String]>>,
+    /// Word tables merged along a chain, by the chain's names joined with `|`.
+    words: HashMap<String, context::Words>,
+    /// By culture `\0` folder `\0` default culture.
+    readings: HashMap<String, Reading>,
+}
+
+/// Most entries a [`Memo`] table keeps.
+const MEMO_MAX: usize = 1_024;
+
+/// What a culture read in a template folder gives every render: the words and the reader.
+#[derive(Clone)]
+struct Reading {
+    t: context::Words,
+    reader: format::Reader,
+}
+
+/// `map[key]`, computed by `make` when missing; the map is emptied first when full.
+fn remembered<V: Clone>(map: &mut HashMap<String, V>, key: String, make: impl FnOnce() -> V) -> V {
+    if let Some(hit) = map.get(&key) {
+        return hit.clone();
+    }
+    if map.len() >= MEMO_MAX {
+        map.clear();
+    }
+    map.entry(key).or_insert_with(make).clone()
 }
 
 impl std::fmt::Debug for Templates {
@@ -93,7 +130,7 @@ impl Templates {
         for problem in &problems {
             tracing::error!("built-in template problem: {problem}");
         }
-        Templates { loaded, words: Default::default() }
+        Templates { loaded, memo: Default::default() }
     }
 
     /// The built-in set with the files of `dir` laid over it (`--templates DIR`): a file of
@@ -112,7 +149,7 @@ impl Templates {
         files.extend(overlay);
         let (loaded, more) = templates::load(files);
         problems.extend(more);
-        (Templates { loaded, words: Default::default() }, problems)
+        (Templates { loaded, memo: Default::default() }, problems)
     }
 
     /// The complete locale folders of `kind` (`["de", "en", …]`).
@@ -130,7 +167,7 @@ impl Templates {
     /// default culture, `en`) that exists for the event's kind.
     pub fn render(&self, event: &Event, settings: &RenderSettings) -> Result<Rendered, RenderError> {
         let culture = culture_of(event, settings);
-        let chain = locale::fallback_chain(Some(&culture), &settings.default_locale);
+        let chain = self.chain(&culture, &settings.default_locale);
         let folder = chain
             .iter()
             .find_map(|c| self.locales(event.kind).iter().find(|f| f.eq_ignore_ascii_case(c)))
@@ -190,40 +227,53 @@ impl Templates {
 
     fn extras(&self, event: &Event, settings: &RenderSettings, lang: &str) -> (Extras, filters::FilterEnv) {
         let culture = culture_of(event, settings);
-        // The words follow the folder's language; the culture refines them when it matches.
-        let same_language = locale::language(&culture) == locale::language(lang);
-        let words_from = if same_language { culture.as_str() } else { lang };
-        let chain = locale::fallback_chain(Some(words_from), &settings.default_locale);
-        let t = self.words_for(&chain);
+        let Reading { t, reader } = self.reading(&culture, lang, &settings.default_locale);
         let tz = &settings.timezone;
         let timezone = match tz.iana_name() {
             Some(name) => name.to_owned(),
             None => tz.to_offset_info(event.time.unwrap_or(jiff::Timestamp::UNIX_EPOCH)).abbreviation().to_owned(),
         };
-        let region = crate::phone::region_of_culture(&culture)
-            .or_else(|| crate::phone::region_of_culture(&settings.default_locale))
-            .map(str::to_owned);
-        let env =
-            filters::FilterEnv { reader: format::Reader { language: locale::language_and_script(lang), region }, timezone: tz.clone() };
+        let env = filters::FilterEnv { reader, timezone: tz.clone() };
         (Extras { locale: culture, lang: lang.to_owned(), timezone, t }, env)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`locale::fallback_chain`] of `culture`, remembered.
+    fn chain(&self, culture: &str, default_locale: &str) -> Arc<[String]> {
+        let key = format!("{culture}\0{default_locale}");
+        remembered(&mut self.memo().chains, key, || locale::fallback_chain(Some(culture), default_locale).into())
+    }
+
+    /// The words and the reader for `culture` in folder `lang`, remembered. The words follow
+    /// the folder's language; the culture refines them when it matches.
+    fn reading(&self, culture: &str, lang: &str, default_locale: &str) -> Reading {
+        let key = format!("{culture}\0{lang}\0{default_locale}");
+        if let Some(hit) = self.memo().readings.get(&key) {
+            return hit.clone();
+        }
+        let same_language = locale::language(culture) == locale::language(lang);
+        let words_from = if same_language { culture } else { lang };
+        let t = self.words_for(&self.chain(words_from, default_locale));
+        let region =
+            crate::phone::region_of_culture(culture).or_else(|| crate::phone::region_of_culture(default_locale)).map(str::to_owned);
+        let reading = Reading { t, reader: format::Reader { language: locale::language_and_script(lang), region } };
+        remembered(&mut self.memo().readings, key, || reading)
     }
 
     /// The word table for a fallback chain, merged once and then shared.
     fn words_for(&self, chain: &[String]) -> context::Words {
-        let key = chain.join("|");
-        let mut cache = self.words.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .entry(key)
-            .or_insert_with(|| {
-                let mut t = serde_json::Value::Object(serde_json::Map::new());
-                for name in chain.iter().rev() {
-                    if let Some((_, table)) = self.loaded.strings.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                        merge(&mut t, table);
-                    }
+        remembered(&mut self.memo().words, chain.join("|"), || {
+            let mut t = serde_json::Value::Object(serde_json::Map::new());
+            for name in chain.iter().rev() {
+                if let Some((_, table)) = self.loaded.strings.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                    merge(&mut t, table);
                 }
-                context::Words::new(t)
-            })
-            .clone()
+            }
+            context::Words::new(t)
+        })
     }
 
     fn render_part(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
@@ -258,7 +308,14 @@ fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
 
 /// A subject is one line: whitespace runs (newlines included) become one space.
 fn one_line(subject: &str) -> String {
-    subject.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(subject.len());
+    for word in subject.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Plain text: trailing spaces dropped, at most one blank line in a row, no blank lines at
