@@ -46,7 +46,7 @@ pub(super) fn international(number: &PhoneNumber, meta: &Metadata) -> String {
 fn push_extension(out: &mut String, number: &PhoneNumber, meta: &Metadata) {
     if let Some(extension) = number.extension() {
         out.push_str(meta.preferred_extension_prefix().unwrap_or(" ext. "));
-        out.push_str(&extension.to_string());
+        out.push_str(extension.as_ref());
     }
 }
 
