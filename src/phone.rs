@@ -276,8 +276,7 @@ fn format_uncached(e164: &str) -> Option<(String, String)> {
     // country code, and naming the region spares libphonenumber its search of which region
     // the number belongs to (every number-type pattern of every NANP region, for +1).
     let (code, _) = country_code_of(e164.strip_prefix('+')?)?;
-    let (database, metas) = metadata::compiled_code(code)?;
-    let main = *metas.first()?;
+    let (database, main) = metadata::main_region(code)?;
     let region = main.id().parse().ok();
     let number = phonenumber::parse_with(database, region, e164).ok()?;
     // The E.164 rendering, written as libphonenumber's formatter writes it (without running
@@ -303,12 +302,11 @@ fn country_code_of(digits: &str) -> Option<(u16, &str)> {
 /// national trunk prefix written after the country code (`+44 020 …`) is dropped.
 fn e164_from_international(digits: &str) -> Option<String> {
     let (code, rest) = country_code_of(digits)?;
-    let (_, metas) = metadata::compiled_code(code)?;
-    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metas.iter().any(|m| plausible(m, nsn));
+    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metadata::compiled_code(code).any(|m| plausible(m, nsn));
     let nsn = if fits(rest) {
         rest
     } else {
-        let prefix = metas.first().and_then(|m| m.national_prefix())?;
+        let prefix = metadata::main_region(code).and_then(|(_, m)| m.national_prefix())?;
         rest.strip_prefix(prefix).filter(|nsn| fits(nsn))?
     };
     Some(format!("+{code}{nsn}"))

@@ -37,9 +37,10 @@ const MAGIC: &[u8; 16] = b"callnote-index\0\x03";
 const MAX_STAMP: u32 = 64 * 1024;
 /// Largest cache read: an index is a few times its export at most.
 const MAX_CACHE_BYTES: u64 = 4 * MAX_FILE_BYTES;
-/// Longest single string the payload may hold (a person's values are at most 16 MiB): the
-/// decoder's scratch space. Only the part a string uses is ever touched.
-const MAX_STRING_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// Longest single string the payload may hold: the decoder's scratch space (zeroed, so kept
+/// small). An index with a longer value (a person's values together can reach 16 MiB) is
+/// not read back from its cache but rebuilt from the file each time.
+const MAX_STRING_BYTES: usize = 1024 * 1024;
 
 /// How the index was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
