@@ -38,11 +38,21 @@ struct Region {
     compiled: OnceLock<Option<Database>>,
 }
 
-/// The decoded records: by country code (main region first), and each region's place.
+/// The decoded records: by country code (main region first), and each two-letter region's
+/// place, indexed by its letters (no hashing: dial plans look their region up per number).
 struct Catalogue {
     by_code: HashMap<u16, Vec<Region>>,
-    /// Region id (`US`) -> (the id as stored, its country code, its place in `by_code`).
-    regions: HashMap<String, (String, u16, usize)>,
+    /// [`letters`] of a region id (`US`) -> (the id as stored, its country code, its place
+    /// in `by_code`).
+    regions: Vec<Option<(String, u16, usize)>>,
+}
+
+/// The slot of a two-letter upper-case region id.
+fn letters(id: &str) -> Option<usize> {
+    match id.as_bytes() {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(usize::from(a - b'A') * 26 + usize::from(b - b'A')),
+        _ => None,
+    }
 }
 
 static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
@@ -50,11 +60,14 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
         tracing::error!("the built-in phone number metadata does not decode: {e}");
         Vec::new()
     });
-    let regions = by_code
-        .iter()
-        .flat_map(|(code, records)| records.iter().enumerate().filter_map(move |(i, r)| r.id.clone().map(|id| (id, *code, i))))
-        .map(|(id, code, i)| (id.clone(), (id, code, i)))
-        .collect();
+    let mut regions = vec![None; 26 * 26];
+    for (code, records) in &by_code {
+        for (i, id) in records.iter().enumerate().filter_map(|(i, r)| Some((i, r.id.clone()?))) {
+            if let Some(slot) = letters(&id).and_then(|l| regions.get_mut(l)) {
+                *slot = Some((id, *code, i));
+            }
+        }
+    }
     let by_code = by_code
         .into_iter()
         .map(|(code, records)| (code, records.into_iter().map(|record| Region { record, compiled: OnceLock::new() }).collect()))
@@ -63,8 +76,13 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
 });
 
 /// The region `id` (upper-case ISO 3166, `US`) as stored, and its country calling code.
+/// Only two-letter regions: the non-geographic entities (`001`) are reached by code.
 pub(super) fn region(id: &str) -> Option<(&'static str, u16)> {
-    CATALOGUE.regions.get(id).map(|(id, code, _)| (id.as_str(), *code))
+    place(id).map(|(id, code, _)| (id.as_str(), *code))
+}
+
+fn place(id: &str) -> Option<&'static (String, u16, usize)> {
+    CATALOGUE.regions.get(letters(id)?)?.as_ref()
 }
 
 /// Whether `code` is a country calling code.
@@ -96,7 +114,7 @@ impl Region {
 
 /// The compiled metadata of region `id` (upper-case).
 pub(super) fn compiled_region(id: &str) -> Option<&'static Metadata> {
-    let (_, code, i) = CATALOGUE.regions.get(id)?;
+    let (_, code, i) = place(id)?;
     CATALOGUE.by_code.get(code)?.get(*i)?.metadata()
 }
 
