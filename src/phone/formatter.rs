@@ -84,31 +84,20 @@ fn replace(digits: &str, meta: &Metadata, format: &Format, transform: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonenumber::Mode;
     use phonenumber::metadata::DATABASE;
-    use phonenumber::{Mode, Type};
 
     /// Every example number of every region, rendered here and by the crate's formatter.
     #[test]
     fn the_same_as_the_crates_formatter_for_every_example_number() {
-        const TYPES: [Type; 12] = [
-            Type::FixedLine,
-            Type::Mobile,
-            Type::TollFree,
-            Type::PremiumRate,
-            Type::SharedCost,
-            Type::PersonalNumber,
-            Type::Voip,
-            Type::Pager,
-            Type::Uan,
-            Type::Voicemail,
-            Type::ShortCode,
-            Type::Emergency,
-        ];
         let mut compared = 0;
         for meta in DATABASE.iter() {
             let code = meta.country_code();
             let Some(main) = DATABASE.by_code(&code).and_then(|m| m.first().copied()) else { continue };
-            let examples = TYPES.iter().filter_map(|&t| meta.descriptors().get(t)).filter_map(|d| d.example());
+            let d = meta.descriptors();
+            let kinds = [d.fixed_line(), d.mobile(), d.toll_free(), d.premium_rate(), d.shared_cost(), d.personal_number()];
+            let more = [d.voip(), d.pager(), d.uan(), d.voicemail(), d.short_code(), d.emergency()];
+            let examples = kinds.into_iter().chain(more).flatten().filter_map(|d| d.example());
             for example in examples {
                 let e164 = format!("+{code}{example}");
                 let Ok(number) = phonenumber::parse(main.id().parse().ok(), &e164) else { continue };
