@@ -251,14 +251,27 @@ pub(super) fn index_reader(
     map: AttributeMap,
 ) -> Result<DirectoryIndex, DirectoryError> {
     let mut builder = index::Builder::new(plan, &map);
-    for_each_entry(path, input, |entry| builder.push(entry))?;
+    // Each entry is read under the dial plan where it is parsed (a second core, when there
+    // is one) and only added to the index here.
+    for_each_mapped(path, input, |entry| index::Builder::prepare(plan, &map, entry), |prepared| builder.commit(prepared))?;
     Ok(builder.finish(plan.clone(), map.clone()))
 }
 
-/// Hands each entry of the export read from `input` to `each`, in file order: an LDIF export
-/// one record at a time (parsed on a second thread when there is a second core, so reading
-/// and indexing overlap), a CSV export parsed whole. Stops at the first syntax error.
-fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+/// Hands each entry of the export read from `input` to `each`, in file order.
+fn for_each_entry(path: &Path, input: impl std::io::Read + Send, each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+    for_each_mapped(path, input, |entry| entry, each)
+}
+
+/// Hands `map` of each entry of the export read from `input` to `each`, in file order: an
+/// LDIF export one record at a time (parsed and mapped on a second thread when there is a
+/// second core, so reading and indexing overlap), a CSV export parsed whole. Stops at the
+/// first syntax error.
+fn for_each_mapped<T: Send>(
+    path: &Path,
+    input: impl std::io::Read + Send,
+    map: impl Fn(Entry) -> T + Sync,
+    mut each: impl FnMut(T),
+) -> Result<(), DirectoryError> {
     use std::io::Read as _;
     let syntax = |(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem };
     let input = std::io::BufReader::with_capacity(1 << 18, input.take(MAX_FILE_BYTES));
@@ -266,21 +279,22 @@ fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl 
         let mut bytes = Vec::new();
         let mut input = input;
         input.read_to_end(&mut bytes).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
-        csv::parse(&bytes).map_err(syntax)?.into_iter().for_each(each);
+        csv::parse(&bytes).map_err(syntax)?.into_iter().map(map).for_each(each);
         return Ok(());
     }
     let reader = ldif::Reader::new(input).map_err(syntax)?;
     if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
-        return reader.into_iter().try_for_each(|entry| entry.map(&mut each)).map_err(syntax);
+        return reader.into_iter().try_for_each(|entry| entry.map(|entry| each(map(entry)))).map_err(syntax);
     }
     std::thread::scope(|scope| {
         // Batches keep the hand-over cheap; a bounded channel keeps memory flat.
         const BATCH: usize = 256;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Entry>>(4);
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(4);
+        let map = &map;
         let parser = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             for entry in reader {
-                batch.push(entry?);
+                batch.push(map(entry?));
                 if batch.len() == BATCH && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
                     return Ok(());
                 }
