@@ -287,25 +287,44 @@ fn for_each_mapped<T: Send>(
         return reader.into_iter().try_for_each(|entry| entry.map(|entry| each(map(entry)))).map_err(syntax);
     }
     std::thread::scope(|scope| {
-        // Batches keep the hand-over cheap; a bounded channel keeps memory flat.
+        // Batches keep the hand-over cheap; a bounded channel keeps memory flat. Every other
+        // batch is mapped where it is parsed and the rest here, which shares the work about
+        // evenly between the two threads (adding to the index is done here).
         const BATCH: usize = 256;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(4);
+        let (batches, received) = std::sync::mpsc::sync_channel::<Batch<T>>(4);
         let map = &map;
         let parser = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
+            let mut mapped_next = true;
             for entry in reader {
-                batch.push(map(entry?));
-                if batch.len() == BATCH && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-                    return Ok(());
+                batch.push(entry?);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    let sent = if mapped_next { Batch::Mapped(full.into_iter().map(map).collect()) } else { Batch::Raw(full) };
+                    mapped_next = !mapped_next;
+                    if batches.send(sent).is_err() {
+                        return Ok(());
+                    }
                 }
             }
-            let _ = batches.send(batch);
+            let _ = batches.send(Batch::Raw(batch));
             Ok(())
         });
-        received.into_iter().flatten().for_each(&mut each);
+        for batch in received {
+            match batch {
+                Batch::Mapped(items) => items.into_iter().for_each(&mut each),
+                Batch::Raw(entries) => entries.into_iter().map(map).for_each(&mut each),
+            }
+        }
         parser.join().unwrap_or_else(|_| Err((0, SyntaxError::Io("the parsing thread panicked".into()))))
     })
     .map_err(syntax)
+}
+
+/// Entries handed from the parsing thread: already mapped, or still to map.
+enum Batch<T> {
+    Mapped(Vec<T>),
+    Raw(Vec<Entry>),
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.
