@@ -15,12 +15,12 @@
 //! Nothing here fails or panics on input: what cannot be read is [`Parsed::Invalid`].
 //! The only error is [`DialPlan::new`]'s, for an unknown region.
 
-mod formatting;
+mod formatter;
 mod lexical;
+mod metadata;
 pub mod settings;
 
-use phonenumber::metadata::DATABASE;
-use phonenumber::{Metadata, Mode, Type};
+use phonenumber::{Metadata, Type};
 
 use crate::event::{CallerStatus, PartKind, Party, PartyKind, Transcript};
 use lexical::Shape;
@@ -49,14 +49,13 @@ impl DialPlan {
         extension_digits: usize,
         min_suffix_digits: usize,
     ) -> Result<DialPlan, String> {
-        enlarge_regex_cache();
         let upper = region.trim().to_ascii_uppercase();
-        let meta = (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_alphabetic()))
-            .then(|| DATABASE.by_id(upper.as_str()))
+        let (_, country_code) = (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_alphabetic()))
+            .then(|| metadata::region(upper.as_str()))
             .flatten()
             .ok_or_else(|| format!("unknown region `{region}`"))?;
         Ok(DialPlan {
-            country_code: meta.country_code(),
+            country_code,
             region: upper,
             outside_line_code: outside_line_code.map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
             extension_digits,
@@ -70,8 +69,10 @@ impl DialPlan {
         self.country_code
     }
 
-    fn metadata(&self) -> &'static Metadata {
-        DATABASE.by_id(self.region.as_str()).expect("DialPlan::new checked the region")
+    /// The region's compiled metadata (compiled on first use; `None` only if it does not
+    /// compile, which the metadata's tests rule out).
+    fn metadata(&self) -> Option<&'static Metadata> {
+        metadata::compiled_region(self.region.as_str())
     }
 }
 
@@ -228,11 +229,7 @@ pub(crate) fn format_for_reader(e164: &str, reader_region: Option<&str>) -> Opti
 /// reads it in national style).
 pub(crate) fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
     let Some(number_code) = e164.strip_prefix('+').and_then(country_code_of).map(|(code, _)| code) else { return false };
-    // Regions reach here as libphonenumber spells them (`region_of_culture`); any other
-    // spelling is normalised first.
-    let reader_code = reader_region
-        .and_then(|r| DATABASE.by_id(r).or_else(|| DATABASE.by_id(r.trim().to_ascii_uppercase().as_str())))
-        .map(Metadata::country_code);
+    let reader_code = reader_region.and_then(|r| metadata::region(r.trim().to_ascii_uppercase().as_str())).map(|(_, code)| code);
     reader_code == Some(number_code)
 }
 
@@ -240,7 +237,7 @@ pub(crate) fn is_domestic_for(e164: &str, reader_region: Option<&str>) -> bool {
 /// region libphonenumber knows. `None` for a language-only culture (`de`) or `es-419`.
 pub(crate) fn region_of_culture(culture: &str) -> Option<&'static str> {
     let region = culture.split(['-', '_']).skip(1).filter(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic())).last()?;
-    DATABASE.by_id(region.to_ascii_uppercase().as_str()).map(Metadata::id)
+    metadata::region(region.to_ascii_uppercase().as_str()).map(|(id, _)| id)
 }
 
 /// The trailing `n` digits of an E.164 number or a digit string, when it has that many.
@@ -274,39 +271,20 @@ fn formats(e164: &str) -> Option<(String, String)> {
 /// Most numbers [`formats`] remembers (about 100 bytes each).
 const FORMAT_CACHE_MAX: usize = 16_384;
 
-/// How many compiled regular expressions of libphonenumber's metadata stay compiled.
-///
-/// The metadata's expressions are compiled on first use into one LRU cache shared by every
-/// country, sized 100 by the crate; validating and formatting numbers of a single country
-/// already cycles through more than that, so every new number recompiled a dozen of them
-/// (about 20 µs of a missed call's 100 µs in the pipeline benchmark). Numbers of a few dozen
-/// countries fit in this many; each compiled expression is a few KiB.
-const REGEX_CACHE_SIZE: usize = 2_048;
-
-/// Gives libphonenumber's shared regex cache [`REGEX_CACHE_SIZE`] places (once; every path
-/// into this module goes through [`DialPlan::new`] or [`format_uncached`]).
-fn enlarge_regex_cache() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        *DATABASE.cache().lock().unwrap_or_else(|e| e.into_inner()) = regex_cache::RegexCache::new(REGEX_CACHE_SIZE);
-    });
-}
-
 fn format_uncached(e164: &str) -> Option<(String, String)> {
-    enlarge_regex_cache();
     // Parsed as a number of its country code's main region: formatting depends only on the
     // country code, and naming the region spares libphonenumber its search of which region
     // the number belongs to (every number-type pattern of every NANP region, for +1).
     let (code, _) = country_code_of(e164.strip_prefix('+')?)?;
-    let region = DATABASE.by_code(&code)?.first()?.id().parse().ok();
-    let number = phonenumber::parse(region, e164).ok()?;
+    let (database, main) = metadata::main_region(code)?;
+    let region = main.id().parse().ok();
+    let number = phonenumber::parse_with(database, region, e164).ok()?;
     // The E.164 rendering, written as libphonenumber's formatter writes it (without running
     // its pattern search, which only the other two modes need).
     if format!("+{}{}", number.code().value(), number.national()) != e164 {
         return None;
     }
-    formatting::national_and_international(&number)
-        .or_else(|| Some((number.format().mode(Mode::National).to_string(), number.format().mode(Mode::International).to_string())))
+    Some((formatter::national(&number, main), formatter::international(&number, main)))
 }
 
 /// Splits international digits (after `+` or an access code) into country code and rest.
@@ -316,7 +294,7 @@ fn country_code_of(digits: &str) -> Option<(u16, &str)> {
     }
     (1..=3).filter(|&n| digits.len() > n).find_map(|n| {
         let code: u16 = digits[..n].parse().ok()?;
-        DATABASE.region(&code).map(|_| (code, &digits[n..]))
+        metadata::has_code(code).then_some((code, &digits[n..]))
     })
 }
 
@@ -324,12 +302,11 @@ fn country_code_of(digits: &str) -> Option<(u16, &str)> {
 /// national trunk prefix written after the country code (`+44 020 …`) is dropped.
 fn e164_from_international(digits: &str) -> Option<String> {
     let (code, rest) = country_code_of(digits)?;
-    let metas = DATABASE.by_code(&code)?;
-    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metas.iter().any(|m| plausible(m, nsn));
+    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metadata::compiled_code(code).any(|m| plausible(m, nsn));
     let nsn = if fits(rest) {
         rest
     } else {
-        let prefix = metas.first().and_then(|m| m.national_prefix())?;
+        let prefix = metadata::main_region(code).and_then(|(_, m)| m.national_prefix())?;
         rest.strip_prefix(prefix).filter(|nsn| fits(nsn))?
     };
     Some(format!("+{code}{nsn}"))
@@ -337,7 +314,7 @@ fn e164_from_international(digits: &str) -> Option<String> {
 
 /// A national number under the plan's region, with or without its trunk prefix.
 fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
-    let meta = plan.metadata();
+    let meta = plan.metadata()?;
     let without_prefix = meta.national_prefix().and_then(|p| digits.strip_prefix(p)).filter(|nsn| plausible(meta, nsn));
     let nsn = without_prefix.or_else(|| plausible(meta, digits).then_some(digits))?;
     Some(format!("+{}{nsn}", plan.country_code))
@@ -345,8 +322,12 @@ fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
 
 /// The international access code of the plan's region (`011` in the US) or `00`.
 fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'a str> {
-    let by_region =
-        plan.metadata().international_prefix().and_then(|re| re.find(digits)).filter(|m| m.start() == 0).map(|m| &digits[m.end()..]);
+    let by_region = plan
+        .metadata()
+        .and_then(Metadata::international_prefix)
+        .and_then(|re| re.find(digits))
+        .filter(|m| m.start() == 0)
+        .map(|m| &digits[m.end()..]);
     by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
 }
 

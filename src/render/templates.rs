@@ -188,6 +188,12 @@ fn parse_strings(name: &str, text: &str, sources: &Sources) -> Result<serde_json
 
 /// Compiles every template that can be compiled; the others are reported and left out.
 fn compile(templates: &BTreeMap<String, String>, sources: &Sources, problems: &mut Vec<TemplateProblem>) -> Tera {
+    // A set that compiles whole has no problem to find: one pass (the usual case, and the
+    // built-in set's) instead of a syntax pass per file and another for the whole.
+    let mut whole = new_tera();
+    if guarded(|| whole.add_raw_templates(templates.iter().map(|(n, t)| (n.as_str(), t.as_str())))).is_ok() {
+        return whole;
+    }
     // Syntax first, one file at a time, so that every file's syntax errors are reported.
     let mut rejected: BTreeSet<String> = BTreeSet::new();
     for (name, text) in templates {

@@ -128,8 +128,14 @@ impl AttributeMap {
 
     /// The id of an attribute name, any case.
     pub(super) fn id(&self, name: &str) -> Option<u8> {
-        match self.by_lower_name.get(name) {
-            Some(&id) => Some(id),
+        // Lower-cased on the stack: this runs for every attribute of every entry loaded.
+        let mut lower = [0; 64];
+        match lower.get_mut(..name.len()) {
+            Some(buffer) => {
+                buffer.copy_from_slice(name.as_bytes());
+                buffer.make_ascii_lowercase();
+                std::str::from_utf8(buffer).ok().and_then(|lower| self.by_lower_name.get(lower)).copied()
+            }
             None => self.by_lower_name.get(&name.to_ascii_lowercase()).copied(),
         }
     }

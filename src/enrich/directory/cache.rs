@@ -4,8 +4,8 @@
 //! Consumes a directory file (LDIF or CSV), the dial plan and the attribute map; produces the
 //! index and how it was obtained ([`CacheUse`]). The cache is a binary file: a magic and
 //! format version, a stamp (callnote version, the source's size, modification time and
-//! SHA-256, a digest of the dial plan and attribute map), the payload (postcard), and the
-//! payload's SHA-256. It is used only when every part of the stamp matches the file read
+//! SHA-256, a digest of the dial plan and attribute map), the payload's SHA-256, and the
+//! payload (postcard). It is used only when every part of the stamp matches the file read
 //! now, its payload digest checks, and the decoded index is sound (every span, posting and
 //! offset in range); anything else (missing, stale, corrupt, foreign-owned or writable by
 //! others) is ignored and the index rebuilt from the file, then written anew. Writing is
@@ -13,12 +13,15 @@
 //! failure is logged and changes nothing else. Errors: only the directory file's own
 //! [`DirectoryError`].
 //!
+//! Both ways the payload streams: it is encoded straight into the file and decoded straight
+//! from it (hashed as it passes), so a load never holds the file's bytes beside the index.
+//!
 //! Where: `$CALLNOTE_CACHE_DIR`, else systemd's `$CACHE_DIRECTORY`, else
 //! `$XDG_CACHE_HOME/callnote`, else `~/.cache/callnote`; the file is named after the
 //! directory file and a digest of its absolute path. No such folder: no cache.
 
 use std::fs::File;
-use std::io::{Read, Seek as _, Write as _};
+use std::io::{BufRead as _, Read, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -29,11 +32,15 @@ use super::{AttributeMap, DirectoryError, MAX_FILE_BYTES};
 use crate::phone::DialPlan;
 
 /// The file's first bytes; the last is the format version.
-const MAGIC: &[u8; 16] = b"callnote-index\0\x02";
+const MAGIC: &[u8; 16] = b"callnote-index\0\x03";
 /// Largest stamp read (it is a few hundred bytes).
 const MAX_STAMP: u32 = 64 * 1024;
 /// Largest cache read: an index is a few times its export at most.
 const MAX_CACHE_BYTES: u64 = 4 * MAX_FILE_BYTES;
+/// Longest single string the payload may hold: the decoder's scratch space (zeroed, so kept
+/// small). An index with a longer value (a person's values together can reach 16 MiB) is
+/// not read back from its cache but rebuilt from the file each time.
+const MAX_STRING_BYTES: usize = 1024 * 1024;
 
 /// How the index was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,35 +111,62 @@ pub fn load_with_cache(
 /// The cache's index when it matches `stamp` (whose source digest is filled in here, from
 /// `source`), else why not.
 fn read(cache: &Path, stamp: &mut Stamp, source: &mut File, plan: &DialPlan, map: &AttributeMap) -> Result<DirectoryIndex, String> {
-    let bytes = read_own_file(cache)?;
-    let rest = bytes.strip_prefix(MAGIC).ok_or("not a callnote index cache of this format")?;
-    let (len, rest) = rest.split_first_chunk::<4>().ok_or("truncated")?;
-    let len = u32::from_le_bytes(*len);
-    if len > MAX_STAMP || rest.len() < len as usize + 32 {
-        return Err("truncated".into());
+    let mut file = open_own_file(cache)?;
+    let mut magic = [0; MAGIC.len()];
+    let mut len = [0; 4];
+    file.read_exact(&mut magic).and_then(|()| file.read_exact(&mut len)).map_err(|_| "not a callnote index cache of this format")?;
+    let len = u32::from_le_bytes(len);
+    if magic != *MAGIC || len > MAX_STAMP {
+        return Err("not a callnote index cache of this format".into());
     }
-    let (stamp_bytes, rest) = rest.split_at(len as usize);
-    let (payload, payload_digest) = rest.split_at(rest.len() - 32);
-    let cached: Stamp = postcard::from_bytes(stamp_bytes).map_err(|e| format!("unreadable stamp: {e}"))?;
+    let mut stamp_bytes = vec![0; len as usize];
+    let mut payload_digest = [0; 32];
+    file.read_exact(&mut stamp_bytes).and_then(|()| file.read_exact(&mut payload_digest)).map_err(|_| "truncated")?;
+    let cached: Stamp = postcard::from_bytes(&stamp_bytes).map_err(|e| format!("unreadable stamp: {e}"))?;
     let same_file = |a: &Stamp, b: &Stamp| {
         (&a.version, a.source_len, a.source_mtime_ns, a.settings_sha256) == (&b.version, b.source_len, b.source_mtime_ns, b.settings_sha256)
     };
     if !same_file(&cached, stamp) {
         return Err("stale (another version, file size, modification time or dial plan)".into());
     }
-    stamp.source_sha256 = file_digest(source).map_err(|e| format!("cannot hash the directory file: {e}"))?;
+    // The directory file is hashed on a second thread while the payload decodes (both scale
+    // with the directory; a second core halves the wait).
+    let (source_digest, parts) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| file_digest(source));
+        let parts = decode_payload(file, &payload_digest);
+        (hashing.join(), parts)
+    });
+    let source_digest = source_digest.map_err(|_| "the hashing thread panicked".to_owned())?;
+    stamp.source_sha256 = source_digest.map_err(|e| format!("cannot hash the directory file: {e}"))?;
     if cached.source_sha256 != stamp.source_sha256 {
         return Err("stale (the file's content changed)".into());
     }
-    if Sha256::digest(payload).as_slice() != payload_digest {
-        return Err("corrupt (payload digest does not match)".into());
-    }
-    let parts: Parts = postcard::from_bytes(payload).map_err(|e| format!("corrupt payload: {e}"))?;
+    let parts = parts?;
     DirectoryIndex::from_parts(parts, plan.clone(), map.clone()).map_err(|problem| format!("unsound index: {problem}"))
 }
 
-/// The whole cache file, if it is a regular file of ours that no one else may write.
-fn read_own_file(cache: &Path) -> Result<Vec<u8>, String> {
+/// Decodes the rest of `file` as the payload, hashing every byte read; the parts only when
+/// the digest is `expected` and nothing follows them.
+fn decode_payload(file: File, expected: &[u8; 32]) -> Result<Parts, String> {
+    let hashing = Hashing { inner: file.take(MAX_CACHE_BYTES), digest: Sha256::new() };
+    let mut input = std::io::BufReader::with_capacity(1 << 16, hashing);
+    let mut scratch = vec![0; MAX_STRING_BYTES];
+    let decoded = postcard::from_io::<Parts, _>((&mut input, &mut scratch)).map(|(parts, _)| parts);
+    let at_end = input.fill_buf().map(|rest| rest.is_empty());
+    let digest = input.into_inner().digest.finalize();
+    if digest.as_slice() != expected {
+        return Err("corrupt (payload digest does not match)".into());
+    }
+    match (decoded, at_end) {
+        (Ok(parts), Ok(true)) => Ok(parts),
+        (Ok(_), _) => Err("corrupt (bytes after the payload)".into()),
+        (Err(e), _) => Err(format!("corrupt payload: {e}")),
+    }
+}
+
+/// The cache file opened for reading, if it is a regular file of ours that no one else may
+/// write and of a sane size.
+fn open_own_file(cache: &Path) -> Result<File, String> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -151,9 +185,7 @@ fn read_own_file(cache: &Path) -> Result<Vec<u8>, String> {
             return Err("owned by another user or writable by others: not trusted".into());
         }
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_CACHE_BYTES).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(bytes)
+    Ok(file)
 }
 
 /// Writes the cache for `index` (a temporary file renamed into place).
@@ -171,16 +203,19 @@ fn write(cache: &Path, stamp: &Stamp, index: &DirectoryIndex) -> std::io::Result
     let _ = std::fs::remove_file(&temp);
     let out = std::io::BufWriter::new(options.open(&temp)?);
     // The payload is written as it is encoded (never held whole: it is as large as the
-    // index), its digest after it.
+    // index); its digest, known at the end, goes back into the header before it.
     let written = (|| {
         let mut out = Hashing { inner: out, digest: Sha256::new() };
         out.inner.write_all(MAGIC)?;
         out.inner.write_all(&u32::try_from(stamp_bytes.len()).map_err(std::io::Error::other)?.to_le_bytes())?;
         out.inner.write_all(&stamp_bytes)?;
-        let mut out = postcard::to_io(&index.parts(), out).map_err(std::io::Error::other)?;
-        let digest = std::mem::take(&mut out.digest).finalize();
-        out.inner.write_all(&digest)?;
-        out.inner.flush()
+        let digest_at = (MAGIC.len() + 4 + stamp_bytes.len()) as u64;
+        out.inner.write_all(&[0; 32])?;
+        let out = postcard::to_io(&index.parts(), out).map_err(std::io::Error::other)?;
+        let digest = out.digest.finalize();
+        let mut file = out.inner.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        file.seek(std::io::SeekFrom::Start(digest_at))?;
+        file.write_all(&digest)
     })();
     match written.and_then(|()| std::fs::rename(&temp, cache)) {
         Ok(()) => Ok(()),

@@ -393,6 +393,16 @@ impl Directory for DirectoryIndex {
     }
 }
 
+/// One entry read under the dial plan, ready for [`Builder::commit`].
+pub(super) struct Prepared {
+    dn: String,
+    /// The kept values; `None` when no key could ever find the entry (it is not kept).
+    stored: Option<StoredPerson>,
+    found: Vec<(Key, u8)>,
+    /// Its values that do not read (and whether they were cut), in order.
+    warnings: Vec<LoadWarning>,
+}
+
 /// Collects people and `(key, posting)` pairs, then groups them into tables. Takes one
 /// entry at a time, so a source can stream.
 pub(super) struct Builder<'a> {
@@ -424,28 +434,27 @@ impl<'a> Builder<'a> {
 
     /// Adds one entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
     pub(super) fn push(&mut self, entry: Entry) {
-        if self.people.len() < MAX_PEOPLE {
-            self.add(entry);
-        } else if !self.full {
-            self.full = true;
-            self.warnings.push(LoadWarning::TooManyEntries { first_ignored: entry.dn });
-        }
+        let prepared = Builder::prepare(self.plan, self.map, entry);
+        self.commit(prepared);
     }
 
-    fn add(&mut self, entry: Entry) {
-        let person = self.people.len();
+    /// The work of adding `entry` that needs no other entry (reading its values under the
+    /// plan, cleaning and packing them), so a loader can do it on another thread than the
+    /// one that [`Builder::commit`]s.
+    pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: Entry) -> Prepared {
         let mut kept: Vec<(u8, String)> = Vec::new();
         let mut found: Vec<(Key, u8)> = Vec::new();
+        let mut warnings = Vec::new();
         for (name, value) in &entry.attributes {
-            let Some(attr) = self.map.id(name) else { continue };
-            let spec = self.map.spec(attr);
-            match keys::of_value(spec.role, value, self.plan) {
+            let Some(attr) = map.id(name) else { continue };
+            let spec = map.spec(attr);
+            match keys::of_value(spec.role, value, plan) {
                 Ok(keys) => found.extend(keys.into_iter().map(|k| (k, attr))),
-                Err(keys::Unreadable) => self.warnings.push(LoadWarning::Unreadable {
+                Err(keys::Unreadable) => warnings.push(LoadWarning::Unreadable {
                     entry: entry.dn.clone(),
                     attribute: spec.name.clone(),
                     value: shown(value),
-                    region: self.plan.region.clone(),
+                    region: plan.region.clone(),
                 }),
             }
             let text = match value {
@@ -457,13 +466,26 @@ impl<'a> Builder<'a> {
             // line breaks (base64 in LDIF) or bidi overrides, which must never reach a mail.
             kept.extend(text.map(|t| (attr, crate::event::flattened(t))));
         }
-        if found.is_empty() {
+        let stored = (!found.is_empty()).then(|| StoredPerson::pack(&kept));
+        if stored.as_ref().is_some_and(|(_, complete)| !complete) {
+            warnings.push(LoadWarning::Oversized { entry: entry.dn.clone() });
+        }
+        Prepared { dn: entry.dn, stored: stored.map(|(person, _)| person), found, warnings }
+    }
+
+    /// Adds a prepared entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
+    pub(super) fn commit(&mut self, prepared: Prepared) {
+        if self.people.len() >= MAX_PEOPLE {
+            if !self.full {
+                self.full = true;
+                self.warnings.push(LoadWarning::TooManyEntries { first_ignored: prepared.dn });
+            }
             return;
         }
-        let (stored, complete) = StoredPerson::pack(&kept);
-        if !complete {
-            self.warnings.push(LoadWarning::Oversized { entry: entry.dn.clone() });
-        }
+        let Prepared { dn, stored, found, warnings } = prepared;
+        self.warnings.extend(warnings);
+        let Some(stored) = stored else { return };
+        let person = self.people.len();
         for (key, attr) in found {
             let p = posting(person, attr);
             if let Key::E164(e164) = &key
@@ -479,7 +501,7 @@ impl<'a> Builder<'a> {
             }
         }
         self.people.push(stored);
-        self.dns.push(entry.dn);
+        self.dns.push(dn);
     }
 
     pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {

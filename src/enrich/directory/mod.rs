@@ -251,14 +251,27 @@ pub(super) fn index_reader(
     map: AttributeMap,
 ) -> Result<DirectoryIndex, DirectoryError> {
     let mut builder = index::Builder::new(plan, &map);
-    for_each_entry(path, input, |entry| builder.push(entry))?;
+    // Each entry is read under the dial plan where it is parsed (a second core, when there
+    // is one) and only added to the index here.
+    for_each_mapped(path, input, |entry| index::Builder::prepare(plan, &map, entry), |prepared| builder.commit(prepared))?;
     Ok(builder.finish(plan.clone(), map.clone()))
 }
 
-/// Hands each entry of the export read from `input` to `each`, in file order: an LDIF export
-/// one record at a time (parsed on a second thread when there is a second core, so reading
-/// and indexing overlap), a CSV export parsed whole. Stops at the first syntax error.
-fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+/// Hands each entry of the export read from `input` to `each`, in file order.
+fn for_each_entry(path: &Path, input: impl std::io::Read + Send, each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
+    for_each_mapped(path, input, |entry| entry, each)
+}
+
+/// Hands `map` of each entry of the export read from `input` to `each`, in file order: an
+/// LDIF export one record at a time (parsed and mapped on a second thread when there is a
+/// second core, so reading and indexing overlap), a CSV export parsed whole. Stops at the
+/// first syntax error.
+fn for_each_mapped<T: Send>(
+    path: &Path,
+    input: impl std::io::Read + Send,
+    map: impl Fn(Entry) -> T + Sync,
+    mut each: impl FnMut(T),
+) -> Result<(), DirectoryError> {
     use std::io::Read as _;
     let syntax = |(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem };
     let input = std::io::BufReader::with_capacity(1 << 18, input.take(MAX_FILE_BYTES));
@@ -266,32 +279,52 @@ fn for_each_entry(path: &Path, input: impl std::io::Read + Send, mut each: impl 
         let mut bytes = Vec::new();
         let mut input = input;
         input.read_to_end(&mut bytes).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
-        csv::parse(&bytes).map_err(syntax)?.into_iter().for_each(each);
+        csv::parse(&bytes).map_err(syntax)?.into_iter().map(map).for_each(each);
         return Ok(());
     }
     let reader = ldif::Reader::new(input).map_err(syntax)?;
     if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
-        return reader.into_iter().try_for_each(|entry| entry.map(&mut each)).map_err(syntax);
+        return reader.into_iter().try_for_each(|entry| entry.map(|entry| each(map(entry)))).map_err(syntax);
     }
     std::thread::scope(|scope| {
-        // Batches keep the hand-over cheap; a bounded channel keeps memory flat.
+        // Batches keep the hand-over cheap; a bounded channel keeps memory flat. Every other
+        // batch is mapped where it is parsed and the rest here, which shares the work about
+        // evenly between the two threads (adding to the index is done here).
         const BATCH: usize = 256;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Entry>>(4);
+        let (batches, received) = std::sync::mpsc::sync_channel::<Batch<T>>(4);
+        let map = &map;
         let parser = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
+            let mut mapped_next = true;
             for entry in reader {
                 batch.push(entry?);
-                if batch.len() == BATCH && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-                    return Ok(());
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    let sent = if mapped_next { Batch::Mapped(full.into_iter().map(map).collect()) } else { Batch::Raw(full) };
+                    mapped_next = !mapped_next;
+                    if batches.send(sent).is_err() {
+                        return Ok(());
+                    }
                 }
             }
-            let _ = batches.send(batch);
+            let _ = batches.send(Batch::Raw(batch));
             Ok(())
         });
-        received.into_iter().flatten().for_each(&mut each);
+        for batch in received {
+            match batch {
+                Batch::Mapped(items) => items.into_iter().for_each(&mut each),
+                Batch::Raw(entries) => entries.into_iter().map(map).for_each(&mut each),
+            }
+        }
         parser.join().unwrap_or_else(|_| Err((0, SyntaxError::Io("the parsing thread panicked".into()))))
     })
     .map_err(syntax)
+}
+
+/// Entries handed from the parsing thread: already mapped, or still to map.
+enum Batch<T> {
+    Mapped(Vec<T>),
+    Raw(Vec<Entry>),
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.

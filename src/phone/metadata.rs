@@ -1,0 +1,170 @@
+//! libphonenumber's metadata, compiled one region at a time.
+//!
+//! The `phonenumber` crate's own database compiles every region's patterns at first use
+//! (it syntax-checks about 3,000 regular expressions: tens of milliseconds, most of a
+//! one-event start-up). `build.rs` writes the same metadata out as the crate's loader
+//! records, grouped by country calling code; here the records are decoded once (no pattern
+//! is compiled for that) and each region is compiled into a database of its own the first
+//! time a dial plan or a number needs it. A run under a US dial plan with US callers
+//! compiles the US region only; the other regions of +1 only when a number does not read
+//! as a US one.
+//!
+//! Consumes nothing at run time (the records are in the binary); produces region facts
+//! ([`region`], [`has_code`]) and compiled metadata ([`compiled_region`], [`compiled_code`],
+//! [`main_region`]) living for the rest of the process (at most one database per region,
+//! about 250). Never fails on input: an unknown region or code is `None`.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock};
+
+use phonenumber::Metadata;
+use phonenumber::metadata::{Database, loader};
+
+/// `[(country code, its regions' records, main region first)]`, written by `build.rs`.
+static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata.bin"));
+
+/// How many compiled regular expressions of one region's metadata stay compiled.
+///
+/// The expressions are compiled on first use into an LRU cache, sized 100 by the crate;
+/// validating and formatting numbers of one country already cycles through more than
+/// that, so every new number would recompile a dozen of them. Each compiled expression is
+/// a few KiB and only used ones are compiled.
+const REGEX_CACHE_SIZE: usize = 1_024;
+
+/// One region's record and, once needed, its compiled database (`None` inside: it did not
+/// compile).
+struct Region {
+    record: loader::Metadata,
+    compiled: OnceLock<Option<Database>>,
+}
+
+/// The decoded records: by country code (main region first), and each two-letter region's
+/// place, indexed by its letters (no hashing: dial plans look their region up per number).
+struct Catalogue {
+    by_code: HashMap<u16, Vec<Region>>,
+    /// [`letters`] of a region id (`US`) -> (the id as stored, its country code, its place
+    /// in `by_code`).
+    regions: Vec<Option<(String, u16, usize)>>,
+}
+
+/// The slot of a two-letter upper-case region id.
+fn letters(id: &str) -> Option<usize> {
+    match id.as_bytes() {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(usize::from(a - b'A') * 26 + usize::from(b - b'A')),
+        _ => None,
+    }
+}
+
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
+    let by_code: Vec<(u16, Vec<loader::Metadata>)> = postcard::from_bytes(RECORDS).unwrap_or_else(|e| {
+        tracing::error!("the built-in phone number metadata does not decode: {e}");
+        Vec::new()
+    });
+    let mut regions = vec![None; 26 * 26];
+    for (code, records) in &by_code {
+        for (i, id) in records.iter().enumerate().filter_map(|(i, r)| Some((i, r.id.clone()?))) {
+            if let Some(slot) = letters(&id).and_then(|l| regions.get_mut(l)) {
+                *slot = Some((id, *code, i));
+            }
+        }
+    }
+    let by_code = by_code
+        .into_iter()
+        .map(|(code, records)| (code, records.into_iter().map(|record| Region { record, compiled: OnceLock::new() }).collect()))
+        .collect();
+    Catalogue { by_code, regions }
+});
+
+/// The region `id` (upper-case ISO 3166, `US`) as stored, and its country calling code.
+/// Only two-letter regions: the non-geographic entities (`001`) are reached by code.
+pub(super) fn region(id: &str) -> Option<(&'static str, u16)> {
+    place(id).map(|(id, code, _)| (id.as_str(), *code))
+}
+
+fn place(id: &str) -> Option<&'static (String, u16, usize)> {
+    CATALOGUE.regions.get(letters(id)?)?.as_ref()
+}
+
+/// Whether `code` is a country calling code.
+pub(super) fn has_code(code: u16) -> bool {
+    CATALOGUE.by_code.contains_key(&code)
+}
+
+impl Region {
+    /// The region's database (it alone), compiled on first use.
+    fn database(&'static self) -> Option<&'static Database> {
+        self.compiled
+            .get_or_init(|| match Database::from(vec![self.record.clone()]) {
+                Ok(database) => {
+                    *database.cache().lock().unwrap_or_else(|e| e.into_inner()) = regex_cache::RegexCache::new(REGEX_CACHE_SIZE);
+                    Some(database)
+                }
+                Err(e) => {
+                    tracing::error!("the phone number metadata of region {:?} does not compile: {e}", self.record.id);
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    fn metadata(&'static self) -> Option<&'static Metadata> {
+        self.database()?.iter().next()
+    }
+}
+
+/// The compiled metadata of region `id` (upper-case).
+pub(super) fn compiled_region(id: &str) -> Option<&'static Metadata> {
+    let (_, code, i) = place(id)?;
+    CATALOGUE.by_code.get(code)?.get(*i)?.metadata()
+}
+
+/// The compiled metadata of `code`'s regions, main region first, each compiled when the
+/// iteration reaches it.
+pub(super) fn compiled_code(code: u16) -> impl Iterator<Item = &'static Metadata> {
+    CATALOGUE.by_code.get(&code).into_iter().flatten().filter_map(Region::metadata)
+}
+
+/// The database of `code`'s main region (numbers of the code are parsed and laid out with
+/// it, as libphonenumber does) and that region's metadata.
+pub(super) fn main_region(code: u16) -> Option<(&'static Database, &'static Metadata)> {
+    let main = CATALOGUE.by_code.get(&code)?.first()?;
+    Some((main.database()?, main.metadata()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonenumber::metadata::DATABASE;
+
+    #[test]
+    fn every_code_and_region_of_the_crate_is_here_in_the_same_order() {
+        for code in 1..1000u16 {
+            let crate_ids = DATABASE.region(&code);
+            let ours: Vec<&str> = compiled_code(code).map(Metadata::id).collect();
+            assert_eq!(Some(ours).filter(|o| !o.is_empty()), crate_ids, "country code {code}");
+            assert_eq!(has_code(code), crate_ids.is_some());
+            assert_eq!(main_region(code).map(|(_, m)| m.id()), crate_ids.and_then(|ids| ids.first().copied()));
+        }
+        for meta in DATABASE.iter().filter(|m| m.id() != "001") {
+            assert_eq!(region(meta.id()), Some((meta.id(), meta.country_code())));
+        }
+    }
+
+    #[test]
+    fn compiled_metadata_is_the_crates() {
+        for meta in DATABASE.iter().filter(|m| m.id() != "001") {
+            let ours = compiled_region(meta.id()).expect("compiles");
+            // The crate's types have no equality; their debug form shows every field and
+            // every pattern's source.
+            assert_eq!(format!("{ours:?}"), format!("{meta:?}"), "{}", meta.id());
+        }
+    }
+
+    #[test]
+    fn unknown_regions_and_codes_are_none() {
+        assert_eq!(region("XX"), None);
+        assert!(compiled_region("XX").is_none());
+        assert!(!has_code(0) && !has_code(999) && compiled_code(0).next().is_none());
+        assert!(main_region(60_000).is_none());
+    }
+}
