@@ -474,6 +474,32 @@ mod tests {
     }
 
     #[test]
+    fn a_rotation_keeps_what_is_held_and_what_a_deferred_digest_carries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        {
+            let (j, _) = Journal::open(&path).unwrap();
+            let held = |call_id: &str| State::Held { key: "to | from".into(), call_id: call_id.into(), alone: false };
+            for item in ["lead", "m1", "m2"] {
+                j.append(item, t(0), State::Claimed { name: format!("{item}.txt") }).unwrap();
+                j.append(item, t(1), held(&format!("c-{item}"))).unwrap();
+            }
+            j.append("lead", t(2), State::Gathers { members: vec!["lead".into(), "m1".into()] }).unwrap();
+            let attempt = State::Attempt { attempt: 1, call_id: "c-lead".into(), message_id: "<m>".into(), resend: false };
+            j.append("lead", t(3), attempt).unwrap();
+            j.append("lead", t(4), State::Deferred { attempt: 1, reason: "451".into(), next_at: t(99) }).unwrap();
+            for n in 0..20 {
+                j.append(&format!("done{n}"), t(5), State::Done).unwrap();
+            }
+        }
+        let (_, before) = Journal::open(&path).unwrap();
+        let (_, after) = Journal::open_rotating(&path, 100).unwrap();
+        assert_eq!(after, before);
+        assert_eq!(after["lead"].members, ["lead", "m1"]);
+        assert_eq!((after["m2"].call_id.as_deref(), after["m2"].last_at), (Some("c-m2"), t(1)));
+    }
+
+    #[test]
     fn rotated_journals_older_than_the_cutoff_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
