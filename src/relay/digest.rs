@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::Core;
-use super::hold::{Closed, Route};
+use super::hold::Route;
 use super::item::Mode;
 use crate::event::{CallAttempt, Event};
 use crate::intake::Parsed;
@@ -39,21 +39,14 @@ pub(crate) fn route<M: Mode>(
     mode: &M,
     item: &M::Item,
     status: &ItemStatus,
-    mut event: Event,
+    event: Event,
     path: &Path,
 ) -> Result<Result<Routed, pipeline::Error>, SpoolError> {
     let key = M::key(item);
     let pipeline = core.current().pipeline;
     let send = |prepared: Result<Prepared, pipeline::Error>| prepared.map(|p| Routed::Send(Box::new(p)));
     if !status.members.is_empty() {
-        return Ok(match carried_events(core, mode, key, &status.members)? {
-            Ok(carried) if status.members.iter().any(|m| m == key) => send(pipeline.prepare_digest(with_leader(event, carried), path)),
-            Ok(carried) => {
-                event.earlier_attempts = carried.iter().map(CallAttempt::of).collect();
-                send(pipeline.prepare_event(event, path))
-            }
-            Err(e) => Err(e),
-        });
+        return prepare_carrying(core, mode, key, &status.members, event, path);
     }
     // Once an attempt is on record the mail is what it was: a resend or a retry after a
     // deferral is never held or made to carry calls it did not carry.
@@ -88,21 +81,40 @@ pub(crate) fn route<M: Mode>(
             Ok(Ok(Routed::Held))
         }
         Route::Replace(taken) => {
-            let members = taken.ids.clone();
+            let members = taken.ids();
             if let Err(e) = core.note(key, State::Gathers { members: members.clone() }) {
                 holds.give_back(taken);
                 return Err(e);
             }
             tracing::info!(item = %key, call_id = event.call_id, replaces = ?members, "a voicemail replaces held missed calls");
-            Ok(match carried_events(core, mode, key, &members)? {
-                Ok(carried) => {
-                    event.earlier_attempts = carried.iter().map(CallAttempt::of).collect();
-                    send(pipeline.prepare_event(event, path))
-                }
-                Err(e) => Err(e),
-            })
+            prepare_carrying(core, mode, key, &members, event, path)
         }
     }
+}
+
+/// Prepares the mail of item `key` that carries the held calls `members` (its `gathers`
+/// record): a digest when `key` is among them (its leader), else `event` (a voicemail) with
+/// them as its `earlier_attempts`.
+fn prepare_carrying<M: Mode>(
+    core: &Core,
+    mode: &M,
+    key: &str,
+    members: &[String],
+    mut event: Event,
+    path: &Path,
+) -> Result<Result<Routed, pipeline::Error>, SpoolError> {
+    let pipeline = core.current().pipeline;
+    let carried = match carried_events(core, mode, key, members)? {
+        Ok(carried) => carried,
+        Err(e) => return Ok(Err(e)),
+    };
+    let prepared = if members.iter().any(|m| m == key) {
+        pipeline.prepare_digest(with_leader(event, carried), path)
+    } else {
+        event.earlier_attempts = carried.iter().map(CallAttempt::of).collect();
+        pipeline.prepare_event(event, path)
+    };
+    Ok(prepared.map(|p| Routed::Send(Box::new(p))))
 }
 
 /// The leader's event first, then the other carried calls (already oldest first).
@@ -136,23 +148,18 @@ fn carried_events<M: Mode>(
     Ok(Ok(events))
 }
 
-/// Closes the digests that are due: a `gathers` record on each leader (a digest whose
-/// record cannot be written goes back to the book, and is tried on the next pass).
-pub(crate) fn close_due(core: &Core) -> Result<usize, SpoolError> {
-    let holds = &core.holds;
-    let mut count = 0;
-    for closed in holds.close_due(core.now()) {
-        let Closed { leader, members, .. } = &closed;
-        match core.note(leader, State::Gathers { members: members.clone() }) {
-            Ok(()) => {
-                tracing::info!(item = %leader, calls = members.len(), "digest closed");
-                count += 1;
-            }
-            Err(e) => {
-                holds.reopen(closed);
-                return Err(e);
-            }
+/// Closes the digests that are due: a `gathers` record on each leader. When a record cannot
+/// be written, that digest and the ones not recorded yet go back to the book, to be closed
+/// on the next pass.
+pub(crate) fn close_due(core: &Core) -> Result<(), SpoolError> {
+    let mut due = core.holds.close_due(core.now()).into_iter();
+    while let Some(closed) = due.next() {
+        let members = closed.members();
+        if let Err(e) = core.note(&members[0], State::Gathers { members: members.clone() }) {
+            core.holds.reopen(std::iter::once(closed).chain(due));
+            return Err(e);
         }
+        tracing::info!(item = %members[0], calls = members.len(), "digest closed");
     }
-    Ok(count)
+    Ok(())
 }

@@ -38,22 +38,33 @@ pub(crate) enum Route {
     Replace(Taken),
 }
 
-/// Held calls taken out of the book for a voicemail: their ids (oldest first), and what
-/// [`Holds::give_back`] needs should its `gathers` record fail.
+/// Held calls taken out of the book for a voicemail, oldest first, each with its window's
+/// key (for [`Holds::give_back`], should the voicemail's `gathers` record fail).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Taken {
-    pub ids: Vec<String>,
     held: Vec<(String, HeldCall)>,
 }
 
-/// A digest whose window has closed: the leader and every held call it carries, oldest
-/// first (the leader among them).
+impl Taken {
+    /// The ids of the calls taken.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.held.iter().map(|(_, h)| h.id.clone()).collect()
+    }
+}
+
+/// A digest whose window has closed: every held call it carries, oldest first (the first
+/// is its leader).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Closed {
-    pub key: String,
-    pub leader: String,
-    pub members: Vec<String>,
+    key: String,
     held: Vec<HeldCall>,
+}
+
+impl Closed {
+    /// The ids of its calls, the leader first.
+    pub(crate) fn members(&self) -> Vec<String> {
+        self.held.iter().map(|h| h.id.clone()).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +114,7 @@ impl Holds {
             }
         }
         for window in book.windows.values_mut() {
-            window.held.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            window.held.sort_by(oldest_first);
         }
         Holds { settings, book: std::sync::Mutex::new(book) }
     }
@@ -120,7 +131,7 @@ impl Holds {
             Kind::MissedCall if self.settings.holds_anything() => self.route_missed(id, key, &event.call_id, now),
             Kind::Voicemail => {
                 let taken = self.take_for_voicemail(&key, &event.call_id, now);
-                if taken.ids.is_empty() { Route::Send } else { Route::Replace(taken) }
+                if taken.held.is_empty() { Route::Send } else { Route::Replace(taken) }
             }
             _ => Route::Send,
         }
@@ -173,17 +184,27 @@ impl Holds {
             window.held = keep;
             held.extend(take.into_iter().map(|h| (window_key.clone(), h)));
         }
-        held.sort_by(|a, b| (a.1.at, &a.1.id).cmp(&(b.1.at, &b.1.id)));
-        Taken { ids: held.iter().map(|(_, h)| h.id.clone()).collect(), held }
+        held.sort_by(|a, b| oldest_first(&a.1, &b.1));
+        Taken { held }
     }
 
     /// Puts taken calls back (the voicemail's `gathers` record could not be written).
     pub(crate) fn give_back(&self, taken: Taken) {
+        self.put_back(taken.held);
+    }
+
+    /// Puts closed digests back (a `gathers` record could not be written).
+    pub(crate) fn reopen(&self, closed: impl IntoIterator<Item = Closed>) {
+        self.put_back(closed.into_iter().flat_map(|c| c.held.into_iter().map(move |h| (c.key.clone(), h))));
+    }
+
+    /// Puts held calls back into their windows (by key), each window oldest first.
+    fn put_back(&self, calls: impl IntoIterator<Item = (String, HeldCall)>) {
         let mut book = self.book();
-        for (key, h) in taken.held {
+        for (key, h) in calls {
             let window = book.windows.entry(key).or_insert(Window { last_call: h.at, held: Vec::new() });
             window.held.push(h);
-            window.held.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            window.held.sort_by(oldest_first);
         }
     }
 
@@ -223,8 +244,7 @@ impl Holds {
             if self.digest_due(window, now) {
                 let (members, keep): (Vec<HeldCall>, Vec<HeldCall>) = std::mem::take(&mut window.held).into_iter().partition(|h| !h.alone);
                 window.held = keep;
-                let ids: Vec<String> = members.iter().map(|h| h.id.clone()).collect();
-                closed.push(Closed { key: key.clone(), leader: ids[0].clone(), members: ids, held: members });
+                closed.push(Closed { key: key.clone(), held: members });
             }
         }
         windows.retain(|_, w| !w.held.is_empty() || s.window.is_some_and(|length| now < add(w.last_call, length)));
@@ -237,14 +257,6 @@ impl Holds {
         let Some(first) = members.next() else { return false };
         let count = 1 + members.count();
         count >= s.max_calls || now >= add(first.at, s.max_hold) || s.window.is_none_or(|length| now >= add(window.last_call, length))
-    }
-
-    /// Puts a closed digest back (its `gathers` record could not be written).
-    pub(crate) fn reopen(&self, closed: Closed) {
-        let mut book = self.book();
-        let window = book.windows.entry(closed.key).or_insert(Window { last_call: closed.held[0].at, held: Vec::new() });
-        window.held.extend(closed.held);
-        window.held.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     }
 
     /// When the next hold falls due (a window closes, a `max_hold` or `hold_missed` ends);
@@ -284,16 +296,21 @@ impl Holds {
             None if self.settings.merge_anonymous => "anonymous".to_owned(),
             None => format!("anonymous call {id}"),
         };
-        Some(format!("{recipient} {SEPARATOR} {caller}"))
+        Some(format!("{recipient}{SEPARATOR}{caller}"))
     }
 }
 
 /// Between the recipient and the caller in a key (neither contains it: addresses and
 /// normalized numbers have no spaces around a `|`).
-const SEPARATOR: &str = "|";
+const SEPARATOR: &str = " | ";
 
 fn recipient_part(key: &str) -> &str {
-    key.split_once(&format!(" {SEPARATOR} ")).map_or(key, |(r, _)| r)
+    key.split_once(SEPARATOR).map_or(key, |(r, _)| r)
+}
+
+/// Held calls in the order they came (ties by id, so the order is stable).
+fn oldest_first(a: &HeldCall, b: &HeldCall) -> std::cmp::Ordering {
+    (a.at, &a.id).cmp(&(b.at, &b.id))
 }
 
 /// Who called, as stable as the directory allows: the person found (by mail, SIP or name),
@@ -366,7 +383,7 @@ mod tests {
         assert_eq!(h.next_due(), Some(t(60 + 300)));
         let closed = h.close_due(t(60 + 300));
         assert_eq!(closed.len(), 1);
-        assert_eq!((closed[0].leader.as_str(), closed[0].members.clone()), ("i1", vec!["i1".to_owned(), "i2".to_owned()]));
+        assert_eq!(closed[0].members(), ["i1", "i2"], "the first held call leads");
         assert_eq!(h.count(), 0);
         assert_eq!(h.route("i9", &missed(9), t(2000)), Route::Send, "a new window after the old one closed");
     }
@@ -378,8 +395,8 @@ mod tests {
             h.route(&format!("i{n}"), &call(Kind::MissedCall, &format!("c{n}"), Some(from), TO), t(n as i64));
         }
         let mut closed = h.close_due(t(1000));
-        closed.sort_by(|a, b| a.leader.cmp(&b.leader));
-        let members: Vec<Vec<String>> = closed.iter().map(|c| c.members.clone()).collect();
+        closed.sort_by_key(|c| c.members());
+        let members: Vec<Vec<String>> = closed.iter().map(Closed::members).collect();
         assert_eq!(members, [vec!["i2".to_owned()], vec!["i3".to_owned()]]);
         for n in 0..3 {
             assert_eq!(h.route(&format!("a{n}"), &call(Kind::MissedCall, "x", None, TO), t(2000 + n)), Route::Send);
@@ -394,7 +411,7 @@ mod tests {
         }
         let closed = h.close_due(t(6));
         assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].members.len(), 5, "more than max_calls by the time the pass looked: all go");
+        assert_eq!(closed[0].members().len(), 5, "more than max_calls by the time the pass looked: all go");
     }
 
     #[test]
@@ -403,7 +420,7 @@ mod tests {
         assert!(matches!(h.route("m", &call(Kind::MissedCall, "same", Some(A), TO), t(0)), Route::Hold { alone: true, .. }));
         assert!(matches!(h.route("o", &call(Kind::MissedCall, "other", Some(B), TO), t(1)), Route::Hold { alone: true, .. }));
         let Route::Replace(taken) = h.route("v", &call(Kind::Voicemail, "same", Some(A), TO), t(5)) else { panic!("replaces") };
-        assert_eq!(taken.ids, ["m"]);
+        assert_eq!(taken.ids(), ["m"]);
         assert_eq!(h.close_due(t(61)), vec![]);
         assert!(h.take_released("o") && !h.take_released("m"));
     }
@@ -421,6 +438,6 @@ mod tests {
         let open = HashMap::from([("a".to_owned(), held("ca", t(1))), ("b".to_owned(), held("cb", t(2))), ("l".to_owned(), leader)]);
         let h = Holds::rebuild(DigestSettings { window: Some(Duration::from_secs(60)), ..DigestSettings::default() }, &open);
         assert_eq!(h.count(), 1);
-        assert_eq!(h.close_due(t(62)).iter().map(|c| c.members.clone()).collect::<Vec<_>>(), [vec!["b".to_owned()]]);
+        assert_eq!(h.close_due(t(62)).iter().map(Closed::members).collect::<Vec<_>>(), [vec!["b".to_owned()]]);
     }
 }

@@ -350,3 +350,27 @@ pub(crate) fn conclude<M: Mode>(core: &Core, mode: &M, item: &M::Item, conclusio
     }
     mode.finish(core, item, conclusion)
 }
+
+/// Goes on with a claimed item from its journal status: concludes what a crash left
+/// concluded (its outcome), waits for a deferral not due yet, or returns whether to send,
+/// `true` when the last attempt was interrupted (`resend`).
+pub(crate) fn resume<M: Mode>(core: &Core, mode: &M, item: &M::Item, status: &ItemStatus) -> Result<Result<bool, ItemOutcome>, SpoolError> {
+    let key = M::key(item);
+    let done = match &status.last {
+        State::Sent { queue_id, .. } => ItemOutcome::Delivered { queue_id: queue_id.clone(), resent: false },
+        State::Skipped { .. } | State::Folded { .. } | State::Replaced { .. } => ItemOutcome::Skipped,
+        State::Failed { reason } => {
+            let report = report(key, status.call_id.as_deref(), status.attempts, reason, &[], core.now());
+            conclude(core, mode, item, Conclusion::Parked { report: &report })?;
+            return Ok(Err(ItemOutcome::Parked { reason: reason.clone() }));
+        }
+        State::Deferred { next_at, .. } if *next_at > core.now() => return Ok(Err(ItemOutcome::NotDue)),
+        State::Attempt { .. } => {
+            tracing::warn!(item = %key, "the last attempt was interrupted; the server may have the message already, sending again");
+            return Ok(Ok(true));
+        }
+        _ => return Ok(Ok(false)),
+    };
+    conclude(core, mode, item, Conclusion::Handled)?;
+    Ok(Err(done))
+}

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 
 use super::digest::Routed;
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, report, resume};
 use super::{Core, format_chain};
 use crate::intake::IntakeErrorKind;
 use crate::intake::Parsed;
@@ -79,28 +79,6 @@ impl OwnMode {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Resumes a claimed item from its journal status: finishes what a crash interrupted,
-    /// or returns the status to go on from (`resend` when an attempt was interrupted).
-    fn resume(&self, core: &Core, item: &WorkItem, status: &ItemStatus) -> Result<Result<bool, ItemOutcome>, SpoolError> {
-        let done = match &status.last {
-            State::Sent { queue_id, .. } => ItemOutcome::Delivered { queue_id: queue_id.clone(), resent: false },
-            State::Skipped { .. } | State::Folded { .. } | State::Replaced { .. } => ItemOutcome::Skipped,
-            State::Failed { reason } => {
-                let report = report(&item.id, status.call_id.as_deref(), status.attempts, reason, &[], core.now());
-                conclude(core, self, item, Conclusion::Parked { report: &report })?;
-                return Ok(Err(ItemOutcome::Parked { reason: reason.clone() }));
-            }
-            State::Deferred { next_at, .. } if *next_at > core.now() => return Ok(Err(ItemOutcome::NotDue)),
-            State::Attempt { .. } => {
-                tracing::warn!(item = %item.id, "the last attempt was interrupted; the server may have the message already, sending again");
-                return Ok(Ok(true));
-            }
-            _ => return Ok(Ok(false)),
-        };
-        conclude(core, self, item, Conclusion::Handled)?;
-        Ok(Err(done))
     }
 
     /// Parse and enrich; a side file still in the spool folder is moved into the item's
@@ -171,7 +149,7 @@ impl Mode for OwnMode {
                 core.status(&item.id).expect("just recorded")
             }
         };
-        let resend = match self.resume(core, &item, &status)? {
+        let resend = match resume(core, self, &item, &status)? {
             Ok(resend) => resend,
             Err(outcome) => return Ok(Next::Done(outcome)),
         };

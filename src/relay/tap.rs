@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use jiff::Timestamp;
 
 use super::digest::Routed;
-use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, conclude, report};
+use super::item::{Conclusion, Ending, ItemOutcome, Mode, Next, Screen, causes, resume};
 use super::{Core, format_chain};
 use crate::event::Event;
 use crate::intake::Parsed;
@@ -215,19 +215,9 @@ impl TapMode {
     fn claim_kept(&self, core: &Core, key: String, header: PathBuf) -> Result<Next<TapItem>, SpoolError> {
         let item = TapItem { path: header, key, sig: None };
         let status = core.status(&item.key).unwrap_or_else(|| ItemStatus::new(core.now(), State::Claimed { name: String::new() }));
-        let resend = match &status.last {
-            State::Sent { .. } | State::Skipped { .. } | State::Folded { .. } | State::Replaced { .. } | State::Done => {
-                conclude(core, self, &item, Conclusion::Handled)?;
-                return Ok(Next::Done(ItemOutcome::Unchanged));
-            }
-            State::Failed { reason } => {
-                let report = report(&item.key, status.call_id.as_deref(), status.attempts, reason, &[], core.now());
-                conclude(core, self, &item, Conclusion::Parked { report: &report })?;
-                return Ok(Next::Done(ItemOutcome::Parked { reason: reason.clone() }));
-            }
-            State::Deferred { next_at, .. } if *next_at > core.now() => return Ok(Next::Done(ItemOutcome::NotDue)),
-            State::Attempt { .. } => true,
-            _ => false,
+        let resend = match resume(core, self, &item, &status)? {
+            Ok(resend) => resend,
+            Err(outcome) => return Ok(Next::Done(outcome)),
         };
         let ending = Ending { core, mode: self, item: &item, call_id: status.call_id.as_deref(), attempt: status.attempts + 1 };
         match core.current().pipeline.parse_file(&item.path) {
