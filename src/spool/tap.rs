@@ -128,10 +128,15 @@ impl TapFolder {
 /// The file in a kept copy's folder that names its ledger key.
 const KEY_FILE: &str = ".key";
 
-/// The folder of the item `key`'s copy: the hex of the first 16 bytes of its SHA-256 (a
-/// ledger key holds a CallId, which may hold anything).
+/// The folder of the item `key`'s copy: its [`short_hash`] (a ledger key holds a CallId,
+/// which may hold anything).
 fn held_folder(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    short_hash(key.as_bytes())
+}
+
+/// The hex of the first 16 bytes of the SHA-256 of `bytes`.
+fn short_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The header in a kept copy's folder (`.txt` or `.xml`).
@@ -151,9 +156,7 @@ pub fn ledger_key(header: &Path, call_id: Option<&str>) -> Result<String, SpoolE
         Some(call_id) => format!("{stem}/{call_id}"),
         None => {
             let bytes = std::fs::read(header).map_err(io("cannot read", header))?;
-            let digest = Sha256::digest(&bytes);
-            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            format!("{stem}/#{hex}")
+            format!("{stem}/#{}", short_hash(&bytes))
         }
     })
 }
