@@ -94,17 +94,21 @@ impl Spool {
     /// noting its Message-ID: parsed and enriched as the relay does, with this spool's
     /// configuration and directory.
     fn expect(&self, path: &Path) -> Option<String> {
-        let config = callnote::config::Config::load(&self.config).unwrap();
-        let Some(callnote::config::DirectorySource::File(directory)) = &config.directory else { panic!("a directory file") };
-        let index = callnote::enrich::directory::load_file(directory, &config.dialplan).unwrap();
-        let pipeline = Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(index)), None);
-        match pipeline.parse_file(path) {
+        match self.pipeline().parse_file(path) {
             Ok(Parsed::Event(event)) => {
                 self.note(NotificationId::of(&event));
                 Some(event.call_id)
             }
             _ => None,
         }
+    }
+
+    /// The pipeline the relay builds from this spool's configuration and directory.
+    fn pipeline(&self) -> Pipeline {
+        let config = callnote::config::Config::load(&self.config).unwrap();
+        let Some(callnote::config::DirectorySource::File(directory)) = &config.directory else { panic!("a directory file") };
+        let index = callnote::enrich::directory::load_file(directory, &config.dialplan).unwrap();
+        Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(index)), None)
     }
 
     /// Runs `callnote relay --once`; returns the exit code and stderr.

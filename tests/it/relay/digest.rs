@@ -50,13 +50,10 @@ impl Digest {
 
     /// The stages the relay's configuration builds (as a start or a reload does).
     fn stages(&self) -> (Stages, callnote::spool::SpoolSettings) {
-        let config = callnote::config::Config::load(&self.spool.config).unwrap();
-        let Some(callnote::config::DirectorySource::File(directory)) = &config.directory else { panic!("a directory file") };
-        let index = callnote::enrich::directory::load_file(directory, &config.dialplan).unwrap();
+        let pipeline = self.spool.pipeline();
         callnote::deliver::install_crypto_provider();
-        let transport = callnote::deliver::from_settings(config.delivery.as_ref().unwrap()).unwrap();
-        let settings = config.spool.clone();
-        let pipeline = callnote::pipeline::Pipeline::new(config, callnote::render::Templates::builtin(), Some(Arc::new(index)), None);
+        let transport = callnote::deliver::from_settings(pipeline.config().delivery.as_ref().unwrap()).unwrap();
+        let settings = pipeline.config().spool.clone();
         (Stages { pipeline: Arc::new(pipeline), transport: Arc::from(transport) }, settings)
     }
 
