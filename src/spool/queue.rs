@@ -32,6 +32,7 @@ pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError>
     let mut items = HashSet::new();
     // item -> the item whose mail carried it (a digest, or the voicemail that replaced it)
     let mut carried_by = std::collections::HashMap::new();
+    let ledger_suffix = format!("/{call_id}");
     for file in &files {
         replay(file, |r| {
             match &r.state {
@@ -43,7 +44,7 @@ pub fn history(journal: &Path, call_id: &str) -> Result<Vec<Record>, SpoolError>
                 }
                 _ => {}
             }
-            if r.item.ends_with(&format!("/{call_id}")) {
+            if r.item.ends_with(&ledger_suffix) {
                 items.insert(r.item);
             }
         })?;
