@@ -198,6 +198,13 @@ impl TapMode {
                 self.remember(core, &path, sig);
                 return Ok(Next::Done(ItemOutcome::Unchanged));
             }
+            // A kept copy goes on from here (a voicemail that carried held calls and was
+            // deferred or interrupted, a copy whose record a crash lost): the file itself is
+            // never a second source of it.
+            _ if self.folder.kept(&key).is_some() => {
+                self.remember(core, &path, sig);
+                return Ok(Next::Done(ItemOutcome::Unchanged));
+            }
             Some(State::Deferred { next_at, .. }) if *next_at > core.now() => {
                 return Ok(Next::Done(ItemOutcome::NotDue));
             }
