@@ -120,6 +120,7 @@ pub(crate) struct OpenFolder {
     handle: std::fs::File,
     /// Cleared when this folder's file system cannot make unnamed files (then named
     /// temporary files are used for the rest of the run).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     unnamed: AtomicBool,
 }
 
