@@ -6,7 +6,7 @@
 //! `getpid`, no `unlink` afterwards), no path lookup from the root, and a crash mid-write
 //! leaves nothing behind to clean. `strace -c` of `callnote render` on 2,000 missed calls
 //! (10,000-person directory, output on tmpfs), with the shared folder sync of
-//! [`super::OpenFolder`]: 15 → 9 system calls and 2 → 1 `fsync` per message (README,
+//! [`super::OpenFolder`]: 15 → 10 system calls and 2 → 1 `fsync` per message (README,
 //! Performance). Any failure here (a file system without `O_TMPFILE`, no `/proc`) is
 //! returned to the caller, which then takes the named temporary file.
 
