@@ -141,7 +141,12 @@ impl OpenFolder {
         #[cfg(target_os = "linux")]
         if self.unnamed.load(Ordering::Relaxed) {
             match unnamed::create(&self.handle) {
-                Ok(file) => return self.write_unnamed(file, stem, bytes).map_err(io_err),
+                Ok(file) => match self.write_unnamed(file, stem, bytes).map_err(io_err)? {
+                    Some(target) => return Ok(target),
+                    // Unnamed files cannot be named here (no /proc): named temporary files
+                    // from now on, this message first.
+                    None => self.unnamed.store(false, Ordering::Relaxed),
+                },
                 // No unnamed files on this file system: named temporary files from now on.
                 Err(_) => self.unnamed.store(false, Ordering::Relaxed),
             }
@@ -156,16 +161,17 @@ impl OpenFolder {
 
     /// Writes and syncs the unnamed `file`, then names it `<stem>.eml`; when that name is
     /// taken, names it as a temporary file and lets [`publish`] choose (its own message is
-    /// replaced, another one never).
+    /// replaced, another one never). `None` when it cannot be given a name at all (the
+    /// file is dropped unseen; the caller writes the message again under a temporary name).
     #[cfg(target_os = "linux")]
-    fn write_unnamed(&self, mut file: std::fs::File, stem: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    fn write_unnamed(&self, mut file: std::fs::File, stem: &str, bytes: &[u8]) -> std::io::Result<Option<PathBuf>> {
         file.write_all(bytes)?;
         file.sync_all()?;
         let name = format!("{stem}{EXTENSION}");
         match unnamed::link(&file, &self.handle, &name) {
-            Ok(()) => return Ok(self.path.join(name)),
+            Ok(()) => return Ok(Some(self.path.join(name))),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Err(_) => return Ok(None),
         }
         let hidden = temp_name(stem);
         unnamed::link(&file, &self.handle, &hidden)?;
@@ -173,7 +179,7 @@ impl OpenFolder {
         let mut guard = TempGuard(Some(temp.clone()));
         let target = publish(&temp, &self.path, stem, bytes)?;
         guard.0 = None;
-        Ok(target)
+        Ok(Some(target))
     }
 
     /// Makes every name written so far durable (one folder sync; Unix: Windows has no folder
