@@ -7,6 +7,8 @@
 //! Files are written like the `.eml` folder delivery writes them (the same code): whole or
 //! not at all, a rerun replaces a message's own file, and a different message whose name
 //! collides gets `~2`, `~3`, … instead of overwriting (the clash is reported on stderr).
+//! Each file is synced before it gets its name; the folder, which makes the names durable,
+//! is synced once before the command ends (a failure there fails the run).
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,7 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
     let fixed_date = common::fixed_date(args.date.as_deref())?;
     let outbox = match args.out == Path::new("-") {
         true => None,
-        false => Some(EmlDirTransport::new(&args.out).map_err(|e| match e {
+        false => Some(EmlDirTransport::new(&args.out).and_then(|t| t.open_for_run()).map_err(|e| match e {
             DeliveryError::Config { message, .. } => anyhow::anyhow!("--out: {message}"),
             other => other.into(),
         })?),
@@ -71,7 +73,7 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
             continue;
         };
         let mail = prepared.outgoing();
-        match outbox.write(&mail) {
+        match outbox.write(&mail.stem, &mail.bytes) {
             Ok(written) if written.file_stem().is_some_and(|s| *s != *mail.stem) => {
                 summary.note(&format!("{}: written to {}: {}.eml holds a different message", path.display(), written.display(), mail.stem))
             }
@@ -85,7 +87,13 @@ pub fn run(mut config: Config, args: RenderArgs) -> anyhow::Result<Status> {
         }
         summary.record(InputOutcome::Written);
     }
-    let status = if summary.failed() > 0 { Status::SomeInputsFailed } else { Status::Ok };
+    // The messages' names become durable here, all at once (each file's bytes were synced
+    // before it got its name).
+    let unsynced = outbox.as_ref().and_then(|outbox| outbox.sync().err());
+    if let Some(e) = &unsynced {
+        summary.note(&format!("{}: cannot sync the folder, so the messages written may not survive a crash: {e}", args.out.display()));
+    }
+    let status = if summary.failed() > 0 || unsynced.is_some() { Status::SomeInputsFailed } else { Status::Ok };
     summary.finish();
     Ok(status)
 }

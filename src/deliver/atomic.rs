@@ -19,15 +19,27 @@
 //! the temporary file is removed and nothing appears under a final name. A process killed
 //! mid-write leaves only a `.tmp` file in the staging folder, which [`remove_stale`] clears
 //! at the next start.
+//!
+//! A run of writes without a runtime (`render --out`) goes through an [`OpenFolder`]: the
+//! folder is opened once and each message is created there without a name (Linux
+//! `O_TMPFILE`, see [`unnamed`]; elsewhere a named temporary file as above), synced, and
+//! linked under its final name relative to the open folder. The folder's own sync, which
+//! makes those names durable, is done once for the run ([`OpenFolder::sync`]) instead of
+//! once per message. The relay's writes ([`write_message`]) still sync the folder for
+//! every message: it records a delivery as done right after.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncWriteExt as _;
 
 use super::DeliveryError;
+
+#[cfg(target_os = "linux")]
+mod unnamed;
 
 /// Suffix of temporary files; neither Exchange nor IIS pick up anything but their final name.
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
@@ -63,9 +75,15 @@ struct Temp {
     path: PathBuf,
 }
 
-fn create_temp(staging: &Path, stem: &str) -> std::io::Result<Temp> {
+/// A temporary file name for `stem`, unique in this process and among processes.
+fn temp_name(stem: &str) -> String {
+    static PID: OnceLock<u32> = OnceLock::new();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = staging.join(format!(".{stem}{EXTENSION}.{}.{n}{TEMP_SUFFIX}", std::process::id()));
+    format!(".{stem}{EXTENSION}.{}.{n}{TEMP_SUFFIX}", PID.get_or_init(std::process::id))
+}
+
+fn create_temp(staging: &Path, stem: &str) -> std::io::Result<Temp> {
+    let path = staging.join(temp_name(stem));
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
     Ok(Temp { file, guard: TempGuard(Some(path.clone())), path })
 }
@@ -93,16 +111,85 @@ pub(crate) async fn write_message(staging: &Path, dir: &Path, stem: &str, bytes:
     Ok(target)
 }
 
-/// [`write_message`] for callers without a runtime (`render --out`).
-pub(crate) fn write_message_blocking(staging: &Path, dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf, DeliveryError> {
-    let io_err = |source| DeliveryError::Io { path: dir.join(format!("{stem}{EXTENSION}")), source };
-    let Temp { mut file, mut guard, path } = create_temp(staging, stem).map_err(io_err)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err)?;
-    drop(file);
-    let target = publish(&path, dir, stem, bytes).map_err(io_err)?;
-    guard.0 = None;
-    sync_dir(dir);
-    Ok(target)
+/// A folder open for a run of blocking writes (`render --out`; see the module doc). Each
+/// [`Self::write`] is whole or absent under its final name and synced before it has that
+/// name; the names become durable at [`Self::sync`], which the run calls before it ends.
+#[derive(Debug)]
+pub(crate) struct OpenFolder {
+    path: PathBuf,
+    handle: std::fs::File,
+    /// Cleared when this folder's file system cannot make unnamed files (then named
+    /// temporary files are used for the rest of the run).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    unnamed: AtomicBool,
+}
+
+impl OpenFolder {
+    /// Opens the folder `path` (which must exist).
+    pub(crate) fn open(path: &Path) -> std::io::Result<OpenFolder> {
+        let handle = std::fs::File::open(path)?;
+        if !handle.metadata()?.is_dir() {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, format!("{} is not a folder", path.display())));
+        }
+        Ok(OpenFolder { path: path.to_owned(), handle, unnamed: AtomicBool::new(cfg!(target_os = "linux")) })
+    }
+
+    /// Writes `bytes` to `<stem>.eml` in the folder (or the next free name, see the module
+    /// doc); returns its path. Not durable until [`Self::sync`].
+    pub(crate) fn write(&self, stem: &str, bytes: &[u8]) -> Result<PathBuf, DeliveryError> {
+        let io_err = |source| DeliveryError::Io { path: self.path.join(format!("{stem}{EXTENSION}")), source };
+        #[cfg(target_os = "linux")]
+        if self.unnamed.load(Ordering::Relaxed) {
+            match unnamed::create(&self.handle) {
+                Ok(file) => match self.write_unnamed(file, stem, bytes).map_err(io_err)? {
+                    Some(target) => return Ok(target),
+                    // Unnamed files cannot be named here (no /proc): named temporary files
+                    // from now on, this message first.
+                    None => self.unnamed.store(false, Ordering::Relaxed),
+                },
+                // No unnamed files on this file system: named temporary files from now on.
+                Err(_) => self.unnamed.store(false, Ordering::Relaxed),
+            }
+        }
+        let Temp { mut file, mut guard, path } = create_temp(&self.path, stem).map_err(io_err)?;
+        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err)?;
+        drop(file);
+        let target = publish(&path, &self.path, stem, bytes).map_err(io_err)?;
+        guard.0 = None;
+        Ok(target)
+    }
+
+    /// Writes and syncs the unnamed `file`, then names it `<stem>.eml`; when that name is
+    /// taken, names it as a temporary file and lets [`publish`] choose (its own message is
+    /// replaced, another one never). `None` when it cannot be given a name at all (the
+    /// file is dropped unseen; the caller writes the message again under a temporary name).
+    #[cfg(target_os = "linux")]
+    fn write_unnamed(&self, mut file: std::fs::File, stem: &str, bytes: &[u8]) -> std::io::Result<Option<PathBuf>> {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        let name = format!("{stem}{EXTENSION}");
+        match unnamed::link(&file, &self.handle, &name) {
+            Ok(()) => return Ok(Some(self.path.join(name))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => return Ok(None),
+        }
+        let hidden = temp_name(stem);
+        unnamed::link(&file, &self.handle, &hidden)?;
+        let temp = self.path.join(hidden);
+        let mut guard = TempGuard(Some(temp.clone()));
+        let target = publish(&temp, &self.path, stem, bytes)?;
+        guard.0 = None;
+        Ok(Some(target))
+    }
+
+    /// Makes every name written so far durable (one folder sync; Unix: Windows has no folder
+    /// handles to sync).
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        return self.handle.sync_all();
+        #[cfg(not(unix))]
+        Ok(())
+    }
 }
 
 /// Gives the finished `temp` its final name in `dir`: the first of `<stem>.eml`,
@@ -246,7 +333,7 @@ mod tests {
         assert_eq!(second, dir.path().join("a~2.eml"));
         // A file without a Message-ID (not ours to judge) is kept too.
         std::fs::write(dir.path().join("a~3.eml"), b"not a message").unwrap();
-        let third = write_message_blocking(dir.path(), dir.path(), "a", &mail("<3@x>", "three")).unwrap();
+        let third = OpenFolder::open(dir.path()).unwrap().write("a", &mail("<3@x>", "three")).unwrap();
         assert_eq!(third, dir.path().join("a~4.eml"));
         // The resend of the second finds its own file, past the first.
         let resent = write_message(dir.path(), dir.path(), "a", &mail("<2@x>", "two again")).await.unwrap();
@@ -257,15 +344,48 @@ mod tests {
         assert_eq!(names(dir.path()), vec!["a.eml", "a~2.eml", "a~3.eml", "a~4.eml"]);
     }
 
+    /// The folder `dir` opened, writing through unnamed files (Linux) or named temporary ones.
+    fn open(dir: &Path, unnamed: bool) -> OpenFolder {
+        let folder = OpenFolder::open(dir).unwrap();
+        folder.unnamed.store(unnamed && cfg!(target_os = "linux"), Ordering::Relaxed);
+        folder
+    }
+
+    #[test]
+    fn an_open_folder_writes_replaces_its_own_and_never_overwrites_another() {
+        for unnamed in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let folder = open(dir.path(), unnamed);
+            let first = folder.write("a", &mail("<1@x>", "one")).unwrap();
+            assert_eq!(first, dir.path().join("a.eml"));
+            assert_eq!(folder.write("a", &mail("<1@x>", "one again")).unwrap(), first, "a resend takes its own name");
+            assert_eq!(folder.write("a", &mail("<2@x>", "two")).unwrap(), dir.path().join("a~2.eml"));
+            folder.sync().unwrap();
+            assert_eq!(std::fs::read(&first).unwrap(), mail("<1@x>", "one again"));
+            assert_eq!(std::fs::read(dir.path().join("a~2.eml")).unwrap(), mail("<2@x>", "two"));
+            assert_eq!(names(dir.path()), vec!["a.eml", "a~2.eml"], "no temporary file left (unnamed: {unnamed})");
+        }
+    }
+
+    #[test]
+    fn an_open_folder_must_be_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(OpenFolder::open(&file).unwrap_err().kind(), std::io::ErrorKind::NotADirectory);
+        assert_eq!(OpenFolder::open(&dir.path().join("none")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    }
+
     #[test]
     fn when_every_name_is_taken_the_write_fails_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
+        let folder = open(dir.path(), true);
         for n in 1..=MAX_NAMES {
-            write_message_blocking(dir.path(), dir.path(), "a", &mail(&format!("<{n}@x>"), "x")).unwrap();
+            folder.write("a", &mail(&format!("<{n}@x>"), "x")).unwrap();
         }
         let before = names(dir.path());
         assert_eq!(before.len(), MAX_NAMES as usize);
-        let err = write_message_blocking(dir.path(), dir.path(), "a", &mail("<new@x>", "x")).unwrap_err();
+        let err = folder.write("a", &mail("<new@x>", "x")).unwrap_err();
         assert_eq!(
             std::error::Error::source(&err).map(ToString::to_string).as_deref(),
             Some("a.eml and a~2.eml … ~99.eml all hold other messages; nothing was overwritten"),

@@ -7,7 +7,8 @@
 //! message whose name collides gets `<stem>~2.eml` and so on: never an overwrite (see
 //! [`atomic`]). Creates the folder at start-up; returns [`DeliveryError::Config`] when it
 //! cannot, [`DeliveryError::Io`] when a write fails. Never writes outside the folder (the
-//! stem is a safe file name). `render --out` writes through the same code ([`Self::write`]).
+//! stem is a safe file name). `render --out` writes through the same code, the folder synced once
+//! for the run ([`Self::open_for_run`]).
 
 use std::path::{Path, PathBuf};
 
@@ -42,9 +43,12 @@ pub(crate) fn file_receipt(verb: &str, path: PathBuf, mail: &Outgoing) -> Receip
 }
 
 impl EmlDirTransport {
-    /// Writes one message without a runtime (`render --out`); returns its path.
-    pub fn write(&self, mail: &Outgoing) -> Result<PathBuf, DeliveryError> {
-        atomic::write_message_blocking(&self.dir, &self.dir, &mail.stem, &mail.bytes)
+    /// The folder opened for a run of writes without a runtime (`render --out`): each
+    /// message is written as [`Deliver::deliver`] writes it, but the folder is synced once,
+    /// by [`atomic::OpenFolder::sync`], which the run must call before it ends.
+    pub fn open_for_run(&self) -> Result<atomic::OpenFolder, DeliveryError> {
+        atomic::OpenFolder::open(&self.dir)
+            .map_err(|e| DeliveryError::Config { key: "delivery.dir", message: format!("cannot open `{}`: {e}", self.dir.display()) })
     }
 }
 

@@ -308,7 +308,7 @@ impl DirectoryIndex {
             keys.extend(keys::of_text(super::Role::Proxy, eum, &self.plan).unwrap_or_default());
         }
         keys.iter().find_map(|key| match Self::best_per_person(&self.holders(key)).as_slice() {
-            [(person, _)] => Some(self.people[*person].person(&self.map)),
+            [(person, _)] => Some(self.people[*person].fields(&self.map)),
             _ => None,
         })
     }

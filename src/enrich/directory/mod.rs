@@ -177,7 +177,8 @@ pub trait Directory: Send + Sync {
         }
     }
     /// Finds the recipient's entry by objectGUID, SMTP address, SIP address or EUM proxy.
-    /// `None` when no single person has any of them.
+    /// `None` when no single person has any of them. Only the person's fields are read
+    /// ([`crate::enrich::complete_recipient`]): `attributes` may be left empty.
     fn find_recipient(&self, recipient: &Recipient) -> Result<Option<Person>, DirectoryError>;
     /// Why `lookup` found nobody for `party`: the keys it tried and the stored values that
     /// look like the number but could not be read. Called only after an `Unresolved` lookup.

@@ -71,6 +71,16 @@ impl StoredPerson {
     /// The person as templates see it: the display fields, the SIP address without scheme,
     /// and every kept attribute under the map's spelling, in the map's order.
     pub(super) fn person(&self, map: &AttributeMap) -> Person {
+        self.build(map, true)
+    }
+
+    /// [`Self::person`] without `attributes` (left empty): a recipient is completed from
+    /// four fields, and copying every attribute was a tenth of a missed call's cost.
+    pub(super) fn fields(&self, map: &AttributeMap) -> Person {
+        self.build(map, false)
+    }
+
+    fn build(&self, map: &AttributeMap, with_attributes: bool) -> Person {
         let mut person = Person::default();
         let mut attributes: IndexMap<String, Vec<String>> = IndexMap::new();
         let mut primary_smtp = None;
@@ -80,7 +90,9 @@ impl StoredPerson {
         values.sort_by_key(|&(attr, _)| attr);
         for (attr, value) in values {
             let spec = map.spec(attr);
-            attributes.entry(spec.name.clone()).or_default().push(value.to_owned());
+            if with_attributes {
+                attributes.entry(spec.name.clone()).or_default().push(value.to_owned());
+            }
             let first = |slot: &mut Option<String>, v: &str| {
                 if slot.is_none() {
                     *slot = Some(v.to_owned());
