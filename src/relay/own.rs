@@ -175,10 +175,7 @@ impl Mode for OwnMode {
             Err(e) => return Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         };
         match super::digest::route(core, self, &item, &status, *event, &item.header())? {
-            Ok(Routed::Send(prepared)) => {
-                let id = item.id.clone();
-                core.attempt(&id, item, prepared, attempt, resend)
-            }
+            Ok(Routed::Send(prepared)) => Ok(core.attempt(item, prepared, attempt, resend)),
             Ok(Routed::Held) => Ok(Next::Done(ItemOutcome::Held)),
             Err(e) => Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         }
@@ -206,10 +203,13 @@ impl Mode for OwnMode {
         core.note(&item.id, State::Done)
     }
 
-    /// Records `done` for every item the journal still has open but whose header has left
-    /// `work/` (a crash between archiving or parking it and its `done` record, or an item
-    /// removed by hand), so no finished item stays listed as open.
+    /// Removes from the spool folder the names of files claimed before a power cut
+    /// ([`OwnSpool::resolve_double_claims`]), then records `done` for every item the journal
+    /// still has open but whose header has left `work/` (a crash between archiving or
+    /// parking it and its `done` record, or an item removed by hand), so no finished item
+    /// stays listed as open.
     fn recover(&self, journal: &Journal, open: &mut HashMap<String, ItemStatus>, now: Timestamp) -> Result<(), SpoolError> {
+        self.spool.resolve_double_claims()?;
         let gone: Vec<String> = open.keys().filter(|id| !self.spool.holds(id)).cloned().collect();
         for (n, id) in gone.iter().enumerate() {
             let Some(status) = open.remove(id) else { continue };
