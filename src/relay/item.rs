@@ -80,8 +80,8 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
         Screen::Take
     }
 
-    /// Claims the source (blocking): an outcome already, or a prepared message whose
-    /// `attempt` is yet to be recorded ([`process`] records it once a send slot is free).
+    /// Claims the source (blocking): an outcome already, or a prepared message holding a
+    /// send slot, whose `attempt` record is on disk ([`Core::attempt`]).
     fn claim(&self, core: &Core, source: Self::Source) -> Result<Next<Self::Item>, SpoolError>;
 
     /// The item's journal key.
@@ -156,30 +156,29 @@ pub(crate) enum Next<I> {
     Send(Pending<I>),
 }
 
-/// A prepared message waiting for a send slot; its attempt is recorded once it has one.
+/// A prepared message whose attempt is on record, holding a send slot until it has been
+/// handed to the server.
 pub(crate) struct Pending<I> {
     pub item: I,
     pub prepared: Box<Prepared>,
     pub attempt: u32,
     pub first_at: Timestamp,
     pub resend: bool,
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Runs one item to the end of this pass: claim and prepare it, wait for a send slot
-/// ([`Core::send_slots`]: items are claimed ahead of the connections), record the attempt,
-/// deliver on the transport in use now, record the result, finish.
+/// Runs one item to the end of this pass: claim and prepare it, take a send slot and
+/// record the attempt ([`Core::attempt`]: items are claimed ahead of the connections),
+/// deliver on the transport in use now, give the slot back, record the result, finish.
 pub(crate) async fn process<M: Mode>(core: Arc<Core>, mode: Arc<M>, source: M::Source) -> Result<ItemOutcome, SpoolError> {
     let (c, m) = (core.clone(), mode.clone());
-    let pending = match blocking(move || m.claim(&c, source)).await? {
+    let mut pending = match blocking(move || m.claim(&c, source)).await? {
         Next::Done(outcome) => return Ok(outcome),
         Next::Send(pending) => pending,
     };
-    let slot = core.send_slots.acquire().await.expect("the send slots are never closed");
-    let c = core.clone();
-    let pending = blocking(move || c.record_attempt::<M>(pending)).await?;
     let transport = core.current().transport;
     let result = pending.prepared.deliver(transport.as_ref()).await;
-    drop(slot);
+    drop(pending.slot.take());
     blocking(move || record(&core, mode.as_ref(), &pending, result)).await
 }
 
@@ -288,24 +287,25 @@ impl Core {
         Ok(())
     }
 
-    /// The attempt about to be made with `prepared`, pending delivery; [`process`] records
-    /// it ([`record_attempt`](Self::record_attempt)) once a send slot is free, so that an
-    /// `attempt` on record means the message is about to go out, not that it waits.
-    pub(super) fn attempt<I>(&self, item: I, prepared: Box<Prepared>, attempt: u32, resend: bool) -> Next<I> {
-        Next::Send(Pending { item, prepared, attempt, first_at: self.now(), resend })
-    }
-
-    /// Records the attempt of `pending` (its call id and Message-ID) and dates it from
-    /// the item's first record.
-    fn record_attempt<M: Mode>(&self, mut pending: Pending<M::Item>) -> Result<Pending<M::Item>, SpoolError> {
-        let key = M::key(&pending.item);
-        let call_id = pending.prepared.event.call_id.clone();
-        let message_id = pending.prepared.message.headers().get_raw("Message-ID").unwrap_or_default().to_owned();
-        let (attempt, resend) = (pending.attempt, pending.resend);
+    /// Waits for a send slot (blocking: called from a claim, on the blocking pool), then
+    /// records the attempt about to be made with `prepared` (its call id and Message-ID)
+    /// and returns it as pending delivery. Taking the slot first means an `attempt` on
+    /// record is a message about to go out, not one waiting behind others.
+    pub(super) fn attempt<I>(
+        &self,
+        key: &str,
+        item: I,
+        prepared: Box<Prepared>,
+        attempt: u32,
+        resend: bool,
+    ) -> Result<Next<I>, SpoolError> {
+        let slots = self.send_slots.clone().acquire_owned();
+        let slot = tokio::runtime::Handle::current().block_on(slots).expect("the send slots are never closed");
+        let call_id = prepared.event.call_id.clone();
+        let message_id = prepared.message.headers().get_raw("Message-ID").unwrap_or_default().to_owned();
         self.note(key, State::Attempt { attempt, call_id, message_id, resend })?;
         let first_at = self.status(key).map_or_else(|| self.now(), |s| s.first_at);
-        pending.first_at = first_at;
-        Ok(pending)
+        Ok(Next::Send(Pending { item, prepared, attempt, first_at, resend, slot: Some(slot) }))
     }
 }
 

@@ -156,7 +156,7 @@ pub(crate) struct Core {
     clock: Arc<dyn Clock>,
     /// One per message being handed to the server (`concurrency` of them): items are
     /// claimed and prepared ahead ([`CLAIM_AHEAD`]) but only this many are sent at once.
-    send_slots: tokio::sync::Semaphore,
+    send_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// How many items are in flight per send slot: claimed and prepared while the slots are
@@ -235,7 +235,7 @@ impl Relay {
             trimmed_at: Mutex::default(),
             holds,
             clock,
-            send_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
+            send_slots: Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1))),
         });
         let mode = Arc::new(mode);
         if core.trim_due() {

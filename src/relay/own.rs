@@ -175,7 +175,10 @@ impl Mode for OwnMode {
             Err(e) => return Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         };
         match super::digest::route(core, self, &item, &status, *event, &item.header())? {
-            Ok(Routed::Send(prepared)) => Ok(core.attempt(item, prepared, attempt, resend)),
+            Ok(Routed::Send(prepared)) => {
+                let id = item.id.clone();
+                core.attempt(&id, item, prepared, attempt, resend)
+            }
             Ok(Routed::Held) => Ok(Next::Done(ItemOutcome::Held)),
             Err(e) => Ok(Next::Done(self.unprepared(&ending, status.first_at, e)?)),
         }

@@ -243,7 +243,10 @@ impl TapMode {
         let path = item.path.clone();
         let attempt = status.attempts + 1;
         match super::digest::route(core, self, &item, status, event, &path)? {
-            Ok(Routed::Send(prepared)) => Ok(core.attempt(item, prepared, attempt, resend)),
+            Ok(Routed::Send(prepared)) => {
+                let key = item.key.clone();
+                core.attempt(&key, item, prepared, attempt, resend)
+            }
             Ok(Routed::Held) => {
                 if let Some(sig) = item.sig {
                     self.remember(core, &item.path, sig);
