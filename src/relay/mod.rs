@@ -5,9 +5,9 @@
 //! the `[spool]` settings; produces spool moves and journal records ([`crate::spool`]). A
 //! pass first resumes the items left in `work/` that are due (by a crash, or deferred),
 //! then claims what waits in the spool folder, at most `concurrency` × [`CLAIM_AHEAD`] items
-//! at a time (`concurrency` of them being sent) and
-//! reading the folder lazily, so a backlog of any size is drained in bounded memory. Every
-//! entry of the folder ends somewhere visible ([`crate::spool::entry`]): a stray (a link, a
+//! at a time (`concurrency` of them being sent) and reading the folder lazily, so a backlog
+//! of any size is drained in bounded memory. Every entry of the folder ends somewhere
+//! visible ([`crate::spool::entry`]): a stray (a link, a
 //! folder named like a header, a name that is not UTF-8) is parked as it is, anything else
 //! that is not callnote's is logged once and left. What no retry can fix is parked at once
 //! ([`crate::pipeline::Error::is_bad_input`], [`crate::pipeline::delivery_is_permanent`]).
@@ -160,8 +160,9 @@ pub(crate) struct Core {
 }
 
 /// How many items are in flight per send slot: claimed and prepared while the slots are
-/// busy, so that the flushes of their claims and records are shared among more items
-/// (the disk, not the CPU or the server, bounds a drain; see README "Performance").
+/// busy, so that the flushes of their claims and records are shared among more items (a
+/// drain with only `concurrency` in flight waited on the disk; 4 measured best, see README
+/// "Performance").
 pub(crate) const CLAIM_AHEAD: usize = 4;
 
 /// Whether an item in this state is claimed and not finished (in flight or deferred).
