@@ -80,8 +80,8 @@ pub(crate) trait Mode: Send + Sync + Sized + 'static {
         Screen::Take
     }
 
-    /// Claims the source (blocking): an outcome already, or a prepared message whose
-    /// `attempt` record is on disk.
+    /// Claims the source (blocking): an outcome already, or a prepared message holding a
+    /// send slot, whose `attempt` record is on disk ([`Core::attempt`]).
     fn claim(&self, core: &Core, source: Self::Source) -> Result<Next<Self::Item>, SpoolError>;
 
     /// The item's journal key.
@@ -156,25 +156,29 @@ pub(crate) enum Next<I> {
     Send(Pending<I>),
 }
 
-/// A prepared message whose attempt is already on record, waiting to be delivered.
+/// A prepared message whose attempt is on record, holding a send slot until it has been
+/// handed to the server.
 pub(crate) struct Pending<I> {
     pub item: I,
     pub prepared: Box<Prepared>,
     pub attempt: u32,
     pub first_at: Timestamp,
     pub resend: bool,
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Runs one item to the end of this pass: claim, deliver on the transport in use now,
-/// record the result, finish.
+/// Runs one item to the end of this pass: claim and prepare it, take a send slot and
+/// record the attempt ([`Core::attempt`]: items are claimed ahead of the connections),
+/// deliver on the transport in use now, give the slot back, record the result, finish.
 pub(crate) async fn process<M: Mode>(core: Arc<Core>, mode: Arc<M>, source: M::Source) -> Result<ItemOutcome, SpoolError> {
     let (c, m) = (core.clone(), mode.clone());
-    let pending = match blocking(move || m.claim(&c, source)).await? {
+    let mut pending = match blocking(move || m.claim(&c, source)).await? {
         Next::Done(outcome) => return Ok(outcome),
         Next::Send(pending) => pending,
     };
     let transport = core.current().transport;
     let result = pending.prepared.deliver(transport.as_ref()).await;
+    drop(pending.slot.take());
     blocking(move || record(&core, mode.as_ref(), &pending, result)).await
 }
 
@@ -283,8 +287,10 @@ impl Core {
         Ok(())
     }
 
-    /// Records the attempt about to be made with `prepared` (its call id and Message-ID)
-    /// and returns it as pending delivery.
+    /// Waits for a send slot (blocking: called from a claim, on the blocking pool), then
+    /// records the attempt about to be made with `prepared` (its call id and Message-ID)
+    /// and returns it as pending delivery. Taking the slot first means an `attempt` on
+    /// record is a message about to go out, not one waiting behind others.
     pub(super) fn attempt<I>(
         &self,
         key: &str,
@@ -293,11 +299,13 @@ impl Core {
         attempt: u32,
         resend: bool,
     ) -> Result<Next<I>, SpoolError> {
+        let slots = self.send_slots.clone().acquire_owned();
+        let slot = tokio::runtime::Handle::current().block_on(slots).expect("the send slots are never closed");
         let call_id = prepared.event.call_id.clone();
         let message_id = prepared.message.headers().get_raw("Message-ID").unwrap_or_default().to_owned();
         self.note(key, State::Attempt { attempt, call_id, message_id, resend })?;
         let first_at = self.status(key).map_or_else(|| self.now(), |s| s.first_at);
-        Ok(Next::Send(Pending { item, prepared, attempt, first_at, resend }))
+        Ok(Next::Send(Pending { item, prepared, attempt, first_at, resend, slot: Some(slot) }))
     }
 }
 

@@ -206,10 +206,13 @@ impl Mode for OwnMode {
         core.note(&item.id, State::Done)
     }
 
-    /// Records `done` for every item the journal still has open but whose header has left
-    /// `work/` (a crash between archiving or parking it and its `done` record, or an item
-    /// removed by hand), so no finished item stays listed as open.
+    /// Removes from the spool folder the names of files claimed before a power cut
+    /// ([`OwnSpool::resolve_double_claims`]), then records `done` for every item the journal
+    /// still has open but whose header has left `work/` (a crash between archiving or
+    /// parking it and its `done` record, or an item removed by hand), so no finished item
+    /// stays listed as open.
     fn recover(&self, journal: &Journal, open: &mut HashMap<String, ItemStatus>, now: Timestamp) -> Result<(), SpoolError> {
+        self.spool.resolve_double_claims()?;
         let gone: Vec<String> = open.keys().filter(|id| !self.spool.holds(id)).cloned().collect();
         for (n, id) in gone.iter().enumerate() {
             let Some(status) = open.remove(id) else { continue };

@@ -1,6 +1,7 @@
 //! Streaming claims for the long-running relay, in a mode that supports them
-//! ([`Mode::STREAMS`]: `own`): one dispatcher keeps up to `concurrency` item tasks running
-//! and claims a file as soon as a slot is free, instead of waiting for a whole pass to end.
+//! ([`Mode::STREAMS`]: `own`): one dispatcher keeps up to `in_flight` item tasks running
+//! (`concurrency` × [`super::CLAIM_AHEAD`]) and claims a file as soon as one ends, instead
+//! of waiting for a whole pass to end.
 //! The files come from the file-system events (a bounded queue of names; when it is full,
 //! a full listing stands in for what was dropped) and from full listings of the folder: at
 //! start-up, at every rescan interval and after an overflow.
@@ -74,7 +75,7 @@ const RESUME_AGAIN: Duration = Duration::from_secs(1);
 struct Dispatcher<'a, M: Mode> {
     core: &'a Arc<Core>,
     mode: &'a Arc<M>,
-    concurrency: usize,
+    in_flight: usize,
     tasks: JoinSet<(Claim, Result<ItemOutcome, SpoolError>)>,
     /// The files and item folders a running task works on.
     claiming: HashSet<PathBuf>,
@@ -97,14 +98,14 @@ struct Dispatcher<'a, M: Mode> {
 pub(super) async fn dispatch<M: Mode>(
     core: &Arc<Core>,
     mode: &Arc<M>,
-    concurrency: usize,
+    in_flight: usize,
     mut feed: Feed,
     hooks: Hooks<'_>,
 ) -> Result<(), RelayError> {
     let mut d = Dispatcher {
         core,
         mode,
-        concurrency: concurrency.max(1),
+        in_flight: in_flight.max(1),
         tasks: JoinSet::new(),
         claiming: HashSet::new(),
         again: Vec::new(),
@@ -178,7 +179,7 @@ fn instant_of(at: Timestamp) -> Instant {
 impl<M: Mode> Dispatcher<'_, M> {
     /// Waits for a task to end, a name (only while a slot is free), a poke or `wait`.
     async fn next_event(&mut self, feed: &mut Feed, wait: Duration) -> Event {
-        let free = self.tasks.len() < self.concurrency;
+        let free = self.tasks.len() < self.in_flight;
         let names = async {
             match feed.names.as_mut() {
                 Some(names) => names.recv().await,
@@ -245,7 +246,7 @@ impl<M: Mode> Dispatcher<'_, M> {
             }
             Screen::Leave => return Ok(()),
         }
-        while self.tasks.len() >= self.concurrency {
+        while self.tasks.len() >= self.in_flight {
             let joined = self.tasks.join_next().await;
             self.finished(joined)?;
         }

@@ -535,7 +535,8 @@ fn the_open_items_gauge_counts_items_in_flight() {
     assert_eq!(pass(&relay).delivered, 6);
     let seen = probe.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 6);
-    assert!(seen.iter().all(|&n| (1..=4).contains(&n)), "in flight: {seen:?}");
+    let in_flight = (s.settings.concurrency * CLAIM_AHEAD) as u64;
+    assert!(seen.iter().all(|&n| (1..=in_flight).contains(&n)), "in flight: {seen:?}");
     assert!(relay.metrics().render().contains("\ncallnote_relay_open_items 0\n"));
 }
 

@@ -14,8 +14,8 @@
 //! Never rewrites or reorders existing records; returns [`SpoolError`].
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -23,6 +23,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::SpoolError;
+use super::durable::fs;
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,12 +187,12 @@ impl Journal {
     fn open_plain(path: &Path) -> Result<(Journal, HashMap<String, ItemStatus>), SpoolError> {
         let io = |action: &'static str| move |source| SpoolError::Io { action, path: path.to_owned(), source };
         let (open, good_len) = replay_open(path)?;
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io("cannot open the journal"))?;
+        let file = fs::open_or_create(path, true).map_err(io("cannot open the journal"))?;
         if file.metadata().map_err(io("cannot read the journal"))?.len() > good_len {
             tracing::warn!(journal = %path.display(), "cutting off a record torn by a crash");
-            file.set_len(good_len).map_err(io("cannot repair the journal"))?;
+            fs::set_len(&file, path, good_len).map_err(io("cannot repair the journal"))?;
         }
-        file.sync_all().map_err(io("cannot sync the journal"))?;
+        fs::sync_file(&file, path).map_err(io("cannot sync the journal"))?;
         if let Some(dir) = path.parent() {
             super::durable::sync_dir(dir).map_err(io("cannot sync the journal's folder"))?;
         }
@@ -207,7 +208,7 @@ impl Journal {
     /// Appends one record and returns once it (and every record before it) is on disk.
     pub fn append(&self, item: &str, at: Timestamp, state: State) -> Result<(), SpoolError> {
         let ticket = self.write(item, at, state)?;
-        self.group.wait(ticket, || self.syncer.sync_data()).map_err(|source| self.error(source))
+        self.group.wait(ticket, || fs::sync_data(&self.syncer, &self.path)).map_err(|source| self.error(source))
     }
 
     /// Appends one record without waiting for the disk: for records whose loss in a crash
@@ -223,9 +224,9 @@ impl Journal {
         line.push(b'\n');
         let mut file = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let len = file.metadata().map_err(|e| self.error(e))?.len();
-        if let Err(e) = file.write_all(&line) {
+        if let Err(e) = fs::write_all(&mut file, &self.path, &line) {
             // Never leave half a line that the next record would be glued to.
-            let _ = file.set_len(len);
+            let _ = fs::set_len(&file, &self.path, len);
             return Err(self.error(e));
         }
         Ok(self.group.changed())
@@ -270,7 +271,7 @@ fn rotate(path: &Path, open: &HashMap<String, ItemStatus>) -> Result<(), SpoolEr
     let fresh = path.with_extension("jsonl.new");
     super::durable::write_file(&fresh, &text).map_err(io("cannot write", &fresh))?;
     let archived = path.with_file_name(format!("journal.{}.jsonl", Timestamp::now().as_nanosecond()));
-    std::fs::hard_link(path, &archived).map_err(io("cannot keep the old journal as", &archived))?;
+    fs::hard_link(path, &archived).map_err(io("cannot keep the old journal as", &archived))?;
     super::durable::rename(&fresh, path).map_err(io("cannot replace", path))?;
     tracing::info!(journal = %path.display(), old = %archived.display(), open = open.len(), "journal rotated");
     Ok(())
@@ -311,11 +312,7 @@ pub fn rotated(path: &Path) -> Vec<(PathBuf, Timestamp)> {
 pub fn prune_rotated(path: &Path, before: Timestamp) -> Result<usize, SpoolError> {
     let mut removed = 0;
     for (old, _) in rotated(path).into_iter().filter(|(_, at)| *at < before) {
-        std::fs::remove_file(&old).map_err(|source| SpoolError::Io {
-            action: "cannot delete the old journal",
-            path: old.clone(),
-            source,
-        })?;
+        fs::remove_file(&old).map_err(|source| SpoolError::Io { action: "cannot delete the old journal", path: old.clone(), source })?;
         tracing::info!(journal = %old.display(), "old journal deleted ([spool] archive_keep)");
         removed += 1;
     }

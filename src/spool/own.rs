@@ -12,9 +12,12 @@
 //! ([`names::bounded`]): unique per claim, so a name reused by the producer never collides
 //! with an item still in `work/`. A parked name too long for its `.error.txt` is shortened
 //! the same way, the original recorded in the report. Every move is a rename followed by
-//! `fsync` of the folders involved ([`super::durable`]); the folders all items share (the
-//! spool folder, `work/`, `archive/`) are kept open and their `fsync`s group-committed, so
-//! items claimed or finished together share one. What is taken from the folder is
+//! `fsync` of the folders involved ([`super::durable`]), the new place first; the folders
+//! all items share (the spool folder, `work/`, `archive/`) are kept open and their `fsync`s
+//! group-committed, so items claimed or finished together share one, and none of them is
+//! flushed while an entry moving out of it is not durable in its new place yet. A claim's
+//! removal from the spool folder is flushed lazily, before the item leaves `work/`; a
+//! header that a power cut leaves in both places is resolved at start-up. What is taken from the folder is
 //! decided by [`super::entry`]: headers are the regular `*.txt` and `*.xml` files (not
 //! starting with `.`); producers must write elsewhere and rename into the folder, side file
 //! first; a stray (a link, a folder named like a header, an unreadable name) is parked as
@@ -26,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-use super::durable;
+use super::durable::{self, fs};
 use super::entry::{Entry, EntryKind, entries};
 use super::names::{self, NAME_MAX, is_header_name, is_side_file_name};
 use super::settings::AfterSend;
@@ -38,6 +41,10 @@ pub struct WorkItem {
     pub id: String,
     pub dir: PathBuf,
     pub name: String,
+    /// The change of the spool folder that took the header out of it, when this process
+    /// claimed it: made durable (lazily, one flush for many claims) before the item leaves
+    /// `work/`. `None`: every change counted so far is waited for instead.
+    pub(crate) root_ticket: Option<u64>,
 }
 
 impl WorkItem {
@@ -126,12 +133,13 @@ impl OwnSpool {
             let id = e.file_name().into_string().ok()?;
             let dir = e.path();
             let Some(name) = header_in(&dir, &id) else {
-                if let Err(err) = durable::remove_dir(&dir) {
+                // Not synced: a folder that comes back after a crash is removed again.
+                if let Err(err) = durable::remove_tree(&dir) {
                     tracing::warn!(dir = %dir.display(), error = %err, "cannot remove a leftover work folder");
                 }
                 return None;
             };
-            Some(WorkItem { id, dir, name })
+            Some(WorkItem { id, dir, name, root_ticket: None })
         }))
     }
 
@@ -144,7 +152,7 @@ impl OwnSpool {
     pub fn work_item(&self, id: &str) -> Option<WorkItem> {
         let dir = self.work.join(id);
         let name = header_in(&dir, id)?;
-        Some(WorkItem { id: id.to_owned(), dir, name })
+        Some(WorkItem { id: id.to_owned(), dir, name, root_ticket: None })
     }
 
     /// A new item id for the header `name`: unique, and short enough for a folder name.
@@ -156,28 +164,36 @@ impl OwnSpool {
 
     /// Claims a header by renaming it into a new folder under `work/`. `None` when the file
     /// is gone (taken by another relay, or removed by the producer).
+    ///
+    /// Durable on return: the header in its item's folder, and that folder in `work/`. The
+    /// header's removal from the spool folder is made durable later, one flush for many
+    /// claims, before the item leaves `work/` ([`settle_claim`](Self::settle_claim)); a
+    /// power cut before that flush leaves the header in both folders, which start-up
+    /// resolves ([`resolve_double_claims`](Self::resolve_double_claims)).
     pub fn claim(&self, header: &Path) -> Result<Option<WorkItem>, SpoolError> {
         let Some(name) = header.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
             return Ok(None);
         };
         let id = self.new_id(&name);
         let dir = self.work.join(&id);
-        std::fs::create_dir(&dir).map_err(io("cannot create the work folder", &dir))?;
-        let item = WorkItem { id, dir, name };
-        match std::fs::rename(header, item.header()) {
+        let moving = self.shared.root.moving_out();
+        fs::create_dir(&dir).map_err(io("cannot create the work folder", &dir))?;
+        let mut item = WorkItem { id, dir, name, root_ticket: None };
+        match fs::rename(header, &item.header()) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let _ = std::fs::remove_dir(&item.dir);
+                let _ = fs::remove_dir(&item.dir);
                 return Ok(None);
             }
             Err(e) => {
-                let _ = std::fs::remove_dir(&item.dir);
+                let _ = fs::remove_dir(&item.dir);
                 return Err(io("cannot claim", header)(e));
             }
         }
         durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
         sync(&self.shared.work)?;
-        sync(&self.shared.root)?;
+        drop(moving);
+        item.root_ticket = Some(self.shared.root.changed());
         Ok(Some(item))
     }
 
@@ -190,21 +206,67 @@ impl OwnSpool {
         if !is_side_file_name(name) || !regular {
             return Ok(false);
         }
-        std::fs::rename(&from, item.dir.join(name)).map_err(io("cannot claim the side file", &from))?;
+        let moving = self.shared.root.moving_out();
+        fs::rename(&from, &item.dir.join(name)).map_err(io("cannot claim the side file", &from))?;
         durable::sync_dir(&item.dir).map_err(io("cannot sync", &item.dir))?;
+        drop(moving);
         sync(&self.shared.root)?;
         Ok(true)
+    }
+
+    /// Waits until the claim of `item` has left the spool folder durably (usually a flush
+    /// for a later claim has covered it already): before the item leaves `work/`, so that
+    /// no power cut can bring its header back once it is finished.
+    fn settle_claim(&self, item: &WorkItem) -> Result<(), SpoolError> {
+        let root = &self.shared.root;
+        root.wait(item.root_ticket.unwrap_or_else(|| root.counted())).map_err(io("cannot sync", root.path()))
+    }
+
+    /// At start-up, before any claim: a file of the spool folder that is also in an item's
+    /// folder under `work/` (the same file, two names: a power cut came after the claim
+    /// reached the disk and before the spool folder's flush) was claimed already; its name
+    /// in the spool folder is removed. Returns how many were.
+    pub fn resolve_double_claims(&self) -> Result<usize, SpoolError> {
+        use std::os::unix::fs::MetadataExt;
+        let listing = |dir: &Path| std::fs::read_dir(dir).map_err(io("cannot list", dir));
+        let mut removed = 0;
+        for item in listing(&self.work)?.filter_map(Result::ok) {
+            let Ok(files) = std::fs::read_dir(item.path()) else { continue };
+            for file in files.filter_map(Result::ok) {
+                let Ok(claimed) = file.metadata() else { continue };
+                let there = self.root.join(file.file_name());
+                let same = |m: std::fs::Metadata| m.is_file() && m.dev() == claimed.dev() && m.ino() == claimed.ino();
+                if claimed.is_file() && claimed.nlink() > 1 && std::fs::symlink_metadata(&there).is_ok_and(same) {
+                    fs::remove_file(&there).map_err(io("cannot remove", &there))?;
+                    tracing::info!(file = %there.display(), item = %item.path().display(), "claimed before a power cut; its name in the spool folder is removed");
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            sync(&self.shared.root)?;
+        }
+        Ok(removed)
     }
 
     /// The server accepted the item (or it was skipped): archive or remove it. An archived
     /// folder's modification time is set to `at`, the time [`prune_archive`](Self::prune_archive)
     /// counts its age from.
     pub fn finish(&self, item: &WorkItem, at: Timestamp) -> Result<(), SpoolError> {
+        self.settle_claim(item)?;
         match self.after_send {
             AfterSend::Archive => {
                 let to = self.archive.join(&item.id);
-                std::fs::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                let moving = self.shared.work.moving_out();
+                if std::fs::symlink_metadata(&to).is_ok() {
+                    // Archived already, and back in work/ too: a power cut came before
+                    // work/'s flush. The archived copy stands.
+                    durable::remove_tree(&item.dir).map_err(io("cannot remove", &item.dir))?;
+                } else {
+                    fs::rename(&item.dir, &to).map_err(io("cannot archive", &item.dir))?;
+                }
                 sync(&self.shared.archive)?;
+                drop(moving);
                 sync(&self.shared.work)?;
                 if let Err(e) = std::fs::File::open(&to).and_then(|dir| dir.set_modified(at.into())) {
                     tracing::warn!(dir = %to.display(), error = %e, "cannot stamp the archive time; its age counts from its claim");
@@ -230,7 +292,7 @@ impl OwnSpool {
                 continue;
             }
             let path = entry.path();
-            let gone = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let gone = if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
             gone.map_err(io("cannot delete the archived item", &path))?;
             removed += 1;
         }
@@ -247,6 +309,7 @@ impl OwnSpool {
     /// shortened ([`parked_name`]) and the original named in the report. Returns where the
     /// header now is.
     pub fn park(&self, item: &WorkItem, report: &str) -> Result<PathBuf, SpoolError> {
+        self.settle_claim(item)?;
         let files: Vec<String> = std::fs::read_dir(&item.dir)
             .map_err(io("cannot list", &item.dir))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -267,11 +330,12 @@ impl OwnSpool {
         for (from, to) in moves {
             let from = item.dir.join(from);
             if from.exists() || from.is_symlink() {
-                std::fs::rename(&from, target.join(to)).map_err(io("cannot park", &from))?;
+                fs::rename(&from, &target.join(to)).map_err(io("cannot park", &from))?;
             }
         }
         durable::sync_dir(&target).map_err(io("cannot sync", &target))?;
-        durable::remove_dir(&item.dir).map_err(io("cannot remove", &item.dir))?;
+        durable::remove_tree(&item.dir).map_err(io("cannot remove", &item.dir))?;
+        sync(&self.shared.work)?;
         Ok(target.join(header_as))
     }
 
@@ -284,10 +348,16 @@ impl OwnSpool {
         let target = self.park_target(std::iter::once(name.as_str()), &self.new_id(&name))?;
         let report_path = target.join(format!("{name}{REPORT_SUFFIX}"));
         durable::write_file(&report_path, report.as_bytes()).map_err(io("cannot write", &report_path))?;
-        match durable::rename(&entry.path, &target.join(&name)) {
-            Ok(()) => Ok(Some(target.join(name))),
+        let moving = self.shared.root.moving_out();
+        let moved = fs::rename(&entry.path, &target.join(&name)).and_then(|()| durable::sync_dir(&target));
+        drop(moving);
+        match moved {
+            Ok(()) => {
+                sync(&self.shared.root)?;
+                Ok(Some(target.join(name)))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let _ = std::fs::remove_file(&report_path);
+                let _ = fs::remove_file(&report_path);
                 Ok(None)
             }
             Err(e) => Err(io("cannot park", &entry.path)(e)),
