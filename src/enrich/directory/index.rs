@@ -15,6 +15,7 @@
 //! span of one shared posting list. The index is immutable: to refresh, build a new one and
 //! swap an `Arc<DirectoryIndex>`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::mem::size_of;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
-use super::{Directory, DirectoryError, Entry, Lookup, Steps, Value, guid};
+use super::{Directory, DirectoryError, Entry, EntryView, Lookup, Steps, ValueView, guid};
 use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
@@ -100,20 +101,49 @@ const MAX_PEOPLE: usize = 1 << 24;
 /// Where a key lives: its table and its `u64` slot, or `None` for a GUID or a key too long to
 /// encode (never stored, so never found).
 fn slot(key: &Key) -> Option<(Table, u64)> {
-    // Digit strings up to 18 long encode exactly behind a leading 1 (keeps leading zeros).
-    let digits = |d: &str| (d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit())).then(|| format!("1{d}").parse().ok()).flatten();
     let hashed = |s: &str| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         s.hash(&mut h);
         h.finish()
     };
     match key {
-        Key::E164(e164) => Some((Table::E164, digits(e164.strip_prefix('+')?)?)),
-        Key::Extension(d) => Some((Table::Extension, digits(d)?)),
-        Key::Suffix(d) => Some((Table::Suffix, digits(d)?)),
+        Key::E164(e164) => Some((Table::E164, digit_code(e164.strip_prefix('+')?)?)),
+        Key::Extension(d) => Some((Table::Extension, digit_code(d)?)),
+        Key::Suffix(d) => Some((Table::Suffix, digit_code(d)?)),
         Key::Sip(s) => Some((Table::Sip, hashed(s))),
         Key::Mail(s) => Some((Table::Mail, hashed(s))),
         Key::Guid(_) => None,
+    }
+}
+
+/// A digit string up to 18 long as a number behind a leading 1 (`0042` -> 10042), which keeps
+/// its leading zeros; `None` for a longer string or one with a non-digit.
+fn digit_code(digits: &str) -> Option<u64> {
+    if digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(1, |code, b| code * 10 + u64::from(b - b'0')))
+}
+
+/// Where one posting of a stored key goes.
+#[derive(Debug, Clone, Copy)]
+enum Posted {
+    Coded(Table, u64),
+    Guid(u128),
+}
+
+/// Adds where the postings of a stored key go: its slot, and for a number also its trailing
+/// digits' slot.
+fn post(key: &Key, attr: u8, min_suffix_digits: usize, posted: &mut Vec<(Posted, u8)>) {
+    if let Key::E164(e164) = key
+        && let Some(code) = phone::suffix(e164, min_suffix_digits).and_then(digit_code)
+    {
+        posted.push((Posted::Coded(Table::Suffix, code), attr));
+    }
+    match (key, slot(key)) {
+        (Key::Guid(g), _) => posted.push((Posted::Guid(*g), attr)),
+        (_, Some((table, code))) => posted.push((Posted::Coded(table, code), attr)),
+        (_, None) => {}
     }
 }
 
@@ -398,7 +428,8 @@ pub(super) struct Prepared {
     dn: String,
     /// The kept values; `None` when no key could ever find the entry (it is not kept).
     stored: Option<StoredPerson>,
-    found: Vec<(Key, u8)>,
+    /// Where its postings go, with the attribute of each.
+    posted: Vec<(Posted, u8)>,
     /// Its values that do not read (and whether they were cut), in order.
     warnings: Vec<LoadWarning>,
 }
@@ -409,8 +440,11 @@ pub(super) struct Builder<'a> {
     plan: &'a DialPlan,
     map: &'a AttributeMap,
     people: Vec<StoredPerson>,
-    /// Each kept person's DN, for warnings; dropped when the index is built.
-    dns: Vec<String>,
+    /// Each kept person's DN, for warnings, back to back (one allocation, not one per
+    /// person); dropped when the index is built.
+    dns: String,
+    /// Where each kept person's DN ends in `dns`.
+    dn_ends: Vec<usize>,
     pairs: [Vec<(u64, u32)>; TABLES],
     guid_pairs: Vec<(u128, u32)>,
     warnings: Vec<LoadWarning>,
@@ -424,7 +458,8 @@ impl<'a> Builder<'a> {
             plan,
             map,
             people: Vec::new(),
-            dns: Vec::new(),
+            dns: String::new(),
+            dn_ends: Vec::new(),
             pairs: Default::default(),
             guid_pairs: Vec::new(),
             warnings: Vec::new(),
@@ -434,43 +469,49 @@ impl<'a> Builder<'a> {
 
     /// Adds one entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
     pub(super) fn push(&mut self, entry: Entry) {
-        let prepared = Builder::prepare(self.plan, self.map, entry);
+        let prepared = Builder::prepare(self.plan, self.map, &entry.view());
         self.commit(prepared);
     }
 
     /// The work of adding `entry` that needs no other entry (reading its values under the
     /// plan, cleaning and packing them), so a loader can do it on another thread than the
     /// one that [`Builder::commit`]s.
-    pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: Entry) -> Prepared {
-        let mut kept: Vec<(u8, String)> = Vec::new();
-        let mut found: Vec<(Key, u8)> = Vec::new();
+    pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: &EntryView<'_>) -> Prepared {
+        let mut kept: Vec<(u8, Cow<'_, str>)> = Vec::new();
+        let mut posted: Vec<(Posted, u8)> = Vec::new();
+        let mut keyed = false;
         let mut warnings = Vec::new();
         for (name, value) in &entry.attributes {
             let Some(attr) = map.id(name) else { continue };
             let spec = map.spec(attr);
             match keys::of_value(spec.role, value, plan) {
-                Ok(keys) => found.extend(keys.into_iter().map(|k| (k, attr))),
+                Ok(keys) => {
+                    keyed |= !keys.is_empty();
+                    keys.iter().for_each(|key| post(key, attr, plan.min_suffix_digits, &mut posted));
+                }
                 Err(keys::Unreadable) => warnings.push(LoadWarning::Unreadable {
-                    entry: entry.dn.clone(),
+                    entry: entry.dn.to_string(),
                     attribute: spec.name.clone(),
                     value: shown(value),
                     region: plan.region.clone(),
                 }),
             }
             let text = match value {
-                Value::Text(text) => Some(text.clone()),
-                Value::Binary(bytes) if spec.role == super::Role::ObjectGuid => guid::from_bytes(bytes).map(guid::to_text),
-                Value::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
+                ValueView::Text(text) => Some(Cow::Borrowed(text.as_ref())),
+                ValueView::Binary(bytes) if spec.role == super::Role::ObjectGuid => {
+                    guid::from_bytes(bytes).map(guid::to_text).map(Cow::Owned)
+                }
+                ValueView::Binary(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
             };
             // Cleaned once here, where every source's values enter: a display name can hold
             // line breaks (base64 in LDIF) or bidi overrides, which must never reach a mail.
-            kept.extend(text.map(|t| (attr, crate::event::flattened(t))));
+            kept.extend(text.map(|t| (attr, flattened(t))));
         }
-        let stored = (!found.is_empty()).then(|| StoredPerson::pack(&kept));
+        let stored = keyed.then(|| StoredPerson::pack(&kept));
         if stored.as_ref().is_some_and(|(_, complete)| !complete) {
-            warnings.push(LoadWarning::Oversized { entry: entry.dn.clone() });
+            warnings.push(LoadWarning::Oversized { entry: entry.dn.to_string() });
         }
-        Prepared { dn: entry.dn, stored: stored.map(|(person, _)| person), found, warnings }
+        Prepared { dn: entry.dn.to_string(), stored: stored.map(|(person, _)| person), posted, warnings }
     }
 
     /// Adds a prepared entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
@@ -482,26 +523,20 @@ impl<'a> Builder<'a> {
             }
             return;
         }
-        let Prepared { dn, stored, found, warnings } = prepared;
+        let Prepared { dn, stored, posted, warnings } = prepared;
         self.warnings.extend(warnings);
         let Some(stored) = stored else { return };
         let person = self.people.len();
-        for (key, attr) in found {
+        for (to, attr) in posted {
             let p = posting(person, attr);
-            if let Key::E164(e164) = &key
-                && let Some(suffix) = phone::suffix(e164, self.plan.min_suffix_digits)
-                && let Some((table, code)) = slot(&Key::Suffix(suffix.to_owned()))
-            {
-                self.pairs[table as usize].push((code, p));
-            }
-            match (&key, slot(&key)) {
-                (Key::Guid(g), _) => self.guid_pairs.push((*g, p)),
-                (_, Some((table, code))) => self.pairs[table as usize].push((code, p)),
-                (_, None) => {}
+            match to {
+                Posted::Coded(table, code) => self.pairs[table as usize].push((code, p)),
+                Posted::Guid(g) => self.guid_pairs.push((g, p)),
             }
         }
         self.people.push(stored);
-        self.dns.push(dn);
+        self.dns.push_str(&dn);
+        self.dn_ends.push(self.dns.len());
     }
 
     pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
@@ -543,6 +578,12 @@ impl<'a> Builder<'a> {
         by_suffix
     }
 
+    /// The DN of kept person `person`.
+    fn dn(&self, person: usize) -> &str {
+        let start = person.checked_sub(1).map_or(0, |before| self.dn_ends[before]);
+        &self.dns[start..self.dn_ends[person]]
+    }
+
     /// Warns about every key held by two or more entries, in key order.
     fn warn_shared<K: Ord>(&mut self, kind: &'static str, table: &HashMap<K, Span>, postings: &[u32], show: impl Fn(&K) -> String) {
         let mut shared: Vec<(&K, Vec<(usize, u8)>)> = table
@@ -552,7 +593,7 @@ impl<'a> Builder<'a> {
             .collect();
         shared.sort_by(|a, b| a.0.cmp(b.0));
         for (key, people) in shared {
-            let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dns[p], self.map.spec(attr).name)).collect();
+            let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dn(p), self.map.spec(attr).name)).collect();
             self.warnings.push(LoadWarning::Shared { kind, value: show(key), holders });
         }
     }
@@ -581,10 +622,25 @@ fn digits_of(text: &str) -> String {
 }
 
 /// A value as shown in a warning.
-fn shown(value: &Value) -> String {
+fn shown(value: &ValueView<'_>) -> String {
     match value {
-        Value::Text(text) => text.clone(),
-        Value::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+        ValueView::Text(text) => text.to_string(),
+        ValueView::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+    }
+}
+
+/// [`crate::event::flatten_controls`] of a value that may be borrowed: unchanged (no copy)
+/// when clean.
+fn flattened(value: Cow<'_, str>) -> Cow<'_, str> {
+    // The bytes `flatten_controls` looks for first, scanned without an early exit so that the
+    // scan is vectorised: nearly every directory value has none of them.
+    let suspect = value.bytes().fold(false, |any, b| any | (b < 0x20) | (b == 0x7F) | (b == 0xC2) | (b == 0xE2));
+    if !suspect {
+        return value;
+    }
+    match crate::event::flatten_controls(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(clean) => Cow::Owned(clean),
     }
 }
 
