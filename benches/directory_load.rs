@@ -83,8 +83,13 @@ fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
-/// One whole `callnote render` of `event` with `directory`: wall and CPU seconds, peak RSS.
-fn run_binary(binary: &str, directory: &Path, event: &Path, cache_dir: &Path, out: &Path) -> (f64, f64, f64) {
+/// One whole process: wall and CPU seconds, peak RSS bytes.
+type Run = (f64, f64, f64);
+
+/// One whole `callnote render` of `event` with `directory`.
+// The child is reaped by `wait4` (for its own peak RSS), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_binary(binary: &str, directory: &Path, event: &Path, cache_dir: &Path, out: &Path) -> Run {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).expect("output folder");
     let start = Instant::now();
@@ -156,14 +161,14 @@ fn bench(path: &Path, event: Option<&Path>, passes: usize) {
     let (cache_dir, out) = (scratch.join("cache"), scratch.join("out"));
     // One run to warm the page cache and the binary; then cold and cached runs in turn.
     run_binary(&binary, path, event, &cache_dir, &out);
-    let (mut cold, mut warm): (Vec<(f64, f64, f64)>, Vec<(f64, f64, f64)>) = (Vec::new(), Vec::new());
+    let (mut cold, mut warm): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
     for _ in 0..passes {
         let _ = std::fs::remove_dir_all(&cache_dir);
         cold.push(run_binary(&binary, path, event, &cache_dir, &out));
         warm.push(run_binary(&binary, path, event, &cache_dir, &out));
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let show = |runs: Vec<(f64, f64, f64)>| {
+    let show = |runs: Vec<Run>| {
         let wall = spread(runs.iter().map(|r| r.0).collect(), seconds);
         let cpu = spread(runs.iter().map(|r| r.1).collect(), seconds);
         let rss = spread(runs.iter().map(|r| mib(r.2)).collect(), |v| format!("{v:.1}"));

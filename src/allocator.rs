@@ -53,7 +53,7 @@ pub fn configure() {
 /// The option values now in effect, as `(allow THP, purge delay in ms)`.
 pub fn settings() -> (i64, i64) {
     // SAFETY: reading an option takes no pointers and is allowed at any time.
-    let get = |option| i64::from(unsafe { mi_option_get(option) });
+    let get = |option| -> i64 { unsafe { mi_option_get(option) } };
     (get(ALLOW_THP), get(PURGE_DELAY))
 }
 

@@ -551,13 +551,13 @@ impl<'a> Builder<'a> {
         let [e164, extension, sip, mail, suffix] = &mut pairs;
         let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         std::thread::scope(|scope| {
-            let other_half = move || [e164, extension, suffix].into_iter().for_each(|p| sort_dedup(p));
+            let other_half = move || [e164, extension, suffix].into_iter().for_each(sort_dedup);
             if two_cores {
                 scope.spawn(other_half);
             } else {
                 other_half();
             }
-            [sip, mail].into_iter().for_each(|p| sort_dedup(p));
+            [sip, mail].into_iter().for_each(sort_dedup);
             sort_dedup(&mut guid_pairs);
         });
         let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + guid_pairs.len());
