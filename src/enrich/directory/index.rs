@@ -560,13 +560,16 @@ impl<'a> Builder<'a> {
             [sip, mail].into_iter().for_each(sort_dedup);
             sort_dedup(&mut guid_pairs);
         });
+        // Shared keys are read off the sorted pairs, so that the DNs (only needed to name
+        // their holders) are gone before the tables are built: that is the load's peak.
+        let [number, extension_kind, guid_kind] = SHARED_KINDS;
+        self.warn_shared(number, &pairs[Table::E164 as usize], |code| format!("+{}", &code.to_string()[1..]));
+        self.warn_shared(extension_kind, &pairs[Table::Extension as usize], |code| code.to_string()[1..].to_owned());
+        self.warn_shared(guid_kind, &guid_pairs, |g| guid::to_text(*g));
+        (self.dns, self.dn_ends) = Default::default();
         let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + guid_pairs.len());
         let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
         let guids = group(guid_pairs, &mut postings);
-        let [number, extension_kind, guid_kind] = SHARED_KINDS;
-        self.warn_shared(number, &e164, &postings, |code| format!("+{}", &code.to_string()[1..]));
-        self.warn_shared(extension_kind, &extension, &postings, |code| code.to_string()[1..].to_owned());
-        self.warn_shared(guid_kind, &guids, &postings, |g| guid::to_text(*g));
         postings.shrink_to_fit();
         let unreadable_by_suffix = self.unreadable_by_suffix(plan.min_suffix_digits);
         DirectoryIndex {
@@ -600,17 +603,16 @@ impl<'a> Builder<'a> {
         &self.dns[start..self.dn_ends[person]]
     }
 
-    /// Warns about every key held by two or more entries, in key order.
-    fn warn_shared<K: Ord>(&mut self, kind: &'static str, table: &HashMap<K, Span>, postings: &[u32], show: impl Fn(&K) -> String) {
-        let mut shared: Vec<(&K, Vec<(usize, u8)>)> = table
-            .iter()
-            .map(|(k, s)| (k, DirectoryIndex::best_per_person(&postings[s.start as usize..(s.start + s.len) as usize])))
-            .filter(|(_, people)| people.len() > 1)
-            .collect();
-        shared.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, people) in shared {
-            let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dn(p), self.map.spec(attr).name)).collect();
-            self.warnings.push(LoadWarning::Shared { kind, value: show(key), holders });
+    /// Warns about every key held by two or more entries, in key order, from its sorted
+    /// `(key, posting)` pairs.
+    fn warn_shared<K: Ord>(&mut self, kind: &'static str, sorted: &[(K, u32)], show: impl Fn(&K) -> String) {
+        for run in sorted.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+            let postings: Vec<u32> = run.iter().map(|&(_, p)| p).collect();
+            let people = DirectoryIndex::best_per_person(&postings);
+            if people.len() > 1 {
+                let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dn(p), self.map.spec(attr).name)).collect();
+                self.warnings.push(LoadWarning::Shared { kind, value: show(&run[0].0), holders });
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ const BINARY_ATTRIBUTES: [&str; 6] = ["objectguid", "objectsid", "thumbnailphoto
 
 /// Bytes read for a chunk before it is cut at its last blank line (a record larger than this
 /// makes a larger chunk: records are never split).
-const CHUNK_BYTES: usize = 256 * 1024;
+const CHUNK_BYTES: usize = 128 * 1024;
 
 /// One logical (unfolded) line and the physical line it starts on (counted from the start of
 /// its chunk).
@@ -83,7 +83,7 @@ fn for_each_mapped_in_chunks_of<T: Send>(
         }
         return Ok(());
     }
-    let in_flight_max = 2 * threads + 2;
+    let in_flight_max = threads + 2;
     let (work, queue) = std::sync::mpsc::channel::<Chunk>();
     let queue = std::sync::Mutex::new(queue);
     let (done, results) = std::sync::mpsc::channel::<(Chunk, Parsed<T>)>();
