@@ -12,9 +12,9 @@
 //!   loading thread's CPU time (the parse runs on every core, so wall is the figure to read
 //!   when the machine is quiet);
 //! - whole processes: `callnote render` of one event with that directory (`CALLNOTE_BIN`, else
-//!   this build's binary), cold (no index cache) and from the cache, in turn: wall time, CPU
-//!   time (user + system, every thread) and peak RSS, with the peak RSS as a multiple of the
-//!   index's steady heap (the aim: at most 2×).
+//!   this build's binary) under the same dial plan, cold (no index cache) and from the cache,
+//!   in turn: wall time, CPU time (user + system, every thread) and peak RSS, with the peak
+//!   RSS as a multiple of the index's steady heap (the aim: at most 2×).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -86,14 +86,24 @@ fn mib(bytes: f64) -> f64 {
 /// One whole process: wall and CPU seconds, peak RSS bytes.
 type Run = (f64, f64, f64);
 
-/// One whole `callnote render` of `event` with `directory`.
+/// The dial plan of every load measured here; the binary gets it in a configuration file, so
+/// that its index is the one whose steady heap is measured in this process.
+fn plan() -> DialPlan {
+    DialPlan::new("US", Some("9"), 6, 7).expect("US")
+}
+
+const PLAN_CONFIG: &str = "[dialplan]\nregion = \"US\"\noutside_line_code = \"9\"\nextension_digits = 6\nmin_suffix_digits = 7\n";
+
+/// One whole `callnote --config CONFIG render` of `event` with `directory`.
 // The child is reaped by `wait4` (for its own peak RSS), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn run_binary(binary: &str, directory: &Path, event: &Path, cache_dir: &Path, out: &Path) -> Run {
+fn run_binary(binary: &str, config: &Path, directory: &Path, event: &Path, cache_dir: &Path, out: &Path) -> Run {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).expect("output folder");
     let start = Instant::now();
     let child = std::process::Command::new(binary)
+        .arg("--config")
+        .arg(config)
         .args(["render", "--directory"])
         .arg(directory)
         .args(["--date", "2026-01-01T00:00:00Z", "--out"])
@@ -119,7 +129,7 @@ fn run_binary(binary: &str, directory: &Path, event: &Path, cache_dir: &Path, ou
 
 fn bench(path: &Path, event: Option<&Path>, passes: usize) {
     let size = std::fs::metadata(path).expect("export").len();
-    let plan = DialPlan::new("US", Some("9"), 6, 7).expect("US");
+    let plan = plan();
     let cache = std::env::temp_dir().join(format!("callnote-bench-{}.callnote-index", std::process::id()));
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     let (mut steady, mut peak, mut warm_peak, mut people) = (0, 0, 0, 0);
@@ -158,14 +168,17 @@ fn bench(path: &Path, event: Option<&Path>, passes: usize) {
     let Some(event) = event else { return };
     let binary = std::env::var("CALLNOTE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_callnote").to_owned());
     let scratch = std::env::temp_dir().join(format!("callnote-bench-{}", std::process::id()));
-    let (cache_dir, out) = (scratch.join("cache"), scratch.join("out"));
+    let (cache_dir, out, config) = (scratch.join("cache"), scratch.join("out"), scratch.join("callnote.toml"));
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    std::fs::write(&config, PLAN_CONFIG).expect("configuration");
+    let run_binary = |directory, event, cache_dir, out| run_binary(&binary, &config, directory, event, cache_dir, out);
     // One run to warm the page cache and the binary; then cold and cached runs in turn.
-    run_binary(&binary, path, event, &cache_dir, &out);
+    run_binary(path, event, &cache_dir, &out);
     let (mut cold, mut warm): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
     for _ in 0..passes {
         let _ = std::fs::remove_dir_all(&cache_dir);
-        cold.push(run_binary(&binary, path, event, &cache_dir, &out));
-        warm.push(run_binary(&binary, path, event, &cache_dir, &out));
+        cold.push(run_binary(path, event, &cache_dir, &out));
+        warm.push(run_binary(path, event, &cache_dir, &out));
     }
     let _ = std::fs::remove_dir_all(&scratch);
     let show = |runs: Vec<Run>| {

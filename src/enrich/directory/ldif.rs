@@ -14,8 +14,9 @@
 //! chunk ([`EntryView`]); only unfolded lines and base64 values are copies. UTF-8 is checked
 //! once per chunk.
 //!
-//! Hand-written: no LDIF reader is in the dependency tree, and this one is the load's first
-//! stage (see the README's directory load rows for what it costs).
+//! Hand-written: no LDIF reader is in the dependency tree. Measured (callgrind, one cold
+//! `render` with the 100,000-person corpus): parsing is 1.6 G of the load's 6.1 G
+//! instructions (SHA-256 aside), reading the entries under the dial plan 3.1 G.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
