@@ -257,8 +257,8 @@ pub(crate) fn party_key_names(party: &Party) -> Vec<String> {
 pub(super) const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
-/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read
-/// entry by entry into the index, never held whole.
+/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read a
+/// chunk of records at a time (parsed on every core) into the index, never held whole.
 pub fn load_file(path: &Path, plan: &DialPlan) -> Result<DirectoryIndex, DirectoryError> {
     let (file, _) = open_file(path)?;
     index_reader(path, file, plan, AttributeMap::default())
