@@ -1,20 +1,23 @@
 //! The allocator's settings for this process. mimalloc is the binary's global allocator
 //! (`src/main.rs`); its defaults favour long-running throughput over a small footprint, and
-//! two of them doubled what a directory load holds beyond the index it builds:
+//! two of them inflated what a directory load holds beyond the index it builds:
 //!
 //! - transparent huge pages: mimalloc asks the kernel for 2 MiB pages for its memory, so a
-//!   page barely used still costs 2 MiB of resident memory;
+//!   page barely used still costs 2 MiB of resident memory. [`configure`] turns them off
+//!   for the process (and `Cargo.toml` builds mimalloc without asking for them);
 //! - purge delay: memory freed goes back to the system a second later, so the buffers of a
 //!   load that ends in a few hundred milliseconds are all still resident when the next ones
-//!   are allocated.
+//!   are allocated. [`PromptPurge`] returns freed memory at once while a directory loads,
+//!   and only then: a voicemail's megabyte buffers come and go with every message, and
+//!   giving them back each time would cost page faults for nothing.
 //!
-//! [`configure`] turns huge pages off and returns freed memory at once. Measured on the
-//! 100,000-person directory (README, Performance): peak RSS of a cold load 160 → 105 MiB
-//! and from the index cache 115 → 89 MiB, for the same CPU time within the noise.
+//! Measured on the 100,000-person directory (README, Performance): peak RSS of one `render`
+//! without the index cache 147 → 96 MiB, from the cache 115 → 91 MiB.
 //!
-//! Consumes nothing; calls mimalloc's `mi_option_set` and `prctl(PR_SET_THP_DISABLE)`. Call it
-//! first thing in `main`, before threads start. When mimalloc is not the global allocator
-//! (tests) it changes nothing that matters.
+//! Consumes nothing; calls mimalloc's `mi_option_set` and `prctl(PR_SET_THP_DISABLE)`. When
+//! mimalloc is not the global allocator (tests) it changes nothing that matters.
+
+use std::sync::Mutex;
 
 // Links mimalloc into every build of the library (the binary uses it as its allocator).
 use mimalloc as _;
@@ -32,17 +35,23 @@ unsafe extern "C" {
     fn mi_option_get(option: i32) -> std::ffi::c_long;
 }
 
-/// Sets the allocator up for a small footprint (see the module doc). Options the
-/// environment sets (`MIMALLOC_ALLOW_THP`, `MIMALLOC_PURGE_DELAY`, …) are overridden.
+fn set(option: i32, value: i64) {
+    // SAFETY: setting an option takes no pointers and is allowed at any time; mimalloc reads
+    // these when it next maps, purges or frees memory.
+    unsafe { mi_option_set(option, value) };
+}
+
+fn get(option: i32) -> i64 {
+    // SAFETY: reading an option takes no pointers and is allowed at any time.
+    unsafe { mi_option_get(option) }
+}
+
+/// Turns transparent huge pages off for the process (see the module doc); overrides
+/// `MIMALLOC_ALLOW_THP`. Call it first thing in `main`, before threads start.
 pub fn configure() {
-    for (option, value) in [(ALLOW_THP, 0), (PURGE_DELAY, 0)] {
-        // SAFETY: setting an option takes no pointers and is allowed at any time; mimalloc
-        // reads these when it next maps, purges or frees memory.
-        unsafe { mi_option_set(option, value) };
-    }
-    // mimalloc reserved its first arena (and asked for huge pages there) before `main`; this
-    // is what it does itself at start-up when the option is off: no huge pages for the
-    // process, from the next page fault on, in every mapping.
+    set(ALLOW_THP, 0);
+    // What mimalloc does itself at start-up when the option is off (it has mapped memory
+    // before `main`): no huge pages for the process, from the next page fault on.
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers; it fails harmlessly on old kernels.
     unsafe {
@@ -50,10 +59,37 @@ pub fn configure() {
     }
 }
 
+/// While one of these lives, freed memory goes back to the system at once; the delay in
+/// force before the first one started comes back when the last one ends.
+pub struct PromptPurge(());
+
+/// How many [`PromptPurge`] live, and the purge delay to restore after the last.
+static PROMPT: Mutex<(usize, i64)> = Mutex::new((0, 0));
+
+impl PromptPurge {
+    pub fn start() -> PromptPurge {
+        let mut prompt = PROMPT.lock().unwrap_or_else(|e| e.into_inner());
+        if prompt.0 == 0 {
+            prompt.1 = get(PURGE_DELAY);
+            set(PURGE_DELAY, 0);
+        }
+        prompt.0 += 1;
+        PromptPurge(())
+    }
+}
+
+impl Drop for PromptPurge {
+    fn drop(&mut self) {
+        let mut prompt = PROMPT.lock().unwrap_or_else(|e| e.into_inner());
+        prompt.0 -= 1;
+        if prompt.0 == 0 {
+            set(PURGE_DELAY, prompt.1);
+        }
+    }
+}
+
 /// The option values now in effect, as `(allow THP, purge delay in ms)`.
 pub fn settings() -> (i64, i64) {
-    // SAFETY: reading an option takes no pointers and is allowed at any time.
-    let get = |option| -> i64 { unsafe { mi_option_get(option) } };
     (get(ALLOW_THP), get(PURGE_DELAY))
 }
 
@@ -65,10 +101,19 @@ mod tests {
     fn the_option_numbers_are_mimallocs_and_the_settings_take() {
         // Nothing else in the tests configures the allocator: these are mimalloc's defaults
         // (THP allowed, purged a second after freeing), unless the environment sets them.
-        if ["MIMALLOC_ALLOW_THP", "MIMALLOC_PURGE_DELAY"].iter().all(|v| std::env::var_os(v).is_none()) {
+        let defaults = ["MIMALLOC_ALLOW_THP", "MIMALLOC_PURGE_DELAY"].iter().all(|v| std::env::var_os(v).is_none());
+        if defaults {
             assert_eq!(settings(), (1, 1000));
         }
+        let delay = settings().1;
         configure();
+        assert_eq!(settings(), (0, delay));
+        let outer = PromptPurge::start();
+        let inner = PromptPurge::start();
         assert_eq!(settings(), (0, 0));
+        drop(outer);
+        assert_eq!(settings(), (0, 0), "one still lives");
+        drop(inner);
+        assert_eq!(settings(), (0, delay));
     }
 }
