@@ -127,7 +127,27 @@ fn run_binary(binary: &str, config: &Path, directory: &Path, event: &Path, cache
     (wall, cpu(usage.ru_utime) + cpu(usage.ru_stime), usage.ru_maxrss as f64 * 1024.0)
 }
 
-fn bench(path: &Path, event: Option<&Path>, passes: usize) {
+/// Whole `callnote render` processes, one event with `path`: cold and cached runs in turn.
+fn processes(path: &Path, event: &Path, passes: usize) -> (Vec<Run>, Vec<Run>) {
+    let binary = std::env::var("CALLNOTE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_callnote").to_owned());
+    let scratch = std::env::temp_dir().join(format!("callnote-bench-{}", std::process::id()));
+    let (cache_dir, out, config) = (scratch.join("cache"), scratch.join("out"), scratch.join("callnote.toml"));
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    std::fs::write(&config, PLAN_CONFIG).expect("configuration");
+    let run_binary = |directory, event, cache_dir, out| run_binary(&binary, &config, directory, event, cache_dir, out);
+    // One run to warm the page cache and the binary; then cold and cached runs in turn.
+    run_binary(path, event, &cache_dir, &out);
+    let (mut cold, mut warm): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
+    for _ in 0..passes {
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        cold.push(run_binary(path, event, &cache_dir, &out));
+        warm.push(run_binary(path, event, &cache_dir, &out));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    (cold, warm)
+}
+
+fn bench(path: &Path, passes: usize, processes: Option<(Vec<Run>, Vec<Run>)>) {
     let size = std::fs::metadata(path).expect("export").len();
     let plan = plan();
     let cache = std::env::temp_dir().join(format!("callnote-bench-{}.callnote-index", std::process::id()));
@@ -165,22 +185,7 @@ fn bench(path: &Path, event: Option<&Path>, passes: usize) {
         mib(warm_peak as f64),
         warm_peak as f64 / steady.max(1) as f64
     );
-    let Some(event) = event else { return };
-    let binary = std::env::var("CALLNOTE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_callnote").to_owned());
-    let scratch = std::env::temp_dir().join(format!("callnote-bench-{}", std::process::id()));
-    let (cache_dir, out, config) = (scratch.join("cache"), scratch.join("out"), scratch.join("callnote.toml"));
-    std::fs::create_dir_all(&scratch).expect("scratch folder");
-    std::fs::write(&config, PLAN_CONFIG).expect("configuration");
-    let run_binary = |directory, event, cache_dir, out| run_binary(&binary, &config, directory, event, cache_dir, out);
-    // One run to warm the page cache and the binary; then cold and cached runs in turn.
-    run_binary(path, event, &cache_dir, &out);
-    let (mut cold, mut warm): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
-    for _ in 0..passes {
-        let _ = std::fs::remove_dir_all(&cache_dir);
-        cold.push(run_binary(path, event, &cache_dir, &out));
-        warm.push(run_binary(path, event, &cache_dir, &out));
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
+    let Some((cold, warm)) = processes else { return };
     let show = |runs: Vec<Run>| {
         let wall = spread(runs.iter().map(|r| r.0).collect(), seconds);
         let cpu = spread(runs.iter().map(|r| r.1).collect(), seconds);
@@ -197,12 +202,16 @@ fn main() {
     callnote::allocator::configure();
     let passes: usize = std::env::var("BENCH_PASSES").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     if let Some(path) = std::env::var_os("BENCH_LDIF") {
-        bench(Path::new(&path), None, passes);
+        bench(Path::new(&path), passes, None);
         return;
     }
     let sizes = std::env::var("BENCH_SIZES").unwrap_or_else(|_| "10000,100000".into());
-    for people in sizes.split(',').filter_map(|s| s.trim().parse::<usize>().ok()) {
-        let (path, event) = corpus(people);
-        bench(&path, Some(&event), passes);
+    let corpora: Vec<(PathBuf, PathBuf)> = sizes.split(',').filter_map(|s| s.trim().parse().ok()).map(corpus).collect();
+    // Whole processes first, while this one is small: Linux counts in a child's peak RSS the
+    // resident memory of the process it was started from (kept at `exec`), and this process
+    // grows with every load it measures.
+    let runs: Vec<_> = corpora.iter().map(|(path, event)| processes(path, event, passes)).collect();
+    for ((path, _), runs) in corpora.iter().zip(runs) {
+        bench(path, passes, Some(runs));
     }
 }
