@@ -11,8 +11,11 @@
 //!   and only then: a voicemail's megabyte buffers come and go with every message, and
 //!   giving them back each time would cost page faults for nothing.
 //!
-//! Measured on the 100,000-person directory (README, Performance): peak RSS of one `render`
-//! without the index cache 147 → 96 MiB, from the cache 115 → 91 MiB.
+//! Measured on the 100,000-person directory, one `render` (default dial plan), the same
+//! build with mimalloc's defaults and with these settings: peak RSS without the index cache
+//! 151 → 105 MiB, from the cache 115 → 89 MiB (MIMALLOC_ALLOW_THP=0, MIMALLOC_PURGE_DELAY=0
+//! in the environment, which is what these do); CPU the same within the noise for the
+//! cold load, ~30 ms more from the cache (4 KiB pages fault more).
 //!
 //! Consumes nothing; calls mimalloc's `mi_option_set` and `prctl(PR_SET_THP_DISABLE)`. When
 //! mimalloc is not the global allocator (tests) it changes nothing that matters.
