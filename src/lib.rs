@@ -17,6 +17,7 @@
 //! knows them all. Parsing, normalizing, rendering and composing are synchronous and pure;
 //! directory sync, delivery and the relay are async (tokio).
 
+pub mod allocator;
 pub mod audio;
 pub mod causes;
 pub mod cli;

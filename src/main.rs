@@ -8,5 +8,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    callnote::allocator::configure();
     callnote::cli::main()
 }

@@ -18,9 +18,8 @@
 mod formatter;
 mod lexical;
 mod metadata;
+mod rules;
 pub mod settings;
-
-use phonenumber::{Metadata, Type};
 
 use crate::event::{CallerStatus, PartKind, Party, PartyKind, Transcript};
 use lexical::Shape;
@@ -69,10 +68,10 @@ impl DialPlan {
         self.country_code
     }
 
-    /// The region's compiled metadata (compiled on first use; `None` only if it does not
-    /// compile, which the metadata's tests rule out).
-    fn metadata(&self) -> Option<&'static Metadata> {
-        metadata::compiled_region(self.region.as_str())
+    /// The region's rules for reading numbers (compiled on first use; `None` only if they do
+    /// not compile, which the metadata's tests rule out).
+    fn rules(&self) -> Option<&'static rules::NumberRules> {
+        metadata::region_rules(self.region.as_str())
     }
 }
 
@@ -302,11 +301,12 @@ fn country_code_of(digits: &str) -> Option<(u16, &str)> {
 /// national trunk prefix written after the country code (`+44 020 …`) is dropped.
 fn e164_from_international(digits: &str) -> Option<String> {
     let (code, rest) = country_code_of(digits)?;
-    let fits = |nsn: &str| code.to_string().len() + nsn.len() <= 15 && metadata::compiled_code(code).any(|m| plausible(m, nsn));
+    let code_len = digits.len() - rest.len();
+    let fits = |nsn: &str| code_len + nsn.len() <= 15 && metadata::code_rules(code).any(|rules| rules.plausible(nsn));
     let nsn = if fits(rest) {
         rest
     } else {
-        let prefix = metadata::main_region(code).and_then(|(_, m)| m.national_prefix())?;
+        let prefix = metadata::code_rules(code).next().and_then(rules::NumberRules::national_prefix)?;
         rest.strip_prefix(prefix).filter(|nsn| fits(nsn))?
     };
     Some(format!("+{code}{nsn}"))
@@ -314,49 +314,16 @@ fn e164_from_international(digits: &str) -> Option<String> {
 
 /// A national number under the plan's region, with or without its trunk prefix.
 fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
-    let meta = plan.metadata()?;
-    let without_prefix = meta.national_prefix().and_then(|p| digits.strip_prefix(p)).filter(|nsn| plausible(meta, nsn));
-    let nsn = without_prefix.or_else(|| plausible(meta, digits).then_some(digits))?;
+    let rules = plan.rules()?;
+    let without_prefix = rules.national_prefix().and_then(|p| digits.strip_prefix(p)).filter(|nsn| rules.plausible(nsn));
+    let nsn = without_prefix.or_else(|| rules.plausible(digits).then_some(digits))?;
     Some(format!("+{}{nsn}", plan.country_code))
 }
 
 /// The international access code of the plan's region (`011` in the US) or `00`.
 fn strip_international_prefix<'a>(digits: &'a str, plan: &DialPlan) -> Option<&'a str> {
-    let by_region = plan
-        .metadata()
-        .and_then(Metadata::international_prefix)
-        .and_then(|re| re.find(digits))
-        .filter(|m| m.start() == 0)
-        .map(|m| &digits[m.end()..]);
+    let by_region = plan.rules().and_then(|rules| rules.after_international_prefix(digits));
     by_region.or_else(|| digits.strip_prefix("00")).filter(|rest| !rest.is_empty())
-}
-
-/// The kinds of numbers a caller can call from (every type with its own lengths and patterns).
-const NUMBER_TYPES: [Type; 10] = [
-    Type::FixedLine,
-    Type::Mobile,
-    Type::TollFree,
-    Type::PremiumRate,
-    Type::SharedCost,
-    Type::PersonalNumber,
-    Type::Voip,
-    Type::Pager,
-    Type::Uan,
-    Type::Voicemail,
-];
-
-/// A significant number that has a length some number type of the region allows and the
-/// leading digits of the region's numbering plan. Deliberately not `is_valid`: fictional
-/// ranges must pass.
-fn plausible(meta: &Metadata, nsn: &str) -> bool {
-    let Ok(len) = u16::try_from(nsn.len()) else { return false };
-    let descriptors = meta.descriptors();
-    let mut any_length_known = false;
-    let length_ok = NUMBER_TYPES.iter().filter_map(|&t| descriptors.get(t)).any(|d| {
-        any_length_known |= !d.possible_length().is_empty();
-        d.possible_length().contains(&len)
-    });
-    (length_ok || (!any_length_known && (4..=14).contains(&len))) && descriptors.general().is_match(nsn)
 }
 
 #[cfg(test)]

@@ -30,6 +30,36 @@ fn is_separator(c: char) -> bool {
 
 /// Splits a raw value into its shape.
 pub(super) fn shape(raw: &str) -> Shape<'_> {
+    plain_number(raw).unwrap_or_else(|| shape_in_full(raw))
+}
+
+/// The shape of the most common directory value, a number written with digits, separators
+/// and at most a leading `+` (`+1 (425) 555-0101`, `425.555.0101`, `tel:+14255550101`):
+/// [`shape_in_full`]'s answer without its search for brackets, parameters, hosts and
+/// extensions, which such a value cannot have. `None` for anything else (then the full
+/// reading decides); the tests hold the two equal on generated values.
+fn plain_number(raw: &str) -> Option<Shape<'_>> {
+    let s = raw.trim();
+    let s = match s.get(..4) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => s[4..].trim_start(),
+        _ => s,
+    };
+    let (plus, body) = match s.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let bytes = body.as_bytes();
+    // ASCII separators only (the others are multi-byte), and no `(0)` trunk notation.
+    let plain = |b: &u8| b.is_ascii_digit() || matches!(b, b' ' | b'.' | b'-' | b'/' | b'(' | b')' | b'\t');
+    if !bytes.iter().all(plain) || bytes.windows(3).any(|w| w == b"(0)") {
+        return None;
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(Shape::Digits { plus, digits, extension: None, uri_extension: false })
+}
+
+/// Splits any raw value into its shape.
+fn shape_in_full(raw: &str) -> Shape<'_> {
     let mut s = raw.trim();
     // `"Display Name" <sip:…>`: the address is inside the angle brackets.
     if let (Some(open), Some(close)) = (s.find('<'), s.rfind('>'))
@@ -132,12 +162,14 @@ fn split_extension_suffix(text: &str) -> (&str, Option<&str>) {
     }
     let ext = &trimmed[digits_start..];
     let before = trimmed[..digits_start].trim_end().trim_end_matches(['.', ':', '=']).trim_end();
-    let lower = before.to_ascii_lowercase();
     for marker in ["extension", "extn", "ext", "x", "#"] {
-        if let Some(rest) = lower.strip_suffix(marker) {
+        // Compared without case and without a lower-cased copy; a match is ASCII, so the
+        // cut before it is a character boundary.
+        let Some(cut) = before.len().checked_sub(marker.len()) else { continue };
+        if before.as_bytes()[cut..].eq_ignore_ascii_case(marker.as_bytes()) {
             // The marker must stand on its own: "…0163x123" yes, "fax123" no.
-            if rest.chars().last().is_none_or(|c| !c.is_alphabetic()) {
-                return (&before[..rest.len()], Some(ext));
+            if before[..cut].chars().last().is_none_or(|c| !c.is_alphabetic()) {
+                return (&before[..cut], Some(ext));
             }
         }
     }
@@ -197,5 +229,52 @@ mod tests {
         assert_eq!(shape("+1 425 + 555"), Shape::Garbage);
         assert_eq!(shape("tel:+1425;ext=12a"), Shape::Garbage);
         assert_eq!(shape("fax123"), Shape::Garbage);
+    }
+
+    proptest::proptest! {
+        /// Whenever the plain-number reading answers, it answers as the full reading does:
+        /// values built from digits, every separator, `+`, `tel:` / `sip:`, `(0)`, extension
+        /// markers, parameters and letters.
+        #[test]
+        fn the_plain_number_reading_agrees_with_the_full_one(
+            value in "[ \t]?(tel:|TEL: |sip:)?[+＋]?[0-9 .()/\t-]{0,6}(\\(0\\))?[0-9 .()/-]{0,12}( ?x| ext\\. |#|;ext=|@host|a)?[0-9]{0,4}[ \u{a0}]?"
+        ) {
+            if let Some(plain) = plain_number(&value) {
+                proptest::prop_assert_eq!(plain, shape_in_full(&value), "{:?}", value);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_numbers_agree_with_the_full_reading() {
+        let values = [
+            "+1 425 555 0101",
+            "+1 (425) 555-0101",
+            "(425) 555-0101",
+            "425.555.0101",
+            "425-555-0101",
+            "1-425-555-0101",
+            "+14255550101",
+            "+1 425-555-0101",
+            "tel:+14255550101",
+            "TEL: +1 425 555 0101",
+            " +44 20 7946 0123 ",
+            "4120",
+            "+",
+            "()",
+            "+33 (0)1 99 00 12 34",
+            "+1 425 + 555",
+            "\t425/555/0101",
+            "00 44 20 7946 0123",
+            "+1 425 555 0101 x12",
+        ];
+        let mut answered = 0;
+        for value in values {
+            if let Some(plain) = plain_number(value) {
+                assert_eq!(plain, shape_in_full(value), "{value:?}");
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 14);
     }
 }

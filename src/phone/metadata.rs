@@ -4,21 +4,23 @@
 //! (it syntax-checks about 3,000 regular expressions: tens of milliseconds, most of a
 //! one-event start-up). `build.rs` writes the same metadata out as the crate's loader
 //! records, grouped by country calling code; here the records are decoded once (no pattern
-//! is compiled for that) and each region is compiled into a database of its own the first
-//! time a dial plan or a number needs it. A run under a US dial plan with US callers
-//! compiles the US region only; the other regions of +1 only when a number does not read
-//! as a US one.
+//! is compiled for that) and each region is compiled the first time a dial plan or a number
+//! needs it: its rules for reading numbers ([`NumberRules`], two expressions) when a number
+//! is read, its whole database when a number is laid out. A run under a US dial plan with
+//! US callers compiles the US region only; the other regions of +1 only when a number does
+//! not read as a US one.
 //!
 //! Consumes nothing at run time (the records are in the binary); produces region facts
-//! ([`region`], [`has_code`]) and compiled metadata ([`compiled_region`], [`compiled_code`],
-//! [`main_region`]) living for the rest of the process (at most one database per region,
-//! about 250). Never fails on input: an unknown region or code is `None`.
+//! ([`region`], [`has_code`]), reading rules ([`region_rules`], [`code_rules`]) and compiled
+//! metadata ([`main_region`]) living for the rest of the process (at most one of each per
+//! region, about 250). Never fails on input: an unknown region or code is `None`.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
 use phonenumber::Metadata;
 use phonenumber::metadata::{Database, loader};
+
+use super::rules::NumberRules;
 
 /// `[(country code, its regions' records, main region first)]`, written by `build.rs`.
 static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata.bin"));
@@ -31,17 +33,19 @@ static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata
 /// a few KiB and only used ones are compiled.
 const REGEX_CACHE_SIZE: usize = 1_024;
 
-/// One region's record and, once needed, its compiled database (`None` inside: it did not
-/// compile).
+/// One region's record and, once needed, its compiled database and its rules for reading
+/// numbers (`None` inside: it did not compile).
 struct Region {
     record: loader::Metadata,
     compiled: OnceLock<Option<Database>>,
+    rules: OnceLock<Option<NumberRules>>,
 }
 
 /// The decoded records: by country code (main region first), and each two-letter region's
 /// place, indexed by its letters (no hashing: dial plans look their region up per number).
 struct Catalogue {
-    by_code: HashMap<u16, Vec<Region>>,
+    /// Indexed by country calling code (below 1,000); empty for a code no region has.
+    by_code: Vec<Vec<Region>>,
     /// [`letters`] of a region id (`US`) -> (the id as stored, its country code, its place
     /// in `by_code`).
     regions: Vec<Option<(String, u16, usize)>>,
@@ -68,11 +72,15 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
             }
         }
     }
-    let by_code = by_code
-        .into_iter()
-        .map(|(code, records)| (code, records.into_iter().map(|record| Region { record, compiled: OnceLock::new() }).collect()))
-        .collect();
-    Catalogue { by_code, regions }
+    let mut indexed: Vec<Vec<Region>> = Vec::new();
+    for (code, records) in by_code {
+        let code = usize::from(code);
+        if indexed.len() <= code {
+            indexed.resize_with(code + 1, Vec::new);
+        }
+        indexed[code] = records.into_iter().map(|record| Region { record, compiled: OnceLock::new(), rules: OnceLock::new() }).collect();
+    }
+    Catalogue { by_code: indexed, regions }
 });
 
 /// The region `id` (upper-case ISO 3166, `US`) as stored, and its country calling code.
@@ -85,9 +93,14 @@ fn place(id: &str) -> Option<&'static (String, u16, usize)> {
     CATALOGUE.regions.get(letters(id)?)?.as_ref()
 }
 
+/// The regions of country calling code `code`, main region first (empty for an unknown code).
+fn regions_of(code: u16) -> &'static [Region] {
+    CATALOGUE.by_code.get(usize::from(code)).map_or(&[], Vec::as_slice)
+}
+
 /// Whether `code` is a country calling code.
 pub(super) fn has_code(code: u16) -> bool {
-    CATALOGUE.by_code.contains_key(&code)
+    !regions_of(code).is_empty()
 }
 
 impl Region {
@@ -110,24 +123,51 @@ impl Region {
     fn metadata(&'static self) -> Option<&'static Metadata> {
         self.database()?.iter().next()
     }
+
+    /// The region's rules for reading numbers, compiled on first use (its database is not).
+    fn rules(&'static self) -> Option<&'static NumberRules> {
+        self.rules
+            .get_or_init(|| {
+                let rules = NumberRules::new(&self.record);
+                if rules.is_none() {
+                    tracing::error!("the phone number rules of region {:?} do not compile", self.record.id);
+                }
+                rules
+            })
+            .as_ref()
+    }
+}
+
+/// The rules for reading numbers of region `id` (upper-case).
+pub(super) fn region_rules(id: &str) -> Option<&'static NumberRules> {
+    let (_, code, i) = place(id)?;
+    regions_of(*code).get(*i)?.rules()
+}
+
+/// The rules of `code`'s regions, main region first, each compiled when the iteration
+/// reaches it.
+pub(super) fn code_rules(code: u16) -> impl Iterator<Item = &'static NumberRules> {
+    regions_of(code).iter().filter_map(Region::rules)
 }
 
 /// The compiled metadata of region `id` (upper-case).
+#[cfg(test)]
 pub(super) fn compiled_region(id: &str) -> Option<&'static Metadata> {
     let (_, code, i) = place(id)?;
-    CATALOGUE.by_code.get(code)?.get(*i)?.metadata()
+    regions_of(*code).get(*i)?.metadata()
 }
 
 /// The compiled metadata of `code`'s regions, main region first, each compiled when the
 /// iteration reaches it.
+#[cfg(test)]
 pub(super) fn compiled_code(code: u16) -> impl Iterator<Item = &'static Metadata> {
-    CATALOGUE.by_code.get(&code).into_iter().flatten().filter_map(Region::metadata)
+    regions_of(code).iter().filter_map(Region::metadata)
 }
 
 /// The database of `code`'s main region (numbers of the code are parsed and laid out with
 /// it, as libphonenumber does) and that region's metadata.
 pub(super) fn main_region(code: u16) -> Option<(&'static Database, &'static Metadata)> {
-    let main = CATALOGUE.by_code.get(&code)?.first()?;
+    let main = regions_of(code).first()?;
     Some((main.database()?, main.metadata()?))
 }
 

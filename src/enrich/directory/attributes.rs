@@ -5,7 +5,7 @@
 //! attribute id and its [`Role`]. The order of the map is the precedence used when one person
 //! matches through several attributes. Holds configuration only; never fails.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use crate::event::PhoneLabel;
 
@@ -60,7 +60,8 @@ pub struct AttributeSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeMap {
     specs: Vec<AttributeSpec>,
-    by_lower_name: HashMap<String, u8>,
+    /// The ids of the names of each length (index: the length in bytes), for [`Self::id`].
+    by_length: Vec<Vec<u8>>,
 }
 
 impl AttributeMap {
@@ -70,12 +71,17 @@ impl AttributeMap {
     /// A map from specs in precedence order. A name given twice (any case) keeps its first
     /// spec; specs past [`AttributeMap::MAX`] are ignored.
     pub fn new(specs: impl IntoIterator<Item = AttributeSpec>) -> AttributeMap {
-        let mut map = AttributeMap { specs: Vec::new(), by_lower_name: HashMap::new() };
+        let mut map = AttributeMap { specs: Vec::new(), by_length: Vec::new() };
+        let mut seen = HashSet::new();
         for spec in specs {
             let lower = spec.name.to_ascii_lowercase();
-            if map.specs.len() < Self::MAX && !map.by_lower_name.contains_key(&lower) {
+            if map.specs.len() < Self::MAX && !seen.contains(&lower) {
                 let id = u8::try_from(map.specs.len()).expect("at most MAX specs");
-                map.by_lower_name.insert(lower, id);
+                if map.by_length.len() <= lower.len() {
+                    map.by_length.resize_with(lower.len() + 1, Vec::new);
+                }
+                map.by_length[lower.len()].push(id);
+                seen.insert(lower);
                 map.specs.push(spec);
             }
         }
@@ -128,16 +134,11 @@ impl AttributeMap {
 
     /// The id of an attribute name, any case.
     pub(super) fn id(&self, name: &str) -> Option<u8> {
-        // Lower-cased on the stack: this runs for every attribute of every entry loaded.
-        let mut lower = [0; 64];
-        match lower.get_mut(..name.len()) {
-            Some(buffer) => {
-                buffer.copy_from_slice(name.as_bytes());
-                buffer.make_ascii_lowercase();
-                std::str::from_utf8(buffer).ok().and_then(|lower| self.by_lower_name.get(lower)).copied()
-            }
-            None => self.by_lower_name.get(&name.to_ascii_lowercase()).copied(),
-        }
+        // This runs for every attribute of every entry loaded: the few names of the same
+        // length are compared, without hashing or lower-casing (names are ASCII; any other
+        // byte compares as itself, as the map's lower-cased keys do).
+        let same_length = self.by_length.get(name.len())?;
+        same_length.iter().copied().find(|&id| self.specs[usize::from(id)].name.eq_ignore_ascii_case(name))
     }
 
     /// The spec of an id handed out by [`AttributeMap::id`].

@@ -79,6 +79,9 @@ pub fn load_with_cache(
     map: AttributeMap,
     cache: Option<&Path>,
 ) -> Result<(DirectoryIndex, CacheUse), DirectoryError> {
+    // A load's buffers come and go within a second: freed memory goes back at once, or the
+    // peak would hold them all (src/allocator.rs).
+    let _prompt = crate::allocator::PromptPurge::start();
     let (mut file, meta) = super::open_file(path)?;
     let mut stamp = Stamp {
         version: env!("CARGO_PKG_VERSION").to_owned(),

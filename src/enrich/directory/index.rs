@@ -15,6 +15,7 @@
 //! span of one shared posting list. The index is immutable: to refresh, build a new one and
 //! swap an `Arc<DirectoryIndex>`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::mem::size_of;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::attributes::AttributeMap;
 use super::keys::{self, Key};
 use super::store::StoredPerson;
-use super::{Directory, DirectoryError, Entry, Lookup, Steps, Value, guid};
+use super::{Directory, DirectoryError, Entry, EntryView, Lookup, Steps, ValueView, guid};
 use crate::event::{Candidate, Party, PartyKind, Person, Recipient, Unmatched};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
@@ -100,20 +101,49 @@ const MAX_PEOPLE: usize = 1 << 24;
 /// Where a key lives: its table and its `u64` slot, or `None` for a GUID or a key too long to
 /// encode (never stored, so never found).
 fn slot(key: &Key) -> Option<(Table, u64)> {
-    // Digit strings up to 18 long encode exactly behind a leading 1 (keeps leading zeros).
-    let digits = |d: &str| (d.len() <= 18 && d.bytes().all(|b| b.is_ascii_digit())).then(|| format!("1{d}").parse().ok()).flatten();
     let hashed = |s: &str| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         s.hash(&mut h);
         h.finish()
     };
     match key {
-        Key::E164(e164) => Some((Table::E164, digits(e164.strip_prefix('+')?)?)),
-        Key::Extension(d) => Some((Table::Extension, digits(d)?)),
-        Key::Suffix(d) => Some((Table::Suffix, digits(d)?)),
+        Key::E164(e164) => Some((Table::E164, digit_code(e164.strip_prefix('+')?)?)),
+        Key::Extension(d) => Some((Table::Extension, digit_code(d)?)),
+        Key::Suffix(d) => Some((Table::Suffix, digit_code(d)?)),
         Key::Sip(s) => Some((Table::Sip, hashed(s))),
         Key::Mail(s) => Some((Table::Mail, hashed(s))),
         Key::Guid(_) => None,
+    }
+}
+
+/// A digit string up to 18 long as a number behind a leading 1 (`0042` -> 10042), which keeps
+/// its leading zeros; `None` for a longer string or one with a non-digit.
+fn digit_code(digits: &str) -> Option<u64> {
+    if digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(1, |code, b| code * 10 + u64::from(b - b'0')))
+}
+
+/// Where one posting of a stored key goes.
+#[derive(Debug, Clone, Copy)]
+enum Posted {
+    Coded(Table, u64),
+    Guid(u128),
+}
+
+/// Adds where the postings of a stored key go: its slot, and for a number also its trailing
+/// digits' slot.
+fn post(key: &Key, attr: u8, min_suffix_digits: usize, posted: &mut Vec<(Posted, u8)>) {
+    if let Key::E164(e164) = key
+        && let Some(code) = phone::suffix(e164, min_suffix_digits).and_then(digit_code)
+    {
+        posted.push((Posted::Coded(Table::Suffix, code), attr));
+    }
+    match (key, slot(key)) {
+        (Key::Guid(g), _) => posted.push((Posted::Guid(*g), attr)),
+        (_, Some((table, code))) => posted.push((Posted::Coded(table, code), attr)),
+        (_, None) => {}
     }
 }
 
@@ -398,7 +428,8 @@ pub(super) struct Prepared {
     dn: String,
     /// The kept values; `None` when no key could ever find the entry (it is not kept).
     stored: Option<StoredPerson>,
-    found: Vec<(Key, u8)>,
+    /// Where its postings go, with the attribute of each.
+    posted: Vec<(Posted, u8)>,
     /// Its values that do not read (and whether they were cut), in order.
     warnings: Vec<LoadWarning>,
 }
@@ -409,8 +440,11 @@ pub(super) struct Builder<'a> {
     plan: &'a DialPlan,
     map: &'a AttributeMap,
     people: Vec<StoredPerson>,
-    /// Each kept person's DN, for warnings; dropped when the index is built.
-    dns: Vec<String>,
+    /// Each kept person's DN, for warnings, back to back (one allocation, not one per
+    /// person); dropped when the index is built.
+    dns: String,
+    /// Where each kept person's DN ends in `dns`.
+    dn_ends: Vec<usize>,
     pairs: [Vec<(u64, u32)>; TABLES],
     guid_pairs: Vec<(u128, u32)>,
     warnings: Vec<LoadWarning>,
@@ -424,7 +458,8 @@ impl<'a> Builder<'a> {
             plan,
             map,
             people: Vec::new(),
-            dns: Vec::new(),
+            dns: String::new(),
+            dn_ends: Vec::new(),
             pairs: Default::default(),
             guid_pairs: Vec::new(),
             warnings: Vec::new(),
@@ -434,43 +469,49 @@ impl<'a> Builder<'a> {
 
     /// Adds one entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
     pub(super) fn push(&mut self, entry: Entry) {
-        let prepared = Builder::prepare(self.plan, self.map, entry);
+        let prepared = Builder::prepare(self.plan, self.map, &entry.view());
         self.commit(prepared);
     }
 
     /// The work of adding `entry` that needs no other entry (reading its values under the
     /// plan, cleaning and packing them), so a loader can do it on another thread than the
     /// one that [`Builder::commit`]s.
-    pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: Entry) -> Prepared {
-        let mut kept: Vec<(u8, String)> = Vec::new();
-        let mut found: Vec<(Key, u8)> = Vec::new();
+    pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: &EntryView<'_>) -> Prepared {
+        let mut kept: Vec<(u8, Cow<'_, str>)> = Vec::new();
+        let mut posted: Vec<(Posted, u8)> = Vec::new();
+        let mut keyed = false;
         let mut warnings = Vec::new();
         for (name, value) in &entry.attributes {
             let Some(attr) = map.id(name) else { continue };
             let spec = map.spec(attr);
             match keys::of_value(spec.role, value, plan) {
-                Ok(keys) => found.extend(keys.into_iter().map(|k| (k, attr))),
+                Ok(keys) => {
+                    keyed |= !keys.is_empty();
+                    keys.iter().for_each(|key| post(key, attr, plan.min_suffix_digits, &mut posted));
+                }
                 Err(keys::Unreadable) => warnings.push(LoadWarning::Unreadable {
-                    entry: entry.dn.clone(),
+                    entry: entry.dn.to_string(),
                     attribute: spec.name.clone(),
                     value: shown(value),
                     region: plan.region.clone(),
                 }),
             }
             let text = match value {
-                Value::Text(text) => Some(text.clone()),
-                Value::Binary(bytes) if spec.role == super::Role::ObjectGuid => guid::from_bytes(bytes).map(guid::to_text),
-                Value::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
+                ValueView::Text(text) => Some(Cow::Borrowed(text.as_ref())),
+                ValueView::Binary(bytes) if spec.role == super::Role::ObjectGuid => {
+                    guid::from_bytes(bytes).map(guid::to_text).map(Cow::Owned)
+                }
+                ValueView::Binary(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
             };
             // Cleaned once here, where every source's values enter: a display name can hold
             // line breaks (base64 in LDIF) or bidi overrides, which must never reach a mail.
-            kept.extend(text.map(|t| (attr, crate::event::flattened(t))));
+            kept.extend(text.map(|t| (attr, flattened(t))));
         }
-        let stored = (!found.is_empty()).then(|| StoredPerson::pack(&kept));
+        let stored = keyed.then(|| StoredPerson::pack(&kept));
         if stored.as_ref().is_some_and(|(_, complete)| !complete) {
-            warnings.push(LoadWarning::Oversized { entry: entry.dn.clone() });
+            warnings.push(LoadWarning::Oversized { entry: entry.dn.to_string() });
         }
-        Prepared { dn: entry.dn, stored: stored.map(|(person, _)| person), found, warnings }
+        Prepared { dn: entry.dn.to_string(), stored: stored.map(|(person, _)| person), posted, warnings }
     }
 
     /// Adds a prepared entry; past [`MAX_PEOPLE`] kept people, warns once and ignores the rest.
@@ -482,40 +523,53 @@ impl<'a> Builder<'a> {
             }
             return;
         }
-        let Prepared { dn, stored, found, warnings } = prepared;
+        let Prepared { dn, stored, posted, warnings } = prepared;
         self.warnings.extend(warnings);
         let Some(stored) = stored else { return };
         let person = self.people.len();
-        for (key, attr) in found {
+        for (to, attr) in posted {
             let p = posting(person, attr);
-            if let Key::E164(e164) = &key
-                && let Some(suffix) = phone::suffix(e164, self.plan.min_suffix_digits)
-                && let Some((table, code)) = slot(&Key::Suffix(suffix.to_owned()))
-            {
-                self.pairs[table as usize].push((code, p));
-            }
-            match (&key, slot(&key)) {
-                (Key::Guid(g), _) => self.guid_pairs.push((*g, p)),
-                (_, Some((table, code))) => self.pairs[table as usize].push((code, p)),
-                (_, None) => {}
+            match to {
+                Posted::Coded(table, code) => self.pairs[table as usize].push((code, p)),
+                Posted::Guid(g) => self.guid_pairs.push((g, p)),
             }
         }
-        self.people.push(stored);
-        self.dns.push(dn);
+        // Copied here, on the thread that keeps the index: the prepared values were made on
+        // a parsing thread amid its short-lived buffers, and kept there they would hold
+        // those threads' pages, mostly empty, for as long as the index lives (~20 MB of
+        // resident memory for 100,000 people).
+        self.people.push(stored.clone());
+        self.dns.push_str(&dn);
+        self.dn_ends.push(self.dns.len());
     }
 
     pub(super) fn finish(mut self, plan: DialPlan, map: AttributeMap) -> DirectoryIndex {
-        // Growth slack off first: the pairs of every table are alive until their turn comes,
-        // and they are the peak of a load.
         let mut pairs = std::mem::take(&mut self.pairs);
-        pairs.iter_mut().for_each(Vec::shrink_to_fit);
-        let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + self.guid_pairs.len());
-        let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
-        let guids = group(std::mem::take(&mut self.guid_pairs), &mut postings);
+        let mut guid_pairs = std::mem::take(&mut self.guid_pairs);
+        // Sorting is most of this: the tables are sorted two at a time when there is a
+        // second core (half of the pairs each way; the layout is the same either way).
+        let [e164, extension, sip, mail, suffix] = &mut pairs;
+        let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        std::thread::scope(|scope| {
+            let other_half = move || [e164, extension, suffix].into_iter().for_each(sort_dedup);
+            if two_cores {
+                scope.spawn(other_half);
+            } else {
+                other_half();
+            }
+            [sip, mail].into_iter().for_each(sort_dedup);
+            sort_dedup(&mut guid_pairs);
+        });
+        // Shared keys are read off the sorted pairs, so that the DNs (only needed to name
+        // their holders) are gone before the tables are built: that is the load's peak.
         let [number, extension_kind, guid_kind] = SHARED_KINDS;
-        self.warn_shared(number, &e164, &postings, |code| format!("+{}", &code.to_string()[1..]));
-        self.warn_shared(extension_kind, &extension, &postings, |code| code.to_string()[1..].to_owned());
-        self.warn_shared(guid_kind, &guids, &postings, |g| guid::to_text(*g));
+        self.warn_shared(number, &pairs[Table::E164 as usize], |code| format!("+{}", &code.to_string()[1..]));
+        self.warn_shared(extension_kind, &pairs[Table::Extension as usize], |code| code.to_string()[1..].to_owned());
+        self.warn_shared(guid_kind, &guid_pairs, |g| guid::to_text(*g));
+        (self.dns, self.dn_ends) = Default::default();
+        let mut postings = Vec::with_capacity(pairs.iter().map(Vec::len).sum::<usize>() + guid_pairs.len());
+        let [e164, extension, sip, mail, suffix] = pairs.map(|p| group(p, &mut postings));
+        let guids = group(guid_pairs, &mut postings);
         postings.shrink_to_fit();
         let unreadable_by_suffix = self.unreadable_by_suffix(plan.min_suffix_digits);
         DirectoryIndex {
@@ -543,25 +597,35 @@ impl<'a> Builder<'a> {
         by_suffix
     }
 
-    /// Warns about every key held by two or more entries, in key order.
-    fn warn_shared<K: Ord>(&mut self, kind: &'static str, table: &HashMap<K, Span>, postings: &[u32], show: impl Fn(&K) -> String) {
-        let mut shared: Vec<(&K, Vec<(usize, u8)>)> = table
-            .iter()
-            .map(|(k, s)| (k, DirectoryIndex::best_per_person(&postings[s.start as usize..(s.start + s.len) as usize])))
-            .filter(|(_, people)| people.len() > 1)
-            .collect();
-        shared.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, people) in shared {
-            let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dns[p], self.map.spec(attr).name)).collect();
-            self.warnings.push(LoadWarning::Shared { kind, value: show(key), holders });
+    /// The DN of kept person `person`.
+    fn dn(&self, person: usize) -> &str {
+        let start = person.checked_sub(1).map_or(0, |before| self.dn_ends[before]);
+        &self.dns[start..self.dn_ends[person]]
+    }
+
+    /// Warns about every key held by two or more entries, in key order, from its sorted
+    /// `(key, posting)` pairs.
+    fn warn_shared<K: Ord>(&mut self, kind: &'static str, sorted: &[(K, u32)], show: impl Fn(&K) -> String) {
+        for run in sorted.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+            let postings: Vec<u32> = run.iter().map(|&(_, p)| p).collect();
+            let people = DirectoryIndex::best_per_person(&postings);
+            if people.len() > 1 {
+                let holders = people.iter().map(|&(p, attr)| format!("{} ({})", self.dn(p), self.map.spec(attr).name)).collect();
+                self.warnings.push(LoadWarning::Shared { kind, value: show(&run[0].0), holders });
+            }
         }
     }
 }
 
-/// Sorts and dedups `(key, posting)` pairs and lays each key's postings out contiguously.
-fn group<K: Copy + Ord + Hash>(mut pairs: Vec<(K, u32)>, postings: &mut Vec<u32>) -> HashMap<K, Span> {
+/// Sorts `(key, posting)` pairs and drops repeats, for [`group`]. The growth slack stays:
+/// it was never written, so it is not resident, and giving it back would copy the pairs.
+fn sort_dedup<K: Ord>(pairs: &mut Vec<(K, u32)>) {
     pairs.sort_unstable();
     pairs.dedup();
+}
+
+/// Lays each key's postings out contiguously, from pairs sorted by [`sort_dedup`].
+fn group<K: Copy + Ord + Hash>(pairs: Vec<(K, u32)>, postings: &mut Vec<u32>) -> HashMap<K, Span> {
     let distinct = pairs.chunk_by(|a, b| a.0 == b.0).count();
     let mut table = HashMap::with_capacity(distinct);
     for run in pairs.chunk_by(|a, b| a.0 == b.0) {
@@ -581,10 +645,25 @@ fn digits_of(text: &str) -> String {
 }
 
 /// A value as shown in a warning.
-fn shown(value: &Value) -> String {
+fn shown(value: &ValueView<'_>) -> String {
     match value {
-        Value::Text(text) => text.clone(),
-        Value::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+        ValueView::Text(text) => text.to_string(),
+        ValueView::Binary(bytes) => format!("<{} bytes>", bytes.len()),
+    }
+}
+
+/// [`crate::event::flatten_controls`] of a value that may be borrowed: unchanged (no copy)
+/// when clean.
+fn flattened(value: Cow<'_, str>) -> Cow<'_, str> {
+    // The bytes `flatten_controls` looks for first, scanned without an early exit so that the
+    // scan is vectorised: nearly every directory value has none of them.
+    let suspect = value.bytes().fold(false, |any, b| any | (b < 0x20) | (b == 0x7F) | (b == 0xC2) | (b == 0xE2));
+    if !suspect {
+        return value;
+    }
+    match crate::event::flatten_controls(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(clean) => Cow::Owned(clean),
     }
 }
 

@@ -6,7 +6,7 @@
 //! plan gives `Err(Unreadable)` and no key: it can never match.
 
 use super::attributes::Role;
-use super::{Value, guid};
+use super::{ValueView, guid};
 use crate::phone::{self, DialPlan, Parsed, Source};
 
 /// A normalized key.
@@ -46,12 +46,12 @@ impl Key {
 pub(super) struct Unreadable;
 
 /// The keys of one stored value. Empty values and display attributes have none.
-pub(super) fn of_value(role: Role, value: &Value, plan: &DialPlan) -> Result<Vec<Key>, Unreadable> {
+pub(super) fn of_value(role: Role, value: &ValueView<'_>, plan: &DialPlan) -> Result<Vec<Key>, Unreadable> {
     match value {
-        Value::Text(text) => of_text(role, text, plan),
-        Value::Binary(bytes) if role == Role::ObjectGuid => guid::from_bytes(bytes).map(|g| vec![Key::Guid(g)]).ok_or(Unreadable),
-        Value::Binary(_) if role == Role::Display => Ok(Vec::new()),
-        Value::Binary(bytes) => std::str::from_utf8(bytes).map_err(|_| Unreadable).and_then(|text| of_text(role, text, plan)),
+        ValueView::Text(text) => of_text(role, text, plan),
+        ValueView::Binary(bytes) if role == Role::ObjectGuid => guid::from_bytes(bytes).map(|g| vec![Key::Guid(g)]).ok_or(Unreadable),
+        ValueView::Binary(_) if role == Role::Display => Ok(Vec::new()),
+        ValueView::Binary(bytes) => std::str::from_utf8(bytes).map_err(|_| Unreadable).and_then(|text| of_text(role, text, plan)),
     }
 }
 
@@ -162,7 +162,7 @@ mod tests {
         );
         assert_eq!(keys(Role::Mail, "not an address"), Err(Unreadable));
         assert!(matches!(keys(Role::ObjectGuid, "5e7bf87a-c77b-4f0f-820f-5f25609c7f58").as_deref(), Ok([Key::Guid(_)])));
-        assert_eq!(of_value(Role::ObjectGuid, &Value::Binary(vec![1; 15]), &plan()), Err(Unreadable));
-        assert_eq!(of_value(Role::Display, &Value::Binary(vec![0xff]), &plan()), Ok(vec![]));
+        assert_eq!(of_value(Role::ObjectGuid, &ValueView::Binary(vec![1; 15].into()), &plan()), Err(Unreadable));
+        assert_eq!(of_value(Role::Display, &ValueView::Binary(vec![0xff].into()), &plan()), Ok(vec![]));
     }
 }

@@ -21,6 +21,7 @@ pub mod settings;
 mod store;
 mod text;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::event::{Candidate, Party, Person, Recipient, Unmatched};
@@ -110,15 +111,57 @@ impl Entry {
     pub(crate) fn push_text(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.attributes.push((name.into(), Value::Text(value.into())));
     }
+}
 
-    /// Adds one binary value.
-    pub(crate) fn push_binary(&mut self, name: impl Into<String>, value: Vec<u8>) {
-        self.attributes.push((name.into(), Value::Binary(value)));
+impl Entry {
+    /// The entry borrowed, as the index reads it.
+    pub(super) fn view(&self) -> EntryView<'_> {
+        let attributes = self.attributes.iter().map(|(name, value)| (name.as_str(), value.view()));
+        EntryView { dn: Cow::Borrowed(&self.dn), attributes: attributes.collect() }
     }
+}
+
+impl Value {
+    /// The value borrowed.
+    fn view(&self) -> ValueView<'_> {
+        match self {
+            Value::Text(text) => ValueView::Text(Cow::Borrowed(text)),
+            Value::Binary(bytes) => ValueView::Binary(Cow::Borrowed(bytes)),
+        }
+    }
+}
+
+impl From<EntryView<'_>> for Entry {
+    fn from(view: EntryView<'_>) -> Entry {
+        let value = |value: ValueView<'_>| match value {
+            ValueView::Text(text) => Value::Text(text.into_owned()),
+            ValueView::Binary(bytes) => Value::Binary(bytes.into_owned()),
+        };
+        Entry { dn: view.dn.into_owned(), attributes: view.attributes.into_iter().map(|(name, v)| (name.to_owned(), value(v))).collect() }
+    }
+}
+
+/// An entry as the index reads it: borrowed from an [`Entry`], or straight from a parsed
+/// LDIF record (then only unfolded lines and base64 values are copies).
+pub(super) struct EntryView<'a> {
+    pub(super) dn: Cow<'a, str>,
+    pub(super) attributes: Vec<(&'a str, ValueView<'a>)>,
+}
+
+/// A [`Value`], borrowed where it can be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ValueView<'a> {
+    Text(Cow<'a, str>),
+    Binary(Cow<'a, [u8]>),
 }
 
 #[cfg(test)]
 impl Entry {
+    /// Adds one binary value.
+    pub(crate) fn push_binary(&mut self, name: impl Into<String>, value: Vec<u8>) {
+        self.attributes.push((name.into(), Value::Binary(value)));
+    }
+
     /// The text values of one attribute (exact name), binary ones shown as `<binary>`.
     pub(crate) fn texts(&self, name: &str) -> Vec<&str> {
         let values = self.attributes.iter().filter(|(n, _)| n == name);
@@ -215,8 +258,8 @@ pub(crate) fn party_key_names(party: &Party) -> Vec<String> {
 pub(super) const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Loads an LDIF export, or a CSV export when the name ends in `.csv` (any case), and
-/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read
-/// entry by entry into the index, never held whole.
+/// indexes it under `plan` with the Active Directory attribute map. An LDIF export is read a
+/// chunk of records at a time (parsed on every core) into the index, never held whole.
 pub fn load_file(path: &Path, plan: &DialPlan) -> Result<DirectoryIndex, DirectoryError> {
     let (file, _) = open_file(path)?;
     index_reader(path, file, plan, AttributeMap::default())
@@ -252,80 +295,38 @@ pub(super) fn index_reader(
     map: AttributeMap,
 ) -> Result<DirectoryIndex, DirectoryError> {
     let mut builder = index::Builder::new(plan, &map);
-    // Each entry is read under the dial plan where it is parsed (a second core, when there
-    // is one) and only added to the index here.
-    for_each_mapped(path, input, |entry| index::Builder::prepare(plan, &map, entry), |prepared| builder.commit(prepared))?;
+    // Each entry is read under the dial plan where it is parsed (every core, when there are
+    // several) and only added to the index here.
+    for_each_mapped(path, input, |entry| index::Builder::prepare(plan, &map, &entry), |prepared| builder.commit(prepared))?;
     Ok(builder.finish(plan.clone(), map.clone()))
 }
 
 /// Hands each entry of the export read from `input` to `each`, in file order.
 fn for_each_entry(path: &Path, input: impl std::io::Read + Send, each: impl FnMut(Entry)) -> Result<(), DirectoryError> {
-    for_each_mapped(path, input, |entry| entry, each)
+    for_each_mapped(path, input, |view| Entry::from(view), each)
 }
 
 /// Hands `map` of each entry of the export read from `input` to `each`, in file order: an
-/// LDIF export one record at a time (parsed and mapped on a second thread when there is a
-/// second core, so reading and indexing overlap), a CSV export parsed whole. Stops at the
-/// first syntax error.
+/// LDIF export a chunk of records at a time (parsed and mapped on every core, see
+/// [`ldif::for_each_mapped`]), a CSV export parsed whole. Stops at the first syntax error.
 fn for_each_mapped<T: Send>(
     path: &Path,
     input: impl std::io::Read + Send,
-    map: impl Fn(Entry) -> T + Sync,
-    mut each: impl FnMut(T),
+    map: impl Fn(EntryView<'_>) -> T + Sync,
+    each: impl FnMut(T),
 ) -> Result<(), DirectoryError> {
     use std::io::Read as _;
     let syntax = |(line, problem)| DirectoryError::Syntax { path: path.to_owned(), line, problem };
-    let input = std::io::BufReader::with_capacity(1 << 18, input.take(MAX_FILE_BYTES));
+    let input = input.take(MAX_FILE_BYTES);
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         let mut bytes = Vec::new();
         let mut input = input;
         input.read_to_end(&mut bytes).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
-        csv::parse(&bytes).map_err(syntax)?.into_iter().map(map).for_each(each);
+        csv::parse(&bytes).map_err(syntax)?.iter().map(|entry| map(entry.view())).for_each(each);
         return Ok(());
     }
-    let reader = ldif::Reader::new(input).map_err(syntax)?;
-    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
-        return reader.into_iter().try_for_each(|entry| entry.map(|entry| each(map(entry)))).map_err(syntax);
-    }
-    std::thread::scope(|scope| {
-        // Batches keep the hand-over cheap; a bounded channel keeps memory flat. Every other
-        // batch is mapped where it is parsed and the rest here, which shares the work about
-        // evenly between the two threads (adding to the index is done here).
-        const BATCH: usize = 256;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Batch<T>>(4);
-        let map = &map;
-        let parser = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut mapped_next = true;
-            for entry in reader {
-                batch.push(entry?);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    let sent = if mapped_next { Batch::Mapped(full.into_iter().map(map).collect()) } else { Batch::Raw(full) };
-                    mapped_next = !mapped_next;
-                    if batches.send(sent).is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            let _ = batches.send(Batch::Raw(batch));
-            Ok(())
-        });
-        for batch in received {
-            match batch {
-                Batch::Mapped(items) => items.into_iter().for_each(&mut each),
-                Batch::Raw(entries) => entries.into_iter().map(map).for_each(&mut each),
-            }
-        }
-        parser.join().unwrap_or_else(|_| Err((0, SyntaxError::Io("the parsing thread panicked".into()))))
-    })
-    .map_err(syntax)
-}
-
-/// Entries handed from the parsing thread: already mapped, or still to map.
-enum Batch<T> {
-    Mapped(Vec<T>),
-    Raw(Vec<Entry>),
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    ldif::for_each_mapped(input, threads, map, each).map_err(syntax)
 }
 
 /// Parses LDIF bytes (`ldifde` / `ldapsearch` export). Errors carry the 1-based line.

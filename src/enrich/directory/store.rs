@@ -23,11 +23,12 @@ pub(super) struct StoredPerson {
 
 impl StoredPerson {
     /// Packs `(attribute id, value)` pairs; returns the person and whether every value fit.
-    pub(super) fn pack(values: &[(u8, String)]) -> (StoredPerson, bool) {
-        let mut text = String::with_capacity(values.iter().map(|(_, v)| v.len()).sum::<usize>().min(MAX_VALUE_BYTES));
+    pub(super) fn pack(values: &[(u8, impl AsRef<str>)]) -> (StoredPerson, bool) {
+        let mut text = String::with_capacity(values.iter().map(|(_, v)| v.as_ref().len()).sum::<usize>().min(MAX_VALUE_BYTES));
         let mut fields = Vec::with_capacity(values.len());
         let mut complete = true;
         for (attr, value) in values {
+            let value = value.as_ref();
             if text.len() + value.len() > MAX_VALUE_BYTES {
                 complete = false;
                 continue;
@@ -159,7 +160,7 @@ mod tests {
 
     #[test]
     fn packs_and_unpacks_in_order() {
-        let (p, complete) = StoredPerson::pack(&[(3, "+1 425".into()), (0, "sip:a@b".into()), (3, "".into()), (3, "x".into())]);
+        let (p, complete) = StoredPerson::pack(&[(3, "+1 425"), (0, "sip:a@b"), (3, ""), (3, "x")]);
         assert!(complete);
         assert_eq!(p.values().collect::<Vec<_>>(), [(3, "+1 425"), (0, "sip:a@b"), (3, ""), (3, "x")]);
         assert_eq!(p.values_of(3).collect::<Vec<_>>(), ["+1 425", "", "x"]);
@@ -171,12 +172,12 @@ mod tests {
         let map = AttributeMap::default();
         let id = |name| map.id(name).expect("in the default map");
         let (p, _) = StoredPerson::pack(&[
-            (id("displayName"), "Kwame Mensah".into()),
-            (id("proxyAddresses"), "smtp:old@contoso.com".into()),
-            (id("proxyAddresses"), "SMTP:kwame.mensah@contoso.com".into()),
-            (id("proxyAddresses"), "SIP:Kwame.Mensah@contoso.com".into()),
-            (id("telephoneNumber"), "425.555.0102".into()),
-            (id("physicalDeliveryOfficeName"), "Building 4".into()),
+            (id("displayName"), "Kwame Mensah"),
+            (id("proxyAddresses"), "smtp:old@contoso.com"),
+            (id("proxyAddresses"), "SMTP:kwame.mensah@contoso.com"),
+            (id("proxyAddresses"), "SIP:Kwame.Mensah@contoso.com"),
+            (id("telephoneNumber"), "425.555.0102"),
+            (id("physicalDeliveryOfficeName"), "Building 4"),
         ]);
         let person = p.person(&map);
         assert_eq!(person.display_name.as_deref(), Some("Kwame Mensah"));
