@@ -115,9 +115,7 @@ impl SharedDir {
 }
 
 /// `fsync` of a folder, making its entries (creates, renames, deletes) durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::sync_dir(dir)
-}
+pub(crate) use fs::sync_dir;
 
 fn parent(path: &Path) -> &Path {
     match path.parent() {
