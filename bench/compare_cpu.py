@@ -16,14 +16,12 @@ BENCH_CPU (1).
 """
 
 import os
-import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from run import HERE, callnote_cmd, clean, fmt
 
 
 def main():
@@ -40,10 +38,8 @@ def main():
     out = base / "out-compare"
 
     def run(binary, n):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        argv = ["taskset", "-c", cpu, binary, "render", "--directory", str(corpus / "directory.ldif"),
-                "--date", "2026-01-01T00:00:00Z", "--out", str(out)] + files[:n]
+        clean(out)
+        argv = ["taskset", "-c", cpu] + callnote_cmd(binary, corpus / "directory.ldif", files[:n], out)
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -60,12 +56,9 @@ def main():
             per = len(files) - 1
             rows[name].append((per / (many[0] - one[0]), (many[1] - one[1]) / per * 1e6, (many[2] - one[2]) / per * 1e6))
 
-    def fmt(values, digits=0):
-        return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
-
     for name, values in rows.items():
         rate, total, system = zip(*values)
-        print(f"{name:>6}: steady {fmt(rate)} events/s; CPU per event {fmt(total, 1)} us, system {fmt(system, 1)} us")
+        print(f"{name:>6}: steady {fmt(rate)} events/s; CPU per event {fmt(total, digits=1)} us, system {fmt(system, digits=1)} us")
     print(f"{len(files)} events, {passes} passes, load {os.getloadavg()[0]:.1f}")
 
 
