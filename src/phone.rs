@@ -15,7 +15,7 @@
 //! Nothing here fails or panics on input: what cannot be read is [`Parsed::Invalid`].
 //! The only error is [`DialPlan::new`]'s, for an unknown region.
 
-mod formatter;
+mod layout;
 mod lexical;
 mod metadata;
 mod rules;
@@ -270,20 +270,12 @@ fn formats(e164: &str) -> Option<(String, String)> {
 /// Most numbers [`formats`] remembers (about 100 bytes each).
 const FORMAT_CACHE_MAX: usize = 16_384;
 
+/// Laid out with the metadata of its country code's main region: formatting depends only on
+/// the country code, as in libphonenumber.
 fn format_uncached(e164: &str) -> Option<(String, String)> {
-    // Parsed as a number of its country code's main region: formatting depends only on the
-    // country code, and naming the region spares libphonenumber its search of which region
-    // the number belongs to (every number-type pattern of every NANP region, for +1).
-    let (code, _) = country_code_of(e164.strip_prefix('+')?)?;
-    let (database, main) = metadata::main_region(code)?;
-    let region = main.id().parse().ok();
-    let number = phonenumber::parse_with(database, region, e164).ok()?;
-    // The E.164 rendering, written as libphonenumber's formatter writes it (without running
-    // its pattern search, which only the other two modes need).
-    if format!("+{}{}", number.code().value(), number.national()) != e164 {
-        return None;
-    }
-    Some((formatter::national(&number, main), formatter::international(&number, main)))
+    let digits = e164.strip_prefix('+')?;
+    let (code, nsn) = country_code_of(digits)?;
+    metadata::main_layout(code)?.lay_out(digits, nsn)
 }
 
 /// Splits international digits (after `+` or an access code) into country code and rest.

@@ -6,39 +6,42 @@
 //! records, grouped by country calling code; here the records are decoded once (no pattern
 //! is compiled for that) and each region is compiled the first time a dial plan or a number
 //! needs it: its rules for reading numbers ([`NumberRules`], two expressions) when a number
-//! is read, its whole database when a number is laid out. A run under a US dial plan with
+//! is read, its [`Layout`] (two more, and each format when first reached) when a number of
+//! a country code whose main region it is gets laid out. A run under a US dial plan with
 //! US callers compiles the US region only; the other regions of +1 only when a number does
 //! not read as a US one.
 //!
 //! Consumes nothing at run time (the records are in the binary); produces region facts
-//! ([`region`], [`has_code`]), reading rules ([`region_rules`], [`code_rules`]) and compiled
-//! metadata ([`main_region`]) living for the rest of the process (at most one of each per
-//! region, about 250). Never fails on input: an unknown region or code is `None`.
+//! ([`region`], [`has_code`]), reading rules ([`region_rules`], [`code_rules`]) and layouts
+//! ([`main_layout`]) living for the rest of the process (at most one of each per region,
+//! about 250). The crate's own compilation of each region remains, in the tests only, as
+//! the reference they hold these to. Never fails on input: an unknown region or code is
+//! `None`.
 
 use std::sync::{LazyLock, OnceLock};
 
+#[cfg(test)]
 use phonenumber::Metadata;
-use phonenumber::metadata::{Database, loader};
+#[cfg(test)]
+use phonenumber::metadata::Database;
+use phonenumber::metadata::loader;
 
+use super::layout::Layout;
 use super::rules::NumberRules;
 
 /// `[(country code, its regions' records, main region first)]`, written by `build.rs`.
 static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata.bin"));
 
-/// How many compiled regular expressions of one region's metadata stay compiled.
-///
-/// The expressions are compiled on first use into an LRU cache, sized 100 by the crate;
-/// validating and formatting numbers of one country already cycles through more than
-/// that, so every new number would recompile a dozen of them. Each compiled expression is
-/// a few KiB and only used ones are compiled.
-const REGEX_CACHE_SIZE: usize = 1_024;
-
 /// One region's record and, once needed, its compiled database and its rules for reading
 /// numbers (`None` inside: it did not compile).
 struct Region {
     record: loader::Metadata,
-    compiled: OnceLock<Option<Database>>,
     rules: OnceLock<Option<NumberRules>>,
+    /// Only for a country code's main region: how its numbers are laid out.
+    layout: OnceLock<Option<Layout>>,
+    /// The crate's own compilation, the reference the tests hold the rest to.
+    #[cfg(test)]
+    compiled: OnceLock<Option<Database>>,
 }
 
 /// The decoded records: by country code (main region first), and each two-letter region's
@@ -78,7 +81,16 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
         if indexed.len() <= code {
             indexed.resize_with(code + 1, Vec::new);
         }
-        indexed[code] = records.into_iter().map(|record| Region { record, compiled: OnceLock::new(), rules: OnceLock::new() }).collect();
+        indexed[code] = records
+            .into_iter()
+            .map(|record| Region {
+                record,
+                rules: OnceLock::new(),
+                layout: OnceLock::new(),
+                #[cfg(test)]
+                compiled: OnceLock::new(),
+            })
+            .collect();
     }
     Catalogue { by_code: indexed, regions }
 });
@@ -104,24 +116,10 @@ pub(super) fn has_code(code: u16) -> bool {
 }
 
 impl Region {
-    /// The region's database (it alone), compiled on first use.
-    fn database(&'static self) -> Option<&'static Database> {
-        self.compiled
-            .get_or_init(|| match Database::from(vec![self.record.clone()]) {
-                Ok(database) => {
-                    *database.cache().lock().unwrap_or_else(|e| e.into_inner()) = regex_cache::RegexCache::new(REGEX_CACHE_SIZE);
-                    Some(database)
-                }
-                Err(e) => {
-                    tracing::error!("the phone number metadata of region {:?} does not compile: {e}", self.record.id);
-                    None
-                }
-            })
-            .as_ref()
-    }
-
+    /// The region's metadata as the crate compiles it (a database of it alone).
+    #[cfg(test)]
     fn metadata(&'static self) -> Option<&'static Metadata> {
-        self.database()?.iter().next()
+        self.compiled.get_or_init(|| Database::from(vec![self.record.clone()]).ok()).as_ref()?.iter().next()
     }
 
     /// The region's rules for reading numbers, compiled on first use (its database is not).
@@ -157,6 +155,13 @@ pub(super) fn compiled_region(id: &str) -> Option<&'static Metadata> {
     regions_of(*code).get(*i)?.metadata()
 }
 
+/// The loader record of region `id` (upper-case).
+#[cfg(test)]
+pub(super) fn record(id: &str) -> Option<&'static loader::Metadata> {
+    let (_, code, i) = place(id)?;
+    Some(&regions_of(*code).get(*i)?.record)
+}
+
 /// The compiled metadata of `code`'s regions, main region first, each compiled when the
 /// iteration reaches it.
 #[cfg(test)]
@@ -164,11 +169,20 @@ pub(super) fn compiled_code(code: u16) -> impl Iterator<Item = &'static Metadata
     regions_of(code).iter().filter_map(Region::metadata)
 }
 
-/// The database of `code`'s main region (numbers of the code are parsed and laid out with
-/// it, as libphonenumber does) and that region's metadata.
-pub(super) fn main_region(code: u16) -> Option<(&'static Database, &'static Metadata)> {
+/// How numbers of `code` are laid out: with its main region's metadata, as libphonenumber
+/// does. Compiled on first use.
+pub(super) fn main_layout(code: u16) -> Option<&'static Layout> {
     let main = regions_of(code).first()?;
-    Some((main.database()?, main.metadata()?))
+    let rules = main.rules()?;
+    main.layout
+        .get_or_init(|| {
+            let layout = Layout::new(code, &main.record, rules);
+            if layout.is_none() {
+                tracing::error!("the phone number formats of region {:?} do not compile", main.record.id);
+            }
+            layout
+        })
+        .as_ref()
 }
 
 #[cfg(test)]
@@ -183,7 +197,7 @@ mod tests {
             let ours: Vec<&str> = compiled_code(code).map(Metadata::id).collect();
             assert_eq!(Some(ours).filter(|o| !o.is_empty()), crate_ids, "country code {code}");
             assert_eq!(has_code(code), crate_ids.is_some());
-            assert_eq!(main_region(code).map(|(_, m)| m.id()), crate_ids.and_then(|ids| ids.first().copied()));
+            assert_eq!(main_layout(code).is_some(), crate_ids.is_some());
         }
         for meta in DATABASE.iter().filter(|m| m.id() != "001") {
             assert_eq!(region(meta.id()), Some((meta.id(), meta.country_code())));
@@ -195,8 +209,8 @@ mod tests {
         for meta in DATABASE.iter().filter(|m| m.id() != "001") {
             let ours = compiled_region(meta.id()).expect("compiles");
             // The crate's types have no equality; their debug form shows every field and
-            // every pattern's source.
-            assert_eq!(format!("{ours:?}"), format!("{meta:?}"), "{}", meta.id());
+            // every pattern's source (where `build.rs` spells each `\d` as `[0-9]`).
+            assert_eq!(format!("{ours:?}"), format!("{meta:?}").replace(r"\\d", "[0-9]"), "{}", meta.id());
         }
     }
 
@@ -205,6 +219,6 @@ mod tests {
         assert_eq!(region("XX"), None);
         assert!(compiled_region("XX").is_none());
         assert!(!has_code(0) && !has_code(999) && compiled_code(0).next().is_none());
-        assert!(main_region(60_000).is_none());
+        assert!(main_layout(60_000).is_none());
     }
 }
