@@ -42,7 +42,8 @@ pub(super) struct Layout {
     /// The main region's rules (its international access code is refused after a `+`).
     rules: &'static NumberRules,
     national_prefix: Option<String>,
-    /// `national_prefix_for_parsing`, searched anywhere and kept at 0, as the crate does.
+    /// `national_prefix_for_parsing`, anchored: the crate searches it anywhere but keeps only
+    /// a match at 0.
     prefix_for_parsing: Option<Regex>,
     transform_rule: Option<String>,
     /// The general description's pattern, unanchored (the crate's `is_match`).
@@ -68,6 +69,14 @@ fn compile(pattern: &str) -> Option<Regex> {
     regex::RegexBuilder::new(pattern).ignore_whitespace(true).build().ok()
 }
 
+/// A metadata pattern that only ever needs matching from the start, compiled anchored
+/// there: the regex crate then builds no search accelerators for it, which halved the
+/// compiling over the steady-rate benchmark (36M to 19M instructions, callgrind).
+fn compile_anchored(pattern: &str) -> Option<Regex> {
+    // The line break keeps the closing bracket out of a `#` comment (whitespace mode).
+    compile(&format!("^(?:{pattern}\n)"))
+}
+
 /// Where a match of `re` in `text` starts and ends, when one starts at 0 (the leftmost match
 /// starts at 0 whenever any does).
 fn at_start(re: &Regex, text: &str) -> Option<usize> {
@@ -79,8 +88,17 @@ impl LazyFormat {
         LazyFormat { record: record.clone(), leading: OnceLock::new(), pattern: OnceLock::new() }
     }
 
+    /// The pattern, anchored at the start when the format has leading digits: it is then
+    /// only used on numbers it matches from the start (the leftmost match is that one). A
+    /// format without leading digits fits every number, and the crate lays a number out by
+    /// the pattern's leftmost match wherever it is.
     fn pattern(&self) -> Option<&Regex> {
-        self.pattern.get_or_init(|| compile(self.record.pattern.as_deref()?)).as_ref()
+        self.pattern
+            .get_or_init(|| {
+                let pattern = self.record.pattern.as_deref()?;
+                if self.record.leading_digits.is_empty() { compile(pattern) } else { compile_anchored(pattern) }
+            })
+            .as_ref()
     }
 
     /// Whether the format lays out `digits`: it has no leading-digits rule, or its last one
@@ -88,7 +106,7 @@ impl LazyFormat {
     /// not compile, which the metadata's tests rule out, fits nothing.)
     fn fits(&self, digits: &str) -> bool {
         let Some(last) = self.record.leading_digits.last() else { return self.pattern().is_some() };
-        let leading = self.leading.get_or_init(|| compile(last));
+        let leading = self.leading.get_or_init(|| compile_anchored(last));
         leading.as_ref().is_some_and(|leading| at_start(leading, digits).is_some())
             && self.pattern().is_some_and(|pattern| pattern.find(digits).is_some_and(|m| m.start() == 0 && m.end() == digits.len()))
     }
@@ -105,7 +123,7 @@ impl Layout {
             rules,
             national_prefix: record.national_prefix.clone(),
             prefix_for_parsing: match record.national_prefix_for_parsing.as_deref() {
-                Some(pattern) => Some(compile(pattern)?),
+                Some(pattern) => Some(compile_anchored(pattern)?),
                 None => None,
             },
             transform_rule: record.national_prefix_transform_rule.clone(),
