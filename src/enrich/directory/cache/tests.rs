@@ -150,3 +150,24 @@ fn cache_names_differ_by_path_and_stay_one_component() {
     assert!(a.starts_with("directory.ldif-") && a.ends_with(".callnote-index"), "{a}");
     assert!(!cache_name(Path::new("/x/../../a b\n.ldif")).contains(['/', ' ', '\n']));
 }
+
+#[test]
+fn the_streamed_payload_is_postcards_encoding_block_for_block() {
+    // Several blocks, values and numbers straddling their ends.
+    let entries = (0..6000).map(|i| {
+        let mut entry = crate::enrich::directory::Entry::new(format!("cn=p{i}"));
+        entry.push_text("displayName", format!("Person {i} {}", "x".repeat(i % 300)));
+        entry.push_text("telephoneNumber", format!("+1 425 555 {:04}", i % 10_000));
+        entry
+    });
+    let index = DirectoryIndex::build(entries, &plan());
+    let expected = postcard::to_allocvec(&index.parts()).expect("encode");
+    assert!(expected.len() > 3 * WRITE_BLOCK, "{} bytes", expected.len());
+    let mut file = tempfile::tempfile().expect("temp file");
+    let digest = write_payload(&mut file, &index).expect("written");
+    file.rewind().expect("rewind");
+    let mut written = Vec::new();
+    file.read_to_end(&mut written).expect("read back");
+    assert!(written == expected, "the streamed payload differs from postcard's encoding");
+    assert_eq!(digest, XxHash3_128::oneshot(&expected).to_le_bytes());
+}
