@@ -78,6 +78,12 @@ type KeyKind = &'static str;
 
 const SHARED_KINDS: [&str; 3] = ["number", "extension", "objectGUID"];
 
+/// A table from keys to their postings. Hashed with aHash (randomly keyed per process, as
+/// std's SipHash is, but several times cheaper on a `u64`): building the tables of a
+/// 100,000-person directory hashes ~770,000 keys, and reading them back from the cache
+/// hashes them all again.
+type KeyMap<K> = HashMap<K, Span, ahash::RandomState>;
+
 /// Where a key's postings are in the shared list.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Span {
@@ -163,8 +169,8 @@ pub struct DirectoryIndex {
     map: AttributeMap,
     people: Vec<StoredPerson>,
     postings: Vec<u32>,
-    tables: [HashMap<u64, Span>; TABLES],
-    guids: HashMap<u128, Span>,
+    tables: [KeyMap<u64>; TABLES],
+    guids: KeyMap<u128>,
     warnings: Vec<LoadWarning>,
     /// Unreadable stored numbers by their trailing digits (the dial plan's suffix length):
     /// indexes into `warnings`, so an unresolved caller can be told about look-alikes.
@@ -212,7 +218,7 @@ impl DirectoryIndex {
     /// An estimate of the heap bytes the index holds (tables at their allocated capacity,
     /// allocator overhead not counted), for the memory benchmark and `directory-check`.
     pub fn heap_bytes(&self) -> usize {
-        fn table<K, V>(t: &HashMap<K, V>) -> usize {
+        fn table<K, V, S>(t: &HashMap<K, V, S>) -> usize {
             // hashbrown: buckets ≈ capacity × 8/7, one control byte each.
             t.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
         }
@@ -350,8 +356,8 @@ impl DirectoryIndex {
 pub(super) struct PartsRef<'a> {
     people: &'a [StoredPerson],
     postings: &'a [u32],
-    tables: &'a [HashMap<u64, Span>; TABLES],
-    guids: &'a HashMap<u128, Span>,
+    tables: &'a [KeyMap<u64>; TABLES],
+    guids: &'a KeyMap<u128>,
     warnings: &'a [LoadWarning],
     unreadable_by_suffix: &'a HashMap<String, Vec<u32>>,
 }
@@ -363,8 +369,8 @@ pub(super) struct Parts {
     people: Vec<StoredPerson>,
     /// Open to the cache's tests, which damage it.
     pub(super) postings: Vec<u32>,
-    tables: [HashMap<u64, Span>; TABLES],
-    guids: HashMap<u128, Span>,
+    tables: [KeyMap<u64>; TABLES],
+    guids: KeyMap<u128>,
     warnings: Vec<LoadWarning>,
     unreadable_by_suffix: HashMap<String, Vec<u32>>,
 }
@@ -639,9 +645,9 @@ fn sort_dedup<K: Ord>(pairs: &mut Vec<(K, u32)>) {
 
 /// Lays each key's postings out contiguously in `to` (as long as `pairs`, which are sorted
 /// by [`sort_dedup`]), which starts at `base` in the index's postings.
-fn group<K: Copy + Ord + Hash>(pairs: Vec<(K, u32)>, base: usize, to: &mut [u32]) -> HashMap<K, Span> {
+fn group<K: Copy + Ord + Hash>(pairs: Vec<(K, u32)>, base: usize, to: &mut [u32]) -> KeyMap<K> {
     let distinct = pairs.chunk_by(|a, b| a.0 == b.0).count();
-    let mut table = HashMap::with_capacity(distinct);
+    let mut table = KeyMap::with_capacity_and_hasher(distinct, ahash::RandomState::new());
     let mut at = 0;
     for run in pairs.chunk_by(|a, b| a.0 == b.0) {
         let (Ok(start), Ok(len)) = (u32::try_from(base + at), u32::try_from(run.len())) else { break };
