@@ -483,8 +483,11 @@ impl<'a> Builder<'a> {
     /// plan, cleaning and packing them), so a loader can do it on another thread than the
     /// one that [`Builder::commit`]s.
     pub(super) fn prepare(plan: &DialPlan, map: &AttributeMap, entry: &EntryView<'_>) -> Prepared {
-        let mut kept: Vec<(u8, Cow<'_, str>)> = Vec::new();
-        let mut posted: Vec<(Posted, u8)> = Vec::new();
+        // Sized once for the entry (grown a push at a time they were ~800,000 reallocations
+        // over a 100,000-person load): a kept value per attribute at most; postings are
+        // fewer than attributes in a usual entry (display attributes post none).
+        let mut kept: Vec<(u8, Cow<'_, str>)> = Vec::with_capacity(entry.attributes.len());
+        let mut posted: Vec<(Posted, u8)> = Vec::with_capacity(entry.attributes.len());
         let mut keyed = false;
         let mut warnings = Vec::new();
         for (name, value) in &entry.attributes {
