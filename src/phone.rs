@@ -301,7 +301,7 @@ fn e164_from_international(digits: &str) -> Option<String> {
         let prefix = metadata::code_rules(code).next().and_then(rules::NumberRules::national_prefix)?;
         rest.strip_prefix(prefix).filter(|nsn| fits(nsn))?
     };
-    Some(format!("+{code}{nsn}"))
+    Some(e164_of(code, nsn))
 }
 
 /// A national number under the plan's region, with or without its trunk prefix.
@@ -309,7 +309,27 @@ fn e164_from_national(digits: &str, plan: &DialPlan) -> Option<String> {
     let rules = plan.rules()?;
     let without_prefix = rules.national_prefix().and_then(|p| digits.strip_prefix(p)).filter(|nsn| rules.plausible(nsn));
     let nsn = without_prefix.or_else(|| rules.plausible(digits).then_some(digits))?;
-    Some(format!("+{}{nsn}", plan.country_code))
+    Some(e164_of(plan.country_code, nsn))
+}
+
+/// `+<code><nsn>`, as `format!` would write it but without its machinery: a directory
+/// load makes one for every number it reads.
+fn e164_of(code: u16, nsn: &str) -> String {
+    let mut digits = [0u8; 5];
+    let (mut rest, mut start) = (code, digits.len());
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut e164 = String::with_capacity(1 + digits.len() - start + nsn.len());
+    e164.push('+');
+    e164.extend(digits[start..].iter().map(|&d| char::from(d)));
+    e164.push_str(nsn);
+    e164
 }
 
 /// The international access code of the plan's region (`011` in the US) or `00`.
@@ -330,6 +350,15 @@ mod tests {
         match parse(raw, &us(), Source::Caller) {
             Parsed::Number(n) => Some(n.e164),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn e164_is_written_as_format_writes_it() {
+        for code in [0, 1, 7, 9, 10, 44, 99, 100, 353, 999, 1000, 9999, 10_000, u16::MAX] {
+            for nsn in ["", "4255550101", "0"] {
+                assert_eq!(e164_of(code, nsn), format!("+{code}{nsn}"));
+            }
         }
     }
 

@@ -54,7 +54,10 @@ fn plain_number(raw: &str) -> Option<Shape<'_>> {
     if !bytes.iter().all(plain) || bytes.windows(3).any(|w| w == b"(0)") {
         return None;
     }
-    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    // All ASCII here: the digits are kept byte by byte, into a string sized once (collected
+    // from `chars()` it grew a push at a time: a tenth of a directory load's reading).
+    let mut digits = String::with_capacity(body.len());
+    digits.extend(bytes.iter().filter(|b| b.is_ascii_digit()).map(|&b| char::from(b)));
     (!digits.is_empty()).then_some(Shape::Digits { plus, digits, extension: None, uri_extension: false })
 }
 
@@ -102,13 +105,27 @@ fn shape_in_full(raw: &str) -> Shape<'_> {
     let has_digit = user.chars().any(|c| c.is_ascii_digit());
     match host {
         Some(host) if !user_is_phone && !looks_numeric(user) => {
-            return Shape::Sip(format!("{}@{}", user.to_lowercase(), host.to_lowercase()));
+            return Shape::Sip(sip_name(user, host));
         }
         // Non-numeric text without a host ("Restricted", "Payphone"): not a usable caller id.
         None if !has_digit => return Shape::Anonymous,
         _ => {}
     }
     digits(user, ext_param)
+}
+
+/// `user@host`, lower-cased. Nearly every name is ASCII: lower-cased into one string sized
+/// once, without `format!` (a directory load makes one per SIP address it reads).
+fn sip_name(user: &str, host: &str) -> String {
+    if !(user.is_ascii() && host.is_ascii()) {
+        return format!("{}@{}", user.to_lowercase(), host.to_lowercase());
+    }
+    let mut name = String::with_capacity(user.len() + 1 + host.len());
+    name.push_str(user);
+    name.push('@');
+    name.push_str(host);
+    name.make_ascii_lowercase();
+    name
 }
 
 /// Strips `sip:`, `sips:`, `tel:` (any case).
@@ -202,6 +219,13 @@ mod tests {
         assert_eq!(shape("sip:Kwame.Mensah@Contoso.com"), Shape::Sip("kwame.mensah@contoso.com".into()));
         assert_eq!(shape("kwame.mensah@contoso.com"), Shape::Sip("kwame.mensah@contoso.com".into()));
         assert_eq!(shape("\"Olivia\" <sip:olivia.chen@contoso.com;transport=tls>"), Shape::Sip("olivia.chen@contoso.com".into()));
+    }
+
+    #[test]
+    fn sip_names_are_lower_cased_as_str_to_lowercase_does() {
+        for (user, host) in [("Kwame.Mensah", "Contoso.COM"), ("ÅSA.Öberg", "Contoso.se"), ("a", "Ω.example"), ("", "")] {
+            assert_eq!(sip_name(user, host), format!("{}@{}", user.to_lowercase(), host.to_lowercase()));
+        }
     }
 
     #[test]

@@ -121,11 +121,11 @@ fn a_well_formed_cache_with_out_of_range_parts_is_refused() {
     // A cache whose stamp and digest are right but whose spans point past its postings.
     let good = fs::read(&cache).expect("cache");
     let stamp_len = u32::from_le_bytes(good[16..20].try_into().expect("4 bytes")) as usize;
-    let mut parts: Parts = postcard::from_bytes(&good[20 + stamp_len + 32..]).expect("decode");
+    let mut parts: Parts = postcard::from_bytes(&good[20 + stamp_len + 16..]).expect("decode");
     parts.postings.clear();
     let payload = postcard::to_allocvec(&parts).expect("encode");
     let mut forged = good[..20 + stamp_len].to_vec();
-    forged.extend_from_slice(&Sha256::digest(&payload));
+    forged.extend_from_slice(&XxHash3_128::oneshot(&payload).to_le_bytes());
     forged.extend_from_slice(&payload);
     fs::write(&cache, forged).expect("forge");
     let (index, used) = load(&file, &cache);
@@ -149,4 +149,25 @@ fn cache_names_differ_by_path_and_stay_one_component() {
     assert_ne!(a, b);
     assert!(a.starts_with("directory.ldif-") && a.ends_with(".callnote-index"), "{a}");
     assert!(!cache_name(Path::new("/x/../../a b\n.ldif")).contains(['/', ' ', '\n']));
+}
+
+#[test]
+fn the_streamed_payload_is_postcards_encoding_block_for_block() {
+    // Several blocks, values and numbers straddling their ends.
+    let entries = (0..6000).map(|i| {
+        let mut entry = crate::enrich::directory::Entry::new(format!("cn=p{i}"));
+        entry.push_text("displayName", format!("Person {i} {}", "x".repeat(i % 300)));
+        entry.push_text("telephoneNumber", format!("+1 425 555 {:04}", i % 10_000));
+        entry
+    });
+    let index = DirectoryIndex::build(entries, &plan());
+    let expected = postcard::to_allocvec(&index.parts()).expect("encode");
+    assert!(expected.len() > 3 * WRITE_BLOCK, "{} bytes", expected.len());
+    let mut file = tempfile::tempfile().expect("temp file");
+    let digest = write_payload(&mut file, &index).expect("written");
+    file.rewind().expect("rewind");
+    let mut written = Vec::new();
+    file.read_to_end(&mut written).expect("read back");
+    assert!(written == expected, "the streamed payload differs from postcard's encoding");
+    assert_eq!(digest, XxHash3_128::oneshot(&expected).to_le_bytes());
 }
