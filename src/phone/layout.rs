@@ -25,7 +25,7 @@ use std::sync::{LazyLock, OnceLock};
 use phonenumber::metadata::loader;
 use regex::Regex;
 
-use super::rules::NumberRules;
+use super::rules::{NumberRules, anchored, compile};
 
 /// The shortest and longest significant numbers the crate reads (its `MIN_LENGTH_FOR_NSN`
 /// and `MAX_LENGTH_FOR_NSN`).
@@ -65,25 +65,6 @@ struct LazyFormat {
     pattern: OnceLock<Option<Regex>>,
 }
 
-/// A metadata pattern compiled as the crate compiles it (whitespace in it ignored).
-fn compile(pattern: &str) -> Option<Regex> {
-    regex::RegexBuilder::new(pattern).ignore_whitespace(true).build().ok()
-}
-
-/// A metadata pattern that only ever needs matching from the start, compiled anchored
-/// there: the regex crate then builds no search accelerators for it, which halved the
-/// compiling over the steady-rate benchmark (36M to 19M instructions, callgrind).
-fn compile_anchored(pattern: &str) -> Option<Regex> {
-    // The line break keeps the closing bracket out of a `#` comment (whitespace mode).
-    compile(&format!("^(?:{pattern}\n)"))
-}
-
-/// Where a match of `re` in `text` starts and ends, when one starts at 0 (the leftmost match
-/// starts at 0 whenever any does).
-fn at_start(re: &Regex, text: &str) -> Option<usize> {
-    re.find(text).filter(|m| m.start() == 0).map(|m| m.end())
-}
-
 impl LazyFormat {
     fn new(record: &loader::Format) -> LazyFormat {
         LazyFormat { record: record.clone(), leading: OnceLock::new(), pattern: OnceLock::new() }
@@ -97,7 +78,7 @@ impl LazyFormat {
         self.pattern
             .get_or_init(|| {
                 let pattern = self.record.pattern.as_deref()?;
-                if self.record.leading_digits.is_empty() { compile(pattern) } else { compile_anchored(pattern) }
+                if self.record.leading_digits.is_empty() { compile(pattern) } else { anchored(pattern) }
             })
             .as_ref()
     }
@@ -107,8 +88,8 @@ impl LazyFormat {
     /// not compile, which the metadata's tests rule out, fits nothing.)
     fn fits(&self, digits: &str) -> bool {
         let Some(last) = self.record.leading_digits.last() else { return self.pattern().is_some() };
-        let leading = self.leading.get_or_init(|| compile_anchored(last));
-        leading.as_ref().is_some_and(|leading| at_start(leading, digits).is_some())
+        let leading = self.leading.get_or_init(|| anchored(last));
+        leading.as_ref().is_some_and(|leading| leading.is_match(digits))
             && self.pattern().is_some_and(|pattern| pattern.find(digits).is_some_and(|m| m.start() == 0 && m.end() == digits.len()))
     }
 }
@@ -124,7 +105,7 @@ impl Layout {
             rules,
             national_prefix: record.national_prefix.clone(),
             prefix_for_parsing: match record.national_prefix_for_parsing.as_deref() {
-                Some(pattern) => Some(compile_anchored(pattern)?),
+                Some(pattern) => Some(anchored(pattern)?),
                 None => None,
             },
             transform_rule: record.national_prefix_transform_rule.clone(),
@@ -184,7 +165,7 @@ impl Layout {
                 _ => (Cow::Borrowed(nsn), None),
             };
         };
-        let Some(end) = at_start(parsing, nsn) else { return (Cow::Borrowed(nsn), None) };
+        let Some(end) = parsing.find(nsn).map(|m| m.end()) else { return (Cow::Borrowed(nsn), None) };
         let Some(captures) = parsing.captures(nsn) else { return (Cow::Borrowed(nsn), None) };
         let group = |i: usize| captures.get(i).map(|m| m.as_str().to_owned());
         let last = group(captures.len() - 1);

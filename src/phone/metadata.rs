@@ -32,8 +32,8 @@ use super::rules::NumberRules;
 /// `[(country code, its regions' records, main region first)]`, written by `build.rs`.
 static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata.bin"));
 
-/// One region's record and, once needed, its compiled database and its rules for reading
-/// numbers (`None` inside: it did not compile).
+/// One region's record and, once needed, its rules for reading numbers and (a main region's)
+/// layout (`None` inside: it did not compile).
 struct Region {
     record: loader::Metadata,
     rules: OnceLock<Option<NumberRules>>,
