@@ -558,17 +558,13 @@ impl<'a> Builder<'a> {
         // Sorting is most of this: the tables are sorted two at a time when there is a
         // second core (half of the pairs each way; the layout is the same either way).
         let [e164, extension, sip, mail, suffix] = &mut pairs;
-        let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        std::thread::scope(|scope| {
-            let other_half = move || [e164, extension, suffix].into_iter().for_each(sort_dedup);
-            if two_cores {
-                scope.spawn(other_half);
-            } else {
-                other_half();
-            }
-            [sip, mail].into_iter().for_each(sort_dedup);
-            sort_dedup(&mut guid_pairs);
-        });
+        both(
+            move || [e164, extension, suffix].into_iter().for_each(sort_dedup),
+            || {
+                [sip, mail].into_iter().for_each(sort_dedup);
+                sort_dedup(&mut guid_pairs);
+            },
+        );
         // Shared keys are read off the sorted pairs, so that the DNs (only needed to name
         // their holders) are gone before the tables are built: that is the load's peak.
         let [number, extension_kind, guid_kind] = SHARED_KINDS;
@@ -577,31 +573,17 @@ impl<'a> Builder<'a> {
         self.warn_shared(guid_kind, &guid_pairs, |g| guid::to_text(*g));
         (self.dns, self.dn_ends) = Default::default();
         // Each table's postings (its deduplicated pairs) take their own stretch of the list,
-        // known now, so the tables are built two at a time as well: the numbers' tables into
-        // the first half of the list, the addresses' and GUIDs' into the second.
+        // known now, so the tables are built two at a time as well: the numbers' tables,
+        // and the addresses' and GUIDs'.
         let [e164, extension, sip, mail, suffix] = pairs;
-        let mut postings = vec![0; [&e164, &extension, &suffix, &sip, &mail].map(Vec::len).iter().sum::<usize>() + guid_pairs.len()];
-        let numbers_len = e164.len() + extension.len() + suffix.len();
-        let (numbers_to, addresses_to) = postings.split_at_mut(numbers_len);
-        let numbers = move || {
-            let (e164_to, rest) = numbers_to.split_at_mut(e164.len());
-            let (extension_to, suffix_to) = rest.split_at_mut(extension.len());
-            let (e164_base, extension_base) = (0, e164.len());
-            let suffix_base = extension_base + extension.len();
-            [group(e164, e164_base, e164_to), group(extension, extension_base, extension_to), group(suffix, suffix_base, suffix_to)]
-        };
-        let (tables, guids) = std::thread::scope(|scope| {
-            let numbers = if two_cores { Err(scope.spawn(numbers)) } else { Ok(numbers()) };
-            let (sip_to, rest) = addresses_to.split_at_mut(sip.len());
-            let (mail_to, guids_to) = rest.split_at_mut(mail.len());
-            let (sip_base, mail_base) = (numbers_len, numbers_len + sip.len());
-            let guids_base = mail_base + mail.len();
-            let [sip, mail] = [group(sip, sip_base, sip_to), group(mail, mail_base, mail_to)];
-            let guids = group(guid_pairs, guids_base, guids_to);
-            let [e164, extension, suffix] =
-                numbers.unwrap_or_else(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            ([e164, extension, sip, mail, suffix], guids)
-        });
+        let lens = [e164.len(), extension.len(), suffix.len(), sip.len(), mail.len(), guid_pairs.len()];
+        let mut postings = vec![0; lens.iter().sum()];
+        let [e164_to, extension_to, suffix_to, sip_to, mail_to, guids_to] = stretches(&mut postings, lens);
+        let ([e164, extension, suffix], (sip, mail, guids)) = both(
+            move || [group(e164, e164_to), group(extension, extension_to), group(suffix, suffix_to)],
+            move || (group(sip, sip_to), group(mail, mail_to), group(guid_pairs, guids_to)),
+        );
+        let tables = [e164, extension, sip, mail, suffix];
         let unreadable_by_suffix = self.unreadable_by_suffix(plan.min_suffix_digits);
         DirectoryIndex { plan, map, people: self.people, postings, tables, guids, warnings: self.warnings, unreadable_by_suffix }
     }
@@ -646,9 +628,33 @@ fn sort_dedup<K: Ord>(pairs: &mut Vec<(K, u32)>) {
     pairs.dedup();
 }
 
-/// Lays each key's postings out contiguously in `to` (as long as `pairs`, which are sorted
-/// by [`sort_dedup`]), which starts at `base` in the index's postings.
-fn group<K: Copy + Ord + Hash>(pairs: Vec<(K, u32)>, base: usize, to: &mut [u32]) -> KeyMap<K> {
+/// `first()` and `second()`, the first on a thread of its own when there is a second core.
+fn both<A: Send, B>(first: impl FnOnce() -> A + Send, second: impl FnOnce() -> B) -> (A, B) {
+    if !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        return (first(), second());
+    }
+    std::thread::scope(|scope| {
+        let first = scope.spawn(first);
+        let second = second();
+        (first.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), second)
+    })
+}
+
+/// `list` cut into consecutive stretches of `lens` (which add up to its length), each with
+/// the place where it starts in `list`.
+fn stretches<const N: usize>(mut list: &mut [u32], lens: [usize; N]) -> [(usize, &mut [u32]); N] {
+    let mut start = 0;
+    lens.map(|len| {
+        let (stretch, rest) = std::mem::take(&mut list).split_at_mut(len);
+        list = rest;
+        start += len;
+        (start - len, stretch)
+    })
+}
+
+/// Lays each key's postings out contiguously in `to` (a stretch as long as `pairs`, which
+/// are sorted by [`sort_dedup`]), which starts at `base` in the index's postings.
+fn group<K: Copy + Ord + Hash>(pairs: Vec<(K, u32)>, (base, to): (usize, &mut [u32])) -> KeyMap<K> {
     let distinct = pairs.chunk_by(|a, b| a.0 == b.0).count();
     let mut table = KeyMap::with_capacity_and_hasher(distinct, ahash::RandomState::new());
     let mut at = 0;
